@@ -1,0 +1,25 @@
+"""attnwidget: linked, two-way attention views for Hugging Face transformers in notebooks."""
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+__all__ = ["AttentionWidget", "Capture", "capture", "__version__"]
+
+# Imported on first use, so `import attnwidget` stays cheap and torch loads only when needed.
+_LAZY = {
+    "AttentionWidget": "attnwidget.widget",
+    "Capture": "attnwidget.attention_data",
+    "capture": "attnwidget.capture",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .attention_data import Capture
+    from .capture import capture
+    from .widget import AttentionWidget
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'attnwidget' has no attribute {name!r}")

@@ -1,0 +1,202 @@
+"""The result of a capture: tokens, attention, queries, keys and bias, held on the CPU.
+
+`capture.py` fills a `Capture` by running a model; `raw.py` fills one from tensors
+the user already has. Everything downstream (widget, exports, BertViz layer) reads
+only this class, so it is the one place that knows how the arrays are laid out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+STACK_NAMES = ("self", "encoder", "decoder", "cross")
+
+
+@dataclass(frozen=True)
+class TokenSide:
+    """The tokens of one input sequence ("input" for the encoder or sole stack, "decoder")."""
+
+    name: str
+    tokens: list[str]
+    """Display strings: readable, whitespace made visible. Plain data, never markup."""
+    raw_tokens: list[str]
+    token_ids: list[int]
+    special: list[bool]
+    segment_b_start: int | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.tokens)
+        if not (len(self.raw_tokens) == len(self.token_ids) == len(self.special) == n):
+            raise ValueError(
+                f"token side {self.name!r}: tokens, raw_tokens, token_ids and special must have one entry per "
+                f"position; got {n}, {len(self.raw_tokens)}, {len(self.token_ids)}, {len(self.special)}"
+            )
+        if self.segment_b_start is not None and not (0 < self.segment_b_start < n):
+            raise ValueError(f"segment_b_start={self.segment_b_start} is outside 1..{n - 1}")
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class LayerRecord:
+    """What one attention call of one layer produced, for the single sequence kept."""
+
+    attention: np.ndarray
+    """[heads, n_query, n_key], float32 or float16."""
+    query: np.ndarray | None = None
+    """[heads, n_query, head_dim] as the model used it (after rotary embedding)."""
+    key: np.ndarray | None = None
+    """[kv_heads, n_key, head_dim]; query head h reads key head kv_head_of[h]."""
+    scale: float | None = None
+    bias: np.ndarray | None = None
+    """Broadcastable to [heads, n_query, n_key]; masked positions are -inf."""
+
+
+@dataclass
+class StackRecord:
+    """All layers of one attention stack, in the order the model ran them."""
+
+    name: str
+    query_side: str
+    key_side: str
+    layers: list[LayerRecord] = field(default_factory=list)
+    kv_head_of: np.ndarray | None = None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.layers[0].attention.shape[0])
+
+
+class Capture:
+    """Attention of one text through one model, ready to inspect or visualize."""
+
+    def __init__(self, sides: Sequence[TokenSide], stacks: Sequence[StackRecord]):
+        self._sides = {side.name: side for side in sides}
+        self._stacks = {stack.name: stack for stack in stacks}
+        if not self._stacks:
+            raise ValueError("a capture needs at least one attention stack")
+        for stack in self._stacks.values():
+            self._check_stack(stack)
+
+    # -- tokens ---------------------------------------------------------------------------
+    @property
+    def input_side(self) -> TokenSide:
+        return self._sides["input"]
+
+    @property
+    def tokens(self) -> list[str]:
+        return self.input_side.tokens
+
+    @property
+    def raw_tokens(self) -> list[str]:
+        return self.input_side.raw_tokens
+
+    @property
+    def token_ids(self) -> list[int]:
+        return self.input_side.token_ids
+
+    @property
+    def special_tokens_mask(self) -> list[bool]:
+        return self.input_side.special
+
+    @property
+    def segment_b_start(self) -> int | None:
+        return self.input_side.segment_b_start
+
+    @property
+    def sides(self) -> dict[str, TokenSide]:
+        return dict(self._sides)
+
+    # -- stacks ---------------------------------------------------------------------------
+    @property
+    def stacks(self) -> tuple[str, ...]:
+        return tuple(self._stacks)
+
+    def stack(self, stack: str | None = None) -> StackRecord:
+        name = self.stacks[0] if stack is None else stack
+        if name not in self._stacks:
+            raise KeyError(f"no attention stack {name!r}; this capture has {list(self._stacks)}")
+        return self._stacks[name]
+
+    def stack_tokens(self, stack: str | None = None) -> tuple[TokenSide, TokenSide]:
+        """(query side, key side) of a stack: cross-attention reads decoder queries against input keys."""
+        record = self.stack(stack)
+        return self._sides[record.query_side], self._sides[record.key_side]
+
+    def num_layers(self, stack: str | None = None) -> int:
+        return self.stack(stack).num_layers
+
+    def num_heads(self, stack: str | None = None) -> int:
+        return self.stack(stack).num_heads
+
+    # -- arrays ---------------------------------------------------------------------------
+    def attention(self, stack: str | None = None) -> np.ndarray:
+        """[layers, heads, n_query, n_key] float32."""
+        return np.stack([layer.attention.astype(np.float32, copy=False) for layer in self.stack(stack).layers])
+
+    def layer_attention(self, layer: int, stack: str | None = None) -> np.ndarray:
+        """[heads, n_query, n_key] in its stored dtype, without stacking every layer."""
+        return self._layer(layer, stack).attention
+
+    def kv_head_of(self, stack: str | None = None) -> np.ndarray:
+        """For each query head, the key/value head it reads (identity without GQA)."""
+        record = self.stack(stack)
+        if record.kv_head_of is not None:
+            return record.kv_head_of
+        return np.arange(record.num_heads)
+
+    def query_key(self, layer: int, stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(q [heads, n_query, d], k [heads, n_key, d]) float32, k already mapped to each query head."""
+        record = self._layer(layer, stack)
+        if record.query is None or record.key is None:
+            raise ValueError(
+                "this capture holds no queries or keys (it was built from attention tensors alone); "
+                "use attnwidget.capture(model, tokenizer, text) to record them"
+            )
+        key = record.key[self.kv_head_of(stack)]
+        return record.query.astype(np.float32, copy=False), key.astype(np.float32, copy=False)
+
+    @property
+    def scale(self) -> float | None:
+        """The score scale of the first stack's first layer (see `layer_scale` when layers differ)."""
+        return self.layer_scale(0)
+
+    def layer_scale(self, layer: int, stack: str | None = None) -> float | None:
+        return self._layer(layer, stack).scale
+
+    def bias(self, layer: int, stack: str | None = None) -> np.ndarray | None:
+        """The additive pre-softmax term (mask, relative position bias, ALiBi) or None; -inf where masked."""
+        return self._layer(layer, stack).bias
+
+    # -- internals ------------------------------------------------------------------------
+    def _layer(self, layer: int, stack: str | None) -> LayerRecord:
+        record = self.stack(stack)
+        if not 0 <= layer < record.num_layers:
+            raise IndexError(f"layer {layer} is out of range; stack {record.name!r} has {record.num_layers} layers")
+        return record.layers[layer]
+
+    def _check_stack(self, stack: StackRecord) -> None:
+        if stack.name not in STACK_NAMES:
+            raise ValueError(f"unknown stack name {stack.name!r}; expected one of {STACK_NAMES}")
+        for side in (stack.query_side, stack.key_side):
+            if side not in self._sides:
+                raise ValueError(f"stack {stack.name!r} refers to token side {side!r}, which is missing")
+        if not stack.layers:
+            raise ValueError(f"stack {stack.name!r} has no layers")
+        n_query, n_key = len(self._sides[stack.query_side]), len(self._sides[stack.key_side])
+        heads = stack.num_heads
+        for index, layer in enumerate(stack.layers):
+            expected = (heads, n_query, n_key)
+            if layer.attention.shape != expected:
+                raise ValueError(
+                    f"stack {stack.name!r} layer {index}: attention shape {layer.attention.shape} does not match "
+                    f"{heads} heads x {n_query} query tokens x {n_key} key tokens"
+                )
