@@ -1,5 +1,7 @@
 """attnwidget: linked, two-way attention views for Hugging Face transformers in notebooks."""
 
+# The module that runs a model is `capturing.py`, not `capture.py`: a submodule named
+# `capture` would replace the `attnwidget.capture` function on the package once imported.
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -10,12 +12,12 @@ __all__ = ["AttentionWidget", "Capture", "capture", "__version__"]
 _LAZY = {
     "AttentionWidget": "attnwidget.widget",
     "Capture": "attnwidget.attention_data",
-    "capture": "attnwidget.capture",
+    "capture": "attnwidget.capturing",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .attention_data import Capture
-    from .capture import capture
+    from .capturing import capture
     from .widget import AttentionWidget
 
 
