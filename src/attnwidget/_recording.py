@@ -1,0 +1,268 @@
+"""Record every attention call of one forward pass, through transformers' AttentionInterface.
+
+The model is switched to a registered attention implementation for the call only. That
+implementation runs the architecture's own eager function, so the attention is exactly
+what eager would compute, and keeps what the function was given (queries after rotary
+embedding, keys before GQA repetition, the scale, the mask and T5's position bias).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import sys
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AttentionInterface, PretrainedConfig
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+from .attention_data import LayerRecord, StackRecord
+
+IMPLEMENTATION = "attnwidget_capture"
+
+# Module names of cross-attention blocks: BART/Marian `encoder_attn`, T5 `EncDecAttention`,
+# BERT-style decoders `crossattention`, and the common `cross_attn` / `cross_attention`.
+_CROSS_ATTENTION_NAMES = ("encoder_attn", "encdecattention", "crossattention", "cross_attn", "cross_attention")
+
+
+class MemoryBudgetError(ValueError):
+    """The capture would hold more than `max_memory_bytes` on the CPU."""
+
+
+@dataclass(frozen=True)
+class SideRows:
+    """Which positions of the batch to keep for one token side: a row, minus its padding."""
+
+    row: int
+    keep: np.ndarray | None
+    """Indices of the real tokens, or None when the row has no padding."""
+    length: int
+    """Padded length of the side in the batch, to check every call against."""
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    query_side: str
+    key_side: str
+
+
+def _generic_eager(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """Plain eager attention for modules whose file defines none (keys repeated for GQA)."""
+    if scaling is None:
+        scaling = query.size(-1) ** -0.5
+    groups = query.shape[1] // key.shape[1]
+    key = key.repeat_interleave(groups, dim=1)
+    value = value.repeat_interleave(groups, dim=1)
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask[..., : key.shape[-2]]
+    weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
+def _eager_function(module: nn.Module) -> Callable:
+    # The architecture's own eager function keeps its exact semantics (GQA repeat, T5's position bias).
+    own = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    return own if callable(own) else _generic_eager
+
+
+_ACTIVE: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("attnwidget_recorder", default=None)
+
+
+def _capturing_attention(module, query, key, value, attention_mask, *args, **kwargs):
+    output, weights = _eager_function(module)(module, query, key, value, attention_mask, *args, **kwargs)
+    recorder = _ACTIVE.get()
+    if recorder is not None:
+        scaling = kwargs.get("scaling", args[0] if args else None)
+        recorder.record(module, query, key, weights, attention_mask, scaling, kwargs.get("position_bias"))
+    return output, weights
+
+
+# Registration is global and harmless: nothing uses the name unless a config is set to it.
+# The mask function must be registered under the same name, or masking_utils builds no mask at
+# all and a decoder silently loses its causal mask.
+AttentionInterface.register(IMPLEMENTATION, _capturing_attention)
+AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)
+
+
+class Recorder:
+    """Turns each attention call into a LayerRecord of its stack, on the CPU, for one batch row."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        plans: dict[str, StackPlan],
+        sides: dict[str, SideRows],
+        attention_dtype: np.dtype,
+        max_memory_bytes: int,
+    ):
+        self._names = {id(module): name for name, module in model.named_modules()}
+        self._is_encoder_decoder = "encoder" in plans
+        self._plans = plans
+        self._sides = sides
+        self._attention_dtype = torch.float16 if attention_dtype == np.float16 else torch.float32
+        self._max_memory_bytes = max_memory_bytes
+        self._bytes = 0
+        self.stacks = {name: StackRecord(name, plan.query_side, plan.key_side) for name, plan in plans.items()}
+        # Masks and T5's position bias are the same tensor in every layer: convert each once.
+        # The source tensors are kept alive so their ids cannot be reused by new tensors.
+        self._biases: dict[tuple[int, int], tuple[object, object, np.ndarray | None]] = {}
+
+    def record(self, module, query, key, weights, attention_mask, scaling, position_bias) -> None:
+        if weights is None:
+            raise RuntimeError(f"{type(module).__name__} returned no attention weights from its eager function")
+        stack_name = self._stack_of(module)
+        plan = self._plans[stack_name]
+        q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
+        self._check_lengths(module, weights, q_rows, k_rows)
+        stack = self.stacks[stack_name]
+        heads, kv_heads = query.shape[1], key.shape[1]
+        if stack.kv_head_of is None:
+            stack.kv_head_of = np.arange(heads) // (heads // kv_heads)
+        layer = LayerRecord(
+            attention=_keep(weights, q_rows, k_rows, self._attention_dtype),
+            query=_keep(query, q_rows, None, torch.float32, copy=True),
+            key=_keep(key, k_rows, None, torch.float32, copy=True),
+            scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
+            bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
+        )
+        self._count(layer)
+        stack.layers.append(layer)
+
+    def _stack_of(self, module: nn.Module) -> str:
+        name = self._names.get(id(module))
+        if name is None:
+            raise RuntimeError(f"an attention module ({type(module).__name__}) ran that is not part of the model")
+        if not self._is_encoder_decoder:
+            return "self"
+        parts = name.lower().split(".")
+        if any(part in _CROSS_ATTENTION_NAMES for part in parts):
+            return "cross"
+        return "encoder" if "encoder" in parts else "decoder"
+
+    @staticmethod
+    def _check_lengths(module, weights, q_rows: SideRows, k_rows: SideRows) -> None:
+        if weights.shape[-2:] != (q_rows.length, k_rows.length):
+            raise RuntimeError(
+                f"{type(module).__name__} attended {weights.shape[-2]} queries to {weights.shape[-1]} keys, but the "
+                f"input has {q_rows.length} and {k_rows.length} tokens; this architecture changes sequence lengths "
+                "inside the model, which attnwidget cannot map back to tokens"
+            )
+
+    def _bias(self, attention_mask, position_bias, q_rows: SideRows, k_rows: SideRows, n_key: int):
+        if attention_mask is None and position_bias is None:
+            return None
+        cache_key = (id(attention_mask), id(position_bias))
+        if cache_key not in self._biases:
+            total = None
+            for term in (position_bias, attention_mask):
+                if term is not None:
+                    term = term[..., :n_key].to("cpu", torch.float32)
+                    total = term if total is None else total + term
+            min_value = torch.finfo(attention_mask.dtype if attention_mask is not None else position_bias.dtype).min
+            # Eager masks with the dtype's minimum; -inf says "masked" without depending on the dtype.
+            total = total.masked_fill(total <= min_value / 2, -math.inf)
+            array = None if not total.any() else _keep(total, q_rows, k_rows, torch.float32, copy=True)
+            self._biases[cache_key] = (attention_mask, position_bias, array)
+            if array is not None:
+                self._add_bytes(array.nbytes)
+        return self._biases[cache_key][2]
+
+    def _count(self, layer: LayerRecord) -> None:
+        self._add_bytes(layer.attention.nbytes + layer.query.nbytes + layer.key.nbytes)
+
+    def _add_bytes(self, nbytes: int) -> None:
+        self._bytes += nbytes
+        if self._bytes > self._max_memory_bytes:
+            raise MemoryBudgetError(budget_message(self._bytes, self._max_memory_bytes, "so far"))
+
+
+def budget_message(needed: int, budget: int, when: str) -> str:
+    return (
+        f"this capture needs {needed / 2**20:,.0f} MiB {when}, over the budget of {budget / 2**20:,.0f} MiB; "
+        "pass max_memory_bytes=... to raise it, attention_dtype='float16' to halve the attention, "
+        "or use a shorter text"
+    )
+
+
+def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype, copy: bool = False) -> np.ndarray:
+    """One batch row of a [batch, heads, n_query, n_last] tensor, without padding, as a CPU array.
+
+    The batch and head dimensions may be 1 (broadcast masks). `k_rows` strips the last
+    dimension too (attention, bias); queries and keys keep their head dimension whole.
+    """
+    batched = tensor.shape[0] > 1
+    tensor = tensor[q_rows.row if batched else 0].to("cpu")
+    if q_rows.keep is not None and tensor.shape[-2] > 1:
+        tensor = tensor[:, q_rows.keep]
+    if k_rows is not None and k_rows.keep is not None:
+        tensor = tensor[..., k_rows.keep]
+    converted = tensor.to(dtype)
+    # A CPU tensor already in the right dtype comes back as itself. Copy what may still change, and
+    # one row of a batch, whose view would keep the whole batch alive.
+    if (copy or batched) and converted.data_ptr() == tensor.data_ptr():
+        converted = converted.clone()
+    return converted.numpy()
+
+
+@contextlib.contextmanager
+def recording(model: nn.Module, recorder: Recorder) -> Iterator[None]:
+    """Run the model in eval mode, without gradients, through the capturing implementation; restore all."""
+    with switched_to_eval(model), _switched_implementation(model):
+        token = _ACTIVE.set(recorder)
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def switched_to_eval(model: nn.Module) -> Iterator[None]:
+    training = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, flag in training:
+            module.training = flag
+
+
+@contextlib.contextmanager
+def _switched_implementation(model: nn.Module) -> Iterator[None]:
+    configs = _configs_of(model)
+    saved = [(config, config.__dict__.get("_attn_implementation_internal", _MISSING)) for config in configs]
+    try:
+        for config in configs:
+            # Set the stored field, not the property: the property also rewrites sub-configs,
+            # which are restored one by one here anyway.
+            config._attn_implementation_internal = IMPLEMENTATION
+        yield
+    finally:
+        for config, value in saved:
+            if value is _MISSING:
+                config.__dict__.pop("_attn_implementation_internal", None)
+            else:
+                config._attn_implementation_internal = value
+
+
+_MISSING = object()
+
+
+def _configs_of(model: nn.Module) -> list[PretrainedConfig]:
+    """Every distinct config object the model's modules can read their implementation from."""
+    found: dict[int, PretrainedConfig] = {}
+    pending = [getattr(module, "config", None) for module in model.modules()]
+    while pending:
+        config = pending.pop()
+        if not isinstance(config, PretrainedConfig) or id(config) in found:
+            continue
+        found[id(config)] = config
+        pending.extend(getattr(config, key, None) for key in getattr(config, "sub_configs", {}))
+    return list(found.values())

@@ -1,0 +1,324 @@
+"""`capture(model, tokenizer, text)`: run a model once and keep its attention, queries, keys and bias.
+
+The model is left exactly as it was. Tokenizing, checking the request and choosing the
+decoder input happen here; recording the attention calls lives in `_recording.py`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._recording import Recorder, SideRows, StackPlan, budget_message, MemoryBudgetError, recording, switched_to_eval
+from .attention_data import Capture, TokenSide
+from .tokens import display_tokens
+
+DEFAULT_MAX_MEMORY_BYTES = 4 * 2**30
+_ATTENTION_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+_SELF_PLANS = {"self": StackPlan("input", "input")}
+_ENCODER_DECODER_PLANS = {
+    "encoder": StackPlan("input", "input"),
+    "decoder": StackPlan("decoder", "decoder"),
+    "cross": StackPlan("decoder", "input"),
+}
+
+
+def capture(
+    model: nn.Module,
+    tokenizer,
+    text: str | Sequence[str],
+    text_pair: str | Sequence[str] | None = None,
+    *,
+    decoder_text: str | Sequence[str] | None = None,
+    row: int = 0,
+    truncation: bool = False,
+    max_new_tokens: int = 20,
+    attention_dtype: str = "float32",
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+) -> Capture:
+    """Run `model` on `text` once and return its attention, queries, keys and bias per layer.
+
+    - `text_pair`: the second text of a sentence pair (`Capture.segment_b_start` marks where it begins).
+    - `decoder_text`: for encoder-decoders, the decoder input; by default the model's own greedy
+      output of at most `max_new_tokens` tokens, so cross-attention shows a real translation or summary.
+    - A list of texts runs as one padded batch; `row` picks the sequence kept, without its padding.
+    - `truncation=True` cuts a text longer than the model accepts instead of raising.
+    - `attention_dtype="float16"` halves the memory of the attention (queries and keys stay float32).
+    - `max_memory_bytes`: a capture that would hold more on the CPU is refused before it starts.
+
+    Whatever attention implementation the model was loaded with, it runs once through a capturing
+    implementation that calls the architecture's own eager attention, in eval mode and without
+    gradients; its implementation, training flags and hooks are restored afterwards, even on error.
+    """
+    if attention_dtype not in _ATTENTION_DTYPES:
+        raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
+    texts = _as_texts(text, "text")
+    pairs = None if text_pair is None else _as_texts(text_pair, "text_pair", len(texts))
+    decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
+    if not (isinstance(row, int) and 0 <= row < len(texts)):
+        raise ValueError(f"row={row!r} does not pick one of the {len(texts)} texts; pass row=0..{len(texts) - 1}")
+    forward_parameters = set(inspect.signature(model.forward).parameters)
+    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False)) and (
+        "decoder_input_ids" in forward_parameters
+    )
+    if decoder_texts is not None and not encoder_decoder:
+        raise ValueError(f"decoder_text is only for encoder-decoder models; {type(model).__name__} has no decoder input")
+
+    encoding = _encode(tokenizer, texts, pairs, truncation, _max_length(model, tokenizer))
+    _check_tokenizer_matches(model, tokenizer, encoding["input_ids"])
+    input_rows = _rows(encoding["attention_mask"], row)
+    sides = [_token_side("input", tokenizer, encoding, input_rows, paired=pairs is not None)]
+    rows = {"input": input_rows}
+    device = _input_device(model)
+    inputs = {key: value.to(device) for key, value in encoding.items() if key in forward_parameters}
+    attention_bytes = np.dtype(_ATTENTION_DTYPES[attention_dtype]).itemsize
+
+    if encoder_decoder:
+        decoder_length = None if decoder_texts is not None else 1 + max_new_tokens
+        _check_budget(model.config, _kept(input_rows), decoder_length, attention_bytes, max_memory_bytes)
+        decoder_ids, decoder_mask = _decoder_input(model, tokenizer, inputs, decoder_texts, max_new_tokens)
+        rows["decoder"] = _rows(decoder_mask, row)
+        decoder = {"input_ids": decoder_ids, "attention_mask": decoder_mask}
+        sides.append(_token_side("decoder", tokenizer, decoder, rows["decoder"], paired=False))
+        _check_budget(model.config, _kept(input_rows), _kept(rows["decoder"]), attention_bytes, max_memory_bytes)
+        inputs["decoder_input_ids"] = decoder_ids.to(device)
+        inputs["decoder_attention_mask"] = decoder_mask.to(device)
+        plans = _ENCODER_DECODER_PLANS
+    else:
+        _check_budget(model.config, _kept(input_rows), None, attention_bytes, max_memory_bytes)
+        plans = _SELF_PLANS
+    if "use_cache" in forward_parameters:
+        inputs["use_cache"] = False  # a cache would only cost memory: the pass runs once
+
+    recorder = Recorder(model, plans, rows, _ATTENTION_DTYPES[attention_dtype], max_memory_bytes)
+    with recording(model, recorder):
+        model(**inputs)
+    return Capture(sides, _recorded_stacks(model, recorder))
+
+
+# -- the request ----------------------------------------------------------------------------------
+
+
+def _as_texts(value, name: str, count: int | None = None) -> list[str]:
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, (list, tuple)) or not all(isinstance(item, str) for item in texts):
+        raise TypeError(f"{name} must be a string or a list of strings, not {type(value).__name__}")
+    if not texts:
+        raise ValueError(f"{name} is an empty list; pass at least one text")
+    if count is not None and len(texts) != count:
+        raise ValueError(f"{name} has {len(texts)} entries but text has {count}; pass one per text")
+    for index, item in enumerate(texts):
+        if not item.strip():
+            where = name if isinstance(value, str) else f"{name}[{index}]"
+            raise ValueError(f"{where} is empty or only whitespace; pass some words to look at")
+    return list(texts)
+
+
+def _max_length(model: nn.Module, tokenizer) -> int | None:
+    """The longest input the model accepts: its position table, or the tokenizer's stated limit."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    limits = [getattr(config, name, None) for name in ("max_position_embeddings", "n_positions")]
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and tokenizer_limit < 1_000_000:  # "no limit" is a huge sentinel
+        limits.append(tokenizer_limit)
+    limits = [limit for limit in limits if isinstance(limit, int) and limit > 0]
+    return min(limits) if limits else None
+
+
+def _encode(tokenizer, texts, pairs, truncation: bool, max_length: int | None):
+    def run(**options):
+        return tokenizer(texts, pairs, return_tensors="pt", padding=len(texts) > 1, **options)
+
+    if len(texts) > 1 and tokenizer.pad_token is None:
+        raise ValueError(
+            "a list of texts runs as one padded batch, but this tokenizer has no pad token; "
+            "set tokenizer.pad_token (e.g. to tokenizer.eos_token) or pass one text"
+        )
+    encoding = run()
+    length = int(encoding["attention_mask"].sum(dim=1).max()) if "attention_mask" in encoding else None
+    if max_length is not None and encoding["input_ids"].shape[1] > max_length:
+        if not truncation:
+            raise ValueError(
+                f"the text is {length} tokens long but the model accepts at most {max_length}; "
+                f"shorten it, or pass truncation=True to keep the first {max_length} tokens"
+            )
+        encoding = run(truncation=True, max_length=max_length)
+    if "attention_mask" not in encoding:
+        encoding["attention_mask"] = torch.ones_like(encoding["input_ids"])
+    return encoding
+
+
+def _check_tokenizer_matches(model: nn.Module, tokenizer, input_ids: torch.Tensor) -> None:
+    embeddings = model.get_input_embeddings()
+    size = getattr(embeddings, "num_embeddings", None)
+    if size is None:
+        return
+    largest = int(input_ids.max())
+    if largest >= size:
+        raise ValueError(
+            f"this tokenizer does not match the model: it produced token id {largest}, but the model embeds only "
+            f"{size} ids; load the tokenizer that belongs to this model"
+        )
+    if len(tokenizer) > size:
+        raise ValueError(
+            f"this tokenizer does not match the model: it has {len(tokenizer)} tokens, but the model embeds only "
+            f"{size}; load the tokenizer that belongs to this model (or resize the model's embeddings after adding "
+            "tokens)"
+        )
+
+
+def _check_budget(config, n_input: int, n_decoder: int | None, attention_bytes: int, budget: int) -> None:
+    needed = _estimated_bytes(config, n_input, n_decoder, attention_bytes)
+    if needed is not None and needed > budget:
+        raise MemoryBudgetError(budget_message(needed, budget, "by estimate"))
+
+
+def _estimated_bytes(config, n_input: int, n_decoder: int | None, attention_bytes: int) -> int | None:
+    """Attention, queries, keys and one bias per stack, from the config; None if it does not say."""
+
+    def first(*names: str) -> int | None:
+        values = [getattr(config, name, None) for name in names]
+        return next((value for value in values if isinstance(value, int) and value > 0), None)
+
+    layers = first("encoder_layers", "num_hidden_layers", "num_layers", "n_layer")
+    heads = first("encoder_attention_heads", "num_attention_heads", "num_heads", "n_head")
+    hidden = first("d_model", "hidden_size", "n_embd")
+    if layers is None or heads is None:
+        return None
+    head_dim = first("head_dim", "d_kv") or (hidden // heads if hidden else 64)
+    shapes = [(layers, heads, n_input, n_input)]
+    if n_decoder is not None:
+        decoder_layers = first("decoder_layers", "num_decoder_layers") or layers
+        decoder_heads = first("decoder_attention_heads") or heads
+        shapes += [(decoder_layers, decoder_heads, n_decoder, n_decoder), (decoder_layers, decoder_heads, n_decoder, n_input)]
+    total = 0
+    for stack_layers, stack_heads, n_query, n_key in shapes:
+        per_layer = stack_heads * (n_query * n_key * attention_bytes + (n_query + n_key) * head_dim * 4)
+        total += stack_layers * per_layer + stack_heads * n_query * n_key * 4
+    return total
+
+
+def _input_device(model: nn.Module) -> torch.device:
+    # With accelerate's offload the embedding may sit on "meta"; its hooks then move the inputs.
+    weight = getattr(model.get_input_embeddings(), "weight", None)
+    if weight is None or weight.device.type == "meta":
+        return torch.device("cpu")
+    return weight.device
+
+
+# -- token sides ----------------------------------------------------------------------------------
+
+
+def _rows(attention_mask: torch.Tensor, row: int) -> SideRows:
+    mask = attention_mask[row].to("cpu").bool()
+    length = int(mask.shape[0])
+    keep = None if bool(mask.all()) else torch.nonzero(mask).flatten().numpy()
+    return SideRows(row=row, keep=keep, length=length)
+
+
+def _kept(rows: SideRows) -> int:
+    return rows.length if rows.keep is None else len(rows.keep)
+
+
+def _kept_positions(rows: SideRows) -> list[int]:
+    return list(range(rows.length)) if rows.keep is None else rows.keep.tolist()
+
+
+def _token_side(name: str, tokenizer, encoding, rows: SideRows, paired: bool) -> TokenSide:
+    positions = _kept_positions(rows)
+    all_ids = encoding["input_ids"][rows.row].tolist()
+    ids = [int(all_ids[position]) for position in positions]
+    display, raw = display_tokens(tokenizer, ids)
+    special_ids = set(tokenizer.all_special_ids)
+    segment_b_start = _segment_b_start(encoding, rows.row, positions) if paired else None
+    return TokenSide(
+        name=name,
+        tokens=display,
+        raw_tokens=raw,
+        token_ids=ids,
+        special=[token_id in special_ids for token_id in ids],
+        segment_b_start=segment_b_start,
+    )
+
+
+def _segment_b_start(encoding, row: int, positions: list[int]) -> int | None:
+    """First kept position of the second text, from the fast tokenizer's sequence ids or token type ids."""
+    try:
+        sequence = encoding.sequence_ids(row)
+    except (AttributeError, ValueError):  # slow tokenizers keep no sequence ids
+        sequence = None
+    if sequence is None and "token_type_ids" in encoding:
+        sequence = encoding["token_type_ids"][row].tolist()
+    if sequence is None:
+        return None
+    return next((index for index, position in enumerate(positions) if sequence[position] == 1), None)
+
+
+# -- the decoder input of encoder-decoders --------------------------------------------------------
+
+
+def _decoder_input(model, tokenizer, inputs, decoder_texts, max_new_tokens: int):
+    """(ids, mask) for the decoder: `decoder_texts` after the start token, or the model's greedy output."""
+    if decoder_texts is not None:
+        start = _decoder_start_id(model)
+        targets = tokenizer(text_target=decoder_texts)["input_ids"]
+        sequences = [[start, *target] for target in targets]
+    else:
+        sequences = _greedy_output(model, inputs, max_new_tokens)
+    width = max(len(sequence) for sequence in sequences)
+    pad = getattr(model.config, "pad_token_id", None) or 0
+    ids = torch.tensor([sequence + [pad] * (width - len(sequence)) for sequence in sequences])
+    mask = torch.tensor([[1] * len(sequence) + [0] * (width - len(sequence)) for sequence in sequences])
+    return ids, mask
+
+
+def _decoder_start_id(model) -> int:
+    for source in (getattr(model, "generation_config", None), model.config):
+        start = getattr(source, "decoder_start_token_id", None)
+        if isinstance(start, int):
+            return start
+    raise ValueError(
+        f"{type(model).__name__} names no decoder_start_token_id, so attnwidget cannot build the decoder input; "
+        "set model.config.decoder_start_token_id"
+    )
+
+
+def _greedy_output(model, inputs, max_new_tokens: int) -> list[list[int]]:
+    """The model's own greedy continuation of each row, each cut after its first end-of-sequence token."""
+    if not (hasattr(model, "generate") and getattr(model, "can_generate", lambda: False)()):
+        raise ValueError(
+            f"{type(model).__name__} cannot generate, so it has no output of its own to show; "
+            "pass decoder_text=... (or load the model with its generation head)"
+        )
+    if not (isinstance(max_new_tokens, int) and max_new_tokens > 0):
+        raise ValueError(f"max_new_tokens must be a positive integer, not {max_new_tokens!r}")
+    encoder_inputs = {key: inputs[key] for key in ("input_ids", "attention_mask") if key in inputs}
+    with switched_to_eval(model), torch.inference_mode():
+        output = model.generate(**encoder_inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+    sequences = getattr(output, "sequences", output).to("cpu").tolist()
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    # Position 0 is the start token, which may share its id with padding or end of sequence.
+    ends = [next((i + 1 for i in range(1, len(seq)) if seq[i] in eos), len(seq)) for seq in sequences]
+    return [sequence[:end] for sequence, end in zip(sequences, ends)]
+
+
+# -- the result -----------------------------------------------------------------------------------
+
+
+def _recorded_stacks(model: nn.Module, recorder: Recorder):
+    stacks = recorder.stacks
+    empty = [name for name, stack in stacks.items() if not stack.layers]
+    if empty:
+        what = "no attention call" if len(empty) == len(stacks) else f"no {' or '.join(empty)} attention call"
+        raise ValueError(
+            f"{what} of {type(model).__name__} went through transformers' AttentionInterface, so attnwidget "
+            "cannot record it; this architecture computes attention its own way. Pass the attention tensors "
+            "you have to attnwidget's raw-tensor capture instead"
+        )
+    return list(stacks.values())

