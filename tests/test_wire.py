@@ -1,0 +1,177 @@
+"""The wire format: attention bytes, float16 queries/keys and the meta dict (docs/data-contract.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnwidget import wire
+from attnwidget.attention_data import Capture, LayerRecord, StackRecord, TokenSide
+
+
+# -- a small capture builder (also used by test_widget.py) ----------------------------------
+def token_side(name: str, count: int, segment_b_start: int | None = None) -> TokenSide:
+    tokens = [f"{name[0]}{i}" for i in range(count)]
+    special = [i in (0, count - 1) for i in range(count)]
+    return TokenSide(name, tokens, list(tokens), list(range(count)), special, segment_b_start)
+
+
+def random_attention(rng: np.random.Generator, heads: int, n_query: int, n_key: int) -> np.ndarray:
+    scores = rng.normal(size=(heads, n_query, n_key)).astype(np.float32) * 3
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def random_stack(rng, name, query_side, key_side, layers, heads, kv_head_of=None) -> StackRecord:
+    records = [LayerRecord(random_attention(rng, heads, len(query_side), len(key_side))) for _ in range(layers)]
+    return StackRecord(name, query_side.name, key_side.name, records, kv_head_of)
+
+
+def make_capture(layers=2, heads=3, tokens=5, segment_b_start=None, kv_head_of=None, seed=0) -> Capture:
+    """A self-attention capture with softmax-normalized random attention."""
+    rng = np.random.default_rng(seed)
+    side = token_side("input", tokens, segment_b_start)
+    return Capture([side], [random_stack(rng, "self", side, side, layers, heads, kv_head_of)])
+
+
+def make_seq2seq_capture(seed=0) -> Capture:
+    """Encoder 3 layers x 4 heads over 7 tokens; decoder and cross 2 layers x 4 heads over 4 decoder tokens."""
+    rng = np.random.default_rng(seed)
+    source, target = token_side("input", 7, segment_b_start=3), token_side("decoder", 4)
+    return Capture(
+        [source, target],
+        [
+            random_stack(rng, "encoder", source, source, 3, 4),
+            random_stack(rng, "decoder", target, target, 2, 4),
+            random_stack(rng, "cross", target, source, 2, 4),
+        ],
+    )
+
+
+# -- attention bytes ------------------------------------------------------------------------
+def test_quantized_attention_round_trips_within_half_a_step():
+    rng = np.random.default_rng(1)
+    attention = random_attention(rng, 4, 9, 11)
+    attention[0, 0, :3] = [0.0, 1.0, 0.5 / 255]  # the ends, and a value exactly between two steps
+
+    chunk = wire.quantize_attention(attention)
+
+    assert isinstance(chunk, bytes) and len(chunk) == attention.size
+    decoded = wire.dequantize_attention(chunk, attention.shape)
+    assert np.max(np.abs(decoded - attention)) <= 1 / 510 + 1e-7
+    assert decoded[0, 0, 0] == 0.0 and decoded[0, 0, 1] == 1.0
+
+
+def test_quantized_bytes_are_row_major_head_query_key():
+    attention = np.zeros((2, 3, 4), dtype=np.float32)
+    attention[1, 2, 3] = 1.0
+    attention[0, 1, 0] = 0.2
+
+    chunk = wire.quantize_attention(attention)
+
+    assert chunk[1 * 12 + 2 * 4 + 3] == 255
+    assert chunk[0 * 12 + 1 * 4 + 0] == round(0.2 * 255)
+    assert sum(chunk) == 255 + round(0.2 * 255)
+
+
+def test_quantize_clips_out_of_range_values_and_zeroes_nan():
+    attention = np.array([[[-0.5, 1.7, np.nan, 0.25]]], dtype=np.float32)
+
+    assert list(wire.quantize_attention(attention)) == [0, 255, 0, round(0.25 * 255)]
+
+
+def test_quantize_accepts_float16_and_rejects_wrong_rank():
+    attention = random_attention(np.random.default_rng(2), 2, 3, 3)
+    half = attention.astype(np.float16)
+    decoded = wire.dequantize_attention(wire.quantize_attention(half), half.shape)
+    assert np.max(np.abs(decoded - half.astype(np.float32))) <= 1 / 510 + 1e-7
+    with pytest.raises(ValueError, match=r"\[heads, n_query, n_key\]"):
+        wire.quantize_attention(attention[0])
+
+
+def test_dequantize_rejects_a_chunk_of_the_wrong_size():
+    with pytest.raises(ValueError, match="needs 24"):
+        wire.dequantize_attention(bytes(23), (2, 3, 4))
+
+
+def test_chunk_keys_round_trip():
+    assert wire.chunk_key("cross", 11) == "cross/11"
+    assert wire.parse_chunk_key(wire.chunk_key("decoder", 3)) == ("decoder", 3)
+
+
+def test_attention_chunk_is_the_quantized_layer_with_its_shape():
+    capture = make_seq2seq_capture()
+
+    chunk, shape = wire.attention_chunk(capture, "cross", 1)
+
+    assert shape == [4, 4, 7]
+    np.testing.assert_allclose(
+        wire.dequantize_attention(chunk, shape), capture.layer_attention(1, "cross"), atol=1 / 510 + 1e-7
+    )
+
+
+def test_attention_bytes_counts_one_byte_per_value_over_all_stacks():
+    capture = make_seq2seq_capture()
+
+    expected = 3 * 4 * 7 * 7 + 2 * 4 * 4 * 4 + 2 * 4 * 4 * 7
+    assert wire.attention_bytes(capture) == expected
+    assert wire.attention_bytes(capture) == sum(len(wire.attention_chunk(capture, *wire.parse_chunk_key(key))[0])
+                                                for key in wire.all_chunk_keys(capture))
+
+
+# -- float16 --------------------------------------------------------------------------------
+def test_float16_round_trip_keeps_shape_and_half_precision():
+    values = np.random.default_rng(3).normal(size=(2, 5, 8)).astype(np.float32)
+
+    data, header = wire.encode_float16(values)
+
+    assert header == {"dtype": "float16", "shape": [2, 5, 8]}
+    assert len(data) == values.size * 2
+    decoded = wire.decode_float16(data, header["shape"])
+    np.testing.assert_allclose(decoded, values, rtol=1e-3, atol=1e-3)
+    # Little-endian on the wire whatever the host: the first value's low byte comes first.
+    assert data[:2] == np.float16(values.flat[0]).astype("<f2").tobytes()
+
+
+# -- meta -----------------------------------------------------------------------------------
+def test_meta_describes_a_self_attention_capture_with_a_pair():
+    capture = make_capture(layers=2, heads=4, tokens=6, segment_b_start=3, kv_head_of=np.array([0, 0, 1, 1]))
+
+    meta = wire.build_meta(capture, chunks_complete=True)
+
+    assert meta["version"] == wire.CONTRACT_VERSION
+    assert meta["sides"] == {
+        "input": {
+            "tokens": ["i0", "i1", "i2", "i3", "i4", "i5"],
+            "special": [True, False, False, False, False, True],
+            "segment_b_start": 3,
+        }
+    }
+    assert meta["stacks"] == [
+        {"name": "self", "query_side": "input", "key_side": "input", "layers": 2, "heads": 4,
+         "kv_head_of": [0, 0, 1, 1]}
+    ]
+    assert meta["encoding"] == {"dtype": "uint8", "scale": 255}
+    assert meta["chunks_complete"] is True
+
+
+def test_meta_of_an_encoder_decoder_lists_both_sides_and_three_stacks_in_order():
+    meta = wire.build_meta(make_seq2seq_capture(), chunks_complete=False)
+
+    assert list(meta["sides"]) == ["input", "decoder"]
+    assert meta["sides"]["decoder"]["segment_b_start"] is None
+    assert [(s["name"], s["query_side"], s["key_side"], s["layers"]) for s in meta["stacks"]] == [
+        ("encoder", "input", "input", 3),
+        ("decoder", "decoder", "decoder", 2),
+        ("cross", "decoder", "input", 2),
+    ]
+    assert meta["stacks"][0]["kv_head_of"] == [0, 1, 2, 3]
+    assert meta["chunks_complete"] is False
+
+
+def test_meta_is_plain_json():
+    import json
+
+    meta = wire.build_meta(make_capture(kv_head_of=np.array([0, 1, 2])), chunks_complete=True)
+
+    assert json.loads(json.dumps(meta)) == meta
