@@ -1,0 +1,98 @@
+"""Drive a notebook in JupyterLab or Notebook 7 the way a user does: menus, keyboard, reading outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+from playwright.sync_api import Page, expect
+
+# Loading torch and a model in a fresh kernel on two busy cores can take a while.
+KERNEL_TIMEOUT_MS = 180_000
+TRACEBACK = "Traceback (most recent call last)"
+
+# True once every code cell shows an execution count; "error" as soon as an output shows a traceback.
+_ALL_CELLS_RAN = """traceback => {
+  const outputs = [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')];
+  if (outputs.some(output => output.textContent.includes(traceback))) return 'error';
+  const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+  return prompts.length > 0 && prompts.every(prompt => /\\[\\d+\\]/.test(prompt.textContent));
+}"""
+
+
+class NotebookPage:
+    """One notebook opened in a browser page, in JupyterLab (`app="lab"`) or Notebook 7 (`app="notebook"`)."""
+
+    def __init__(self, page: Page, server, name: str, app: str = "lab"):
+        self.page = page
+        self.server = server
+        self.name = name
+        self.app = app
+        self._runs = 0
+
+    def open(self) -> "NotebookPage":
+        path = f"/lab/tree/{self.name}" if self.app == "lab" else f"/notebooks/{self.name}"
+        self.page.goto(self.server.page_url(path))
+        self.page.locator(".jp-Notebook").wait_for(timeout=KERNEL_TIMEOUT_MS)
+        self._wait_kernel_idle()
+        return self
+
+    def run_all(self) -> None:
+        """Run every cell from the Run menu and wait until each has finished."""
+        self.page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+        self.page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        state = self.page.wait_for_function(_ALL_CELLS_RAN, arg=TRACEBACK, timeout=KERNEL_TIMEOUT_MS).json_value()
+        if state == "error":
+            raise AssertionError(f"a cell of {self.name} raised:\n{self.outputs_text()}")
+
+    def execute(self, code: str) -> str:
+        """Type `code` into a new cell at the end, run it with Shift+Enter and return what it printed."""
+        self._runs += 1
+        marker = f"<<end of run {self._runs}>>"
+        self.page.locator(".jp-Notebook .jp-Cell").last.locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Escape")  # command mode on the last cell
+        self.page.keyboard.press("b")  # a new cell below it
+        self.page.keyboard.press("Enter")  # edit that cell
+        # insert_text, not typing: no auto-closed brackets or indentation added by the editor.
+        self.page.keyboard.insert_text(f"{code}\nprint({marker!r})")
+        self.page.keyboard.press("Shift+Enter")
+        cell = self.page.locator(".jp-CodeCell").filter(has=self.page.locator(".jp-InputArea", has_text=marker))
+        output = cell.locator(".jp-OutputArea")
+        expect(output).to_contain_text(re.compile(f"{re.escape(marker)}|{re.escape(TRACEBACK)}"), timeout=KERNEL_TIMEOUT_MS)
+        text = output.inner_text()
+        if marker not in text:
+            raise AssertionError(f"running {code!r} raised:\n{text}")
+        return text.split(marker)[0].strip()
+
+    def outputs_text(self) -> str:
+        return "\n".join(self.page.locator(".jp-Notebook .jp-OutputArea-output").all_inner_texts())
+
+    def _wait_kernel_idle(self) -> None:
+        """Wait until the server reports this notebook's kernel started and idle."""
+        deadline = time.monotonic() + KERNEL_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            session = self._session()
+            if session and session["kernel"]["execution_state"] == "idle":
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"the kernel of {self.name} did not become idle; session: {self._session()}")
+
+    def _session(self) -> dict | None:
+        request = urllib.request.Request(
+            f"{self.server.url}/api/sessions", headers={"Authorization": f"token {self.server.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            sessions = json.load(response)
+        return next((s for s in sessions if s["path"] == self.name), None)
+
+
+class PageErrors:
+    """Collects uncaught exceptions and console errors of a page, so a test can fail on them."""
+
+    def __init__(self, page: Page):
+        self.uncaught: list[str] = []
+        self.console: list[str] = []
+        page.on("pageerror", lambda error: self.uncaught.append(f"{error.name}: {error.message}\n{error.stack}"))
+        page.on("console", lambda message: message.type == "error" and self.console.append(message.text))
