@@ -1,0 +1,340 @@
+"""The notebook widget: synced selection traits, their validation, and attention chunks on request.
+
+The traits, the `meta` dict and the chunk messages follow docs/data-contract.md; all
+byte-level encoding is in `wire.py`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import pathlib
+from typing import Any
+
+import anywidget
+import traitlets
+
+from . import wire
+from .attention_data import Capture
+
+STATIC = pathlib.Path(__file__).parent / "static"
+BUNDLE_JS = STATIC / "widget.js"
+BUNDLE_CSS = STATIC / "widget.css"
+
+DEFAULT_PRELOAD_BYTES = 64 * 2**20
+"""Attention up to this size (one byte per value) is sent with the widget; larger captures load layers on request."""
+
+VIEWS = ("head", "model", "neuron", "matrix")
+THEMES = ("auto", "light", "dark")
+PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
+
+BROWSER_READ_ONLY = frozenset({"meta", "_chunks"})
+"""Traits only Python writes; the browser's copies are never taken back."""
+
+# The ranges of layer, head and token depend on the stack, so a browser change to several
+# traits at once applies the stack first.
+_APPLY_FIRST = ("stack",)
+
+log = logging.getLogger(__name__)
+
+
+class AttentionWidget(anywidget.AnyWidget):
+    """Linked attention views of one capture. Selection traits are two-way: click in the page, read them here.
+
+    Build one from a model (`AttentionWidget(model, text)`), from attention tensors you already have
+    (`AttentionWidget.from_attention(attention, tokens)`) or from a `Capture` (`AttentionWidget.from_capture`).
+    """
+
+    # Filled per widget from static/ (see _read_bundle); declared here so anywidget adds no defaults.
+    _esm = traitlets.Unicode(help="The built frontend module, static/widget.js.").tag(sync=True)
+    _css = traitlets.Unicode(help="The built stylesheet, static/widget.css.").tag(sync=True)
+
+    layer = traitlets.Int(0, help="Selected layer (0-based) of the selected stack.").tag(sync=True)
+    head = traitlets.Int(0, help="Focused head (0-based).").tag(sync=True)
+    heads = traitlets.List(traitlets.Int(), help="Heads visible in the head view, ascending, no repeats.").tag(
+        sync=True
+    )
+    token = traitlets.Int(None, allow_none=True, help="Selected query token index, or None.").tag(sync=True)
+    stack = traitlets.Unicode("", help="Selected attention stack, one of the names in meta['stacks'].").tag(sync=True)
+    view = traitlets.Enum(VIEWS, default_value="head", help="Visible view.").tag(sync=True)
+    theme = traitlets.Enum(THEMES, default_value="auto", help="Colour theme; 'auto' follows the page.").tag(sync=True)
+    pair_filter = traitlets.Enum(
+        PAIR_FILTERS, default_value="all", help="Sentence-pair filter of the head view (query side, key side)."
+    ).tag(sync=True)
+
+    meta = traitlets.Dict(help="Tokens, stacks and encoding of the attention (see docs/data-contract.md).").tag(
+        sync=True
+    )
+    _chunks = traitlets.Dict(
+        value_trait=traitlets.Bytes(), help="Preloaded uint8 attention chunks keyed '<stack>/<layer>'."
+    ).tag(sync=True)
+
+    capture: Capture
+    """The capture shown; kept whole so later views (neuron view: queries and keys) can read it."""
+
+    # -- constructors ---------------------------------------------------------------------
+    def __init__(self, model: Any, text: str, tokenizer: Any = None, text_pair: str | None = None, **options: Any):
+        """Run `model` once on `text` (and `text_pair`) and show its attention.
+
+        `options` are the widget options of `from_capture` (layer, head, view, ...) and, for the rest,
+        options of `attnwidget.capture`.
+        """
+        widget_options, capture_options = _split_widget_options(options)
+        if tokenizer is None:
+            tokenizer = resolve_tokenizer(model)
+        from .capturing import capture  # loads torch and transformers only when a model is given
+
+        self._setup(capture(model, tokenizer, text, text_pair, **capture_options), **widget_options)
+
+    @classmethod
+    def from_attention(cls, attention: Any = None, tokens: Any = None, **options: Any) -> AttentionWidget:
+        """Show attention tensors you already have, e.g. `model(..., output_attentions=True).attentions`.
+
+        `options` are the widget options of `from_capture` and, for the rest, options of
+        `attnwidget.raw.capture_from_attention` (sentence_b_start, encoder_attention, ...).
+        """
+        from .raw import capture_from_attention
+
+        widget_options, raw_options = _split_widget_options(options)
+        return cls.from_capture(capture_from_attention(attention, tokens, **raw_options), **widget_options)
+
+    @classmethod
+    def from_capture(cls, capture: Capture, **options: Any) -> AttentionWidget:
+        """Show a `Capture`. Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes."""
+        widget = cls.__new__(cls)
+        widget._setup(capture, **options)
+        return widget
+
+    def _setup(
+        self,
+        capture: Capture,
+        *,
+        layer: int = 0,
+        head: int = 0,
+        heads: list[int] | None = None,
+        token: int | None = None,
+        stack: str | None = None,
+        view: str = "head",
+        theme: str = "auto",
+        pair_filter: str = "all",
+        preload_bytes: int = DEFAULT_PRELOAD_BYTES,
+    ) -> None:
+        """The one real constructor; every public constructor ends here."""
+        if not isinstance(capture, Capture):
+            raise TypeError(f"expected an attnwidget.Capture, got {type(capture).__name__}")
+        esm, css = _read_bundle()
+        stack = capture.stacks[0] if stack is None else stack
+        if heads is None:
+            heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
+        self.capture = capture
+        self.preload_bytes = preload_bytes
+        self._preload_all = wire.attention_bytes(capture) <= preload_bytes
+        # Trait validation runs once all of these are set, so the order here does not matter.
+        super().__init__(
+            _esm=esm,
+            _css=css,
+            meta=wire.build_meta(capture, chunks_complete=self._preload_all),
+            stack=stack,
+            layer=layer,
+            head=head,
+            heads=heads,
+            token=token,
+            view=view,
+            theme=theme,
+            pair_filter=pair_filter,
+        )
+        self.on_msg(_answer_request)
+
+    @traitlets.default("_chunks")
+    def _preloaded_chunks(self) -> dict[str, bytes]:
+        # Computed on first read, which is when the comm opens: after the initial stack and layer
+        # have been validated, so the one preloaded layer of a large capture is the one on screen.
+        keys = wire.all_chunk_keys(self.capture) if self._preload_all else [wire.chunk_key(self.stack, self.layer)]
+        return {key: wire.attention_chunk(self.capture, *wire.parse_chunk_key(key))[0] for key in keys}
+
+    # -- validation -----------------------------------------------------------------------
+    @traitlets.validate("stack")
+    def _valid_stack(self, proposal: traitlets.Bunch) -> str:
+        names = [entry["name"] for entry in self.meta.get("stacks", [])]
+        if proposal.value not in names:
+            raise traitlets.TraitError(f"stack {proposal.value!r} does not exist; this widget has stacks {names}")
+        return proposal.value
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: traitlets.Bunch) -> int:
+        return _in_range("layer", proposal.value, self._stack_meta()["layers"], f"stack {self.stack!r} has")
+
+    @traitlets.validate("head")
+    def _valid_head(self, proposal: traitlets.Bunch) -> int:
+        return _in_range("head", proposal.value, self._stack_meta()["heads"], f"stack {self.stack!r} has")
+
+    @traitlets.validate("heads")
+    def _valid_heads(self, proposal: traitlets.Bunch) -> list[int]:
+        heads, count = list(proposal.value), self._stack_meta()["heads"]
+        if heads != sorted(set(heads)) or any(not 0 <= h < count for h in heads):
+            raise traitlets.TraitError(
+                f"heads must be ascending, without repeats, each in 0..{count - 1}; got {heads}"
+            )
+        return heads
+
+    @traitlets.validate("token")
+    def _valid_token(self, proposal: traitlets.Bunch) -> int | None:
+        if proposal.value is None:
+            return None
+        query_side = self._stack_meta()["query_side"]
+        count = len(self.meta["sides"][query_side]["tokens"])
+        return _in_range("token", proposal.value, count, f"the {query_side!r} side has", unit="tokens")
+
+    @traitlets.validate("pair_filter")
+    def _valid_pair_filter(self, proposal: traitlets.Bunch) -> str:
+        if proposal.value != "all" and not self._stack_has_pair():
+            raise traitlets.TraitError(
+                f"pair_filter {proposal.value!r} needs a sentence pair, and stack {self.stack!r} has none; use 'all'"
+            )
+        return proposal.value
+
+    @traitlets.observe("stack")
+    def _fit_selection_to_stack(self, _change: traitlets.Bunch) -> None:
+        """Pull layer, heads, token and pair filter into the new stack's ranges, in one update."""
+        entry = self._stack_meta()
+        n_query = len(self.meta["sides"][entry["query_side"]]["tokens"])
+        visible = [h for h in self.heads if h < entry["heads"]]
+        with self.hold_sync():
+            self.layer = min(self.layer, entry["layers"] - 1)
+            self.head = min(self.head, entry["heads"] - 1)
+            self.heads = visible if visible or not self.heads else list(range(entry["heads"]))
+            if self.token is not None and self.token >= n_query:
+                self.token = None
+            if not self._stack_has_pair():
+                self.pair_filter = "all"
+
+    def _stack_meta(self) -> dict[str, Any]:
+        for entry in self.meta.get("stacks", []):
+            if entry["name"] == self.stack:
+                return entry
+        raise traitlets.TraitError(f"stack {self.stack!r} does not exist in this widget")
+
+    def _stack_has_pair(self) -> bool:
+        entry = self._stack_meta()
+        sides = self.meta["sides"]
+        return all(sides[entry[side]]["segment_b_start"] is not None for side in ("query_side", "key_side"))
+
+    # -- changes from the browser ---------------------------------------------------------
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Apply a browser update trait by trait; reject bad values and send the valid state back.
+
+        ipywidgets calls this from the comm handler, so nothing here may raise: an exception would
+        leave the browser showing a value Python never accepted.
+        """
+        rejected = []
+        for name in sorted(sync_data, key=lambda name: name not in _APPLY_FIRST):
+            value = sync_data[name]
+            if name in BROWSER_READ_ONLY:
+                log.warning("ignored a browser change to %r: only Python writes it", name)
+                rejected.append(name)
+                continue
+            try:
+                super().set_state({name: value})
+            except traitlets.TraitError as error:
+                log.warning("ignored %s=%r from the browser: %s", name, value, error)
+                rejected.append(name)
+            except Exception:  # a bug, not bad input, but still must not escape into the comm
+                log.exception("failed to apply %s=%r from the browser", name, value)
+                rejected.append(name)
+        if rejected:
+            self.send_state(rejected)
+
+
+# -- custom messages --------------------------------------------------------------------------
+class _BadRequest(ValueError):
+    """A browser request this widget cannot answer; its message goes back in the error reply."""
+
+
+def _answer_request(widget: AttentionWidget, content: Any, _buffers: list[bytes]) -> None:
+    """Reply to `{"kind": "request", ...}` messages; leave other custom messages to their owners."""
+    if not isinstance(content, dict) or content.get("kind") != wire.REQUEST_KIND:
+        return
+    request_id = content.get("id")
+    try:
+        message, buffers = _serve(widget.capture, content)
+    except _BadRequest as error:
+        log.warning("bad request from the browser %r: %s", content, error)
+        widget.send(wire.error_response(request_id, str(error)))
+        return
+    except Exception as error:  # a bug; the browser still gets an answer instead of waiting forever
+        log.exception("failed to answer %r", content)
+        widget.send(wire.error_response(request_id, f"internal error: {error}"))
+        return
+    widget.send(message, buffers)
+
+
+def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+    what = request.get("what")
+    if what != wire.WHAT_ATTENTION:
+        raise _BadRequest(f"unknown request what={what!r}; expected {wire.WHAT_ATTENTION!r}")
+    stack, layer = request.get("stack"), request.get("layer")
+    if stack not in capture.stacks:
+        raise _BadRequest(f"no stack {stack!r}; this widget has {list(capture.stacks)}")
+    count = capture.num_layers(stack)
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < count:
+        raise _BadRequest(f"layer must be an integer in 0..{count - 1} for stack {stack!r}; got {layer!r}")
+    chunk, shape = wire.attention_chunk(capture, stack, layer)
+    return wire.attention_response(request.get("id"), stack, layer, shape), [chunk]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def resolve_tokenizer(model: Any) -> Any:
+    """The tokenizer saved next to `model`, from local files only (no downloads)."""
+    config = getattr(model, "config", None)
+    name = getattr(model, "name_or_path", None) or getattr(config, "_name_or_path", None)
+    if not name:
+        raise ValueError(
+            "cannot find a tokenizer for this model: it has no name_or_path to load one from. "
+            "Pass tokenizer=... (the tokenizer that prepares this model's inputs)."
+        )
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except Exception as error:
+        raise ValueError(
+            f"could not load a tokenizer for {name!r} from local files ({_first_line(error)}). "
+            "Pass tokenizer=... (the tokenizer that prepares this model's inputs)."
+        ) from error
+
+
+def _first_line(error: Exception) -> str:
+    # transformers' loading errors run to several lines of alternatives; the first one names the problem.
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else 'no details'}"
+
+
+def _read_bundle() -> tuple[str, str]:
+    # Read per widget rather than as class-level paths: anywidget opens a class-level path at
+    # import time, and a missing bundle would then fail `import attnwidget` with no hint.
+    missing = [path for path in (BUNDLE_JS, BUNDLE_CSS) if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"the attnwidget frontend bundle is missing ({', '.join(str(path) for path in missing)}). "
+            "It is built from js/ with Node: run `pip install .` in a checkout with Node and npm on PATH, "
+            "or `npm install && npm run build` in the checkout for a development install."
+        )
+    return BUNDLE_JS.read_text(encoding="utf-8"), BUNDLE_CSS.read_text(encoding="utf-8")
+
+
+def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = None) -> int:
+    if not 0 <= value < count:
+        raise traitlets.TraitError(
+            f"{name} {value} is out of range: {owner} {count} {unit or name + 's'}, so {name} must be in 0..{count - 1}"
+        )
+    return value
+
+
+WIDGET_OPTIONS = tuple(name for name in inspect.signature(AttentionWidget._setup).parameters if name not in ("self", "capture"))
+
+
+def _split_widget_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(widget options, the rest) of a constructor's keyword arguments."""
+    widget = {name: value for name, value in options.items() if name in WIDGET_OPTIONS}
+    rest = {name: value for name, value in options.items() if name not in WIDGET_OPTIONS}
+    return widget, rest

@@ -1,0 +1,435 @@
+"""The widget's Python side: traits and their validation, browser updates, chunk requests, payload size."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import comm
+import numpy as np
+import pytest
+import traitlets
+from comm.base_comm import BaseComm
+from ipywidgets.widgets.widget import _remove_buffers
+from test_wire import make_capture, make_seq2seq_capture, random_stack, token_side
+
+from attnwidget import AttentionWidget, Capture, wire
+from attnwidget import widget as widget_module
+
+
+SELECTION = ["layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter"]
+
+
+class RecordingComm(BaseComm):
+    """Stands in for the kernel's comm: keeps every message the widget sends to the browser."""
+
+    kernel = "fake"  # ipywidgets only sends when the comm has a kernel
+
+    def __init__(self, *args, **kwargs):
+        self.messages = []
+        super().__init__(*args, **kwargs)
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+        self.messages.append((msg_type, data, list(buffers or [])))
+
+    def updates(self) -> list[dict]:
+        """States of the "update" messages (not the "echo_update" ipywidgets returns first)."""
+        return [data["state"] for kind, data, _ in self.messages if kind == "comm_msg" and data["method"] == "update"]
+
+    def custom(self) -> list[tuple[dict, list]]:
+        return [(data["content"], buffers) for kind, data, buffers in self.messages
+                if kind == "comm_msg" and data["method"] == "custom"]
+
+
+@pytest.fixture(autouse=True)
+def recording_comm(monkeypatch):
+    monkeypatch.setattr(comm, "create_comm", RecordingComm)
+
+
+@pytest.fixture
+def widgets():
+    """Factory for widgets that are closed after the test (ipywidgets keeps every open widget alive)."""
+    made = []
+
+    def make(capture, **options):
+        made.append(AttentionWidget.from_capture(capture, **options))
+        return made[-1]
+
+    yield make
+    for widget in made:
+        widget.close()
+
+
+def from_browser(widget, state):
+    """Deliver a state update exactly as the comm would when the browser calls save_changes()."""
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []})
+
+
+def browser_request(widget, content):
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+    return widget.comm.custom()[-1] if widget.comm.custom() else None
+
+
+def payload_bytes(widget) -> int:
+    """What opening this widget sends: the JSON of the state plus its binary buffers."""
+    state, _paths, buffers = _remove_buffers(widget.get_state())
+    return len(json.dumps(state)) + sum(memoryview(buffer).nbytes for buffer in buffers)
+
+
+# -- construction -----------------------------------------------------------------------------
+def test_a_widget_carries_the_bundle_meta_and_the_selection(widgets):
+    capture = make_capture(layers=2, heads=3, tokens=5)
+
+    widget = widgets(capture, layer=1, head=2, token=4, view="matrix", theme="dark")
+
+    assert widget._esm == widget_module.BUNDLE_JS.read_text() and widget._esm.strip()
+    assert widget._css == widget_module.BUNDLE_CSS.read_text()
+    assert widget.capture is capture
+    assert widget.meta == wire.build_meta(capture, chunks_complete=True)
+    assert (widget.stack, widget.layer, widget.head, widget.token) == ("self", 1, 2, 4)
+    assert widget.heads == [0, 1, 2]
+    assert (widget.view, widget.theme, widget.pair_filter) == ("matrix", "dark", "all")
+
+
+def test_every_contract_trait_is_synced():
+    synced = set(AttentionWidget.class_traits(sync=True))
+
+    contract = {*SELECTION, "meta", "_chunks"}
+    assert contract <= synced
+    for name in contract:
+        assert AttentionWidget.class_traits()[name].help, f"trait {name} has no one-line help"
+
+
+def test_the_comm_opens_with_every_trait_and_the_chunks_as_binary_buffers(widgets):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5))
+
+    kind, data, buffers = widget.comm.messages[0]
+
+    assert kind == "comm_open"
+    assert data["state"]["layer"] == 0 and data["state"]["meta"]["stacks"][0]["name"] == "self"
+    assert sorted(path for path in data["buffer_paths"]) == [["_chunks", "self/0"], ["_chunks", "self/1"]]
+    assert all(len(buffer) == 3 * 5 * 5 for buffer in buffers)
+    assert "_chunks" not in data["state"] or data["state"]["_chunks"] == {}
+
+
+def test_an_invalid_initial_selection_is_refused_with_the_range(widgets):
+    with pytest.raises(traitlets.TraitError, match=r"layer 5 is out of range.*0\.\.1"):
+        widgets(make_capture(layers=2), layer=5)
+    with pytest.raises(traitlets.TraitError, match="stack 'encoder' does not exist"):
+        widgets(make_capture(), stack="encoder")
+
+
+def test_a_missing_bundle_says_how_to_build_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(widget_module, "BUNDLE_JS", tmp_path / "widget.js")
+
+    with pytest.raises(FileNotFoundError, match=r"npm run build") as error:
+        AttentionWidget.from_capture(make_capture())
+    assert "pip install ." in str(error.value)
+
+
+def test_from_capture_refuses_something_that_is_not_a_capture():
+    with pytest.raises(TypeError, match="expected an attnwidget.Capture, got ndarray"):
+        AttentionWidget.from_capture(np.zeros((2, 3, 4, 4)))
+
+
+# -- validation of Python assignments ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("layer", 2, r"layer 2 is out of range: stack 'self' has 2 layers, so layer must be in 0\.\.1"),
+        ("layer", -1, r"layer must be in 0\.\.1"),
+        ("head", 3, r"head 3 is out of range: stack 'self' has 3 heads, so head must be in 0\.\.2"),
+        ("heads", [2, 0], r"heads must be ascending, without repeats, each in 0\.\.2; got \[2, 0\]"),
+        ("heads", [0, 0], r"without repeats"),
+        ("heads", [0, 3], r"each in 0\.\.2"),
+        ("token", 5, r"token 5 is out of range: the 'input' side has 5 tokens, so token must be in 0\.\.4"),
+        ("stack", "cross", r"stack 'cross' does not exist; this widget has stacks \['self'\]"),
+        ("view", "graph", r"'head', 'model', 'neuron', 'matrix'"),
+        ("theme", "blue", r"'auto', 'light', 'dark'"),
+        ("pair_filter", "AB", r"pair_filter 'AB' needs a sentence pair"),
+        ("layer", "1", r"expected an int"),
+    ],
+)
+def test_an_invalid_python_assignment_raises_and_changes_nothing(widgets, name, value, message):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5), layer=1, head=1, token=2)
+    before = widget.get_state()
+    sent = len(widget.comm.messages)
+
+    with pytest.raises(traitlets.TraitError, match=message):
+        setattr(widget, name, value)
+
+    assert widget.get_state() == before
+    assert len(widget.comm.messages) == sent
+
+
+def test_valid_python_assignments_reach_the_browser(widgets):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5, segment_b_start=2))
+
+    widget.layer = 1
+    widget.heads = [0, 2]
+    widget.token = None
+    widget.pair_filter = "BA"
+
+    assert widget.comm.updates() == [{"layer": 1}, {"heads": [0, 2]}, {"pair_filter": "BA"}]
+
+
+def test_changing_the_stack_pulls_the_selection_into_its_ranges(widgets):
+    widget = widgets(make_seq2seq_capture(), stack="encoder", layer=2, head=3, token=6, pair_filter="AB")
+
+    widget.stack = "cross"  # 2 layers, queries are the 4 decoder tokens, no pair on the decoder side
+
+    assert (widget.layer, widget.head, widget.token, widget.pair_filter) == (1, 3, None, "all")
+    updates = widget.comm.updates()
+    assert updates[0] == {"stack": "cross"}
+    assert updates[1] == {"layer": 1, "token": None, "pair_filter": "all"}, "the re-fit goes out as one update"
+
+
+def test_changing_the_stack_keeps_a_selection_that_still_fits(widgets):
+    widget = widgets(make_seq2seq_capture(), stack="decoder", layer=1, token=3)
+
+    widget.stack = "encoder"
+
+    assert (widget.layer, widget.token) == (1, 3)
+
+
+# -- changes from the browser -------------------------------------------------------------------
+def test_a_browser_change_fires_python_observers(widgets):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5))
+    seen = []
+    widget.observe(lambda change: seen.append((change.name, change.new)), names=["layer", "head", "token"])
+
+    from_browser(widget, {"layer": 1})
+    from_browser(widget, {"head": 2, "token": 3})
+
+    assert sorted(seen) == [("head", 2), ("layer", 1), ("token", 3)]
+    assert (widget.layer, widget.head, widget.token) == (1, 2, 3)
+    assert widget.comm.updates() == [], "a value the browser sent is not sent back to it"
+
+
+def test_an_invalid_browser_value_is_rejected_the_old_value_kept_and_resent(widgets, caplog):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5), layer=1)
+    seen = []
+    widget.observe(lambda change: seen.append(change.name), names=SELECTION)
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {"layer": 7})
+
+    assert widget.layer == 1
+    assert seen == []
+    assert widget.comm.updates() == [{"layer": 1}], "the browser is put back in step"
+    assert "layer=7" in caplog.text and "0..1" in caplog.text
+
+
+def test_one_bad_value_in_a_browser_update_does_not_block_the_good_ones(widgets):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5))
+
+    from_browser(widget, {"layer": 1, "heads": [2, 1], "token": 4, "view": "nonsense"})
+
+    assert (widget.layer, widget.token, widget.heads, widget.view) == (1, 4, [0, 1, 2], "head")
+    resent = widget.comm.updates()
+    assert len(resent) == 1 and resent[0] == {"heads": [0, 1, 2], "view": "head"}
+
+
+def test_a_browser_update_applies_the_stack_before_the_layer(widgets):
+    widget = widgets(make_seq2seq_capture(), stack="decoder")
+
+    from_browser(widget, {"layer": 2, "stack": "encoder"})  # layer 2 exists only in the encoder
+
+    assert (widget.stack, widget.layer) == ("encoder", 2)
+
+
+def test_the_browser_cannot_overwrite_what_only_python_writes(widgets, caplog):
+    capture = make_capture()
+    widget = widgets(capture)
+    meta, chunks = widget.meta, dict(widget._chunks)
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {"meta": {"stacks": []}, "_chunks": {}})
+
+    assert widget.meta == meta and widget._chunks == chunks
+    assert "only Python writes it" in caplog.text
+    kind, data, buffers = widget.comm.messages[-1]
+    assert data["method"] == "update" and data["state"]["meta"] == meta
+    assert data["buffer_paths"] == [["_chunks", "self/0"], ["_chunks", "self/1"]] and buffers == list(chunks.values())
+
+
+def test_a_browser_value_of_the_wrong_type_is_rejected(widgets):
+    widget = widgets(make_capture())
+
+    from_browser(widget, {"token": "3", "heads": None})
+
+    assert widget.token is None and widget.heads == [0, 1, 2]
+
+
+# -- chunk requests ------------------------------------------------------------------------------
+def test_a_chunk_request_is_answered_with_the_layer_as_one_buffer(widgets):
+    capture = make_seq2seq_capture()
+    widget = widgets(capture)
+
+    content, buffers = browser_request(widget, {"kind": "request", "id": 7, "what": "attention", "stack": "cross",
+                                                "layer": 1})
+
+    assert content == {"kind": "response", "id": 7, "what": "attention", "stack": "cross", "layer": 1,
+                       "dtype": "uint8", "shape": [4, 4, 7]}
+    assert len(buffers) == 1
+    np.testing.assert_allclose(wire.dequantize_attention(buffers[0], content["shape"]),
+                               capture.layer_attention(1, "cross"), atol=1 / 510 + 1e-7)
+
+
+@pytest.mark.parametrize(
+    ("request_content", "message"),
+    [
+        ({"what": "attention", "stack": "nope", "layer": 0}, "no stack 'nope'"),
+        ({"what": "attention", "stack": "cross", "layer": 2}, r"layer must be an integer in 0\.\.1"),
+        ({"what": "attention", "stack": "cross", "layer": True}, r"got True"),
+        ({"what": "attention", "stack": "cross"}, r"got None"),
+        ({"what": "queries", "stack": "cross", "layer": 0}, "unknown request what='queries'"),
+    ],
+)
+def test_a_bad_chunk_request_gets_an_error_reply(widgets, request_content, message):
+    widget = widgets(make_seq2seq_capture())
+
+    content, buffers = browser_request(widget, {"kind": "request", "id": 3, **request_content})
+
+    assert content["kind"] == "response" and content["id"] == 3
+    assert content.keys() == {"kind", "id", "error"}
+    assert re.search(message, content["error"])
+    assert buffers == []
+
+
+def test_custom_messages_that_are_not_requests_are_left_alone(widgets):
+    widget = widgets(make_capture())
+
+    assert browser_request(widget, {"kind": "something-else"}) is None
+    assert browser_request(widget, ["not", "a", "dict"]) is None
+
+
+# -- preload budget ------------------------------------------------------------------------------
+def test_a_capture_within_the_budget_is_preloaded_whole(widgets):
+    capture = make_seq2seq_capture()
+
+    widget = widgets(capture, preload_bytes=wire.attention_bytes(capture))
+
+    assert widget.meta["chunks_complete"] is True
+    assert sorted(widget._chunks) == sorted(wire.all_chunk_keys(capture))
+    for key, chunk in widget._chunks.items():
+        assert chunk == wire.attention_chunk(capture, *wire.parse_chunk_key(key))[0]
+
+
+def test_a_capture_over_the_budget_preloads_only_the_selected_layer(widgets):
+    capture = make_seq2seq_capture()
+
+    widget = widgets(capture, stack="cross", layer=1, preload_bytes=wire.attention_bytes(capture) - 1)
+
+    assert widget.meta["chunks_complete"] is False
+    assert list(widget._chunks) == ["cross/1"]
+    _state, _paths, buffers = _remove_buffers(widget.get_state())
+    assert [len(buffer) for buffer in buffers] == [4 * 4 * 7]
+
+
+# -- payload size ----------------------------------------------------------------------------------
+def test_the_synced_payload_is_about_one_byte_per_attention_value(widgets):
+    """MiniLM's shape at 512 tokens: 6 layers x 12 heads x 512 x 512 (synthetic values)."""
+    side = token_side("input", 512)
+    capture = Capture([side], [random_stack(np.random.default_rng(0), "self", side, side, layers=6, heads=12)])
+    values = 6 * 12 * 512 * 512
+
+    widget = widgets(capture)
+
+    assert widget.meta["chunks_complete"] is True
+    state, _paths, buffers = _remove_buffers(widget.get_state())
+    assert sum(len(buffer) for buffer in buffers) == values, "exactly one byte per attention value"
+    overhead = payload_bytes(widget) - values  # tokens, meta, the code bundle itself
+    assert overhead < 0.01 * values, f"{overhead} bytes of JSON next to {values} attention bytes"
+
+
+# -- the real model ----------------------------------------------------------------------------------
+LONG_TEXT = " ".join(
+    ["The committee reviewed the proposal in detail before the vote, and several members asked whether"
+     " the budget could cover the maintenance of the new bridge over the next twenty years."] * 40
+)
+
+
+def test_a_model_widget_loads_the_tokenizer_saved_with_the_model(minilm):
+    model, tokenizer = minilm
+    expected = tokenizer("The cat sat on the mat.", "It was warm.")["input_ids"]
+
+    widget = AttentionWidget(model, "The cat sat on the mat.", text_pair="It was warm.", layer=3, view="model",
+                             attention_dtype="float16")
+    try:
+        assert widget.capture.token_ids == expected
+        assert widget.meta["sides"]["input"]["tokens"][0] == "[CLS]"
+        assert widget.meta["sides"]["input"]["segment_b_start"] == expected.index(102) + 1
+        assert [(s["layers"], s["heads"]) for s in widget.meta["stacks"]] == [(6, 12)]
+        assert (widget.layer, widget.view) == (3, "model")
+        assert widget.capture.layer_attention(0).dtype == np.float16, "capture options reach attnwidget.capture"
+        widget.pair_filter = "AB"  # the pair makes the filter meaningful
+    finally:
+        widget.close()
+
+
+def test_a_model_without_a_saved_tokenizer_asks_for_one(tiny_models, tmp_path):
+    model, _tokenizer = tiny_models("bert")
+
+    with pytest.raises(ValueError, match=r"no name_or_path.*Pass tokenizer=\.\.\."):
+        AttentionWidget(model, "Hello world")
+    model.config._name_or_path = str(tmp_path)
+    with pytest.raises(ValueError, match=rf"(?s)could not load a tokenizer for '{re.escape(str(tmp_path))}'.*Pass tokenizer="):
+        AttentionWidget(model, "Hello world")
+
+
+def test_a_model_widget_with_an_explicit_tokenizer(tiny_models):
+    model, tokenizer = tiny_models("bart")
+
+    widget = AttentionWidget(model, "Hello world", tokenizer, decoder_text="Hi there", stack="cross")
+    try:
+        assert [s["name"] for s in widget.meta["stacks"]] == ["encoder", "decoder", "cross"]
+        assert widget.stack == "cross" and "cross/0" in widget._chunks
+    finally:
+        widget.close()
+
+
+def test_from_attention_shows_output_attentions(minilm_path):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    model = AutoModel.from_pretrained(minilm_path, attn_implementation="eager").eval()
+    inputs = tokenizer("The cat sat.", "It purred.", return_tensors="pt")
+    with torch.no_grad():
+        attention = model(**inputs, output_attentions=True).attentions
+    tokens = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0])
+
+    widget = AttentionWidget.from_attention(attention, tokens, sentence_b_start=6, layer=5, head=11)
+    try:
+        assert (widget.layer, widget.head) == (5, 11)
+        assert widget.meta["sides"]["input"]["segment_b_start"] == 6
+        chunk = widget._chunks["self/5"]
+        np.testing.assert_allclose(wire.dequantize_attention(chunk, (12, len(tokens), len(tokens))),
+                                   attention[5][0].numpy(), atol=1 / 510 + 1e-6)
+    finally:
+        widget.close()
+
+
+def test_from_attention_refuses_attention_that_does_not_fit_the_tokens():
+    attention = np.full((2, 1, 3, 4, 4), 0.25, dtype=np.float32)  # 4 positions
+
+    with pytest.raises(ValueError, match="tokens"):
+        AttentionWidget.from_attention(attention, ["[CLS]", "a", "[SEP]"])
+    with pytest.raises(ValueError, match="no attention given"):
+        AttentionWidget.from_attention(None, ["a"])
+
+
+def test_the_synced_payload_of_minilm_at_512_tokens_is_about_one_byte_per_value(minilm, widgets):
+    model, tokenizer = minilm
+    from attnwidget import capture
+
+    result = capture(model, tokenizer, LONG_TEXT, truncation=True)
+    assert len(result.tokens) == 512
+    widget = widgets(result)
+    values = 6 * 12 * 512 * 512
+
+    _state, _paths, buffers = _remove_buffers(widget.get_state())
+    assert sum(len(buffer) for buffer in buffers) == values
+    assert payload_bytes(widget) / values < 1.01
