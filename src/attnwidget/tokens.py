@@ -89,8 +89,9 @@ def _visible_char(text: str, index: int) -> str:
     code = ord(char)
     if code < 0x20:
         return chr(0x2400 + code)  # the Unicode "control pictures" block mirrors C0 in order
-    if char in _JOINERS and 0 < index < len(text) - 1 and not text[index - 1].isspace() and not text[index + 1].isspace():
-        return char
+    if char in _JOINERS and 0 < index < len(text) - 1:
+        if not (text[index - 1].isspace() or text[index + 1].isspace()):
+            return char
     if unicodedata.category(char) in _HIDDEN_CATEGORIES:
         return f"<U+{code:04X}>"
     return char
