@@ -53,6 +53,22 @@ def byte_level():
 
 
 @pytest.fixture(scope="module")
+def byte_level_word_end():
+    """CLIP-style: byte-level BPE whose word-final pieces end in "</w>"."""
+    tokenizer = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        end_of_word_suffix="</w>",
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer)
+
+
+@pytest.fixture(scope="module")
 def metaspace():
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -173,6 +189,13 @@ def test_byte_level_bidi_override_and_nul_cannot_act(byte_level):
     display, _, _ = shown(byte_level, "abc\u202edef\x00end")
     assert_readable(display)
     assert "␀" in "".join(display)
+
+
+def test_byte_level_end_of_word_suffix_is_removed(byte_level_word_end):
+    text = "The naïve café serves tea"
+    display, raw, _ = shown(byte_level_word_end, text)
+    assert any(token.endswith("</w>") for token in raw)
+    assert words_as_shown(byte_level_word_end, text) == text.split(" ")
 
 
 def test_special_token_is_shown_as_written(byte_level):

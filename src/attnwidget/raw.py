@@ -236,7 +236,10 @@ def _numeric_array(item: object, where: str) -> np.ndarray:
     except ValueError as error:  # ragged nested lists
         raise ValueError(f"{where}: nested lists of uneven lengths ({error}); every row needs n values") from None
     if values.dtype == object:
-        raise ValueError(f"{where}: nested lists of uneven lengths or non-numbers; every row needs n numbers")
+        raise ValueError(
+            f"{where}: could not read {type(item).__name__} as an array of numbers (nested lists of uneven "
+            "lengths, or values that are not numbers?); every row needs one number per key token"
+        )
     if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
         raise TypeError(
             f"{where}: values of dtype {values.dtype} with shape {values.shape}; attention must be real numbers"

@@ -3,9 +3,10 @@
 The display convention, the same for every tokenizer family:
 
 * The scheme's word markers are removed, so a token reads as the text it stands for:
-  WordPiece ``##ing`` -> ``ing``; byte-level BPE ``Ġcat`` -> ``cat``; SentencePiece
-  ``▁cat`` -> ``cat``. Only the one space a marker stands for is removed, and only when
-  visible text follows it; a token that is nothing but whitespace keeps all of it
+  WordPiece ``##ing`` -> ``ing``; byte-level BPE ``Ġcat`` -> ``cat`` (and an
+  end-of-word suffix such as CLIP's ``cat</w>`` -> ``cat``); SentencePiece ``▁cat`` -> ``cat``.
+  A single leading space (what ``Ġ`` and ``▁`` stand for) is removed only when visible
+  text follows it; a token that is nothing but whitespace keeps all of it
   (``Ġ`` -> ``␣``, ``ĠĠĠ`` -> ``␣␣␣``). Word boundaries stay in the raw token.
 * Byte-level tokens are mapped back to bytes and decoded as UTF-8. Bytes that do not
   form a whole character (a token holding half an emoji) are shown in hex: ``<F0 9F>``.
@@ -52,6 +53,8 @@ class TokenScheme:
     kind: str
     marker: str = ""
     """The WordPiece continuation prefix (``##``) or the SentencePiece space (``▁``)."""
+    word_end: str = ""
+    """A BPE end-of-word suffix (CLIP's ``</w>``), or empty."""
 
 
 # -- visible text --------------------------------------------------------------------------
@@ -140,6 +143,8 @@ def _token_text(raw: str, scheme: TokenScheme) -> tuple[str, bool]:
     if scheme.kind == WORDPIECE:
         return (raw[len(scheme.marker):] if raw.startswith(scheme.marker) else raw), False
     if scheme.kind == BYTE_LEVEL:
+        if scheme.word_end and raw.endswith(scheme.word_end) and len(raw) > len(scheme.word_end):
+            raw = raw[: -len(scheme.word_end)]
         decoded = _byte_level_text(raw)
         return (raw, False) if decoded is None else (decoded, True)
     if scheme.kind == SENTENCEPIECE:
@@ -176,7 +181,7 @@ def detect_scheme(tokenizer) -> TokenScheme:
             if node.get("type") == "Replace" and _METASPACE in json.dumps(node.get("pattern"), ensure_ascii=False):
                 component_types.add("Metaspace")  # Llama-style: "▁" handled by the normalizer and a decoder Replace
     if "ByteLevel" in component_types:
-        return TokenScheme(BYTE_LEVEL)
+        return TokenScheme(BYTE_LEVEL, word_end=getattr(backend.model, "end_of_word_suffix", None) or "")
     if "Metaspace" in component_types:
         return TokenScheme(SENTENCEPIECE, metaspace)
     if type(backend.model).__name__ == "WordPiece":
