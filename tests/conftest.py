@@ -10,6 +10,7 @@ import copy
 import inspect
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,6 +112,19 @@ def eager_attentions(model, inputs: dict) -> dict[str, list[torch.Tensor]]:
     if getattr(out, "encoder_attentions", None) is not None:
         return {"encoder": out.encoder_attentions, "decoder": out.decoder_attentions, "cross": out.cross_attentions}
     return {"self": out.attentions}
+
+
+def softmax_of_scores(result, layer: int, stack: str) -> np.ndarray:
+    """softmax(q @ k.T * scale + bias) from what the capture recorded, in float64."""
+    query, key = result.query_key(layer, stack)
+    scores = np.einsum("hqd,hkd->hqk", query.astype(np.float64), key.astype(np.float64))
+    scores = scores * result.layer_scale(layer, stack)
+    bias = result.bias(layer, stack)
+    if bias is not None:
+        scores = scores + bias
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    return weights / weights.sum(axis=-1, keepdims=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,157 @@
+"""The capture invariants on tiny random models of every supported architecture family.
+
+1. softmax(q @ k.T * scale + bias) reproduces the captured attention, head by head.
+2. The captured attention equals what an eager copy of the model returns with output_attentions=True.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from attnwidget import capture
+from conftest import ARCHITECTURES, DECODER_ONLY, ENCODER_DECODER, eager_attentions, softmax_of_scores
+
+TEXT = "leaves fall in autumn and the old trees stand bare"
+
+
+def model_inputs(model, result, encoding) -> dict:
+    """The inputs capture fed the model, rebuilt independently for the eager reference."""
+    parameters = inspect.signature(model.forward).parameters
+    inputs = {key: value for key, value in encoding.items() if key in parameters}
+    if "decoder" in result.sides:
+        inputs["decoder_input_ids"] = torch.tensor([result.sides["decoder"].token_ids])
+    return inputs
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def captured(request, tiny_models):
+    """(arch, model, tokenizer, capture) of a tiny model loaded with sdpa, as most users load one."""
+    model, tokenizer = tiny_models(request.param, attn_implementation="sdpa")
+    return request.param, model, tokenizer, capture(model, tokenizer, TEXT)
+
+
+def test_stacks_follow_the_architecture(captured):
+    arch, model, tokenizer, result = captured
+    expected = ("encoder", "decoder", "cross") if arch in ENCODER_DECODER else ("self",)
+    assert result.stacks == expected
+    assert result.tokens[:3] == ["[CLS]", "leaves", "fall"]
+    for stack in result.stacks:
+        query_side, key_side = result.stack_tokens(stack)
+        shape = result.attention(stack).shape
+        assert shape[2:] == (len(query_side), len(key_side))
+
+
+def test_softmax_of_recorded_scores_reproduces_attention(captured):
+    arch, model, tokenizer, result = captured
+    for stack in result.stacks:
+        attention = result.attention(stack)
+        for layer in range(result.num_layers(stack)):
+            np.testing.assert_allclose(softmax_of_scores(result, layer, stack), attention[layer], atol=1e-4, rtol=0)
+
+
+def test_attention_equals_eager_output_attentions(captured):
+    arch, model, tokenizer, result = captured
+    reference = eager_attentions(model, model_inputs(model, result, tokenizer(TEXT, return_tensors="pt")))
+    assert model.config._attn_implementation == "sdpa"
+    assert set(reference) == set(result.stacks)
+    for stack in result.stacks:
+        expected = np.stack([layer[0].numpy() for layer in reference[stack]])
+        np.testing.assert_allclose(result.attention(stack), expected, atol=1e-6, rtol=0)
+
+
+def test_decoders_see_only_earlier_tokens(captured):
+    arch, model, tokenizer, result = captured
+    stack = "decoder" if arch in ENCODER_DECODER else "self"
+    if arch not in DECODER_ONLY + ENCODER_DECODER:
+        pytest.skip("encoder-only: every token sees every token")
+    attention = result.attention(stack)
+    n = attention.shape[-1]
+    future = np.triu(np.ones((n, n), dtype=bool), k=1)
+    assert np.all(attention[..., future] == 0)
+    assert np.all(np.isneginf(result.bias(0, stack)[..., future]))
+
+
+def test_gqa_maps_each_query_head_to_its_key_value_head(tiny_models):
+    model, tokenizer = tiny_models("llama")  # 4 query heads reading 2 key/value heads
+    result = capture(model, tokenizer, TEXT)
+    assert result.kv_head_of().tolist() == [0, 0, 1, 1]
+    stored_keys = result.stack().layers[0].key
+    assert stored_keys.shape[0] == 2
+    _, keys = result.query_key(0)
+    assert keys.shape[0] == 4
+    np.testing.assert_array_equal(keys[1], stored_keys[0])
+    np.testing.assert_array_equal(keys[2], stored_keys[1])
+
+
+def test_t5_bias_is_the_relative_position_bias_per_head(tiny_models):
+    model, tokenizer = tiny_models("t5")
+    result = capture(model, tokenizer, TEXT)
+    bias = result.bias(0, "encoder")
+    assert bias.shape == (4, len(result.tokens), len(result.tokens))
+    assert not np.allclose(bias[0], bias[1]), "each head has its own relative position bias"
+    # T5 computes the bias once and every layer reuses it: stored once, not per layer.
+    assert result.bias(1, "encoder") is bias
+    assert result.layer_scale(0, "encoder") == 1.0
+
+
+def test_mistral_sliding_window_is_part_of_the_bias(tiny_models):
+    model, tokenizer = tiny_models("mistral")  # sliding_window=4
+    result = capture(model, tokenizer, TEXT)
+    bias = result.bias(0)[0]
+    last = len(result.tokens) - 1
+    assert np.isneginf(bias[last, last - 4])
+    assert np.isfinite(bias[last, last - 3])
+    assert result.attention()[:, :, last, : last - 3].max() == 0
+
+
+@pytest.mark.parametrize("arch", ["t5", "bart"])
+def test_default_decoder_input_is_the_models_greedy_output(tiny_models, arch):
+    model, tokenizer = tiny_models(arch)
+    result = capture(model, tokenizer, TEXT, max_new_tokens=6)
+    encoding = tokenizer(TEXT, return_tensors="pt")
+    with torch.no_grad():
+        generated = model.generate(
+            encoding["input_ids"], attention_mask=encoding["attention_mask"], max_new_tokens=6, do_sample=False
+        )
+    decoder = result.sides["decoder"]
+    assert decoder.token_ids == generated[0].tolist()[: len(decoder.token_ids)]
+    assert 2 <= len(decoder.token_ids) <= 7
+    assert decoder.token_ids[0] == model.config.decoder_start_token_id
+
+
+def test_decoder_text_follows_the_start_token(tiny_models):
+    model, tokenizer = tiny_models("bart")
+    result = capture(model, tokenizer, TEXT, decoder_text="bare trees")
+    expected = [model.config.decoder_start_token_id, *tokenizer(text_target="bare trees")["input_ids"]]
+    assert result.sides["decoder"].token_ids == expected
+    assert result.attention("cross").shape[2:] == (len(expected), len(result.tokens))
+
+
+@pytest.mark.parametrize(("arch", "padding_side"), [("bert", "right"), ("llama", "left"), ("bart", "right")])
+def test_batch_row_is_kept_without_padding(tiny_models, arch, padding_side):
+    model, tokenizer = tiny_models(arch)
+    tokenizer = type(tokenizer).from_pretrained(tokenizer.name_or_path, padding_side=padding_side)
+    texts = ["leaves fall", TEXT]
+    result = capture(model, tokenizer, texts, row=0, decoder_text=["fall", "bare trees"] if arch == "bart" else None)
+
+    alone = tokenizer("leaves fall")["input_ids"]
+    assert result.token_ids == alone
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    keep = batch["attention_mask"][0].bool()
+    assert keep.sum() < keep.numel(), "the row must have had padding to strip"
+    inputs = {key: value for key, value in batch.items() if key in inspect.signature(model.forward).parameters}
+    if arch == "bart":
+        decoder = tokenizer(text_target=["fall", "bare trees"], padding=True, return_tensors="pt")
+        start = torch.full((2, 1), model.config.decoder_start_token_id)
+        inputs["decoder_input_ids"] = torch.cat([start, decoder["input_ids"]], dim=1)
+        inputs["decoder_attention_mask"] = torch.cat([torch.ones_like(start), decoder["attention_mask"]], dim=1)
+    reference = eager_attentions(model, inputs)
+    stack = "encoder" if arch == "bart" else "self"
+    expected = np.stack([layer[0][:, keep][:, :, keep].numpy() for layer in reference[stack]])
+    np.testing.assert_allclose(result.attention(stack), expected, atol=1e-6, rtol=0)
+    for layer in range(result.num_layers(stack)):
+        np.testing.assert_allclose(softmax_of_scores(result, layer, stack), expected[layer], atol=1e-4, rtol=0)

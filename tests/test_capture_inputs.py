@@ -1,0 +1,128 @@
+"""Bad requests get a clear error that says what to do, before the model runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attnwidget import capture
+from attnwidget._recording import MemoryBudgetError
+from conftest import build_tiny
+
+TEXT = "leaves fall in autumn"
+
+
+@pytest.fixture()
+def counted(tiny_models):
+    """A tiny BERT that counts its forward passes, to prove a refused request never ran."""
+    model, tokenizer = tiny_models("bert")
+    calls = []
+    hook = model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    yield model, tokenizer, calls
+    hook.remove()
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t "])
+def test_empty_text_is_refused(counted, text):
+    model, tokenizer, calls = counted
+    with pytest.raises(ValueError, match="empty or only whitespace"):
+        capture(model, tokenizer, text)
+    with pytest.raises(ValueError, match=r"text_pair is empty"):
+        capture(model, tokenizer, TEXT, " ")
+    with pytest.raises(ValueError, match=r"text\[1\] is empty"):
+        capture(model, tokenizer, [TEXT, text])
+    assert not calls
+
+
+def test_text_of_the_wrong_type_is_refused(counted):
+    model, tokenizer, calls = counted
+    with pytest.raises(TypeError, match="string or a list of strings"):
+        capture(model, tokenizer, 42)
+    with pytest.raises(TypeError, match="string or a list of strings"):
+        capture(model, tokenizer, tokenizer(TEXT)["input_ids"])
+    assert not calls
+
+
+def test_text_longer_than_the_model_accepts(minilm):
+    model, tokenizer = minilm
+    long_text = "leaves fall " * 400
+    with pytest.raises(ValueError, match=r"accepts at most 512.*truncation=True"):
+        capture(model, tokenizer, long_text)
+    result = capture(model, tokenizer, long_text, truncation=True)
+    assert len(result.tokens) == 512
+    assert result.tokens[0] == "[CLS]" and result.tokens[-1] == "[SEP]"
+
+
+def test_tokenizer_with_ids_beyond_the_embedding_is_refused(tiny_models):
+    model, tokenizer = tiny_models("bert")
+    model.resize_token_embeddings(1000)  # "autumn" is id 7114 in the MiniLM vocabulary
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    with pytest.raises(ValueError, match=r"does not match the model.*token id 7114.*1000 ids"):
+        capture(model, tokenizer, "autumn")
+    assert not calls
+
+
+def test_tokenizer_larger_than_the_vocabulary_is_refused(tiny_models):
+    model, tokenizer = tiny_models("gpt2")
+    model.resize_token_embeddings(8000)  # every id of "leaves fall" fits, but the tokenizer has 30522 tokens
+    assert max(tokenizer("leaves fall")["input_ids"]) < 8000
+    with pytest.raises(ValueError, match=r"does not match the model: it has 30522 tokens"):
+        capture(model, tokenizer, "leaves fall")
+
+
+def test_request_over_the_memory_budget_is_refused_before_running(counted):
+    model, tokenizer, calls = counted
+    with pytest.raises(MemoryBudgetError, match="max_memory_bytes") as refused:
+        capture(model, tokenizer, TEXT, max_memory_bytes=1000)
+    assert isinstance(refused.value, ValueError)
+    assert not calls
+    capture(model, tokenizer, TEXT, max_memory_bytes=10**6)
+    assert calls
+
+
+def test_encoder_decoder_budget_counts_the_longest_greedy_output(tiny_models):
+    model, tokenizer = tiny_models("t5")
+    generations = []
+    original_generate = model.generate
+    model.generate = lambda *args, **kwargs: generations.append(1) or original_generate(*args, **kwargs)
+    with pytest.raises(MemoryBudgetError, match="max_memory_bytes"):
+        capture(model, tokenizer, TEXT, max_new_tokens=500, max_memory_bytes=2 * 10**6)
+    assert not generations, "refused before generating"
+
+
+def test_options_are_checked(counted, tiny_models):
+    model, tokenizer, calls = counted
+    with pytest.raises(ValueError, match="attention_dtype"):
+        capture(model, tokenizer, TEXT, attention_dtype="int8")
+    with pytest.raises(ValueError, match=r"row=2 .*row=0..1"):
+        capture(model, tokenizer, [TEXT, "autumn"], row=2)
+    with pytest.raises(ValueError, match="decoder_text is only for encoder-decoder"):
+        capture(model, tokenizer, TEXT, decoder_text="feuilles")
+    with pytest.raises(ValueError, match="text_pair has 1 entries but text has 2"):
+        capture(model, tokenizer, [TEXT, "autumn"], ["x"])
+    assert not calls
+
+
+def test_encoder_decoder_without_generation_head_needs_decoder_text(tiny_models):
+    from transformers import T5Model
+
+    model = T5Model(build_tiny("t5").config)
+    _, tokenizer = tiny_models("t5")
+    with pytest.raises(ValueError, match="pass decoder_text="):
+        capture(model, tokenizer, TEXT)
+    result = capture(model, tokenizer, TEXT, decoder_text="feuilles")
+    assert result.stacks == ("encoder", "decoder", "cross")
+
+
+def test_architecture_that_bypasses_the_attention_interface_is_named(tiny_models):
+    from transformers import MPNetConfig, MPNetModel
+
+    _, tokenizer = tiny_models("bert")
+    config = MPNetConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64)
+    model = MPNetModel(config).eval()
+    with pytest.raises(ValueError, match="no attention call of MPNetModel went through"):
+        capture(model, tokenizer, TEXT)
+    assert model.config._attn_implementation != "attnwidget_capture"
+    assert not torch.is_inference_mode_enabled()

@@ -1,0 +1,122 @@
+"""The user's model is left exactly as it was, whatever it was loaded with and however it is placed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from attnwidget import capture
+from conftest import eager_attentions, softmax_of_scores
+
+TEXT = "leaves fall in autumn and the old trees stand bare"
+# A module deep inside each model, for a user's own hook and for an error injected mid-forward.
+INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "encoder.layer.1"}
+
+
+def model_state(model) -> dict:
+    """Everything a capture could disturb, by module name."""
+    modules = dict(model.named_modules())
+    configs = {name: module.config for name, module in modules.items() if hasattr(module, "config")}
+    return {
+        "implementation": {name: config._attn_implementation for name, config in configs.items()},
+        "training": {name: module.training for name, module in modules.items()},
+        "hooks": {
+            name: (dict(module._forward_hooks), dict(module._forward_pre_hooks), dict(module._backward_hooks))
+            for name, module in modules.items()
+        },
+        "requires_grad": {name: parameter.requires_grad for name, parameter in model.named_parameters()},
+        "generation_config": model.generation_config.to_dict() if hasattr(model, "generation_config") else None,
+        "grad_enabled": torch.is_grad_enabled(),
+    }
+
+
+def make_unusual(model, arch: str):
+    """Training mode, a frozen part and a user's hook: a capture must give all of it back."""
+    model.train()
+    next(model.parameters()).requires_grad_(False)
+    return model.get_submodule(INNER_LAYER[arch]).register_forward_hook(lambda module, args, output: None)
+
+
+@pytest.mark.parametrize("arch", ["llama", "t5"])
+def test_model_is_restored_after_a_capture(tiny_models, arch):
+    model, tokenizer = tiny_models(arch, attn_implementation="sdpa")
+    user_hook = make_unusual(model, arch)
+    before = model_state(model)
+    result = capture(model, tokenizer, TEXT)
+    assert model_state(model) == before
+    assert model.training and model.config._attn_implementation == "sdpa"
+    assert result.num_layers(result.stacks[0]) == 2
+    user_hook.remove()
+
+
+@pytest.mark.parametrize("arch", ["llama", "t5", "bert"])
+def test_model_is_restored_when_the_forward_pass_raises(tiny_models, arch):
+    model, tokenizer = tiny_models(arch, attn_implementation="sdpa")
+    user_hook = make_unusual(model, arch)
+    before = model_state(model)
+
+    def fail(module, args, output):
+        raise RuntimeError("injected failure")
+
+    failing = model.get_submodule(INNER_LAYER[arch]).register_forward_hook(fail)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        capture(model, tokenizer, TEXT)
+    failing.remove()
+    assert model_state(model) == before
+    user_hook.remove()
+
+    # Nothing of the failed capture lingers: the next one is complete and exact.
+    model.eval()
+    result = capture(model, tokenizer, TEXT)
+    assert result.num_layers(result.stacks[0]) == 2
+    np.testing.assert_allclose(softmax_of_scores(result, 1, result.stacks[0]), result.attention(result.stacks[0])[1],
+                               atol=1e-4)
+
+
+def test_model_loaded_with_eager_stays_eager(tiny_models):
+    model, tokenizer = tiny_models("bert", attn_implementation="eager")
+    result = capture(model, tokenizer, TEXT)
+    assert model.config._attn_implementation == "eager"
+    reference = eager_attentions(model, dict(tokenizer(TEXT, return_tensors="pt")))["self"]
+    np.testing.assert_allclose(result.attention(), np.stack([a[0].numpy() for a in reference]), atol=1e-6)
+
+
+def test_bfloat16_model_gives_float32_copies_of_its_own_values(tiny_models):
+    model, tokenizer = tiny_models("llama", attn_implementation="sdpa", dtype=torch.bfloat16)
+    result = capture(model, tokenizer, TEXT)
+    assert result.layer_attention(0).dtype == np.float32
+    assert next(model.parameters()).dtype == torch.bfloat16
+    reference = eager_attentions(model, dict(tokenizer(TEXT, return_tensors="pt")))["self"]
+    np.testing.assert_array_equal(result.attention(), np.stack([a[0].float().numpy() for a in reference]))
+    query, key = result.query_key(0)
+    assert query.dtype == key.dtype == np.float32
+    # The model rounded its scores and weights to bfloat16, so the float32 recomputation agrees to ~1e-2.
+    np.testing.assert_allclose(softmax_of_scores(result, 0, "self"), result.attention()[0], atol=2e-2)
+
+
+def test_model_dispatched_with_cpu_and_disk_offload(tiny_models, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model, tokenizer = tiny_models("llama")
+    model.save_pretrained(tmp_path / "saved")
+    device_map = {
+        "model.embed_tokens": "cpu",
+        "model.rotary_emb": "cpu",
+        "model.layers.0": "cpu",
+        "model.layers.1": "disk",
+        "model.norm": "cpu",
+        "lm_head": "disk",
+    }
+    offloaded = AutoModelForCausalLM.from_pretrained(
+        tmp_path / "saved", device_map=device_map, offload_folder=tmp_path / "offload"
+    )
+    assert "disk" in set(offloaded.hf_device_map.values())
+    before = model_state(offloaded)
+    result = capture(offloaded, tokenizer, TEXT)
+    assert model_state(offloaded) == before
+
+    expected = capture(model, tokenizer, TEXT)
+    np.testing.assert_allclose(result.attention(), expected.attention(), atol=1e-6)
+    for layer in range(2):
+        np.testing.assert_allclose(softmax_of_scores(result, layer, "self"), result.attention()[layer], atol=1e-4)
