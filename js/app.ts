@@ -1,0 +1,153 @@
+// One rendering of the widget: toolbar (view tabs, stack, layer, pair filter) above the
+// visible view, all reading and writing the one Selection.
+
+import type { ChunkStore } from "./chunks";
+import type { PairFilter, ViewName, WidgetModel, WritableTrait } from "./contract";
+import { el, listen, uniqueId } from "./draw/dom";
+import { Selection } from "./selection";
+import { isDark, watchHostTheme } from "./theme";
+import { headView, pairFilterApplies } from "./views/head";
+import { matrixView } from "./views/matrix";
+import { modelView } from "./views/model";
+import { NEURON_PENDING, neuronView } from "./views/neuron";
+import type { View, ViewContext } from "./views/view";
+
+export const ROOT_CLASS = "attnwidget";
+
+const TABS: { view: ViewName; label: string }[] = [
+  { view: "head", label: "Head" },
+  { view: "model", label: "Model" },
+  { view: "neuron", label: "Neuron" },
+  { view: "matrix", label: "Matrix" },
+];
+const VIEWS: Record<ViewName, (ctx: ViewContext) => View> = {
+  head: headView,
+  model: modelView,
+  neuron: neuronView,
+  matrix: matrixView,
+};
+const STACK_LABELS: Record<string, string> = { self: "Self", encoder: "Encoder", decoder: "Decoder", cross: "Cross" };
+const PAIR_LABELS: [PairFilter, string][] = [
+  ["all", "All"],
+  ["AA", "A→A"],
+  ["AB", "A→B"],
+  ["BA", "B→A"],
+  ["BB", "B→B"],
+];
+
+/** A <select> with a real <label for>, so "Layer" names it for screen readers and tests. */
+function labelledSelect(text: string): { field: HTMLElement; select: HTMLSelectElement } {
+  const id = uniqueId("select");
+  const field = el("span", { class: "aw-field" });
+  const select = el("select", { id });
+  field.append(el("label", { for: id }, text), select);
+  return { field, select };
+}
+
+function setOptions(select: HTMLSelectElement, options: [string, string][]): void {
+  const same =
+    select.options.length === options.length && options.every(([value, text], i) => select.options[i].value === value && select.options[i].text === text);
+  if (!same) select.replaceChildren(...options.map(([value, text]) => el("option", { value }, text)));
+}
+
+/** Mount the widget into `host`; returns the cleanup that removes it and every listener. */
+export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkStore): () => void {
+  const selection = new Selection(model);
+  const root = el("div", { class: ROOT_CLASS });
+  const ctx: ViewContext = { selection, chunks, dark: () => root.classList.contains(`${ROOT_CLASS}--dark`) };
+
+  const tabs = el("div", { class: "aw-tabs", role: "group", "aria-label": "Views" });
+  const tabButtons = TABS.map(({ view, label }) => {
+    const button = el("button", { type: "button", class: "aw-tab", "data-view": view }, label);
+    if (view === "neuron") {
+      button.disabled = true;
+      button.setAttribute("aria-disabled", "true");
+      button.title = NEURON_PENDING;
+    }
+    return button;
+  });
+  tabs.append(...tabButtons);
+  const stackField = labelledSelect("Attention");
+  const layerField = labelledSelect("Layer");
+  const pairField = labelledSelect("Pair filter");
+  setOptions(pairField.select, PAIR_LABELS);
+  const controls = el("div", { class: "aw-controls" });
+  controls.append(stackField.field, layerField.field, pairField.field);
+  const toolbar = el("div", { class: "aw-toolbar" });
+  toolbar.append(tabs, controls);
+  const body = el("div", { class: "aw-body" });
+  const empty = el("p", { class: "aw-status" }, "This widget has no attention to show.");
+  root.append(toolbar, body);
+  host.append(root);
+
+  let current: { name: ViewName; view: View } | null = null;
+
+  function showView(): void {
+    const name = selection.view;
+    if (current?.name === name) return;
+    current?.view.dispose();
+    const view = VIEWS[name](ctx);
+    current = { name, view };
+    body.replaceChildren(view.element);
+  }
+
+  function updateToolbar(): void {
+    const meta = selection.meta;
+    const info = selection.info;
+    tabButtons.forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.view === selection.view)));
+    stackField.field.hidden = !meta || meta.stacks.length < 2;
+    if (meta) setOptions(stackField.select, meta.stacks.map((s) => [s.name, STACK_LABELS[s.name] ?? s.name]));
+    stackField.select.value = selection.stack;
+    setOptions(layerField.select, Array.from({ length: info?.stack.layers ?? 0 }, (_, l) => [String(l), String(l)]));
+    layerField.select.value = String(selection.layer);
+    layerField.field.hidden = !info;
+    pairField.field.hidden = selection.view !== "head" || !pairFilterApplies(info);
+    pairField.select.value = selection.pairFilter;
+  }
+
+  function applyTheme(): void {
+    const dark = isDark(selection.theme);
+    root.classList.toggle(`${ROOT_CLASS}--dark`, dark);
+    root.classList.toggle(`${ROOT_CLASS}--light`, !dark);
+  }
+
+  function update(trait?: WritableTrait | "meta"): void {
+    if (!selection.meta) {
+      current?.view.dispose();
+      current = null;
+      body.replaceChildren(empty);
+      updateToolbar();
+      return;
+    }
+    if (trait === "theme" || trait === undefined) applyTheme();
+    updateToolbar();
+    const before = current;
+    showView();
+    // A freshly made view has drawn itself already.
+    if (current === before) current?.view.update(trait === "theme" ? undefined : trait);
+  }
+
+  const cleanups = [
+    selection.subscribe(update),
+    watchHostTheme(() => {
+      if (selection.theme !== "auto") return;
+      applyTheme();
+      current?.view.update();
+    }),
+    listen(tabs, "click", (event) => {
+      const button = (event.target as HTMLElement).closest<HTMLButtonElement>("button[data-view]");
+      if (button && !button.disabled) selection.setView(button.dataset.view as ViewName);
+    }),
+    listen(stackField.select, "change", () => selection.setStack(stackField.select.value)),
+    listen(layerField.select, "change", () => selection.setLayer(Number(layerField.select.value))),
+    listen(pairField.select, "change", () => selection.setPairFilter(pairField.select.value as PairFilter)),
+  ];
+
+  update();
+  return () => {
+    cleanups.forEach((cleanup) => cleanup());
+    current?.view.dispose();
+    selection.dispose();
+    root.remove();
+  };
+}

@@ -1,0 +1,33 @@
+// Element building. Text goes in through textContent only: tokens are data from the
+// user's text and must never be parsed as markup.
+
+type Attributes = Record<string, string | number | boolean | null | undefined>;
+
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Attributes = {},
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = String(value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** Unique ids for <label for>, since a page may hold many widgets and many renders of one. */
+let nextId = 0;
+export const uniqueId = (stem: string) => `attnwidget-${stem}-${++nextId}`;
+
+/** addEventListener that returns its own removal, so views can collect cleanups. */
+export function listen<K extends keyof HTMLElementEventMap>(
+  target: HTMLElement,
+  type: K,
+  handler: (event: HTMLElementEventMap[K]) => void,
+): () => void {
+  target.addEventListener(type, handler);
+  return () => target.removeEventListener(type, handler);
+}

@@ -1,0 +1,102 @@
+// Small, readable captures for tests: meta plus uint8 chunks with a known pattern.
+
+import { chunkKey, type Binary, type Meta, type StackMeta, type Traits } from "../contract";
+import { FakeModel } from "./fake-model";
+
+export interface FixtureOptions {
+  tokens?: string[];
+  /** Index where sentence B starts, as in a BERT pair. */
+  segmentB?: number | null;
+  layers?: number;
+  heads?: number;
+  /** Stacks of an encoder-decoder instead of one "self" stack. */
+  encoderDecoder?: { decoderTokens: string[] };
+  /** Which chunks go into `_chunks`: all (default), or none so every layer is requested. */
+  preload?: "all" | "none";
+  traits?: Partial<Traits>;
+}
+
+export const DEFAULT_TOKENS = ["[CLS]", "the", "cat", "sat", "[SEP]", "it", "purred", "[SEP]"];
+
+/**
+ * Attention byte of (layer, head, query, key): each query row puts most of its weight on
+ * key (q + head + layer) mod n_key and spreads the rest evenly, so rows differ per head and layer.
+ */
+export function attentionByte(layer: number, head: number, q: number, k: number, nk: number): number {
+  const peak = (q + head + layer) % nk;
+  const rest = Math.floor(255 * 0.3 / nk);
+  return k === peak ? 255 - rest * (nk - 1) : rest;
+}
+
+export function chunkBytes(layer: number, heads: number, nq: number, nk: number): Uint8Array {
+  const bytes = new Uint8Array(heads * nq * nk);
+  for (let h = 0; h < heads; h++)
+    for (let q = 0; q < nq; q++) for (let k = 0; k < nk; k++) bytes[(h * nq + q) * nk + k] = attentionByte(layer, h, q, k, nk);
+  return bytes;
+}
+
+/** A DataView onto the bytes that starts mid-buffer, as widget managers often deliver them. */
+export function offsetView(bytes: Uint8Array, offset = 5): DataView {
+  const buffer = new ArrayBuffer(bytes.length + offset + 3);
+  new Uint8Array(buffer, offset, bytes.length).set(bytes);
+  return new DataView(buffer, offset, bytes.length);
+}
+
+export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks: Record<string, Binary>; traits: Traits } {
+  const tokens = options.tokens ?? DEFAULT_TOKENS;
+  const layers = options.layers ?? 2;
+  const heads = options.heads ?? 3;
+  const segmentB = options.segmentB === undefined ? (options.tokens ? null : 5) : options.segmentB;
+  const side = (list: string[], b: number | null) => ({
+    tokens: list,
+    special: list.map((t) => /^\[.*\]$/.test(t)),
+    segment_b_start: b,
+  });
+  const stack = (name: string, query_side: string, key_side: string): StackMeta => ({
+    name,
+    query_side,
+    key_side,
+    layers,
+    heads,
+    kv_head_of: [...Array(heads).keys()],
+  });
+  const sides: Meta["sides"] = { input: side(tokens, segmentB) };
+  let stacks = [stack("self", "input", "input")];
+  if (options.encoderDecoder) {
+    sides.decoder = side(options.encoderDecoder.decoderTokens, null);
+    stacks = [stack("encoder", "input", "input"), stack("decoder", "decoder", "decoder"), stack("cross", "decoder", "input")];
+  }
+  const meta: Meta = {
+    version: 1,
+    sides,
+    stacks,
+    encoding: { dtype: "uint8", scale: 255 },
+    chunks_complete: options.preload !== "none",
+  };
+  const chunks: Record<string, Binary> = {};
+  if (options.preload !== "none") {
+    for (const s of stacks) {
+      const nq = sides[s.query_side].tokens.length;
+      const nk = sides[s.key_side].tokens.length;
+      for (let l = 0; l < layers; l++) chunks[chunkKey(s.name, l)] = offsetView(chunkBytes(l, heads, nq, nk));
+    }
+  }
+  const traits: Traits = {
+    layer: 0,
+    head: 0,
+    heads: [...Array(heads).keys()],
+    token: null,
+    stack: stacks[0].name,
+    view: "head",
+    theme: "light",
+    pair_filter: "all",
+    meta,
+    _chunks: chunks,
+    ...options.traits,
+  };
+  return { meta, chunks, traits };
+}
+
+export function fakeModel(options: FixtureOptions = {}): FakeModel {
+  return new FakeModel(buildFixture(options).traits);
+}

@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { drawCalls, type DrawCall } from "../test/setup";
+import { button, chooseOption, key, labelled, mouse, visible } from "../test/dom";
+import { fakeModel } from "../test/fixtures";
+import { mount, settle, withLayoutWidth } from "../test/mount";
+import { ROW_HEIGHT } from "./head";
+
+/** The (query, key) pairs the head view drew lines for, read back from the line ends. */
+function drawnPairs(host: HTMLElement): Set<string> {
+  const canvas = host.querySelector<HTMLCanvasElement>(".aw-lines canvas")!;
+  const calls: DrawCall[] = drawCalls.get(canvas) ?? [];
+  const afterClear = calls.slice(calls.map((c) => c[0]).lastIndexOf("clearRect"));
+  const row = (y: unknown) => ((y as number) - ROW_HEIGHT / 2) / ROW_HEIGHT;
+  const pairs = new Set<string>();
+  afterClear.forEach((call, i) => {
+    if (call[0] === "moveTo") pairs.add(`${row(call[2])}-${row(afterClear[i + 1][2])}`);
+  });
+  return pairs;
+}
+
+const queryToken = (host: HTMLElement, i: number) => host.querySelectorAll<HTMLButtonElement>(".aw-tokens--query .aw-tok")[i];
+
+describe("head view", () => {
+  let restoreWidth: () => void;
+  beforeEach(() => (restoreWidth = withLayoutWidth(300)));
+  afterEach(() => restoreWidth());
+
+  it("toggles a head's visibility and focuses it on click", () => {
+    const model = fakeModel({ heads: 3 });
+    const host = mount(model);
+    button(host, "Head 1").click();
+    expect(model.takeWrites()).toEqual({ writes: { heads: [0, 2], head: 1 }, saves: 1 });
+    expect(button(host, "Head 1").getAttribute("aria-pressed")).toBe("false");
+    button(host, "Head 1").click();
+    expect(model.get("heads")).toEqual([0, 1, 2]);
+    expect(button(host, "Head 1").getAttribute("aria-pressed")).toBe("true");
+  });
+
+  it("shows only the double-clicked head", () => {
+    const model = fakeModel({ heads: 3 });
+    const host = mount(model);
+    mouse(button(host, "Head 2"), "dblclick");
+    expect(model.get("heads")).toEqual([2]);
+    expect(model.get("head")).toBe(2);
+    expect(model.takeWrites().saves).toBe(1);
+  });
+
+  it("pins a token on click, unpins on a second click and on Escape", () => {
+    const model = fakeModel();
+    const host = mount(model);
+    queryToken(host, 2).click();
+    expect(model.get("token")).toBe(2);
+    expect(queryToken(host, 2).getAttribute("aria-pressed")).toBe("true");
+    queryToken(host, 2).click();
+    expect(model.get("token")).toBeNull();
+    queryToken(host, 3).click();
+    key(queryToken(host, 3), "Escape");
+    expect(model.get("token")).toBeNull();
+    expect(model.takeWrites().saves).toBe(4);
+  });
+
+  it("moves the token with ↑/↓ and the focused head with ←/→, within range", () => {
+    const model = fakeModel({ heads: 3 });
+    const host = mount(model);
+    const tokens = host.querySelector(".aw-tokens--query")!;
+    key(tokens, "ArrowDown");
+    expect(model.get("token")).toBe(0);
+    key(queryToken(host, 0), "ArrowDown");
+    key(queryToken(host, 1), "ArrowDown");
+    expect(model.get("token")).toBe(2);
+    expect(document.activeElement).toBe(queryToken(host, 2));
+    key(queryToken(host, 2), "ArrowUp");
+    expect(model.get("token")).toBe(1);
+    key(tokens, "ArrowRight");
+    key(tokens, "ArrowRight");
+    key(tokens, "ArrowRight");
+    expect(model.get("head")).toBe(2);
+    key(tokens, "ArrowLeft");
+    expect(model.get("head")).toBe(1);
+  });
+
+  it("follows Python: a new layer shows in the Layer select and is drawn", async () => {
+    const model = fakeModel({ layers: 4 });
+    const host = mount(model);
+    const layer = labelled(host, "Layer");
+    expect([...layer.options].map((o) => o.text)).toEqual(["0", "1", "2", "3"]);
+    model.fromPython({ layer: 3 });
+    expect(layer.value).toBe("3");
+    model.fromPython({ token: 1 });
+    expect(queryToken(host, 1).getAttribute("aria-pressed")).toBe("true");
+    chooseOption(layer, "2");
+    expect(model.get("layer")).toBe(2);
+  });
+
+  it("keeps token text as text, never markup", () => {
+    const evil = "<img src=x onerror=alert(1)>";
+    const model = fakeModel({ tokens: ["[CLS]", evil, "&amp;", "[SEP]"] });
+    const host = mount(model);
+    expect(queryToken(host, 1).textContent).toBe(evil);
+    expect(queryToken(host, 2).textContent).toBe("&amp;");
+    expect(host.querySelector("img")).toBeNull();
+    expect(host.querySelectorAll(".aw-tokens--key .aw-tok")[1].textContent).toBe(evil);
+  });
+
+  it("draws every visible head's lines, and only the hovered token's on hover", () => {
+    const model = fakeModel({ heads: 2 });
+    const host = mount(model);
+    expect(drawnPairs(host).size).toBe(64);
+    mouse(queryToken(host, 3), "mouseover");
+    expect([...drawnPairs(host)].every((pair) => pair.startsWith("3-"))).toBe(true);
+    mouse(host.querySelector(".aw-tokens--query")!, "mouseleave");
+    expect(drawnPairs(host).size).toBe(64);
+  });
+
+  it("offers the pair filter for sentence pairs and draws only the chosen pairs", () => {
+    const model = fakeModel({ segmentB: 5 });
+    const host = mount(model);
+    const filter = labelled(host, "Pair filter");
+    expect(visible(filter)).toBe(true);
+    expect([...filter.options].map((o) => o.text)).toEqual(["All", "A→A", "A→B", "B→A", "B→B"]);
+    chooseOption(filter, "AB");
+    expect(model.get("pair_filter")).toBe("AB");
+    const pairs = [...drawnPairs(host)].map((p) => p.split("-").map(Number));
+    expect(pairs.length).toBe(5 * 3);
+    expect(pairs.every(([q, k]) => q < 5 && k >= 5)).toBe(true);
+  });
+
+  it("hides the pair filter for a single sentence", () => {
+    const host = mount(fakeModel({ segmentB: null }));
+    expect(visible(labelled(host, "Pair filter"))).toBe(false);
+  });
+
+  it("shows the stack select only when there are several stacks", () => {
+    const single = mount(fakeModel());
+    expect(visible(labelled(single, "Attention"))).toBe(false);
+    const model = fakeModel({ encoderDecoder: { decoderTokens: ["<s>", "le", "chat"] } });
+    const host = mount(model);
+    const stack = labelled(host, "Attention");
+    expect(visible(stack)).toBe(true);
+    expect([...stack.options].map((o) => o.text)).toEqual(["Encoder", "Decoder", "Cross"]);
+    chooseOption(stack, "cross");
+    expect(model.get("stack")).toBe("cross");
+    expect([...host.querySelectorAll(".aw-tokens--query .aw-tok")].map((t) => t.textContent)).toEqual(["<s>", "le", "chat"]);
+    expect(host.querySelectorAll(".aw-tokens--key .aw-tok")).toHaveLength(8);
+  });
+
+  it("says it is loading until a requested layer arrives", async () => {
+    const model = fakeModel({ preload: "none" });
+    const host = mount(model);
+    expect(host.querySelector(".aw-status")!.textContent).toMatch(/Loading layer 0/);
+    const { id } = model.sent()[0];
+    model.reply({ kind: "response", id, error: "kernel restarted" });
+    await settle();
+    expect(host.querySelector(".aw-status")!.textContent).toMatch(/Could not load layer 0: kernel restarted/);
+  });
+});

@@ -1,0 +1,256 @@
+// Head view: query tokens on the left, key tokens on the right, and between them one line
+// per (query, key) pair of every visible head, as strong as the attention.
+
+import type { PairFilter, StackInfo, TokenSide } from "../contract";
+import { prepareCanvas, observeSize } from "../draw/canvas";
+import { css, headColor } from "../draw/colors";
+import { el, listen } from "../draw/dom";
+import { headChips } from "./chips";
+import { selectedChunk, type View, type ViewContext } from "./view";
+
+/** Height of one token row in CSS pixels; the canvas places line ends by it. */
+export const ROW_HEIGHT = 20;
+
+/** Lines weaker than this byte (≈1%) are left out of the overview: invisible, and costly at n². */
+const OVERVIEW_MIN_BYTE = 3;
+const ALPHA_LEVELS = 16;
+
+type Focus = { side: "query" | "key"; index: number };
+
+/** Segment A is everything before segment_b_start. */
+function inSegment(side: TokenSide, index: number, segment: "A" | "B"): boolean {
+  const b = side.segment_b_start;
+  return (b !== null && index >= b) === (segment === "B");
+}
+
+export function pairFilterApplies(info: StackInfo | null): boolean {
+  return !!info && info.query.segment_b_start != null && info.key.segment_b_start != null;
+}
+
+function pairAllowed(info: StackInfo, filter: PairFilter): (q: number, k: number) => boolean {
+  if (filter === "all" || !pairFilterApplies(info)) return () => true;
+  const [qs, ks] = [filter[0] as "A" | "B", filter[1] as "A" | "B"];
+  return (q, k) => inSegment(info.query, q, qs) && inSegment(info.key, k, ks);
+}
+
+export function headView(ctx: ViewContext): View {
+  const { selection } = ctx;
+  const chips = headChips(ctx, "toggle");
+  const queryColumn = el("div", { class: "aw-tokens aw-tokens--query", role: "group", "aria-label": "Query tokens" });
+  const keyColumn = el("div", { class: "aw-tokens aw-tokens--key", "aria-label": "Key tokens", role: "group" });
+  const canvasBox = el("div", { class: "aw-lines" });
+  const canvas = el("canvas", { "aria-hidden": "true" });
+  canvasBox.append(canvas);
+  const status = el("p", { class: "aw-status", role: "status" });
+  const pair = el("div", { class: "aw-pair" });
+  pair.append(queryColumn, canvasBox, keyColumn);
+  const scroller = el("div", { class: "aw-scroll" });
+  scroller.append(pair);
+  const hint = el(
+    "p",
+    { class: "aw-hint" },
+    "Hover a token to see only its lines, click to pin it. ↑↓ token · ←→ head · Esc unpin · double-click a head to show it alone.",
+  );
+  const element = el("section", { class: "aw-view aw-headview", "aria-label": "Head view" });
+  element.style.setProperty("--aw-row", `${ROW_HEIGHT}px`);
+  element.append(chips.element, status, scroller, hint);
+
+  let alive = true;
+  let builtFor: StackInfo | null = null;
+  let queryTokens: HTMLButtonElement[] = [];
+  let keyTokens: HTMLSpanElement[] = [];
+  let hovered: Focus | null = null;
+  let boxWidth = 0;
+
+  function buildColumns(info: StackInfo): void {
+    const token = (side: TokenSide, i: number, tag: "button" | "span") =>
+      el(tag, { class: side.special[i] ? "aw-tok aw-tok--special" : "aw-tok", "data-index": i, title: side.tokens[i] }, side.tokens[i]);
+    queryTokens = info.query.tokens.map((_, i) => {
+      const button = token(info.query, i, "button") as HTMLButtonElement;
+      button.type = "button";
+      return button;
+    });
+    keyTokens = info.key.tokens.map((_, i) => token(info.key, i, "span"));
+    queryColumn.replaceChildren(...queryTokens);
+    keyColumn.replaceChildren(...keyTokens);
+    const rows = Math.max(queryTokens.length, keyTokens.length);
+    canvasBox.style.height = `${rows * ROW_HEIGHT}px`;
+    builtFor = info;
+  }
+
+  function focusOf(): Focus | null {
+    if (hovered) return hovered;
+    const token = selection.token;
+    return token === null ? null : { side: "query", index: token };
+  }
+
+  function draw(): void {
+    const info = selection.info;
+    if (!info) return;
+    const bytes = selectedChunk(
+      ctx,
+      draw,
+      (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`),
+      () => alive,
+    );
+    status.textContent = bytes ? "" : `Loading layer ${selection.layer}…`;
+    const focus = focusOf();
+    paintTokens(info, bytes, focus);
+    const height = Math.max(queryTokens.length, keyTokens.length) * ROW_HEIGHT;
+    const g = prepareCanvas(canvas, boxWidth, height);
+    if (!g || !bytes) return;
+    g.clearRect(0, 0, boxWidth, height);
+    drawLines(g, info, bytes, focus, boxWidth);
+  }
+
+  /** Pinned and focused tokens, and the focused head's attention as a tint on the other side. */
+  function paintTokens(info: StackInfo, bytes: Uint8Array | null, focus: Focus | null): void {
+    const pinned = selection.token;
+    queryTokens.forEach((button, i) => {
+      button.setAttribute("aria-pressed", String(i === pinned));
+      button.classList.toggle("aw-tok--focus", focus?.side === "query" && focus.index === i);
+    });
+    keyTokens.forEach((span, k) => span.classList.toggle("aw-tok--focus", focus?.side === "key" && focus.index === k));
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const head = selection.head;
+    const color = headColor(head, info.stack.heads, ctx.dark());
+    const tint = (node: HTMLElement, byte: number | null) => {
+      node.style.backgroundColor = byte ? css(color, Math.min(0.85, byte / 255)) : "";
+    };
+    const base = head * nq * nk;
+    const show = bytes && focus && selection.heads.includes(head);
+    queryTokens.forEach((node, q) => tint(node, show && focus.side === "key" ? bytes[base + q * nk + focus.index] : null));
+    keyTokens.forEach((node, k) => tint(node, show && focus.side === "query" ? bytes[base + focus.index * nk + k] : null));
+  }
+
+  function drawLines(g: CanvasRenderingContext2D, info: StackInfo, bytes: Uint8Array, focus: Focus | null, width: number): void {
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const allowed = pairAllowed(info, selection.pairFilter);
+    const focused = selection.head;
+    // The focused head last, so its lines lie on top.
+    const heads = selection.heads.filter((h) => h !== focused);
+    if (selection.heads.includes(focused)) heads.push(focused);
+    const queries = focus?.side === "query" ? [focus.index] : [...Array(nq).keys()];
+    const keys = focus?.side === "key" ? [focus.index] : [...Array(nk).keys()];
+    const minByte = focus ? 1 : OVERVIEW_MIN_BYTE;
+    const y = (i: number) => i * ROW_HEIGHT + ROW_HEIGHT / 2;
+    const x0 = 2;
+    const x1 = width - 2;
+    const dark = ctx.dark();
+    g.lineCap = "round";
+    for (const head of heads) {
+      // Lines grouped by strength: one stroke per level instead of one per line.
+      const levels: number[][] = Array.from({ length: ALPHA_LEVELS }, () => []);
+      const base = head * nq * nk;
+      for (const q of queries) {
+        const row = base + q * nk;
+        for (const k of keys) {
+          const byte = bytes[row + k];
+          if (byte < minByte || !allowed(q, k)) continue;
+          levels[Math.min(ALPHA_LEVELS - 1, (byte * ALPHA_LEVELS) >> 8)].push(y(q), y(k));
+        }
+      }
+      g.strokeStyle = css(headColor(head, info.stack.heads, dark));
+      g.lineWidth = head === focused && focus ? 2 : focus ? 1.5 : 1;
+      levels.forEach((ends, level) => {
+        if (ends.length === 0) return;
+        g.globalAlpha = Math.min(1, (level + 1) / ALPHA_LEVELS + 0.04);
+        g.beginPath();
+        for (let i = 0; i < ends.length; i += 2) {
+          g.moveTo(x0, ends[i]);
+          g.lineTo(x1, ends[i + 1]);
+        }
+        g.stroke();
+      });
+    }
+    g.globalAlpha = 1;
+  }
+
+  function moveToken(step: number): void {
+    const count = queryTokens.length;
+    if (count === 0) return;
+    const current = selection.token;
+    const next = current === null ? (step > 0 ? 0 : count - 1) : Math.min(count - 1, Math.max(0, current + step));
+    selection.setToken(next);
+    queryTokens[next]?.focus();
+    queryTokens[next]?.scrollIntoView?.({ block: "nearest" });
+  }
+
+  const tokenIndex = (event: Event) => Number((event.target as HTMLElement).closest<HTMLElement>(".aw-tok")?.dataset.index);
+  const hover = (side: Focus["side"]) => (event: MouseEvent) => {
+    const index = tokenIndex(event);
+    if (Number.isInteger(index) && (hovered?.side !== side || hovered.index !== index)) {
+      hovered = { side, index };
+      draw();
+    }
+  };
+  const unhover = () => {
+    if (!hovered) return;
+    hovered = null;
+    draw();
+  };
+
+  const cleanups = [
+    chips.dispose,
+    listen(queryColumn, "mouseover", hover("query")),
+    listen(keyColumn, "mouseover", hover("key")),
+    listen(queryColumn, "mouseleave", unhover),
+    listen(keyColumn, "mouseleave", unhover),
+    listen(queryColumn, "click", (event) => {
+      const index = tokenIndex(event);
+      if (!Number.isInteger(index)) return;
+      selection.setToken(selection.token === index ? null : index);
+    }),
+    listen(element, "keydown", (event) => {
+      const actions: Record<string, () => void> = {
+        ArrowUp: () => moveToken(-1),
+        ArrowDown: () => moveToken(1),
+        ArrowLeft: () => selection.setHead(selection.head - 1),
+        ArrowRight: () => selection.setHead(selection.head + 1),
+        Escape: () => {
+          hovered = null;
+          selection.setToken(null);
+        },
+      };
+      const action = actions[event.key];
+      if (!action || event.altKey || event.ctrlKey || event.metaKey) return;
+      // Keys used here must not also scroll the page or move between notebook cells.
+      event.preventDefault();
+      event.stopPropagation();
+      action();
+    }),
+  ];
+
+  function update(): void {
+    const info = selection.info;
+    if (!info) {
+      status.textContent = "No attention to show.";
+      return;
+    }
+    if (!builtFor || builtFor.query !== info.query || builtFor.key !== info.key || builtFor.stack !== info.stack) {
+      hovered = null;
+      buildColumns(info);
+    }
+    chips.update();
+    draw();
+  }
+
+  update();
+  // Sized last: the first measurement draws, now that the view is built.
+  cleanups.push(
+    observeSize(canvasBox, (width) => {
+      boxWidth = width;
+      draw();
+    }),
+  );
+  return {
+    element,
+    update,
+    dispose() {
+      alive = false;
+      cleanups.forEach((cleanup) => cleanup());
+    },
+  };
+}

@@ -1,0 +1,218 @@
+// Matrix view: the focused head as a heatmap, query rows × key columns. The n × n values
+// become one ImageData scaled onto the canvas, so thousands of tokens stay one drawImage.
+
+import type { StackInfo } from "../contract";
+import { imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
+import { attentionRamp, css, headColor } from "../draw/colors";
+import { el, listen } from "../draw/dom";
+import { headChips } from "./chips";
+import { selectedChunk, type View, type ViewContext } from "./view";
+
+const MAX_CELL = 22;
+const LABEL_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+/** Vertical room one label needs; rows closer than this get every k-th label only. */
+const LABEL_SPACING = 13;
+const MAX_GUTTER = 150;
+
+interface Layout {
+  left: number;
+  top: number;
+  cell: number;
+  width: number;
+  height: number;
+}
+
+/** Every k-th index, so labels never overlap: k = 1 when cells are tall enough for text. */
+export function labelStep(cell: number): number {
+  return Math.max(1, Math.ceil(LABEL_SPACING / cell));
+}
+
+export function matrixView(ctx: ViewContext): View {
+  const { selection } = ctx;
+  const chips = headChips(ctx, "focus");
+  const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
+  const status = el("p", { class: "aw-status", role: "status" });
+  const box = el("div", { class: "aw-matrix" });
+  const base = el("canvas", { "aria-hidden": "true" });
+  const overlay = el("canvas", { class: "aw-overlay", "aria-label": "Attention matrix: hover to read a value, click a row to select its query token" });
+  box.append(base, overlay);
+  const element = el("section", { class: "aw-view aw-matrixview", "aria-label": "Matrix view" });
+  element.append(chips.element, readout, status, box);
+
+  let alive = true;
+  let boxWidth = 0;
+  let layout: Layout | null = null;
+  let hover: [number, number] | null = null;
+  // The scaled-up image of the drawn head, kept while only the hover or selection changes.
+  let image: { key: string; canvas: HTMLCanvasElement | null } | null = null;
+
+  const idleText = "Hover a cell to read its value; click a row to select that query token.";
+
+  function computeLayout(info: StackInfo): Layout {
+    const longest = (tokens: string[]) => Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))));
+    const left = Math.ceil(longest(info.query.tokens)) + 10;
+    const top = Math.ceil(longest(info.key.tokens)) + 10;
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const cell = Math.max(0.05, Math.min(MAX_CELL, (boxWidth - left - 8) / nk));
+    return { left, top, cell, width: boxWidth, height: Math.ceil(top + cell * nq + 4) };
+  }
+
+  function heatmap(info: StackInfo, bytes: Uint8Array): HTMLCanvasElement | null {
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const head = selection.head;
+    const key = `${info.stack.name}/${selection.layer}/${head}/${ctx.dark()}`;
+    if (image?.key === key) return image.canvas;
+    const ramp = attentionRamp(ctx.dark());
+    const start = head * nq * nk;
+    const canvas = imageCanvas(nk, nq, (data) => {
+      for (let i = 0; i < nq * nk; i++) {
+        const v = bytes[start + i] * 4;
+        data[i * 4] = ramp[v];
+        data[i * 4 + 1] = ramp[v + 1];
+        data[i * 4 + 2] = ramp[v + 2];
+        data[i * 4 + 3] = 255;
+      }
+    });
+    image = { key, canvas };
+    return canvas;
+  }
+
+  function draw(): void {
+    const info = selection.info;
+    if (!info) return;
+    const bytes = selectedChunk(ctx, draw, (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`), () => alive);
+    status.textContent = bytes ? "" : `Loading layer ${selection.layer}…`;
+    layout = computeLayout(info);
+    box.style.height = `${layout.height}px`;
+    const g = prepareCanvas(base, layout.width, layout.height);
+    if (g && bytes) {
+      const { left, top, cell } = layout;
+      const nq = info.query.tokens.length;
+      const nk = info.key.tokens.length;
+      g.clearRect(0, 0, layout.width, layout.height);
+      const picture = heatmap(info, bytes);
+      if (picture) {
+        // Crisp cells when enlarging; averaging when thousands of tokens shrink below a pixel.
+        g.imageSmoothingEnabled = cell < 1;
+        g.drawImage(picture, left, top, cell * nk, cell * nq);
+      }
+      drawLabels(g, info, layout);
+    }
+    drawOverlay();
+  }
+
+  function drawLabels(g: CanvasRenderingContext2D, info: StackInfo, { left, top, cell }: Layout): void {
+    const step = labelStep(cell);
+    const pinned = selection.token;
+    g.font = LABEL_FONT;
+    g.fillStyle = ctx.dark() ? "#c9ced6" : "#3b4048";
+    g.textBaseline = "middle";
+    g.textAlign = "right";
+    info.query.tokens.forEach((token, q) => {
+      if (q % step === 0 || q === pinned) g.fillText(token, left - 6, top + (q + 0.5) * cell, left - 8);
+    });
+    g.save();
+    g.translate(left, top - 6);
+    g.rotate(-Math.PI / 2);
+    g.textAlign = "left";
+    info.key.tokens.forEach((token, k) => {
+      if (k % step === 0) g.fillText(token, 0, (k + 0.5) * cell, top - 8);
+    });
+    g.restore();
+  }
+
+  /** Selected row and hovered cell, on their own canvas so hovering never redraws the heatmap. */
+  function drawOverlay(): void {
+    const info = selection.info;
+    if (!layout || !info) return;
+    const g = prepareCanvas(overlay, layout.width, layout.height);
+    if (!g) return;
+    const { left, top, cell } = layout;
+    const nk = info.key.tokens.length;
+    const accent = css(headColor(selection.head, info.stack.heads, ctx.dark()));
+    g.clearRect(0, 0, layout.width, layout.height);
+    const pinned = selection.token;
+    if (pinned !== null) {
+      g.strokeStyle = accent;
+      g.lineWidth = 2;
+      g.strokeRect(left - 1, top + pinned * cell - 1, nk * cell + 2, Math.max(cell, 1) + 2);
+    }
+    if (hover) {
+      const [q, k] = hover;
+      g.strokeStyle = ctx.dark() ? "#ffffff" : "#000000";
+      g.lineWidth = 1;
+      g.strokeRect(left + k * cell - 0.5, top + q * cell - 0.5, Math.max(cell, 1) + 1, Math.max(cell, 1) + 1);
+    }
+  }
+
+  function cellAt(event: MouseEvent): [number, number] | null {
+    const info = selection.info;
+    if (!layout || !info) return null;
+    const rect = overlay.getBoundingClientRect();
+    const q = Math.floor((event.clientY - rect.top - layout.top) / layout.cell);
+    const k = Math.floor((event.clientX - rect.left - layout.left) / layout.cell);
+    const inside = q >= 0 && k >= 0 && q < info.query.tokens.length && k < info.key.tokens.length;
+    return inside ? [q, k] : null;
+  }
+
+  function showReadout(): void {
+    const info = selection.info;
+    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
+    if (!hover || !info || !bytes) {
+      readout.textContent = idleText;
+      return;
+    }
+    const [q, k] = hover;
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const value = bytes[selection.head * nq * nk + q * nk + k] / 255;
+    readout.textContent = `query ${q} “${info.query.tokens[q]}” → key ${k} “${info.key.tokens[k]}”: ${value.toFixed(3)}`;
+  }
+
+  const cleanups = [
+    chips.dispose,
+    listen(overlay, "mousemove", (event) => {
+      const next = cellAt(event);
+      if (next?.[0] === hover?.[0] && next?.[1] === hover?.[1]) return;
+      hover = next;
+      showReadout();
+      drawOverlay();
+    }),
+    listen(overlay, "mouseleave", () => {
+      hover = null;
+      showReadout();
+      drawOverlay();
+    }),
+    listen(overlay, "click", (event) => {
+      const at = cellAt(event);
+      if (at) selection.setToken(at[0]);
+    }),
+  ];
+
+  function update(trait?: string): void {
+    // The selected token shows as a row outline and a kept label, so it needs a redraw too.
+    if (trait !== "token") chips.update();
+    showReadout();
+    draw();
+  }
+
+  update();
+  // Sized last: the first measurement draws, now that the view is built.
+  cleanups.push(
+    observeSize(box, (width) => {
+      if (width === boxWidth) return; // our own height change; only width drives the layout
+      boxWidth = width;
+      draw();
+    }),
+  );
+  return {
+    element,
+    update,
+    dispose() {
+      alive = false;
+      cleanups.forEach((cleanup) => cleanup());
+    },
+  };
+}

@@ -1,0 +1,168 @@
+// Model view: every layer × head as a small attention matrix. A cell is a button; clicking
+// one opens that layer and head in the head view. Rows load their chunk when scrolled near.
+
+import type { StackInfo } from "../contract";
+import { imageCanvas, prepareCanvas } from "../draw/canvas";
+import { attentionRamp } from "../draw/colors";
+import { el, listen } from "../draw/dom";
+import type { View, ViewContext } from "./view";
+
+/** Side of one thumbnail in CSS pixels. */
+export const CELL_SIZE = 52;
+
+interface Row {
+  layer: number;
+  element: HTMLElement;
+  state: HTMLElement;
+  cells: HTMLButtonElement[];
+  requested: boolean;
+}
+
+/**
+ * One head's n_query × n_key block shrunk to at most `size` pixels a side, keeping each
+ * pixel's strongest value so that sharp patterns (a diagonal, one column) survive.
+ */
+export function thumbnail(bytes: Uint8Array, head: number, nq: number, nk: number, size: number): { width: number; height: number; values: Uint8Array } {
+  const width = Math.min(nk, size);
+  const height = Math.min(nq, size);
+  const values = new Uint8Array(width * height);
+  const base = head * nq * nk;
+  for (let q = 0; q < nq; q++) {
+    const row = Math.floor((q * height) / nq) * width;
+    const source = base + q * nk;
+    for (let k = 0; k < nk; k++) {
+      const i = row + Math.floor((k * width) / nk);
+      const v = bytes[source + k];
+      if (v > values[i]) values[i] = v;
+    }
+  }
+  return { width, height, values };
+}
+
+export function modelView(ctx: ViewContext): View {
+  const { selection } = ctx;
+  const grid = el("div", { class: "aw-grid", role: "group", "aria-label": "Layers and heads" });
+  const hint = el("p", { class: "aw-hint" }, "Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.");
+  const element = el("section", { class: "aw-view aw-modelview", "aria-label": "Model view" });
+  element.style.setProperty("--aw-cell", `${CELL_SIZE}px`);
+  element.append(grid, hint);
+
+  let alive = true;
+  let rows: Row[] = [];
+  let builtFor: StackInfo | null = null;
+  let observer: IntersectionObserver | null = null;
+
+  function build(info: StackInfo): void {
+    observer?.disconnect();
+    const header = el("div", { class: "aw-mrow aw-mrow--header", "aria-hidden": "true" });
+    header.append(el("span", { class: "aw-mlabel" }));
+    for (let h = 0; h < info.stack.heads; h++) header.append(el("span", { class: "aw-mhead" }, String(h)));
+    rows = Array.from({ length: info.stack.layers }, (_, layer) => {
+      const element = el("div", { class: "aw-mrow", "data-layer": layer, "aria-busy": "true" });
+      const state = el("span", { class: "aw-mstate" }, "loading…");
+      const label = el("span", { class: "aw-mlabel" }, `Layer ${layer}`);
+      label.append(state);
+      const cells = Array.from({ length: info.stack.heads }, (_, head) => {
+        const cell = el("button", { type: "button", class: "aw-cell", "data-layer": layer, "data-head": head, "aria-label": `Layer ${layer} Head ${head}` });
+        cell.append(el("canvas", { "aria-hidden": "true" }));
+        return cell;
+      });
+      element.append(label, ...cells);
+      return { layer, element, state, cells, requested: false };
+    });
+    grid.replaceChildren(header, ...rows.map((row) => row.element));
+    builtFor = info;
+    if (typeof IntersectionObserver === "undefined") {
+      rows.forEach(load);
+      return;
+    }
+    // Rows load when they come within a screen of the viewport, so a 32-layer model asks
+    // Python only for what is looked at.
+    observer = new IntersectionObserver(
+      (entries) => entries.forEach((entry) => entry.isIntersecting && load(rows[Number((entry.target as HTMLElement).dataset.layer)])),
+      { rootMargin: "100% 0px" },
+    );
+    rows.forEach((row) => observer!.observe(row.element));
+  }
+
+  function load(row: Row | undefined): void {
+    if (!row || row.requested) return;
+    row.requested = true;
+    const info = builtFor!;
+    const ready = ctx.chunks.peek(info.stack.name, row.layer);
+    if (ready) return paintRow(row, ready);
+    ctx.chunks.get(info.stack.name, row.layer).then(
+      (bytes) => alive && builtFor === info && paintRow(row, bytes),
+      (error: Error) => {
+        if (!alive || builtFor !== info) return;
+        row.element.removeAttribute("aria-busy");
+        row.state.textContent = "failed";
+        row.state.title = error.message;
+      },
+    );
+  }
+
+  function paintRow(row: Row, bytes: Uint8Array): void {
+    const info = builtFor!;
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const ramp = attentionRamp(ctx.dark());
+    row.element.removeAttribute("aria-busy");
+    row.state.textContent = "";
+    row.cells.forEach((cell, head) => {
+      const canvas = cell.querySelector("canvas")!;
+      const g = prepareCanvas(canvas, CELL_SIZE, CELL_SIZE);
+      if (!g) return;
+      const picture = thumbnail(bytes, head, nq, nk, Math.round(CELL_SIZE * (canvas.width / CELL_SIZE)));
+      const image = imageCanvas(picture.width, picture.height, (data) => {
+        picture.values.forEach((v, i) => data.set(ramp.subarray(v * 4, v * 4 + 4), i * 4));
+      });
+      if (!image) return;
+      g.imageSmoothingEnabled = false;
+      g.drawImage(image, 0, 0, CELL_SIZE, CELL_SIZE);
+    });
+  }
+
+  function markSelected(): void {
+    const { layer, head } = selection;
+    for (const row of rows) {
+      row.cells.forEach((cell, h) => {
+        const selected = row.layer === layer && h === head;
+        cell.classList.toggle("aw-cell--selected", selected);
+        cell.setAttribute("aria-pressed", String(selected));
+      });
+    }
+  }
+
+  const cleanups = [
+    listen(grid, "click", (event) => {
+      const cell = (event.target as HTMLElement).closest<HTMLButtonElement>("button.aw-cell");
+      if (cell) selection.selectCell(Number(cell.dataset.layer), Number(cell.dataset.head));
+    }),
+  ];
+
+  function update(trait?: string): void {
+    const info = selection.info;
+    if (!info) return;
+    if (!builtFor || builtFor.stack !== info.stack || builtFor.query !== info.query) build(info);
+    else if (trait === undefined) {
+      // Theme changed: repaint the rows already loaded.
+      rows.forEach((row) => {
+        const bytes = row.requested && ctx.chunks.peek(info.stack.name, row.layer);
+        if (bytes) paintRow(row, bytes);
+      });
+    }
+    markSelected();
+  }
+
+  update();
+  return {
+    element,
+    update,
+    dispose() {
+      alive = false;
+      observer?.disconnect();
+      cleanups.forEach((cleanup) => cleanup());
+    },
+  };
+}

@@ -1,0 +1,43 @@
+// What every view is given and what it gives back.
+
+import type { ChunkStore } from "../chunks";
+import type { WritableTrait } from "../contract";
+import type { Selection } from "../selection";
+
+export interface ViewContext {
+  selection: Selection;
+  chunks: ChunkStore;
+  /** Whether the widget currently shows its dark theme. */
+  dark(): boolean;
+}
+
+export interface View {
+  element: HTMLElement;
+  /** Bring the view up to date after `trait` changed (undefined: theme or size, redraw all). */
+  update(trait?: WritableTrait | "meta"): void;
+  dispose(): void;
+}
+
+/**
+ * The chunk of the selected stack and layer: at once when it is here, otherwise null now
+ * and `onLoaded` later, unless the selection moved on meanwhile or the view was disposed.
+ */
+export function selectedChunk(
+  ctx: ViewContext,
+  onLoaded: () => void,
+  onError: (message: string) => void,
+  alive: () => boolean,
+): Uint8Array | null {
+  const { stack, layer } = ctx.selection;
+  const ready = ctx.chunks.peek(stack, layer);
+  if (ready) return ready;
+  ctx.chunks.get(stack, layer).then(
+    () => {
+      if (alive() && ctx.selection.stack === stack && ctx.selection.layer === layer) onLoaded();
+    },
+    (error: Error) => {
+      if (alive() && ctx.selection.stack === stack && ctx.selection.layer === layer) onError(error.message);
+    },
+  );
+  return null;
+}

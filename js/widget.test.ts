@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { button } from "./test/dom";
+import { fakeModel } from "./test/fixtures";
+import { initialize, mount, render } from "./test/mount";
+import widget from "./widget";
+
+describe("widget entry", () => {
+  it("exports exactly initialize and render", () => {
+    expect(Object.keys(widget).sort()).toEqual(["initialize", "render"]);
+  });
+
+  it("renders twice independently, both following the model, and cleans up every listener", () => {
+    const model = fakeModel();
+    const stopInit = initialize(model);
+    const afterInit = model.listenerCount();
+    const first = render(model);
+    const second = render(model);
+    button(first.host, "Model").click();
+    expect(second.host.querySelector(".aw-modelview")).not.toBeNull();
+    first.dispose();
+    expect(first.host.childElementCount).toBe(0);
+    model.fromPython({ view: "matrix" });
+    expect(second.host.querySelector(".aw-matrixview")).not.toBeNull();
+    second.dispose();
+    expect(model.listenerCount()).toBe(afterInit);
+    stopInit();
+    expect(model.listenerCount()).toBe(0);
+  });
+
+  it("binds the view tabs to `view`, with Neuron shown but disabled", () => {
+    const model = fakeModel();
+    const host = mount(model);
+    expect(button(host, "Head").getAttribute("aria-pressed")).toBe("true");
+    button(host, "Matrix").click();
+    expect(model.get("view")).toBe("matrix");
+    expect(button(host, "Matrix").getAttribute("aria-pressed")).toBe("true");
+    expect(button(host, "Head").getAttribute("aria-pressed")).toBe("false");
+    const neuron = button(host, "Neuron");
+    expect(neuron.disabled).toBe(true);
+    expect(neuron.getAttribute("aria-disabled")).toBe("true");
+    expect(neuron.title).toMatch(/queries and keys/);
+    neuron.click();
+    expect(model.get("view")).toBe("matrix");
+  });
+
+  it("explains the neuron view when Python selects it", () => {
+    const host = mount(fakeModel({ traits: { view: "neuron" } }));
+    expect(host.querySelector(".aw-neuronview")!.textContent).toMatch(/needs the queries and keys/);
+  });
+
+  it("says so when there is no data", () => {
+    const model = fakeModel();
+    model.fromPython({ meta: {} as never });
+    const host = mount(model);
+    expect(host.textContent).toMatch(/no attention to show/);
+  });
+});
+
+describe("theme", () => {
+  afterEach(() => {
+    document.body.removeAttribute("data-jp-theme-light");
+    document.body.className = "";
+  });
+
+  const root = (host: HTMLElement) => host.querySelector(".attnwidget")!;
+
+  it("follows JupyterLab's theme when auto, live", async () => {
+    document.body.setAttribute("data-jp-theme-light", "false");
+    const host = mount(fakeModel({ traits: { theme: "auto" } }));
+    expect(root(host).classList.contains("attnwidget--dark")).toBe(true);
+    document.body.setAttribute("data-jp-theme-light", "true");
+    await new Promise((resolve) => setTimeout(resolve, 0)); // MutationObserver delivers asynchronously
+    expect(root(host).classList.contains("attnwidget--light")).toBe(true);
+  });
+
+  it("follows VS Code's dark and high-contrast themes", () => {
+    document.body.className = "vscode-high-contrast";
+    expect(root(mount(fakeModel({ traits: { theme: "auto" } }))).classList.contains("attnwidget--dark")).toBe(true);
+  });
+
+  it("lets an explicit theme win over the host", () => {
+    document.body.setAttribute("data-jp-theme-light", "false");
+    const model = fakeModel({ traits: { theme: "light" } });
+    const host = mount(model);
+    expect(root(host).className).toBe("attnwidget attnwidget--light");
+    model.fromPython({ theme: "dark" });
+    expect(root(host).className).toBe("attnwidget attnwidget--dark");
+  });
+});
