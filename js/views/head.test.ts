@@ -10,7 +10,7 @@ function drawnPairs(host: HTMLElement): Set<string> {
   const canvas = host.querySelector<HTMLCanvasElement>(".aw-lines canvas")!;
   const calls: DrawCall[] = drawCalls.get(canvas) ?? [];
   const afterClear = calls.slice(calls.map((c) => c[0]).lastIndexOf("clearRect"));
-  const row = (y: unknown) => ((y as number) - ROW_HEIGHT / 2) / ROW_HEIGHT;
+  const row = (y: unknown) => Math.round(((y as number) - ROW_HEIGHT / 2) / ROW_HEIGHT);
   const pairs = new Set<string>();
   afterClear.forEach((call, i) => {
     if (call[0] === "moveTo") pairs.add(`${row(call[2])}-${row(afterClear[i + 1][2])}`);

@@ -116,7 +116,7 @@ export function headView(ctx: ViewContext): View {
     const head = selection.head;
     const color = headColor(head, info.stack.heads, ctx.dark());
     const tint = (node: HTMLElement, byte: number | null) => {
-      node.style.backgroundColor = byte ? css(color, Math.min(0.85, byte / 255)) : "";
+      node.style.backgroundColor = byte ? css(color, Math.min(0.45, byte / 255)) : "";
     };
     const base = head * nq * nk;
     const show = bytes && focus && selection.heads.includes(head);
@@ -134,13 +134,22 @@ export function headView(ctx: ViewContext): View {
     if (selection.heads.includes(focused)) heads.push(focused);
     const queries = focus?.side === "query" ? [focus.index] : [...Array(nq).keys()];
     const keys = focus?.side === "key" ? [focus.index] : [...Array(nk).keys()];
-    const minByte = focus ? 1 : OVERVIEW_MIN_BYTE;
+    const minByte = focus ? 2 : OVERVIEW_MIN_BYTE;
     const y = (i: number) => i * ROW_HEIGHT + ROW_HEIGHT / 2;
     const x0 = 2;
     const x1 = width - 2;
     const dark = ctx.dark();
+    // With one token in focus, each head's lines end at its own height within the other
+    // token's row, so their colours fan out instead of blending into grey.
+    const fan = (head: number) => {
+      const visible = selection.heads;
+      if (!focus || visible.length < 2) return 0;
+      return (visible.indexOf(head) / (visible.length - 1) - 0.5) * ROW_HEIGHT * 0.6;
+    };
     g.lineCap = "round";
     for (const head of heads) {
+      const dq = focus?.side === "key" ? fan(head) : 0;
+      const dk = focus?.side === "query" ? fan(head) : 0;
       // Lines grouped by strength: one stroke per level instead of one per line.
       const levels: number[][] = Array.from({ length: ALPHA_LEVELS }, () => []);
       const base = head * nq * nk;
@@ -149,14 +158,16 @@ export function headView(ctx: ViewContext): View {
         for (const k of keys) {
           const byte = bytes[row + k];
           if (byte < minByte || !allowed(q, k)) continue;
-          levels[Math.min(ALPHA_LEVELS - 1, (byte * ALPHA_LEVELS) >> 8)].push(y(q), y(k));
+          levels[Math.min(ALPHA_LEVELS - 1, (byte * ALPHA_LEVELS) >> 8)].push(y(q) + dq, y(k) + dk);
         }
       }
       g.strokeStyle = css(headColor(head, info.stack.heads, dark));
       g.lineWidth = head === focused && focus ? 2 : focus ? 1.5 : 1;
       levels.forEach((ends, level) => {
         if (ends.length === 0) return;
-        g.globalAlpha = Math.min(1, (level + 1) / ALPHA_LEVELS + 0.04);
+        const strength = (level + 0.5) / ALPHA_LEVELS;
+        // Few lines when focused: let weak ones keep their colour.
+        g.globalAlpha = focus ? 0.06 + 0.94 * strength : strength;
         g.beginPath();
         for (let i = 0; i < ends.length; i += 2) {
           g.moveTo(x0, ends[i]);
@@ -174,8 +185,17 @@ export function headView(ctx: ViewContext): View {
     const current = selection.token;
     const next = current === null ? (step > 0 ? 0 : count - 1) : Math.min(count - 1, Math.max(0, current + step));
     selection.setToken(next);
-    queryTokens[next]?.focus();
-    queryTokens[next]?.scrollIntoView?.({ block: "nearest" });
+    queryTokens[next]?.focus({ preventScroll: true });
+    revealPinned();
+  }
+
+  /** Scroll the token list (never the page: Python may pin a token any time) to the pinned token. */
+  function revealPinned(): void {
+    const token = selection.token;
+    if (token === null) return;
+    const top = token * ROW_HEIGHT;
+    const outside = top < scroller.scrollTop || top + ROW_HEIGHT > scroller.scrollTop + scroller.clientHeight;
+    if (outside) scroller.scrollTop = top - scroller.clientHeight / 2;
   }
 
   const tokenIndex = (event: Event) => Number((event.target as HTMLElement).closest<HTMLElement>(".aw-tok")?.dataset.index);
@@ -223,7 +243,7 @@ export function headView(ctx: ViewContext): View {
     }),
   ];
 
-  function update(): void {
+  function update(trait?: string): void {
     const info = selection.info;
     if (!info) {
       status.textContent = "No attention to show.";
@@ -235,14 +255,17 @@ export function headView(ctx: ViewContext): View {
     }
     chips.update();
     draw();
+    if (trait === "token") revealPinned();
   }
 
   update();
   // Sized last: the first measurement draws, now that the view is built.
   cleanups.push(
     observeSize(canvasBox, (width) => {
+      const first = boxWidth === 0;
       boxWidth = width;
       draw();
+      if (first) revealPinned();
     }),
   );
   return {

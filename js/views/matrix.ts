@@ -50,8 +50,9 @@ export function matrixView(ctx: ViewContext): View {
 
   function computeLayout(info: StackInfo): Layout {
     const longest = (tokens: string[]) => Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))));
-    const left = Math.ceil(longest(info.query.tokens)) + 10;
-    const top = Math.ceil(longest(info.key.tokens)) + 10;
+    // At least room for the "key →" / "query ↓" captions in the corner.
+    const left = Math.max(56, Math.ceil(longest(info.query.tokens)) + 10);
+    const top = Math.max(36, Math.ceil(longest(info.key.tokens)) + 10);
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const cell = Math.max(0.05, Math.min(MAX_CELL, (boxWidth - left - 8) / nk));
@@ -113,6 +114,12 @@ export function matrixView(ctx: ViewContext): View {
     info.query.tokens.forEach((token, q) => {
       if (q % step === 0 || q === pinned) g.fillText(token, left - 6, top + (q + 0.5) * cell, left - 8);
     });
+    // Which way is which, in the corner the labels leave free.
+    g.fillStyle = ctx.dark() ? "#8b939e" : "#6e7781";
+    g.textAlign = "right";
+    g.fillText("key →", left - 6, top - 24);
+    g.fillText("query ↓", left - 6, top - 10);
+    g.fillStyle = ctx.dark() ? "#c9ced6" : "#3b4048";
     g.save();
     g.translate(left, top - 6);
     g.rotate(-Math.PI / 2);
