@@ -127,7 +127,6 @@ class AttentionWidget(anywidget.AnyWidget):
         if heads is None:
             heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
         self.capture = capture
-        self.preload_bytes = preload_bytes
         self._preload_all = wire.attention_bytes(capture) <= preload_bytes
         # Trait validation runs once all of these are set, so the order here does not matter.
         super().__init__(
