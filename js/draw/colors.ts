@@ -31,12 +31,26 @@ export function headColor(head: number, count: number, dark: boolean): Rgb {
   return hslToRgb(hue, dark ? 0.75 : 0.7, lightness);
 }
 
+/** Black or white, whichever reads better on `background` (WCAG relative luminance). */
+export function textOn([r, g, b]: Rgb): string {
+  const linear = (c: number) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  const luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  return luminance > 0.22 ? "#111111" : "#ffffff";
+}
+
 export function css([r, g, b]: Rgb, alpha = 1): string {
   return alpha >= 1 ? `rgb(${r}, ${g}, ${b})` : `rgba(${r}, ${g}, ${b}, ${alpha})`;
 }
 
 /** Background of the heatmaps: the page colour of each theme, so p = 0 disappears. */
 export const paper = (dark: boolean): Rgb => (dark ? [30, 32, 36] : [255, 255, 255]);
+
+/** A CSS gradient of the ramp, for legends. */
+export function rampGradient(dark: boolean): string {
+  const ramp = attentionRamp(dark);
+  const stops = [0, 16, 48, 96, 160, 255].map((byte) => `rgb(${ramp[byte * 4]}, ${ramp[byte * 4 + 1]}, ${ramp[byte * 4 + 2]}) ${((byte / 255) * 100).toFixed(0)}%`);
+  return `linear-gradient(to right, ${stops.join(", ")})`;
+}
 
 /**
  * 256 RGBA entries from p = 0 (paper) to p = 1 (ink), through a blue, so faint attention

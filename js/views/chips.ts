@@ -1,6 +1,6 @@
 // The row of head buttons ("Head 0", "Head 1", ...) shared by the head and matrix views.
 
-import { css, headColor } from "../draw/colors";
+import { css, headColor, textOn } from "../draw/colors";
 import { el, listen } from "../draw/dom";
 import type { ViewContext } from "./view";
 
@@ -53,6 +53,7 @@ export function headChips(ctx: ViewContext, mode: ChipMode): HeadChips {
       button.setAttribute("aria-pressed", String(on));
       button.classList.toggle("aw-chip--focused", head === focused);
       button.style.setProperty("--aw-chip", css(color));
+      button.style.setProperty("--aw-chip-text", textOn(color));
       button.title = mode === "toggle" ? `Head ${head}: click to show or hide, double-click to show only this head` : `Head ${head}`;
     });
   }

@@ -3,7 +3,7 @@
 
 import type { StackInfo } from "../contract";
 import { imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
-import { attentionRamp, css, headColor } from "../draw/colors";
+import { attentionRamp, css, headColor, rampGradient } from "../draw/colors";
 import { el, listen } from "../draw/dom";
 import { headChips } from "./chips";
 import { selectedChunk, type View, type ViewContext } from "./view";
@@ -37,7 +37,12 @@ export function matrixView(ctx: ViewContext): View {
   const overlay = el("canvas", { class: "aw-overlay", "aria-label": "Attention matrix: hover to read a value, click a row to select its query token" });
   box.append(base, overlay);
   const element = el("section", { class: "aw-view aw-matrixview", "aria-label": "Matrix view" });
-  element.append(chips.element, readout, status, box);
+  const legendBar = el("span", { class: "aw-legend-bar" });
+  const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
+  legend.append(el("span", {}, "0"), legendBar, el("span", {}, "1"));
+  const heading = el("div", { class: "aw-matrix-head" });
+  heading.append(readout, legend);
+  element.append(chips.element, heading, status, box);
 
   let alive = true;
   let boxWidth = 0;
@@ -112,8 +117,11 @@ export function matrixView(ctx: ViewContext): View {
     g.textBaseline = "middle";
     g.textAlign = "right";
     info.query.tokens.forEach((token, q) => {
-      if (q % step === 0 || q === pinned) g.fillText(token, left - 6, top + (q + 0.5) * cell, left - 8);
+      if (q % step !== 0 && q !== pinned) return;
+      g.font = q === pinned ? `bold ${LABEL_FONT}` : LABEL_FONT;
+      g.fillText(token, left - 6, top + (q + 0.5) * cell, left - 8);
     });
+    g.font = LABEL_FONT;
     // Which way is which, in the corner the labels leave free.
     g.fillStyle = ctx.dark() ? "#8b939e" : "#6e7781";
     g.textAlign = "right";
@@ -201,6 +209,7 @@ export function matrixView(ctx: ViewContext): View {
   function update(trait?: string): void {
     // The selected token shows as a row outline and a kept label, so it needs a redraw too.
     if (trait !== "token") chips.update();
+    legendBar.style.background = rampGradient(ctx.dark());
     showReadout();
     draw();
   }
