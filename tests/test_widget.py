@@ -149,6 +149,7 @@ def test_from_capture_refuses_something_that_is_not_a_capture():
         ("theme", "blue", r"'auto', 'light', 'dark'"),
         ("pair_filter", "AB", r"pair_filter 'AB' needs a sentence pair"),
         ("layer", "1", r"expected an int"),
+        ("token", True, r"token must be an integer in 0\.\.4, not True"),
     ],
 )
 def test_an_invalid_python_assignment_raises_and_changes_nothing(widgets, name, value, message):

@@ -172,6 +172,8 @@ def test_meta_of_an_encoder_decoder_lists_both_sides_and_three_stacks_in_order()
 def test_meta_is_plain_json():
     import json
 
-    meta = wire.build_meta(make_capture(kv_head_of=np.array([0, 1, 2])), chunks_complete=True)
+    capture = make_capture(segment_b_start=np.int64(2), kv_head_of=np.array([0, 1, 2]))  # numpy scalars in
+
+    meta = wire.build_meta(capture, chunks_complete=True)
 
     assert json.loads(json.dumps(meta)) == meta

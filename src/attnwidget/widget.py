@@ -322,6 +322,8 @@ def _read_bundle() -> tuple[str, str]:
 
 
 def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = None) -> int:
+    if isinstance(value, bool):  # JSON true would otherwise pass as the integer 1
+        raise traitlets.TraitError(f"{name} must be an integer in 0..{count - 1}, not {value!r}")
     if not 0 <= value < count:
         raise traitlets.TraitError(
             f"{name} {value} is out of range: {owner} {count} {unit or name + 's'}, so {name} must be in 0..{count - 1}"

@@ -118,7 +118,7 @@ def build_meta(capture: Capture, *, chunks_complete: bool) -> dict[str, Any]:
         name: {
             "tokens": list(side.tokens),
             "special": [bool(flag) for flag in side.special],
-            "segment_b_start": side.segment_b_start,
+            "segment_b_start": None if side.segment_b_start is None else int(side.segment_b_start),
         }
         for name, side in capture.sides.items()
     }
