@@ -2,7 +2,7 @@
 // visible view, all reading and writing the one Selection.
 
 import type { ChunkStore } from "./chunks";
-import type { PairFilter, ViewName, WidgetModel, WritableTrait } from "./contract";
+import type { PairFilter, ViewName, WatchedTrait, WidgetModel } from "./contract";
 import { el, listen, uniqueId } from "./draw/dom";
 import { Selection } from "./selection";
 import { isDark, watchHostTheme } from "./theme";
@@ -111,7 +111,7 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
     root.classList.toggle(`${ROOT_CLASS}--light`, !dark);
   }
 
-  function update(trait?: WritableTrait | "meta"): void {
+  function update(trait?: WatchedTrait): void {
     if (!selection.meta) {
       current?.view.dispose();
       current = null;

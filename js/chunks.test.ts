@@ -80,6 +80,14 @@ describe("chunk store", () => {
     expect(after).toHaveLength(3 * 2 * 2);
   });
 
+  it("does not ask when meta says every chunk was sent, as in an exported page", async () => {
+    const model = fakeModel();
+    model.fromPython({ _chunks: {} });
+    initialize(model);
+    await expect(new ChunkStore(model).get("self", 1)).rejects.toThrow("attention chunk self/1 is missing");
+    expect(model.sent()).toEqual([]);
+  });
+
   it("stops listening when initialize's cleanup runs", () => {
     const model = fakeModel();
     const stop = listenForChunks(model);

@@ -147,8 +147,12 @@ export class ChunkStore {
       try {
         promise = Promise.resolve(checked(meta, stack, layer, toUint8(binary)));
       } catch (error) {
-        promise = Promise.reject(error as Error);
+        // Not cached: this may be the old `_chunks` of new meta, with the new ones on their way.
+        return Promise.reject(error as Error);
       }
+    } else if (meta.chunks_complete) {
+      // Everything was sent up front (always so in an exported page, where nobody would answer).
+      promise = Promise.reject(new Error(`attention chunk ${key} is missing from the widget's data`));
     } else {
       promise = new Promise<Uint8Array>((resolve, reject) => {
         const id = nextRequestId++;

@@ -50,6 +50,9 @@ export interface Traits {
   _chunks: Record<string, Binary>;
 }
 
+/** A trait whose change the views react to: any but `_chunks` is data Python alone writes. */
+export type WatchedTrait = WritableTrait | "meta" | "_chunks";
+
 /** The traits the browser may write; `meta` and `_chunks` belong to Python. */
 export type WritableTrait = "layer" | "head" | "heads" | "token" | "stack" | "view" | "theme" | "pair_filter";
 export const WRITABLE_TRAITS: readonly WritableTrait[] = [

@@ -14,13 +14,15 @@ import {
   type Theme,
   type Traits,
   type ViewName,
+  type WatchedTrait,
   type WidgetModel,
   type WritableTrait,
 } from "./contract";
 
-export type SelectionListener = (trait: WritableTrait | "meta") => void;
+export type SelectionListener = (trait: WatchedTrait) => void;
 
-const WATCHED: readonly (WritableTrait | "meta")[] = [...WRITABLE_TRAITS, "meta"];
+// Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
+const WATCHED: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks"];
 
 const clamp = (value: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, value));
 const isIndex = (value: unknown, count: number): value is number =>

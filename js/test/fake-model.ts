@@ -38,9 +38,11 @@ export class FakeModel implements WidgetModel {
     this.listeners.get(event)?.delete(callback);
   }
 
-  /** Python changed traits: the values arrive and change events fire, with no save. */
+  /** Python changed traits in one message: like Backbone, all values land before any change event fires. */
   fromPython(values: Partial<Traits>): void {
-    for (const [key, value] of Object.entries(values)) this.assign(key as keyof Traits, value as never);
+    const changed = Object.keys(values).filter((key) => this.differs(key as keyof Traits, values[key as keyof Traits]));
+    Object.assign(this.state, values);
+    for (const key of changed) this.listeners.get(`change:${key}`)?.forEach((callback) => callback());
   }
 
   /** Python sent a custom message. */
@@ -69,8 +71,14 @@ export class FakeModel implements WidgetModel {
   }
 
   private assign<K extends keyof Traits>(key: K, value: Traits[K]): void {
-    if (JSON.stringify(this.state[key]) === JSON.stringify(value) && !(value instanceof Object && !Array.isArray(value))) return;
+    if (!this.differs(key, value)) return;
     this.state[key] = value;
     this.listeners.get(`change:${key}`)?.forEach((callback) => callback());
+  }
+
+  /** Objects (meta, _chunks) always count as new, as they arrive as new objects from Python. */
+  private differs(key: keyof Traits, value: unknown): boolean {
+    const isObject = value instanceof Object && !Array.isArray(value);
+    return isObject || JSON.stringify(this.state[key]) !== JSON.stringify(value);
   }
 }

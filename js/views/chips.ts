@@ -13,6 +13,8 @@ export type ChipMode = "toggle" | "focus";
 export interface HeadChips {
   element: HTMLElement;
   update(): void;
+  /** Move keyboard focus to the focused head's chip, if it is on a chip now. */
+  followFocus(): void;
   dispose(): void;
 }
 
@@ -58,5 +60,9 @@ export function headChips(ctx: ViewContext, mode: ChipMode): HeadChips {
     });
   }
 
-  return { element, update, dispose: () => cleanups.forEach((off) => off()) };
+  function followFocus(): void {
+    if (element.contains(document.activeElement)) buttons[ctx.selection.head]?.focus();
+  }
+
+  return { element, update, followFocus, dispose: () => cleanups.forEach((off) => off()) };
 }

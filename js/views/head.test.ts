@@ -79,6 +79,15 @@ describe("head view", () => {
     expect(model.get("head")).toBe(1);
   });
 
+  it("moves keyboard focus along the head chips with ←/→", () => {
+    const model = fakeModel({ heads: 3 });
+    const host = mount(model);
+    button(host, "Head 0").focus();
+    key(button(host, "Head 0"), "ArrowRight");
+    expect(model.get("head")).toBe(1);
+    expect(document.activeElement).toBe(button(host, "Head 1"));
+  });
+
   it("follows Python: a new layer shows in the Layer select and is drawn", async () => {
     const model = fakeModel({ layers: 4 });
     const host = mount(model);

@@ -13,6 +13,9 @@ export const ROW_HEIGHT = 20;
 
 /** Lines weaker than this byte (≈1%) are left out of the overview: invisible, and costly at n². */
 const OVERVIEW_MIN_BYTE = 3;
+/** Beyond this many candidate lines the overview keeps only lines of at least ≈10%, to stay fast. */
+const OVERVIEW_BUDGET = 1_000_000;
+const OVERVIEW_MIN_BYTE_LARGE = 26;
 const ALPHA_LEVELS = 16;
 
 type Focus = { side: "query" | "key"; index: number };
@@ -134,7 +137,8 @@ export function headView(ctx: ViewContext): View {
     if (selection.heads.includes(focused)) heads.push(focused);
     const queries = focus?.side === "query" ? [focus.index] : [...Array(nq).keys()];
     const keys = focus?.side === "key" ? [focus.index] : [...Array(nk).keys()];
-    const minByte = focus ? 2 : OVERVIEW_MIN_BYTE;
+    const large = queries.length * keys.length * heads.length > OVERVIEW_BUDGET;
+    const minByte = focus ? 2 : large ? OVERVIEW_MIN_BYTE_LARGE : OVERVIEW_MIN_BYTE;
     const y = (i: number) => i * ROW_HEIGHT + ROW_HEIGHT / 2;
     const x0 = 2;
     const x1 = width - 2;
@@ -227,8 +231,14 @@ export function headView(ctx: ViewContext): View {
       const actions: Record<string, () => void> = {
         ArrowUp: () => moveToken(-1),
         ArrowDown: () => moveToken(1),
-        ArrowLeft: () => selection.setHead(selection.head - 1),
-        ArrowRight: () => selection.setHead(selection.head + 1),
+        ArrowLeft: () => {
+          selection.setHead(selection.head - 1);
+          chips.followFocus();
+        },
+        ArrowRight: () => {
+          selection.setHead(selection.head + 1);
+          chips.followFocus();
+        },
         Escape: () => {
           hovered = null;
           selection.setToken(null);

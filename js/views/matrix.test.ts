@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { drawCalls } from "../test/setup";
 import { button } from "../test/dom";
-import { attentionByte, fakeModel } from "../test/fixtures";
-import { mount, withLayoutWidth } from "../test/mount";
+import { attentionByte, buildFixture, fakeModel } from "../test/fixtures";
+import { mount, settle, withLayoutWidth } from "../test/mount";
 import { labelStep } from "./matrix";
 
 function matrixCanvases(host: HTMLElement) {
@@ -42,6 +42,33 @@ describe("matrix view", () => {
     expect(host.querySelector(".aw-readout")!.textContent).toBe(`query 2 “cat” → key 4 “[SEP]”: ${value}`);
     overlay.dispatchEvent(new MouseEvent("click", pointAt(host, 6, 0)));
     expect(model.get("token")).toBe(6);
+  });
+
+  it("redraws when Python replaces the data, even for the same stack, layer and head", () => {
+    const model = fakeModel({ traits: { view: "matrix" } });
+    const host = mount(model);
+    const images = () => drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage").map((c) => c[1]);
+    const before = images();
+    const other = buildFixture({ tokens: ["a", "b", "c"] });
+    model.fromPython({ meta: other.meta, _chunks: other.chunks });
+    const after = images();
+    expect(after.length).toBeGreaterThan(before.length);
+    expect(after[after.length - 1]).not.toBe(before[before.length - 1]);
+    expect((after[after.length - 1] as HTMLCanvasElement).width).toBe(3);
+  });
+
+  it("recovers when new meta arrives before its chunks, in two messages", async () => {
+    const model = fakeModel({ traits: { view: "matrix" } });
+    const host = mount(model);
+    const other = buildFixture({ tokens: ["a", "b", "c"] });
+    model.fromPython({ meta: other.meta });
+    await settle();
+    expect(host.querySelector(".aw-status")!.textContent).toMatch(/Could not load layer 0/);
+    model.fromPython({ _chunks: other.chunks });
+    await settle();
+    expect(host.querySelector(".aw-status")!.textContent).toBe("");
+    const images = drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage");
+    expect((images[images.length - 1][1] as HTMLCanvasElement).width).toBe(3);
   });
 
   it("focuses a head from its chip without hiding any", () => {

@@ -46,10 +46,11 @@ export function matrixView(ctx: ViewContext): View {
 
   let alive = true;
   let boxWidth = 0;
+  let widthBefore = -1;
   let layout: Layout | null = null;
   let hover: [number, number] | null = null;
   // The scaled-up image of the drawn head, kept while only the hover or selection changes.
-  let image: { key: string; canvas: HTMLCanvasElement | null } | null = null;
+  let image: { bytes: Uint8Array; key: string; canvas: HTMLCanvasElement | null } | null = null;
 
   const idleText = "Hover a cell to read its value; click a row to select that query token.";
 
@@ -69,7 +70,7 @@ export function matrixView(ctx: ViewContext): View {
     const nk = info.key.tokens.length;
     const head = selection.head;
     const key = `${info.stack.name}/${selection.layer}/${head}/${ctx.dark()}`;
-    if (image?.key === key) return image.canvas;
+    if (image?.key === key && image.bytes === bytes) return image.canvas;
     const ramp = attentionRamp(ctx.dark());
     const start = head * nq * nk;
     const canvas = imageCanvas(nk, nq, (data) => {
@@ -81,7 +82,7 @@ export function matrixView(ctx: ViewContext): View {
         data[i * 4 + 3] = 255;
       }
     });
-    image = { key, canvas };
+    image = { bytes, key, canvas };
     return canvas;
   }
 
@@ -219,6 +220,10 @@ export function matrixView(ctx: ViewContext): View {
   cleanups.push(
     observeSize(box, (width) => {
       if (width === boxWidth) return; // our own height change; only width drives the layout
+      // Our height can toggle the page's scrollbar, which changes our width, which changes our
+      // height... Going back to the width before last is that loop: stay put instead.
+      if (width === widthBefore && Math.abs(width - boxWidth) < 40) return;
+      widthBefore = boxWidth;
       boxWidth = width;
       draw();
     }),

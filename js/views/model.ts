@@ -16,6 +16,7 @@ interface Row {
   state: HTMLElement;
   cells: HTMLButtonElement[];
   requested: boolean;
+  painted: boolean;
 }
 
 /**
@@ -68,7 +69,7 @@ export function modelView(ctx: ViewContext): View {
         return cell;
       });
       element.append(label, ...cells);
-      return { layer, element, state, cells, requested: false };
+      return { layer, element, state, cells, requested: false, painted: false };
     });
     grid.replaceChildren(header, ...rows.map((row) => row.element));
     builtFor = info;
@@ -107,6 +108,7 @@ export function modelView(ctx: ViewContext): View {
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const ramp = attentionRamp(ctx.dark());
+    row.painted = true;
     row.element.removeAttribute("aria-busy");
     row.state.textContent = "";
     row.cells.forEach((cell, head) => {
@@ -145,7 +147,15 @@ export function modelView(ctx: ViewContext): View {
     const info = selection.info;
     if (!info) return;
     if (!builtFor || builtFor.stack !== info.stack || builtFor.query !== info.query) build(info);
-    else if (trait === undefined) {
+    else if (trait === "_chunks") {
+      // Chunks Python sent later: rows that asked and got nothing usable try again.
+      rows.forEach((row) => {
+        if (row.requested && !row.painted) {
+          row.requested = false;
+          load(row);
+        }
+      });
+    } else if (trait === undefined) {
       // Theme changed: repaint the rows already loaded.
       rows.forEach((row) => {
         const bytes = row.requested && ctx.chunks.peek(info.stack.name, row.layer);

@@ -1,7 +1,7 @@
 // What every view is given and what it gives back.
 
 import type { ChunkStore } from "../chunks";
-import type { WritableTrait } from "../contract";
+import type { WatchedTrait } from "../contract";
 import type { Selection } from "../selection";
 
 export interface ViewContext {
@@ -14,7 +14,7 @@ export interface ViewContext {
 export interface View {
   element: HTMLElement;
   /** Bring the view up to date after `trait` changed (undefined: theme or size, redraw all). */
-  update(trait?: WritableTrait | "meta"): void;
+  update(trait?: WatchedTrait): void;
   dispose(): void;
 }
 
