@@ -29,9 +29,11 @@ SHOW_WIDGET = f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, te
 @pytest.fixture(scope="module")
 def notebook(jupyter_server, browser):
     """One MiniLM notebook, run once in JupyterLab and shared by the tests of this module."""
-    with browser_page(browser, "lab-minilm") as (page, errors):
-        name = jupyter_server.write_notebook("minilm.ipynb", [LOAD_MINILM, SHOW_WIDGET])
-        notebook = NotebookPage(page, errors, jupyter_server, name).open()
+    name = jupyter_server.write_notebook("minilm.ipynb", [LOAD_MINILM, SHOW_WIDGET])
+    with (
+        browser_page(browser, "lab-minilm") as (page, errors),
+        NotebookPage(page, errors, jupyter_server, name) as notebook,
+    ):
         notebook.run_all()
         yield notebook
 
