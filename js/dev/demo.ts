@@ -11,7 +11,9 @@ const params = new URLSearchParams(location.search);
 
 async function traits(): Promise<Traits> {
   const url = params.get("data");
-  const base = buildFixture().traits;
+  const base = buildFixture(
+    params.has("encdec") ? { encoderDecoder: { decoderTokens: ["<pad>", "Le", "chat", "est", "assis", "</s>"] } } : {},
+  ).traits;
   if (!url) return base;
   const data: { meta: Meta; chunks: Record<string, string> } = await (await fetch(url)).json();
   const chunks: Record<string, Binary> = {};
@@ -32,6 +34,7 @@ const model = new FakeModel({
   layer: number("layer") ?? t.layer,
   head: number("head") ?? t.head,
   token: number("token") ?? null,
+  stack: params.get("stack") ?? t.stack,
   pair_filter: (params.get("pair_filter") as Traits["pair_filter"]) ?? "all",
   heads: params.has("heads") ? params.get("heads")!.split(",").map(Number) : t.heads,
 });
