@@ -25,3 +25,22 @@ if (/\bimport\s*\(|\bimport\s*["'{*]|\bfrom\s*["']/.test(code)) {
   throw new Error(`${outfile} imports another module; the widget must load with no network access`);
 }
 readFileSync("src/attnwidget/static/widget.css", "utf8");
+
+// The viewer of exported pages (src/attnwidget/export.py): the same widget plus an in-page model,
+// as a plain script that export.py inlines in a classic <script> element (+ standalone.css).
+const standalone = "src/attnwidget/static/standalone.js";
+await build({
+  entryPoints: ["js/standalone.ts"],
+  outfile: standalone,
+  bundle: true,
+  format: "iife",
+  target: "es2020",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+// Inside a classic <script> the HTML parser ends the element at "</script" and changes how it
+// looks for that end after "<!--" or "<script"; the inlined viewer must contain none of them.
+const breaker = /<\/script|<!--|<script/i.exec(readFileSync(standalone, "utf8"));
+if (breaker) throw new Error(`${standalone} contains ${breaker[0]}, so it cannot be inlined in an exported page`);
+readFileSync("src/attnwidget/static/standalone.css", "utf8");

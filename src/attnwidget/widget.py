@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import pathlib
 from typing import Any
 
@@ -16,6 +17,7 @@ import traitlets
 
 from . import wire
 from .attention_data import Capture
+from .export import DEFAULT_SIZE_BUDGET
 
 STATIC = pathlib.Path(__file__).parent / "static"
 BUNDLE_JS = STATIC / "widget.js"
@@ -217,6 +219,21 @@ class AttentionWidget(anywidget.AnyWidget):
         entry = self._stack_meta()
         sides = self.meta["sides"]
         return all(sides[entry[side]]["segment_b_start"] is not None for side in ("query_side", "key_side"))
+
+    # -- sharing ----------------------------------------------------------------------------
+    def to_html(
+        self, path: str | os.PathLike[str] | None = None, *, size_budget: int | None = DEFAULT_SIZE_BUDGET,
+        title: str | None = None,
+    ) -> str | None:
+        """One self-contained HTML file of this widget, opening on the current selection; no kernel, no network.
+
+        Writes `path` (replacing it atomically) and returns None, or returns the HTML when `path` is None.
+        `size_budget` caps the file in bytes (None: no cap); layers that do not fit are left out, and the
+        page says so. `title` defaults to "attnwidget — " and the start of the text.
+        """
+        from .export import to_html
+
+        return to_html(self, path, size_budget=size_budget, title=title)
 
     # -- changes from the browser ---------------------------------------------------------
     def set_state(self, sync_data: dict[str, Any]) -> None:

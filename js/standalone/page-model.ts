@@ -1,0 +1,52 @@
+// The anywidget model of an exported page, where no kernel is listening: it keeps the traits
+// in memory, fires change events like Backbone, and answers every request itself, with an
+// error, since whatever the page does not hold cannot be computed any more.
+
+import type { AttentionRequest, Binary, CustomMessageHandler, Traits, WidgetModel, WritableTrait } from "../contract";
+
+type Callback = (...args: any[]) => void;
+
+export class PageModel implements WidgetModel {
+  private listeners = new Map<string, Set<Callback>>();
+
+  constructor(private readonly traits: Traits) {}
+
+  get<K extends keyof Traits>(key: K): Traits[K] {
+    return this.traits[key];
+  }
+
+  set<K extends WritableTrait>(key: K, value: Traits[K]): void {
+    if (JSON.stringify(this.traits[key]) === JSON.stringify(value)) return;
+    this.traits[key] = value;
+    this.emit(`change:${key}`);
+  }
+
+  /** Nothing to save to: the page's state lives as long as the page. */
+  save_changes(): void {}
+
+  on(event: string, callback: Callback): void {
+    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
+    this.listeners.get(event)!.add(callback);
+  }
+
+  off(event: string, callback: Callback): void {
+    this.listeners.get(event)?.delete(callback);
+  }
+
+  send(content: AttentionRequest): void {
+    const error = missingData(content);
+    // Answered later, as a kernel would: the asker registers its request before sending.
+    queueMicrotask(() => this.emit("msg:custom", { kind: "response", id: content.id, error }, [] as Binary[]));
+  }
+
+  private emit(event: string, ...args: Parameters<CustomMessageHandler> | []): void {
+    this.listeners.get(event)?.forEach((callback) => callback(...args));
+  }
+}
+
+function missingData(request: AttentionRequest): string {
+  if (request.what === "attention") {
+    return `this export leaves out layer ${request.layer} of ${request.stack} to stay under its size budget`;
+  }
+  return `this export does not hold the ${String(request.what)} data, and a saved page has no kernel to ask`;
+}

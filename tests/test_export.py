@@ -1,0 +1,232 @@
+"""The self-contained HTML export: string and file API, atomic write, escaping, size budget, selection.
+
+What the page does in a browser is tested in ui-tests/test_export_offline.py and test_injection.py;
+these tests read the document as a parser would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html.parser
+import json
+import os
+import re
+import zlib
+
+import numpy as np
+import pytest
+
+from attnwidget import AttentionWidget, export, wire
+
+INJECTION_TOKENS = [
+    "[CLS]",
+    "<script>window.__pwned=1</script>",
+    "</script><script>window.__pwned=2</script>",
+    '<img src=x onerror="window.__pwned=3">',
+    "javascript:window.__pwned=4",
+    "\u202eevil\u202c",
+    "nul\x00byte",
+    '"><svg onload="window.__pwned=5">',
+    "<!--",
+    "a\u2028b\u2029c",
+    "&amp;&lt;",
+    "[SEP]",
+]
+
+
+def random_attention(layers: int, heads: int, n: int, seed: int = 0) -> np.ndarray:
+    """[layers, heads, n, n] rows that sum to one and are far from uniform, like real attention."""
+    logits = np.random.default_rng(seed).normal(scale=4.0, size=(layers, heads, n, n))
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    return (weights / weights.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def make_widget(tokens: list[str], layers: int = 3, heads: int = 4, **options) -> AttentionWidget:
+    return AttentionWidget.from_attention(random_attention(layers, heads, len(tokens)), tokens, **options)
+
+
+@pytest.fixture
+def widget() -> AttentionWidget:
+    return make_widget(["[CLS]", "leaves", "fall", "in", "autumn", "[SEP]"], sentence_b_start=3)
+
+
+class Document(html.parser.HTMLParser):
+    """The elements, text and embedded state of an exported page, as a browser's parser sees them."""
+
+    def __init__(self, page: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: dict[str, str] = {}
+        self._open: str | None = None
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._open = tag
+
+    def handle_data(self, data):
+        if self._open:
+            self.text[self._open] = self.text.get(self._open, "") + data
+
+    def handle_endtag(self, tag):
+        self._open = None
+
+    def scripts(self) -> list[dict[str, str | None]]:
+        return [attrs for tag, attrs in self.tags if tag == "script"]
+
+
+def embedded_state(page: str) -> dict:
+    """The JSON in the page's state element, read the way the HTML parser delimits it."""
+    match = re.search(r'<script type="application/json" data-attnwidget-export>(.*?)</script>', page, re.S)
+    assert match, "the page has no state element"
+    return json.loads(match.group(1))
+
+
+def decoded_chunks(state: dict) -> dict[str, bytes]:
+    assert state["chunk_compression"] == "deflate"
+    return {key: zlib.decompress(base64.b64decode(text)) for key, text in state["chunks"].items()}
+
+
+# -- the API --------------------------------------------------------------------------------------
+def test_without_a_path_returns_one_document_that_loads_nothing(widget):
+    page = widget.to_html()
+    assert page.startswith("<!DOCTYPE html>")
+    doc = Document(page)
+    policy = next(attrs["content"] for tag, attrs in doc.tags if attrs.get("http-equiv") == "Content-Security-Policy")
+    assert "default-src 'none'" in policy and "img-src data: blob:" in policy
+    # Nothing refers to another file or a server: no src, href or stylesheet link anywhere.
+    assert not [attrs for _tag, attrs in doc.tags if "src" in attrs or "href" in attrs]
+    assert [attrs.get("type") for attrs in doc.scripts()] == ["application/json", None]
+    assert "require(" not in page and "requirejs" not in page.lower()
+
+
+def test_the_policy_allows_exactly_the_inline_viewer_script(widget):
+    page = widget.to_html()
+    script = re.search(r"<script>(.*)</script>\n</body>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}';" in page
+    assert script == export.STANDALONE_JS.read_text(encoding="utf-8")
+
+
+def test_with_a_path_writes_the_same_document_and_returns_none(widget, tmp_path):
+    target = tmp_path / "attention.html"
+    assert widget.to_html(target) is None
+    assert target.read_text(encoding="utf-8") == widget.to_html()
+    assert os.listdir(tmp_path) == ["attention.html"]
+    assert target.stat().st_mode & 0o044, "an export is meant to be shared: not a private 0600 file"
+
+
+def test_a_path_in_a_missing_folder_says_so_and_writes_nothing(widget, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist; create it first"):
+        widget.to_html(tmp_path / "missing" / "attention.html")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_as_path_asks_for_a_file_name(widget, tmp_path):
+    with pytest.raises(IsADirectoryError, match="give a file name"):
+        widget.to_html(tmp_path)
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(widget, tmp_path, monkeypatch):
+    target = tmp_path / "attention.html"
+    target.write_text("the previous export")
+
+    def disk_full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export.os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        widget.to_html(target)
+    assert target.read_text() == "the previous export"
+    assert os.listdir(tmp_path) == ["attention.html"]
+
+
+# -- what the page holds --------------------------------------------------------------------------
+def test_the_page_opens_on_the_current_selection(widget):
+    widget.layer, widget.head, widget.heads, widget.token = 2, 3, [1, 3], 4
+    widget.view, widget.theme, widget.pair_filter = "matrix", "dark", "AB"
+    traits = embedded_state(widget.to_html())["traits"]
+    assert {name: traits[name] for name in export.SELECTION_TRAITS} == {
+        "layer": 2, "head": 3, "heads": [1, 3], "token": 4, "stack": "self",
+        "view": "matrix", "theme": "dark", "pair_filter": "AB",
+    }  # fmt: skip
+    assert traits["meta"]["sides"] == widget.meta["sides"]
+
+
+def test_every_chunk_is_embedded_exactly_when_there_is_room(widget):
+    state = embedded_state(widget.to_html())
+    expected = {key: wire.attention_chunk(widget.capture, *wire.parse_chunk_key(key))[0]
+                for key in wire.all_chunk_keys(widget.capture)}  # fmt: skip
+    assert decoded_chunks(state) == expected
+    assert state["traits"]["meta"]["chunks_complete"] is True
+    assert "p" not in Document(widget.to_html()).text, "no notice when nothing is left out"
+
+
+def test_a_tight_budget_keeps_the_layer_on_screen_and_says_what_is_left_out():
+    widget = make_widget([f"w{i}" for i in range(40)], layers=6, heads=4, layer=4)
+    full = len(widget.to_html().encode())
+    chunk_text = len(embedded_state(widget.to_html())["chunks"]["self/4"])
+    budget = full - 3 * chunk_text  # room for about half of the six layers
+    page = widget.to_html(size_budget=budget)
+    assert len(page.encode()) <= budget
+
+    state = embedded_state(page)
+    kept = sorted(state["chunks"], key=lambda key: wire.parse_chunk_key(key)[1])
+    assert "self/4" in kept and 0 < len(kept) < 6
+    assert state["traits"]["meta"]["chunks_complete"] is False
+    notice = Document(page).text["p"]
+    assert f"leaves out {6 - len(kept)} of 6 layers" in notice and f"{budget / 1e6:g} MB" in notice
+
+
+def test_a_budget_too_small_for_the_page_itself_is_an_error(widget):
+    with pytest.raises(ValueError, match="cannot hold even the page without attention"):
+        widget.to_html(size_budget=1000)
+
+
+@pytest.mark.parametrize("budget", ["25MB", 2.5e7, True])
+def test_the_budget_is_a_whole_number_of_bytes(widget, budget):
+    with pytest.raises(TypeError, match="number of bytes"):
+        widget.to_html(size_budget=budget)
+
+
+def test_no_budget_embeds_everything():
+    widget = make_widget([f"w{i}" for i in range(40)], layers=6)
+    assert len(embedded_state(widget.to_html(size_budget=None))["chunks"]) == 6
+
+
+# -- escaping -------------------------------------------------------------------------------------
+def test_hostile_tokens_and_title_stay_data():
+    widget = make_widget(INJECTION_TOKENS)
+    title = "</title><script>window.__pwned=6</script>\x00"
+    page = widget.to_html(title=title)
+    doc = Document(page)
+
+    # The parser sees only the elements the exporter writes, whatever the tokens hold.
+    assert [tag for tag, _attrs in doc.tags] == [
+        "html", "head", "meta", "meta", "meta", "meta", "title", "style", "body", "h1", "script", "div", "script",
+    ]  # fmt: skip
+    assert not re.search(r"<(img|svg)\b", page, re.I)
+    assert page.lower().count("</script") == 2 and page.count("<!--") == 0
+    assert doc.text["title"] == doc.text["h1"] == title.replace("\x00", "\ufffd")
+    # The state round-trips every display token exactly, markup and all.
+    shown = widget.meta["sides"]["input"]["tokens"]
+    assert "</script><script>window.__pwned=2</script>" in shown and "<!--" in shown
+    assert embedded_state(page)["traits"]["meta"]["sides"]["input"]["tokens"] == shown
+
+
+def test_the_default_title_is_the_start_of_the_text(widget):
+    assert Document(widget.to_html()).text["title"] == "attnwidget — leaves fall in autumn"
+
+
+# -- size at scale --------------------------------------------------------------------------------
+def test_minilm_at_512_tokens_fits_25_mb_with_every_layer(minilm):
+    model, tokenizer = minilm
+    text = "The ferry crossed the river at dawn, loaded with wagons, animals and travellers. " * 60
+    tokens = tokenizer(text, truncation=True, max_length=512)["input_ids"]
+    widget = AttentionWidget(model, tokenizer.decode(tokens[1:-1]), tokenizer=tokenizer)
+    assert len(widget.meta["sides"]["input"]["tokens"]) == 512
+    page = widget.to_html()
+    assert len(page.encode()) <= 25_000_000
+    assert embedded_state(page)["traits"]["meta"]["chunks_complete"] is True
