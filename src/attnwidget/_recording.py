@@ -127,8 +127,8 @@ class Recorder:
             stack.kv_head_of = np.arange(heads) // (heads // kv_heads)
         layer = LayerRecord(
             attention=_keep(weights, q_rows, k_rows, self._attention_dtype),
-            query=_keep(query, q_rows, None, torch.float32, copy=True),
-            key=_keep(key, k_rows, None, torch.float32, copy=True),
+            query=_keep(query, q_rows, None, torch.float32),
+            key=_keep(key, k_rows, None, torch.float32),
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
         )
@@ -160,15 +160,9 @@ class Recorder:
             return None
         cache_key = (id(attention_mask), id(position_bias))
         if cache_key not in self._biases:
-            total = None
-            for term in (position_bias, attention_mask):
-                if term is not None:
-                    term = term[..., :n_key].to("cpu", torch.float32)
-                    total = term if total is None else total + term
-            min_value = torch.finfo(attention_mask.dtype if attention_mask is not None else position_bias.dtype).min
-            # Eager masks with the dtype's minimum; -inf says "masked" without depending on the dtype.
-            total = total.masked_fill(total <= min_value / 2, -math.inf)
-            array = None if not total.any() else _keep(total, q_rows, k_rows, torch.float32, copy=True)
+            terms = [_additive(term, n_key) for term in (position_bias, attention_mask) if term is not None]
+            total = terms[0] if len(terms) == 1 else terms[0] + terms[1]
+            array = None if not total.any() else _keep(total, q_rows, k_rows, torch.float32)
             self._biases[cache_key] = (attention_mask, position_bias, array)
             if array is not None:
                 self._add_bytes(array.nbytes)
@@ -183,6 +177,15 @@ class Recorder:
             raise MemoryBudgetError(budget_message(self._bytes, self._max_memory_bytes, "so far"))
 
 
+def _additive(term: torch.Tensor, n_key: int) -> torch.Tensor:
+    """A mask or bias as float32 on the CPU, with -inf where a key is masked."""
+    term = term[..., :n_key].to("cpu")
+    if term.dtype == torch.bool:  # True means "attend"
+        return torch.zeros(term.shape).masked_fill(~term, -math.inf)
+    # Eager masks with the dtype's minimum; -inf says "masked" whatever the dtype.
+    return term.float().masked_fill(term <= torch.finfo(term.dtype).min / 2, -math.inf)
+
+
 def budget_message(needed: int, budget: int, when: str) -> str:
     return (
         f"this capture needs {needed / 2**20:,.0f} MiB {when}, over the budget of {budget / 2**20:,.0f} MiB; "
@@ -191,24 +194,24 @@ def budget_message(needed: int, budget: int, when: str) -> str:
     )
 
 
-def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype, copy: bool = False) -> np.ndarray:
+def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype) -> np.ndarray:
     """One batch row of a [batch, heads, n_query, n_last] tensor, without padding, as a CPU array.
 
     The batch and head dimensions may be 1 (broadcast masks). `k_rows` strips the last
     dimension too (attention, bias); queries and keys keep their head dimension whole.
     """
-    batched = tensor.shape[0] > 1
-    tensor = tensor[q_rows.row if batched else 0].to("cpu")
+    tensor = tensor[q_rows.row if tensor.shape[0] > 1 else 0].to("cpu")
     if q_rows.keep is not None and tensor.shape[-2] > 1:
         tensor = tensor[:, q_rows.keep]
     if k_rows is not None and k_rows.keep is not None:
         tensor = tensor[..., k_rows.keep]
-    converted = tensor.to(dtype)
-    # A CPU tensor already in the right dtype comes back as itself. Copy what may still change, and
-    # one row of a batch, whose view would keep the whole batch alive.
-    if (copy or batched) and converted.data_ptr() == tensor.data_ptr():
-        converted = converted.clone()
-    return converted.numpy()
+    tensor = tensor.to(dtype)
+    # A CPU tensor already in the right dtype is still the model's own. Share it when it is all of
+    # its storage (the model drops it after the layer); copy a slice, such as one row of a batch or
+    # the key part of a fused query-key-value projection, so it does not keep the rest alive.
+    if tensor.untyped_storage().nbytes() > tensor.numel() * tensor.element_size():
+        tensor = tensor.clone(memory_format=torch.contiguous_format)
+    return tensor.numpy()
 
 
 @contextlib.contextmanager
