@@ -178,9 +178,13 @@ def _notice(kept: list[_Chunk], chunks: list[_Chunk], budget: int) -> str:
     left_out = len(chunks) - len(kept)
     return (
         f"This export leaves out {left_out} of {len(chunks)} layers to stay under the "
-        f"{budget / 1e6:g} MB size budget; those layers show as unavailable. "
+        f"{_readable_size(budget)} size budget; those layers show as unavailable. "
         "Export again with a larger size_budget to include them."
     )
+
+
+def _readable_size(size: int) -> str:
+    return f"{size / 1e6:.3g} MB" if size >= 1e6 else f"{size / 1e3:.3g} kB"
 
 
 def _checked_budget(size_budget: Any) -> int | None:
