@@ -56,6 +56,7 @@ def _tiny_config(arch: str):
         "qwen2": lambda: t.Qwen2Config(
             **_COMMON, **_DECODER_ONLY, num_key_value_heads=1, max_position_embeddings=128, initializer_range=0.2
         ),
+        "bloom": lambda: t.BloomConfig(**_COMMON, hidden_size=32, n_layer=2, n_head=4, initializer_range=0.2),
         "phi": lambda: t.PhiConfig(
             **_COMMON, **_DECODER_ONLY, partial_rotary_factor=0.5, max_position_embeddings=128, initializer_range=0.2
         ),
@@ -73,13 +74,13 @@ def _tiny_config(arch: str):
 
 
 ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra")
-DECODER_ONLY = ("gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi")
+DECODER_ONLY = ("gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom")
 ENCODER_DECODER = ("t5", "bart")
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
 
 
-def build_tiny(arch: str, attn_implementation: str = "eager", dtype: torch.dtype = torch.float32):
-    """A fresh tiny model; the same arch always gets the same weights."""
+def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torch.dtype = torch.float32):
+    """A fresh tiny model; the same arch always gets the same weights. None: transformers' default (sdpa)."""
     import transformers as t
 
     config = _tiny_config(arch)
@@ -151,10 +152,12 @@ def minilm_tokenizer(minilm):
 def tiny_models(minilm_tokenizer):
     """Factory: tiny_models(arch, attn_implementation="eager", dtype=torch.float32) -> (model, tokenizer).
 
+    attn_implementation=None loads what transformers picks by default (sdpa where supported).
+
     Each call builds a fresh model, so a test may change it freely.
     """
 
-    def make(arch: str, attn_implementation: str = "eager", dtype: torch.dtype = torch.float32):
+    def make(arch: str, attn_implementation: str | None = "eager", dtype: torch.dtype = torch.float32):
         return build_tiny(arch, attn_implementation, dtype), minilm_tokenizer
 
     return make

@@ -29,8 +29,8 @@ def model_inputs(model, result, encoding) -> dict:
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)
 def captured(request, tiny_models):
-    """(arch, model, tokenizer, capture) of a tiny model loaded with sdpa, as most users load one."""
-    model, tokenizer = tiny_models(request.param, attn_implementation="sdpa")
+    """(arch, model, tokenizer, capture) of a tiny model loaded as by default: sdpa where supported."""
+    model, tokenizer = tiny_models(request.param, attn_implementation=None)
     return request.param, model, tokenizer, capture(model, tokenizer, TEXT)
 
 
@@ -56,7 +56,7 @@ def test_softmax_of_recorded_scores_reproduces_attention(captured):
 def test_attention_equals_eager_output_attentions(captured):
     arch, model, tokenizer, result = captured
     reference = eager_attentions(model, model_inputs(model, result, tokenizer(TEXT, return_tensors="pt")))
-    assert model.config._attn_implementation == "sdpa"
+    assert model.config._attn_implementation == ("eager" if arch == "bloom" else "sdpa")
     assert set(reference) == set(result.stacks)
     for stack in result.stacks:
         expected = np.stack([layer[0].numpy() for layer in reference[stack]])
@@ -106,6 +106,22 @@ def test_mistral_sliding_window_is_part_of_the_bias(tiny_models):
     assert np.isneginf(bias[last, last - 4])
     assert np.isfinite(bias[last, last - 3])
     assert result.attention()[:, :, last, : last - 3].max() == 0
+
+
+def test_bloom_bias_is_alibi_plus_the_causal_mask(tiny_models):
+    model, tokenizer = tiny_models("bloom")  # BLOOM computes attention itself: recorded through module hooks
+    result = capture(model, tokenizer, TEXT)
+    bias = result.bias(0)
+    n = len(result.tokens)
+    assert bias.shape == (4, n, n)
+    seen = np.tril(np.ones((n, n), dtype=bool))
+    assert np.all(np.isneginf(bias[:, ~seen]))
+    # ALiBi: a slope per head times the key position, the same for every query.
+    slopes = bias[:, n - 1, 1] - bias[:, n - 1, 0]
+    np.testing.assert_allclose(bias[:, n - 1, :], slopes[:, None] * np.arange(n), rtol=1e-5)
+    assert len(set(slopes.round(6))) == 4
+    assert result.bias(1) is bias
+    assert all(not module._forward_hooks for module in model.modules())
 
 
 @pytest.mark.parametrize("arch", ["t5", "bart"])

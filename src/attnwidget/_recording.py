@@ -21,6 +21,7 @@ from torch import nn
 from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
+from ._module_hooks import watched
 from .attention_data import LayerRecord, StackRecord
 
 IMPLEMENTATION = "attnwidget_capture"
@@ -217,7 +218,7 @@ def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype
 @contextlib.contextmanager
 def recording(model: nn.Module, recorder: Recorder) -> Iterator[None]:
     """Run the model in eval mode, without gradients, through the capturing implementation; restore all."""
-    with switched_to_eval(model), _switched_implementation(model):
+    with switched_to_eval(model), _switched_implementation(model), watched(model, recorder):
         token = _ACTIVE.set(recorder)
         try:
             with torch.inference_mode():
