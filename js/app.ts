@@ -9,7 +9,7 @@ import { isDark, watchHostTheme } from "./theme";
 import { headView, pairFilterApplies } from "./views/head";
 import { matrixView } from "./views/matrix";
 import { modelView } from "./views/model";
-import { NEURON_PENDING, neuronView } from "./views/neuron";
+import { neuronView } from "./views/neuron";
 import type { View, ViewContext } from "./views/view";
 
 export const ROOT_CLASS = "attnwidget";
@@ -57,15 +57,7 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   const ctx: ViewContext = { selection, chunks, dark: () => root.classList.contains(`${ROOT_CLASS}--dark`) };
 
   const tabs = el("div", { class: "aw-tabs", role: "group", "aria-label": "Views" });
-  const tabButtons = TABS.map(({ view, label }) => {
-    const button = el("button", { type: "button", class: "aw-tab", "data-view": view }, label);
-    if (view === "neuron") {
-      button.disabled = true;
-      button.setAttribute("aria-disabled", "true");
-      button.title = NEURON_PENDING;
-    }
-    return button;
-  });
+  const tabButtons = TABS.map(({ view, label }) => el("button", { type: "button", class: "aw-tab", "data-view": view }, label));
   tabs.append(...tabButtons);
   const stackField = labelledSelect("Attention");
   const layerField = labelledSelect("Layer");

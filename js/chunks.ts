@@ -31,8 +31,10 @@ interface Cache {
 }
 
 const caches = new WeakMap<Meta, Cache>();
-// Request ids only need to be unique per widget; one counter for the page is simplest.
-let nextRequestId = 1;
+// Request ids only need to be unique per widget; one counter for the page is simplest, and
+// shared with the neuron view's requests (js/neuron/store.ts) so answers never get mixed up.
+let lastRequestId = 0;
+export const nextRequestId = () => ++lastRequestId;
 
 function cacheFor(meta: Meta): Cache {
   let cache = caches.get(meta);
@@ -155,7 +157,7 @@ export class ChunkStore {
       promise = Promise.reject(new Error(`attention chunk ${key} is missing from the widget's data`));
     } else {
       promise = new Promise<Uint8Array>((resolve, reject) => {
-        const id = nextRequestId++;
+        const id = nextRequestId();
         cache.pending.set(id, { key, resolve, reject });
         this.model.send({ kind: "request", id, what: "attention", stack, layer });
       });

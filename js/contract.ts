@@ -31,6 +31,8 @@ export interface Meta {
   stacks: StackMeta[];
   encoding: { dtype: "uint8"; scale: number };
   chunks_complete: boolean;
+  /** Queries and keys for the neuron view: whether the capture has them, and whether `_qk` holds every layer. */
+  query_key?: { available: boolean; complete: boolean };
 }
 
 /** A binary value as the widget manager hands it over: a DataView, sometimes a bare buffer. */
@@ -48,6 +50,8 @@ export interface Traits {
   pair_filter: PairFilter;
   meta: Meta;
   _chunks: Record<string, Binary>;
+  /** Preloaded query-key records (neuron view), keyed like `_chunks`. */
+  _qk: Record<string, Binary>;
 }
 
 /** A trait whose change the views react to: any but `_chunks` is data Python alone writes. */
@@ -77,7 +81,7 @@ export interface WidgetModel {
   on(event: "msg:custom", callback: CustomMessageHandler): void;
   off(event: `change:${keyof Traits}`, callback: () => void): void;
   off(event: "msg:custom", callback: CustomMessageHandler): void;
-  send(content: AttentionRequest, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
+  send(content: Request, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
 }
 
 export function chunkKey(stack: string, layer: number): string {
@@ -105,6 +109,25 @@ export interface AttentionRequest {
   layer: number;
 }
 
+/** One layer of one stack for the neuron view; answered with one query-key record (see js/neuron/record.ts). */
+export interface QueryKeyRequest {
+  kind: "request";
+  id: number;
+  what: "query_key";
+  stack: string;
+  layer: number;
+}
+
+export type Request = AttentionRequest | QueryKeyRequest;
+
+export interface QueryKeyResponse {
+  kind: "response";
+  id: number;
+  what: "query_key";
+  stack: string;
+  layer: number;
+}
+
 export interface AttentionResponse {
   kind: "response";
   id: number;
@@ -121,7 +144,7 @@ export interface ErrorResponse {
   error: string;
 }
 
-export type Response = AttentionResponse | ErrorResponse;
+export type Response = AttentionResponse | QueryKeyResponse | ErrorResponse;
 
 export function isResponse(content: unknown): content is Response {
   const c = content as Partial<Response> | null;

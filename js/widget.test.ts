@@ -27,7 +27,7 @@ describe("widget entry", () => {
     expect(model.listenerCount()).toBe(0);
   });
 
-  it("binds the view tabs to `view`, with Neuron shown but disabled", () => {
+  it("binds the view tabs to `view`", () => {
     const model = fakeModel();
     const host = mount(model);
     expect(button(host, "Head").getAttribute("aria-pressed")).toBe("true");
@@ -35,17 +35,13 @@ describe("widget entry", () => {
     expect(model.get("view")).toBe("matrix");
     expect(button(host, "Matrix").getAttribute("aria-pressed")).toBe("true");
     expect(button(host, "Head").getAttribute("aria-pressed")).toBe("false");
-    const neuron = button(host, "Neuron");
-    expect(neuron.disabled).toBe(true);
-    expect(neuron.getAttribute("aria-disabled")).toBe("true");
-    expect(neuron.title).toMatch(/queries and keys/);
-    neuron.click();
-    expect(model.get("view")).toBe("matrix");
+    button(host, "Neuron").click();
+    expect(model.get("view")).toBe("neuron");
   });
 
-  it("explains the neuron view when Python selects it", () => {
+  it("says plainly when the neuron view has no queries and keys to show", () => {
     const host = mount(fakeModel({ traits: { view: "neuron" } }));
-    expect(host.querySelector(".aw-neuronview")!.textContent).toMatch(/needs the queries and keys/);
+    expect(host.querySelector(".aw-neuronview [role=status]")!.textContent).toMatch(/no queries or keys.*AttentionWidget\(model, text\)/);
   });
 
   it("says so when there is no data", () => {

@@ -8,10 +8,12 @@ import "./styles.css";
 import { mountApp } from "./app";
 import { ChunkStore, listenForChunks } from "./chunks";
 import type { WidgetModel } from "./contract";
+import { listenForQueryKeys } from "./neuron/store";
 
 export default {
   initialize({ model }: { model: WidgetModel }): () => void {
-    return listenForChunks(model);
+    const stops = [listenForChunks(model), listenForQueryKeys(model)];
+    return () => stops.forEach((stop) => stop());
   },
   render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
     return mountApp(el, model, new ChunkStore(model));

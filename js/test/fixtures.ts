@@ -92,6 +92,7 @@ export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks
     pair_filter: "all",
     meta,
     _chunks: chunks,
+    _qk: {},
     ...options.traits,
   };
   return { meta, chunks, traits };

@@ -1,12 +1,333 @@
-// Neuron view placeholder: Python may still select it, so say plainly what is missing.
+// Neuron view: how one query token of one head attends. The query vector on top; per key
+// token its key vector, q × k elementwise, the score q·k × scale, the model's bias where it
+// has one, and the softmax, with a line from the query to each key as strong as its weight.
+//
+// Scores and weights come from the float32 scores Python sends (js/neuron/record.ts), so the
+// digits shown are the capture's. Each row carries them as data-score / data-bias / data-softmax.
 
-import { el } from "../draw/dom";
-import type { View } from "./view";
+import "./neuron.css";
+import type { StackInfo } from "../contract";
+import { prepareCanvas } from "../draw/canvas";
+import { css, headColor } from "../draw/colors";
+import { el, listen } from "../draw/dom";
+import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
+import { neuronRow, type NeuronRow, type QueryKeyLayer } from "../neuron/record";
+import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
+import { headChips } from "./chips";
+import type { View, ViewContext } from "./view";
 
-export const NEURON_PENDING = "The neuron view needs the queries and keys of the model; it is coming in a later version.";
+/** Height of one key row in CSS pixels; the canvas places bands and line ends by it. */
+export const NEURON_ROW = 18;
+const LINES_WIDTH = 56;
+const BAND_PAD = 4;
+const SCORE_WIDTH = 76;
+const SOFTMAX_WIDTH = 150;
+const LABEL_MIN = 48;
+const LABEL_MAX = 150;
+const LABEL_CHAR = 7;
 
-export function neuronView(): View {
+/** What the page shows for a number: three significant digits; the hover readout shows six. */
+export function shown(value: number): string {
+  if (value === -Infinity) return "masked";
+  return value === 0 ? "0" : value.toPrecision(3);
+}
+const exact = (value: number) => (value === 0 ? "0" : value.toPrecision(6));
+const signed = (text: string) => (text.startsWith("-") ? `− ${text.slice(1)}` : `+ ${text}`);
+
+/** "4–7" for a run of heads, "0, 2, 5" otherwise. */
+export function headList(heads: number[]): string {
+  const run = heads.every((h, i) => i === 0 || h === heads[i - 1] + 1);
+  return run && heads.length > 2 ? `${heads[0]}–${heads[heads.length - 1]}` : heads.join(", ");
+}
+
+/** "query head 5 reads key/value head 1 (shared by heads 4–7)", or null without grouped queries. */
+export function sharingCaption(head: number, kvHeadOf: number[]): string | null {
+  const grouped = kvHeadOf.some((kv, h) => kv !== h);
+  if (!grouped) return null;
+  const kv = kvHeadOf[head];
+  const sharers = kvHeadOf.flatMap((other, h) => (other === kv ? [h] : []));
+  const shared = sharers.length > 1 ? ` (shared by heads ${headList(sharers)})` : "";
+  return `query head ${head} reads key/value head ${kv}${shared}`;
+}
+
+interface Geometry {
+  label: number;
+  band: number;
+  dimWidth: number;
+}
+
+export function neuronView(ctx: ViewContext): View {
+  const { selection } = ctx;
+  const store = new QueryKeyStore(selection.model);
+  const chips = headChips(ctx, "focus");
+  const caption = el("p", { class: "aw-neuron-caption" });
+  const queries = el("div", { class: "aw-neuron-queries", role: "group", "aria-label": "Query tokens" });
+  const status = el("p", { class: "aw-status", role: "status" });
+  const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
+  const legendBar = el("span", { class: "aw-legend-bar" });
+  const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
+  legend.append(el("span", {}, "negative"), legendBar, el("span", {}, "positive"));
+  const heading = el("div", { class: "aw-matrix-head" });
+  heading.append(readout, legend);
+
+  const table = el("div", { class: "aw-neuron-table" });
+  const headRow = el("div", { class: "aw-nrow aw-nrow--head" });
+  headRow.append(
+    ...["", "key", "key vector", "q × k", "q·k × scale", "+ bias", "softmax"].map((text) => el("span", {}, text)),
+  );
+  const queryRow = el("div", { class: "aw-nrow aw-nrow--query" });
+  const queryLabel = el("span", { class: "aw-tok aw-neuron-query" });
+  const queryBand = el("canvas", { class: "aw-neuron-qband", "aria-label": "Query vector: hover to read a dimension" });
+  const queryBandCell = el("span", {});
+  queryBandCell.append(queryBand);
+  queryRow.append(el("span", { class: "aw-neuron-q" }, "query"), queryLabel, queryBandCell, el("span"), el("span"), el("span"), el("span"));
+  const body = el("div", { class: "aw-neuron-body" });
+  const canvas = el("canvas", { "aria-hidden": "true" });
+  const rows = el("div", { class: "aw-neuron-rows", role: "list", "aria-label": "Key tokens" });
+  body.append(canvas, rows);
+  table.append(headRow, queryRow, body);
+  const scroller = el("div", { class: "aw-scroll" });
+  scroller.append(table);
+  const hint = el(
+    "p",
+    { class: "aw-hint" },
+    "Click a token to make it the query. Hover a band to read a dimension, a row to read its score. " +
+      "Blue is negative, orange positive; full colour is the largest magnitude of the vectors shown.",
+  );
   const element = el("section", { class: "aw-view aw-neuronview", "aria-label": "Neuron view" });
-  element.append(el("p", { class: "aw-status" }, NEURON_PENDING));
-  return { element, update() {}, dispose() {} };
+  element.style.setProperty("--aw-row", `${NEURON_ROW}px`);
+  element.append(chips.element, caption, queries, status, heading, scroller, hint);
+
+  let alive = true;
+  let builtQueries: StackInfo | null = null;
+  let queryButtons: HTMLButtonElement[] = [];
+  // What is on screen, for the hover readout.
+  let shownRow: { info: StackInfo; row: NeuronRow; layer: QueryKeyLayer; geometry: Geometry; products: Float32Array[] } | null = null;
+
+  function buildQueries(info: StackInfo): void {
+    queryButtons = info.query.tokens.map((token, i) =>
+      el("button", { type: "button", class: info.query.special[i] ? "aw-tok aw-tok--special" : "aw-tok", "data-index": i, title: token }, token),
+    );
+    queries.replaceChildren(...queryButtons);
+    builtQueries = info;
+  }
+
+  function geometryOf(info: StackInfo, layer: QueryKeyLayer): Geometry {
+    const longest = Math.max(0, ...info.key.tokens.map((t) => t.length), info.query.tokens[selection.token ?? 0]?.length ?? 0);
+    const label = Math.min(LABEL_MAX, Math.max(LABEL_MIN, longest * LABEL_CHAR + 16));
+    // About 160 px per band whatever the head size: 4 px per dimension for small heads, 1 for large.
+    const dimWidth = Math.max(1, Math.min(4, Math.floor(160 / layer.dim)));
+    return { label, band: dimWidth * layer.dim, dimWidth };
+  }
+
+  function clear(message: string): void {
+    status.textContent = message;
+    rows.replaceChildren();
+    queryRow.hidden = true;
+    headRow.hidden = true;
+    shownRow = null;
+    prepareCanvas(canvas, 1, 1)?.clearRect(0, 0, 1, 1);
+    body.style.height = "0px";
+  }
+
+  function draw(): void {
+    const info = selection.info;
+    if (!info) return clear("No attention to show.");
+    if (!store.available()) return clear(NO_QUERY_KEY);
+    const { stack, layer: layerIndex } = selection;
+    let layer = store.peek(stack, layerIndex);
+    if (!layer) {
+      store.get(stack, layerIndex).then(
+        () => {
+          if (alive && selection.stack === stack && selection.layer === layerIndex) draw();
+        },
+        (error: Error) => {
+          if (alive && selection.stack === stack && selection.layer === layerIndex) {
+            clear(`Could not load the queries and keys of layer ${layerIndex}: ${error.message}`);
+          }
+        },
+      );
+      return clear(`Loading the queries and keys of layer ${layerIndex}…`);
+    }
+    const token = selection.token;
+    if (token === null) return clear("Click a query token above to see how it attends to each key.");
+    status.textContent = "";
+    drawRow(info, layer, token);
+  }
+
+  function drawRow(info: StackInfo, layer: QueryKeyLayer, token: number): void {
+    const head = selection.head;
+    const row = neuronRow(layer, head, token, info.stack.kv_head_of);
+    const geometry = geometryOf(info, layer);
+    const dark = ctx.dark();
+    const withBias = !!layer.bias?.additive;
+    const keys = Array.from({ length: layer.nKey }, (_, k) => row.key(k));
+    const products = keys.map((key) => key.map((v, d) => v * row.query[d]));
+    const vectorMax = maxMagnitude([row.query, ...keys]);
+    const productMax = maxMagnitude(products);
+    shownRow = { info, row, layer, geometry, products };
+
+    const columns = [LINES_WIDTH, geometry.label, geometry.band + 2 * BAND_PAD, geometry.band + 2 * BAND_PAD, SCORE_WIDTH];
+    if (withBias) columns.push(SCORE_WIDTH);
+    columns.push(SOFTMAX_WIDTH);
+    table.style.setProperty("--aw-neuron-columns", columns.map((w) => `${w}px`).join(" "));
+    table.classList.toggle("aw-neuron-table--bias", withBias);
+    headRow.hidden = false;
+    queryRow.hidden = false;
+    queryLabel.textContent = info.query.tokens[token];
+    queryLabel.title = `query token ${token}`;
+
+    const sameSide = info.stack.query_side === info.stack.key_side;
+    rows.replaceChildren(
+      ...keys.map((_, k) => {
+        const masked = row.masked[k];
+        const item = el("div", {
+          class: masked ? "aw-nrow aw-nrow--masked" : "aw-nrow",
+          role: "listitem",
+          "data-key": k,
+          "data-score": shown(row.scores[k]),
+          "data-bias": withBias ? shown(row.bias[k]) : null,
+          "data-softmax": masked ? "0" : shown(row.softmax[k]),
+          "data-masked": masked ? "true" : null,
+        });
+        const text = info.key.tokens[k];
+        const tokenClass = info.key.special[k] ? "aw-tok aw-tok--special" : "aw-tok";
+        // A key token is a query token too in self-attention: clicking it makes it the query.
+        const label = sameSide
+          ? el("button", { type: "button", class: tokenClass, "data-index": k, title: `${text}: click to make it the query` }, text)
+          : el("span", { class: tokenClass, title: text }, text);
+        if (sameSide) label.setAttribute("aria-pressed", String(k === token));
+        const bar = el("span", { class: "aw-nbar" });
+        bar.style.setProperty("--aw-weight", String(row.softmax[k]));
+        const softmax = el("span", { class: "aw-nsoftmax" });
+        softmax.append(bar, el("span", { class: "aw-nvalue" }, masked ? "masked" : shown(row.softmax[k])));
+        item.append(
+          el("span"),
+          label,
+          el("span"),
+          el("span"),
+          el("span", { class: "aw-nnum" }, masked ? "masked" : shown(row.scores[k])),
+          el("span", { class: "aw-nnum aw-nbias" }, withBias ? (masked ? "−∞" : signed(shown(row.bias[k]))) : ""),
+          softmax,
+        );
+        return item;
+      }),
+    );
+
+    const height = layer.nKey * NEURON_ROW;
+    body.style.height = `${height}px`;
+    const width = columns.reduce((a, b) => a + b, 0);
+    const g = prepareCanvas(canvas, width, height);
+    if (g) {
+      g.clearRect(0, 0, width, height);
+      drawLines(g, row, info, dark);
+      const keyX = LINES_WIDTH + geometry.label + BAND_PAD;
+      drawBands(g, keys, vectorMax, keyX, geometry, layer.dim, dark);
+      drawBands(g, products, productMax, keyX + geometry.band + 2 * BAND_PAD, geometry, layer.dim, dark);
+    }
+    const q = prepareCanvas(queryBand, geometry.band, NEURON_ROW - 4);
+    const image = bandImage([row.query], layer.dim, vectorMax, dark);
+    if (q && image) {
+      q.imageSmoothingEnabled = false;
+      q.drawImage(image, 0, 0, geometry.band, NEURON_ROW - 4);
+    }
+  }
+
+  function drawBands(g: CanvasRenderingContext2D, vectors: Float32Array[], max: number, x: number, geometry: Geometry, dim: number, dark: boolean): void {
+    const image = bandImage(vectors, dim, max, dark);
+    if (!image) return;
+    g.imageSmoothingEnabled = false;
+    // Row by row, with a pixel between rows so neighbouring keys stay apart.
+    vectors.forEach((_, k) => g.drawImage(image, 0, k, dim, 1, x, k * NEURON_ROW + 2, geometry.band, NEURON_ROW - 4));
+  }
+
+  function drawLines(g: CanvasRenderingContext2D, row: NeuronRow, info: StackInfo, dark: boolean): void {
+    g.strokeStyle = css(headColor(selection.head, info.stack.heads, dark));
+    g.lineCap = "round";
+    row.softmax.forEach((weight, k) => {
+      if (row.masked[k] || weight < 0.005) return;
+      g.globalAlpha = 0.15 + 0.85 * weight;
+      g.lineWidth = 1 + 2 * weight;
+      g.beginPath();
+      g.moveTo(4, 0);
+      g.lineTo(LINES_WIDTH - 4, k * NEURON_ROW + NEURON_ROW / 2);
+      g.stroke();
+    });
+    g.globalAlpha = 1;
+  }
+
+  function describeRow(k: number): string {
+    if (!shownRow) return "";
+    const { info, row } = shownRow;
+    const name = `key ${k} “${info.key.tokens[k]}”`;
+    if (row.masked[k]) return `${name}: masked (the model does not let this query see this key)`;
+    const bias = shownRow.layer.bias?.additive ? ` ${signed(exact(row.bias[k]))} bias = ${exact(row.scores[k] + row.bias[k])}` : "";
+    return `${name}: q·k × scale = ${exact(row.scores[k])}${bias}; softmax = ${exact(row.softmax[k])}`;
+  }
+
+  function describeDimension(k: number | null, d: number): string {
+    if (!shownRow) return "";
+    const { info, row, products } = shownRow;
+    const q = `q = ${shown(row.query[d])}`;
+    if (k === null) return `query “${info.query.tokens[selection.token ?? 0]}”, dimension ${d}: ${q}`;
+    const key = row.key(k)[d];
+    return `key ${k} “${info.key.tokens[k]}”, dimension ${d}: k = ${shown(key)}, ${q}, q × k = ${shown(products[k][d])} (float16 values)`;
+  }
+
+  function onBodyHover(event: MouseEvent): void {
+    if (!shownRow) return;
+    const rect = body.getBoundingClientRect();
+    const x = event.clientX - rect.left;
+    const k = Math.floor((event.clientY - rect.top) / NEURON_ROW);
+    if (k < 0 || k >= shownRow.layer.nKey) return;
+    const { geometry } = shownRow;
+    const keyX = LINES_WIDTH + geometry.label + BAND_PAD;
+    const productX = keyX + geometry.band + 2 * BAND_PAD;
+    const dimAt = (start: number) => Math.floor((x - start) / geometry.dimWidth);
+    const inside = (start: number) => x >= start && x < start + geometry.band;
+    if (inside(keyX)) readout.textContent = describeDimension(k, dimAt(keyX));
+    else if (inside(productX)) readout.textContent = describeDimension(k, dimAt(productX));
+    else readout.textContent = describeRow(k);
+  }
+
+  const tokenIndex = (event: Event) => Number((event.target as HTMLElement).closest<HTMLElement>("[data-index]")?.dataset.index);
+  const pick = (event: Event) => {
+    const index = tokenIndex(event);
+    if (Number.isInteger(index)) selection.setToken(index);
+  };
+  const cleanups = [
+    chips.dispose,
+    listen(queries, "click", pick),
+    listen(rows, "click", pick),
+    listen(body, "mousemove", onBodyHover),
+    listen(body, "mouseleave", () => (readout.textContent = "")),
+    listen(queryBand, "mousemove", (event) => {
+      if (!shownRow) return;
+      const d = Math.floor((event.clientX - queryBand.getBoundingClientRect().left) / shownRow.geometry.dimWidth);
+      if (d >= 0 && d < shownRow.layer.dim) readout.textContent = describeDimension(null, d);
+    }),
+  ];
+
+  function update(): void {
+    const info = selection.info;
+    if (info && (!builtQueries || builtQueries.query !== info.query)) buildQueries(info);
+    const token = selection.token;
+    queryButtons.forEach((button, i) => button.setAttribute("aria-pressed", String(i === token)));
+    chips.update();
+    legendBar.style.background = divergingGradient(ctx.dark());
+    const sharing = info ? sharingCaption(selection.head, info.stack.kv_head_of) : null;
+    const where = info && info.stack.name !== "self" ? `${info.stack.name} attention · ` : "";
+    caption.textContent = info ? `${where}layer ${selection.layer} · head ${selection.head}${sharing ? ` · ${sharing}` : ""}` : "";
+    draw();
+  }
+
+  update();
+  return {
+    element,
+    update,
+    dispose() {
+      alive = false;
+      cleanups.forEach((cleanup) => cleanup());
+    },
+  };
 }

@@ -7,6 +7,7 @@ functions; it never encodes numbers itself.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ CHUNK_KEY_SEPARATOR = "/"
 REQUEST_KIND = "request"
 RESPONSE_KIND = "response"
 WHAT_ATTENTION = "attention"
+WHAT_QUERY_KEY = "query_key"
 
 
 # -- attention chunks ---------------------------------------------------------------------
@@ -111,8 +113,106 @@ def decode_float16(data: bytes | memoryview, shape: list[int] | tuple[int, ...])
     return np.frombuffer(data, dtype=_FLOAT16_LITTLE_ENDIAN).reshape(tuple(shape)).astype(np.float32)
 
 
+# One layer of one stack for the neuron view travels as one "query-key record": a little-endian
+# uint32 header length, a UTF-8 JSON header, then the arrays, each starting at a multiple of 8
+# bytes so the browser can view them as typed arrays (offsets count from the end of the padded
+# header). Queries and keys are float16: they are drawn as colour bands. Scores and bias are
+# float32, so the scores and softmax the browser shows equal the capture's to the digits shown;
+# a browser summing float16 products would be off in the third digit for scores around 20.
+QUERY_KEY_ALIGN = 8
+_FLOAT32_LITTLE_ENDIAN = np.dtype("<f4")
+_HEADER_LENGTH = np.dtype("<u4")
+
+
+def has_query_key(capture: Capture) -> bool:
+    """Whether every layer of every stack holds queries and keys (not so for `from_attention` captures)."""
+    return all(
+        layer.query is not None and layer.key is not None
+        for stack in capture.stacks
+        for layer in capture.stack(stack).layers
+    )
+
+
+def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.ndarray]:
+    """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any."""
+    query, key = capture.query_key(layer, stack)  # raises the capture's own errors for bad input
+    record = capture.stack(stack).layers[layer]
+    scores = np.einsum("hqd,hkd->hqk", query, key) * np.float32(capture.layer_scale(layer, stack))
+    arrays = {
+        "query": query.astype(_FLOAT16_LITTLE_ENDIAN),
+        "key": np.asarray(record.key).astype(_FLOAT16_LITTLE_ENDIAN),
+        "scores": scores.astype(_FLOAT32_LITTLE_ENDIAN),
+    }
+    bias = capture.bias(layer, stack)
+    if bias is not None:
+        bias = np.asarray(bias, dtype=_FLOAT32_LITTLE_ENDIAN)
+        bias = bias.reshape((1,) * (3 - bias.ndim) + bias.shape)
+        np.broadcast_shapes(bias.shape, scores.shape)  # a bias that does not fit is a bug upstream
+        arrays["bias"] = bias
+    return arrays
+
+
+def query_key_record(capture: Capture, stack: str, layer: int) -> bytes:
+    """One layer of one stack as a query-key record (see above and docs/data-contract.md)."""
+    arrays = query_key_arrays(capture, stack, layer)
+    layout, offset = [], 0
+    for name, array in arrays.items():
+        layout.append({"name": name, "dtype": array.dtype.name, "shape": list(array.shape), "offset": offset})
+        offset += _aligned(array.nbytes)
+    header = {"scale": capture.layer_scale(layer, stack), "arrays": layout}
+    header_bytes = json.dumps(header).encode("utf-8")
+    start = _aligned(_HEADER_LENGTH.itemsize + len(header_bytes))
+    parts = [np.array(len(header_bytes), dtype=_HEADER_LENGTH).tobytes(), header_bytes]
+    parts.append(bytes(start - _HEADER_LENGTH.itemsize - len(header_bytes)))
+    for array in arrays.values():
+        data = np.ascontiguousarray(array).tobytes()
+        parts += [data, bytes(_aligned(len(data)) - len(data))]
+    return b"".join(parts)
+
+
+def decode_query_key_record(record: bytes | memoryview) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Inverse of `query_key_record`: (header, arrays as float32)."""
+    data = memoryview(record).cast("B")
+    length = int(np.frombuffer(data[: _HEADER_LENGTH.itemsize], dtype=_HEADER_LENGTH)[0])
+    header = json.loads(bytes(data[_HEADER_LENGTH.itemsize : _HEADER_LENGTH.itemsize + length]))
+    start = _aligned(_HEADER_LENGTH.itemsize + length)
+    arrays = {}
+    for entry in header["arrays"]:
+        dtype = np.dtype(entry["dtype"]).newbyteorder("<")
+        count = int(np.prod(entry["shape"]))
+        begin = start + entry["offset"]
+        values = np.frombuffer(data[begin : begin + count * dtype.itemsize], dtype=dtype)
+        arrays[entry["name"]] = values.reshape(entry["shape"]).astype(np.float32)
+    return header, arrays
+
+
+def query_key_bytes(capture: Capture, stack: str, layer: int) -> int:
+    """About what one record weighs, without building it: float16 q and k, float32 scores and bias."""
+    record = capture.stack(stack).layers[layer]
+    bias = 0 if record.bias is None else np.size(record.bias)
+    return 2 * (np.size(record.query) + np.size(record.key)) + 4 * (record.attention.size + bias)
+
+
+def all_query_key_bytes(capture: Capture) -> int:
+    return sum(query_key_bytes(capture, *parse_chunk_key(key)) for key in all_chunk_keys(capture))
+
+
+def all_query_key_records(capture: Capture) -> dict[str, bytes]:
+    """Every layer's record keyed like the attention chunks: the `_qk` trait of a preloaded widget."""
+    return {key: query_key_record(capture, *parse_chunk_key(key)) for key in all_chunk_keys(capture)}
+
+
+def query_key_response(request_id: Any, stack: str, layer: int) -> dict[str, Any]:
+    """The message that goes with a query-key record sent on request."""
+    return {"kind": RESPONSE_KIND, "id": request_id, "what": WHAT_QUERY_KEY, "stack": stack, "layer": layer}
+
+
+def _aligned(nbytes: int) -> int:
+    return -(-nbytes // QUERY_KEY_ALIGN) * QUERY_KEY_ALIGN
+
+
 # -- meta ---------------------------------------------------------------------------------
-def build_meta(capture: Capture, *, chunks_complete: bool) -> dict[str, Any]:
+def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: bool = False) -> dict[str, Any]:
     """The `meta` trait: tokens of each side, the stacks and their sizes, and the chunk encoding."""
     sides = {
         name: {
@@ -141,4 +241,5 @@ def build_meta(capture: Capture, *, chunks_complete: bool) -> dict[str, Any]:
         "stacks": stacks,
         "encoding": {"dtype": ATTENTION_DTYPE, "scale": ATTENTION_SCALE},
         "chunks_complete": chunks_complete,
+        "query_key": {"available": has_query_key(capture), "complete": query_key_complete},
     }

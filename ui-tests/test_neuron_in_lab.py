@@ -1,0 +1,92 @@
+"""The neuron view in a real JupyterLab on the real MiniLM: the numbers it shows are the capture's,
+its layers come from the kernel on request, and its selection is the kernel's."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from lab import ARTIFACTS, NotebookPage, browser_page
+from test_widget_in_lab import LOAD_MINILM
+
+SENTENCE = "leaves fall in autumn"
+# preload_qk_bytes=0: nothing of the neuron view travels with the widget, so every layer it
+# shows is asked of the kernel, which is the path a long text takes.
+SHOW_NEURON = f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, view='neuron', token=2, preload_qk_bytes=0)\nw"
+
+# What the capture says for one query row, printed by the kernel as JSON.
+CAPTURE_ROW = """\
+import json, numpy as np
+q, k = w.capture.query_key(w.layer)
+scores = np.einsum("kd,d->k", k[w.head], q[w.head, w.token]) * w.capture.layer_scale(w.layer)
+print(json.dumps({"softmax": w.capture.layer_attention(w.layer)[w.head, w.token].tolist(), "scores": scores.tolist()}))"""
+
+
+@pytest.fixture(scope="module")
+def notebook(jupyter_server, browser):
+    name = jupyter_server.write_notebook("neuron.ipynb", [LOAD_MINILM, SHOW_NEURON])
+    with (
+        browser_page(browser, "lab-neuron") as (page, errors),
+        NotebookPage(page, errors, jupyter_server, name) as notebook,
+    ):
+        notebook.run_all()
+        yield notebook
+
+
+@pytest.fixture
+def view(notebook):
+    yield notebook.page.locator(".attnwidget .aw-neuronview")
+    notebook.errors.assert_no_uncaught()
+
+
+def rows(view):
+    return view.locator(".aw-neuron-rows .aw-nrow")
+
+
+def assert_shown_equal(shown: list[str], exact: list[float], what: str) -> None:
+    """Each shown number is the capture's value to the three significant digits shown."""
+    assert len(shown) == len(exact)
+    for k, (text, value) in enumerate(zip(shown, exact)):
+        digit = 10 ** (int(f"{abs(value):e}".split("e")[1]) - 2) if value else 1e-3
+        assert abs(float(text) - value) <= digit / 2 * (1 + 1e-6), f"{what} of key {k}: shown {text}, capture {value}"
+
+
+def assert_view_matches_kernel(notebook, view) -> None:
+    expected = json.loads(notebook.execute(CAPTURE_ROW))
+    expect(rows(view)).to_have_count(len(expected["softmax"]))
+    softmax = rows(view).evaluate_all("rows => rows.map(row => row.dataset.softmax)")
+    scores = rows(view).evaluate_all("rows => rows.map(row => row.dataset.score)")
+    assert_shown_equal(softmax, expected["softmax"], "softmax")
+    assert_shown_equal(scores, expected["scores"], "q·k × scale")
+
+
+def test_the_neuron_view_shows_the_captures_numbers_fetched_from_the_kernel(notebook, view):
+    expect(view).to_be_visible()
+    expect(view.locator(".aw-neuron-caption")).to_have_text("layer 0 · head 0")
+    assert notebook.execute("print(w._qk)") == "{}", "the test means to exercise the on-demand path"
+    assert_view_matches_kernel(notebook, view)
+
+    notebook.execute("w.layer = 3")
+    expect(view.locator(".aw-neuron-caption")).to_have_text("layer 3 · head 0")
+    assert_view_matches_kernel(notebook, view)
+    ARTIFACTS.mkdir(exist_ok=True)
+    view.screenshot(path=ARTIFACTS / "minilm-neuron-view.png")
+
+
+def test_clicking_a_key_token_in_the_neuron_view_sets_token_in_the_kernel(notebook, view):
+    tokens = json.loads(notebook.execute('import json; print(json.dumps(w.meta["sides"]["input"]["tokens"]))'))
+    target = tokens.index("autumn")
+    rows(view).nth(target).get_by_role("button").click()
+    expect(view.locator(".aw-neuron-query")).to_have_text("autumn")
+    assert notebook.execute("print(w.token)") == str(target)
+    assert_view_matches_kernel(notebook, view)
+
+
+def test_setting_head_in_the_kernel_updates_the_neuron_view(notebook, view):
+    notebook.execute("w.head = 4")
+    expect(view.locator(".aw-neuron-caption")).to_have_text(re.compile(r"· head 4$"))
+    expect(view.get_by_role("button", name="Head 4", exact=True)).to_have_attribute("aria-pressed", "true")
+    assert_view_matches_kernel(notebook, view)
