@@ -114,13 +114,13 @@ def _attention_view(
     )
     if not prettify_tokens:
         capture = _with_tokens_as_given(capture)
-    show = shown(capture, include_layers, include_heads)
-    selected_heads = show.head_positions(heads)
+    scope = shown(capture, include_layers, include_heads)
+    selected_heads = scope.head_positions(heads)
     widget = AttentionWidget.from_capture(
-        restricted(capture, show),
+        restricted(capture, scope),
         view=view,
         theme=theme,
-        layer=show.layer_position(layer),
+        layer=scope.layer_position(layer),
         heads=selected_heads,
         head=selected_heads[0] if selected_heads else 0,  # focus a selected head, not hidden head 0
     )

@@ -61,15 +61,15 @@ def shown(capture: Capture, include_layers: object, include_heads: object) -> Sh
     )
 
 
-def restricted(capture: Capture, show: Shown) -> Capture:
+def restricted(capture: Capture, scope: Shown) -> Capture:
     """`capture` with only the shown layers and heads (attention only: it was built from attention tensors)."""
-    if show.layers is None and show.heads is None:
+    if scope.layers is None and scope.heads is None:
         return capture
     stacks = []
     for name in capture.stacks:
         record = capture.stack(name)
-        layers = range(record.num_layers) if show.layers is None else show.layers
-        heads = slice(None) if show.heads is None else show.heads
+        layers = range(record.num_layers) if scope.layers is None else scope.layers
+        heads = slice(None) if scope.heads is None else scope.heads
         picked = [LayerRecord(attention=record.layers[layer].attention[heads]) for layer in layers]
         stacks.append(StackRecord(name, record.query_side, record.key_side, picked))
     return Capture(list(capture.sides.values()), stacks)
