@@ -84,9 +84,10 @@ def embedded_state(page: str) -> dict:
     return json.loads(match.group(1))
 
 
-def decoded_chunks(state: dict) -> dict[str, bytes]:
-    assert state["chunk_compression"] == "deflate"
-    return {key: zlib.decompress(base64.b64decode(text)) for key, text in state["chunks"].items()}
+def decoded(state: dict, trait: str = "_chunks") -> dict[str, bytes]:
+    """The values of one binary trait of the page, as the browser inflates them."""
+    assert state["compression"] == "deflate"
+    return {key: zlib.decompress(base64.b64decode(text)) for key, text in state["binary"][trait].items()}
 
 
 # -- the API --------------------------------------------------------------------------------------
@@ -159,7 +160,7 @@ def test_every_chunk_is_embedded_exactly_when_there_is_room(widget):
     state = embedded_state(widget.to_html())
     expected = {key: wire.attention_chunk(widget.capture, *wire.parse_chunk_key(key))[0]
                 for key in wire.all_chunk_keys(widget.capture)}  # fmt: skip
-    assert decoded_chunks(state) == expected
+    assert decoded(state) == expected
     assert state["traits"]["meta"]["chunks_complete"] is True
     assert "p" not in Document(widget.to_html()).text, "no notice when nothing is left out"
 
@@ -167,17 +168,17 @@ def test_every_chunk_is_embedded_exactly_when_there_is_room(widget):
 def test_a_tight_budget_keeps_the_layer_on_screen_and_says_what_is_left_out():
     widget = make_widget([f"w{i}" for i in range(40)], layers=6, heads=4, layer=4)
     full = len(widget.to_html().encode())
-    chunk_text = len(embedded_state(widget.to_html())["chunks"]["self/4"])
+    chunk_text = len(embedded_state(widget.to_html())["binary"]["_chunks"]["self/4"])
     budget = full - 3 * chunk_text  # room for about half of the six layers
     page = widget.to_html(size_budget=budget)
     assert len(page.encode()) <= budget
 
     state = embedded_state(page)
-    kept = sorted(state["chunks"], key=lambda key: wire.parse_chunk_key(key)[1])
+    kept = list(state["binary"]["_chunks"])
     assert "self/4" in kept and 0 < len(kept) < 6
     assert state["traits"]["meta"]["chunks_complete"] is False
     notice = Document(page).text["p"]
-    assert f"leaves out {6 - len(kept)} of 6 layers" in notice and f"under the {budget / 1e3:.3g} kB size budget" in notice
+    assert f"leaves out {6 - len(kept)} of 6 attention layers to stay" in notice and f"under the {budget / 1e3:.3g} kB size budget" in notice
 
 
 def test_a_budget_too_small_for_the_page_itself_is_an_error(widget):
@@ -193,7 +194,7 @@ def test_the_budget_is_a_whole_number_of_bytes(widget, budget):
 
 def test_no_budget_embeds_everything():
     widget = make_widget([f"w{i}" for i in range(40)], layers=6)
-    assert len(embedded_state(widget.to_html(size_budget=None))["chunks"]) == 6
+    assert len(embedded_state(widget.to_html(size_budget=None))["binary"]["_chunks"]) == 6
 
 
 # -- escaping -------------------------------------------------------------------------------------

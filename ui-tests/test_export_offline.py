@@ -131,14 +131,22 @@ def test_model_and_matrix_views_draw_without_a_kernel(minilm_widget, open_export
 
 
 def test_a_budget_that_leaves_layers_out_says_so_and_shows_them_unavailable(minilm_widget, open_export):
+    from attnwidget import AttentionWidget
+
+    # The same attention without queries and keys, so the budget can only cut attention layers.
+    capture = minilm_widget.capture
+    widget = AttentionWidget.from_attention(
+        capture.attention("self"), capture.raw_tokens, sentence_b_start=capture.segment_b_start, layer=LAYER
+    )
     # One byte short of the whole: the last layers in keeping order (the highest) must go.
-    page = open_export(minilm_widget, name="budget.html", size_budget=len(minilm_widget.to_html().encode()) - 1)
+    page = open_export(widget, name="budget.html", size_budget=len(widget.to_html().encode()) - 1)
     notice = page.page.locator(".attnwidget-export-notice")
     expect(notice).to_be_visible()
-    expect(notice).to_contain_text(re.compile(r"leaves out \d of 6 layers"))
+    expect(notice).to_contain_text(re.compile(r"leaves out \d of 6 attention layers"))
     # The layer on screen was kept; a layer left out says why instead of loading forever.
     status = page.widget.locator(".aw-status")
     expect(status).to_have_text("")
+    assert page.inked_pixels("Head view") > 0
     page.widget.get_by_label("Layer", exact=True).select_option("5")
     expect(status).to_contain_text("Could not load layer 5")
     expect(status).to_contain_text("size budget")

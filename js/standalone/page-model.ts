@@ -2,7 +2,15 @@
 // in memory, fires change events like Backbone, and answers every request itself, with an
 // error, since whatever the page does not hold cannot be computed any more.
 
-import type { AttentionRequest, Binary, CustomMessageHandler, Traits, WidgetModel, WritableTrait } from "../contract";
+import type { Binary, CustomMessageHandler, Traits, WidgetModel, WritableTrait } from "../contract";
+
+/** What every request names, whatever data it asks for. */
+interface PageRequest {
+  id: number;
+  what: string;
+  stack: string;
+  layer: number;
+}
 
 type Callback = (...args: any[]) => void;
 
@@ -33,7 +41,7 @@ export class PageModel implements WidgetModel {
     this.listeners.get(event)?.delete(callback);
   }
 
-  send(content: AttentionRequest): void {
+  send(content: PageRequest): void {
     const error = missingData(content);
     // Answered later, as a kernel would: the asker registers its request before sending.
     queueMicrotask(() => this.emit("msg:custom", { kind: "response", id: content.id, error }, [] as Binary[]));
@@ -44,9 +52,7 @@ export class PageModel implements WidgetModel {
   }
 }
 
-function missingData(request: AttentionRequest): string {
-  if (request.what === "attention") {
-    return `this export leaves out layer ${request.layer} of ${request.stack} to stay under its size budget`;
-  }
-  return `this export does not hold the ${String(request.what)} data, and a saved page has no kernel to ask`;
+function missingData({ what, stack, layer }: PageRequest): string {
+  const data = what === "attention" ? "the attention" : what === "query_key" ? "the queries and keys" : `the ${what} data`;
+  return `this export leaves out ${data} of layer ${layer} (${stack}) to stay under its size budget`;
 }

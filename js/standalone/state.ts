@@ -1,34 +1,41 @@
-// The state an exported page carries (written by src/attnwidget/export.py): the selection
-// and meta as they were in Python, and the attention chunks as base64 of zlib streams.
+// The state an exported page carries (written by src/attnwidget/export.py): the selection and
+// meta as they were in Python, and each binary trait (`_chunks`, `_qk`) as base64 of zlib streams.
 
 import type { Traits } from "../contract";
 
 export interface ExportState {
-  traits: Omit<Traits, "_chunks">;
-  chunks: Record<string, string>;
-  chunk_compression: "deflate";
+  traits: Record<string, unknown>;
+  binary: Record<string, Record<string, string>>;
+  compression: "deflate";
 }
 
 export function parseState(text: string): ExportState {
   const state = JSON.parse(text) as Partial<ExportState> | null;
-  if (!state || typeof state.traits !== "object" || typeof state.chunks !== "object") {
-    throw new Error("the page's attention data is damaged (no traits or chunks); export it again");
+  if (!state || typeof state.traits !== "object" || typeof state.binary !== "object") {
+    throw new Error("the page's attention data is damaged (no traits or binary data); export it again");
   }
-  if (state.chunk_compression !== "deflate") {
-    throw new Error(`the page stores attention as ${String(state.chunk_compression)}, which this viewer cannot read`);
+  if (state.compression !== "deflate") {
+    throw new Error(`the page stores its data as ${String(state.compression)}, which this viewer cannot read`);
   }
   return state as ExportState;
 }
 
-/** The traits with every chunk decompressed, ready for the views. */
+/** The traits with every binary value decompressed, ready for the views. */
 export async function decodeTraits(state: ExportState): Promise<Traits> {
   if (typeof DecompressionStream !== "function") {
-    throw new Error("this browser cannot decompress the attention (no DecompressionStream); open the page in a current Chrome, Edge, Firefox or Safari");
+    throw new Error(
+      "this browser cannot decompress the attention (no DecompressionStream); " +
+        "open the page in a current Chrome, Edge, Firefox or Safari",
+    );
   }
-  const entries = await Promise.all(
-    Object.entries(state.chunks).map(async ([key, text]) => [key, await inflate(fromBase64(text))] as const),
-  );
-  return { ...state.traits, _chunks: Object.fromEntries(entries) };
+  const traits: Record<string, unknown> = { ...state.traits };
+  for (const [trait, values] of Object.entries(state.binary)) {
+    const entries = await Promise.all(
+      Object.entries(values).map(async ([key, text]) => [key, await inflate(fromBase64(text))] as const),
+    );
+    traits[trait] = Object.fromEntries(entries);
+  }
+  return traits as unknown as Traits;
 }
 
 function fromBase64(text: string): Uint8Array<ArrayBuffer> {

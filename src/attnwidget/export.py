@@ -1,8 +1,8 @@
 """One self-contained HTML file of a widget: bundle, state and attention inline, no kernel, no network.
 
 The page holds the widget's current selection and `meta` as JSON in a
-`<script type="application/json">`, every attention chunk that fits the size budget
-(zlib-compressed, base64), the CSS, and `static/standalone.js`, which stands in for the
+`<script type="application/json">`, every attention chunk (and query-key record of the
+neuron view) that fits the size budget, zlib-compressed and base64, the CSS, and `static/standalone.js`, which stands in for the
 kernel and mounts the same views as the notebook (docs/data-contract.md, "Exported pages").
 """
 
@@ -31,8 +31,8 @@ STANDALONE_CSS = STATIC / "standalone.css"
 DEFAULT_SIZE_BUDGET = 25_000_000
 """Bytes an export may take by default (25 MB); MiniLM at 512 tokens needs about 4 MB of it."""
 
-CHUNK_COMPRESSION = "deflate"
-"""The `DecompressionStream` format of the chunks: a zlib stream. Attention compresses about 8x."""
+COMPRESSION = "deflate"
+"""The `DecompressionStream` format of every binary value: a zlib stream. Attention compresses about 8x."""
 _ZLIB_LEVEL = 6  # level 9 saves another 12% at ten times the time
 
 SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter")
@@ -46,11 +46,17 @@ _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 _SCRIPT_BREAKERS = ("</script", "<!--", "<script")
 
 
+ATTENTION_TRAIT = "_chunks"
+QUERY_KEY_TRAIT = "_qk"
+_PART_LABELS = {ATTENTION_TRAIT: "attention", QUERY_KEY_TRAIT: "neuron-view"}
+
+
 @dataclass(frozen=True)
-class _Chunk:
+class _Part:
+    """One binary value of the page: one layer of one stack of a binary trait, keyed like `_chunks`."""
+
+    trait: str
     key: str
-    text: str
-    """Base64 of the zlib-compressed uint8 chunk."""
 
 
 def to_html(widget: AttentionWidget, path: str | os.PathLike[str] | None = None, *,
@@ -69,34 +75,42 @@ def to_html(widget: AttentionWidget, path: str | os.PathLike[str] | None = None,
 def _render(widget: AttentionWidget, budget: int | None, title: str) -> str:
     script, css = _read_standalone()
     selection = {name: getattr(widget, name) for name in SELECTION_TRAITS}
-    chunks = _encoded_chunks(widget, selection["stack"], selection["layer"])
+    parts = _parts(widget, selection["stack"], selection["layer"])
 
-    def document(kept: list[_Chunk], notice: str) -> str:
-        meta = {**widget.meta, "chunks_complete": len(kept) == len(chunks)}
+    def document(kept: dict[_Part, str], notice: str) -> str:
+        binary: dict[str, dict[str, str]] = {part.trait: {} for part in parts}
+        for part, text in kept.items():
+            binary[part.trait][part.key] = text
         state = {
-            "traits": {**selection, "meta": meta},
-            "chunks": {chunk.key: chunk.text for chunk in kept},
-            "chunk_compression": CHUNK_COMPRESSION,
+            "traits": {**selection, "meta": _exported_meta(widget.meta, parts, kept)},
+            "binary": binary,
+            "compression": COMPRESSION,
         }
         return _page(title, css, script, _script_safe_json(state), notice)
 
-    if budget is None or _size(document(chunks, "")) <= budget:
-        return document(chunks, "")
-    # Over budget: keep chunks in order of interest while they fit, and say on the page what is missing.
-    longest_notice = _notice([], chunks, budget)
-    room = budget - _size(document([], longest_notice))
+    if budget is None:
+        return document({part: _encoded(widget, part) for part in parts}, "")
+    # Room is counted with the longest notice in place, so whatever is left out, the page fits.
+    room = budget - _size(document({}, _notice(parts, {}, budget)))
     if room < 0:
         raise ValueError(
             f"size_budget={budget:,} bytes cannot hold even the page without attention "
             f"({budget - room:,} bytes: the viewer, the CSS and the tokens); raise size_budget"
         )
-    kept = []
-    for chunk in chunks:
-        cost = _entry_size(chunk) + (1 if kept else 0)  # the comma between JSON entries
+    kept: dict[_Part, str] = {}
+    gave_up: set[str] = set()
+    for part in parts:
+        if part.trait in gave_up:
+            continue
+        text = _encoded(widget, part)
+        first_of_its_kind = not any(other.trait == part.trait for other in kept)
+        cost = len(_script_safe_json(part.key)) + len(text) + 3 + (0 if first_of_its_kind else 1)  # "key":"text",
         if cost <= room:
-            kept.append(chunk)
+            kept[part] = text
             room -= cost
-    return document(kept, _notice(kept, chunks, budget))
+        elif part.trait == QUERY_KEY_TRAIT:
+            gave_up.add(part.trait)  # records of one capture weigh about the same; spare compressing the rest
+    return document(kept, "" if len(kept) == len(parts) else _notice(parts, kept, budget))
 
 
 def _page(title: str, css: str, script: str, state_json: str, notice: str) -> str:
@@ -148,11 +162,6 @@ def _size(page: str) -> int:
     return len(page.encode("utf-8"))
 
 
-def _entry_size(chunk: _Chunk) -> int:
-    """Bytes of `"key":"text"` in the state JSON."""
-    return len(_script_safe_json(chunk.key)) + 1 + len(chunk.text) + 2
-
-
 def _default_title(widget: AttentionWidget) -> str:
     side = widget.capture.input_side
     words = " ".join(token for token, special in zip(side.tokens, side.special) if not special)
@@ -160,26 +169,52 @@ def _default_title(widget: AttentionWidget) -> str:
     return f"attnwidget — {preview}" if preview else "attnwidget"
 
 
-# -- chunks and the budget -------------------------------------------------------------------------
-def _encoded_chunks(widget: AttentionWidget, stack: str, layer: int) -> list[_Chunk]:
-    """Every chunk, compressed, in the order a budget keeps them: the layer on screen, its stack, the rest."""
+# -- binary parts and the budget ------------------------------------------------------------------
+def _parts(widget: AttentionWidget, stack: str, layer: int) -> list[_Part]:
+    """Every binary value of the page, in the order a budget keeps them.
+
+    Attention before queries and keys (every view but one needs it); within each, the layer
+    on screen, then the rest of its stack, then the other stacks.
+    """
     keys = wire.all_chunk_keys(widget.capture)
     first = wire.chunk_key(stack, layer)
     keys.sort(key=lambda key: (key != first, wire.parse_chunk_key(key)[0] != stack))
-    chunks = []
-    for key in keys:
-        data, _shape = wire.attention_chunk(widget.capture, *wire.parse_chunk_key(key))
-        text = base64.b64encode(zlib.compress(data, _ZLIB_LEVEL)).decode("ascii")
-        chunks.append(_Chunk(key, text))
-    return chunks
+    traits = [ATTENTION_TRAIT]
+    if widget.meta.get("query_key", {}).get("available"):
+        traits.append(QUERY_KEY_TRAIT)
+    return [_Part(trait, key) for trait in traits for key in keys]
 
 
-def _notice(kept: list[_Chunk], chunks: list[_Chunk], budget: int) -> str:
-    left_out = len(chunks) - len(kept)
+def _encoded(widget: AttentionWidget, part: _Part) -> str:
+    stack, layer = wire.parse_chunk_key(part.key)
+    if part.trait == ATTENTION_TRAIT:
+        data = wire.attention_chunk(widget.capture, stack, layer)[0]
+    else:
+        data = wire.query_key_record(widget.capture, stack, layer)
+    return base64.b64encode(zlib.compress(data, _ZLIB_LEVEL)).decode("ascii")
+
+
+def _exported_meta(meta: dict[str, Any], parts: list[_Part], kept: dict[_Part, str]) -> dict[str, Any]:
+    """`meta` with its completeness flags telling the truth about this page."""
+    def complete(trait: str) -> bool:
+        return all(part in kept for part in parts if part.trait == trait)
+
+    exported = {**meta, "chunks_complete": complete(ATTENTION_TRAIT)}
+    if "query_key" in meta:
+        exported["query_key"] = {**meta["query_key"], "complete": complete(QUERY_KEY_TRAIT)}
+    return exported
+
+
+def _notice(parts: list[_Part], kept: dict[_Part, str], budget: int) -> str:
+    counts = []
+    for trait, label in _PART_LABELS.items():
+        of_trait = [part for part in parts if part.trait == trait]
+        left_out = sum(part not in kept for part in of_trait)
+        if left_out:
+            counts.append(f"{left_out} of {len(of_trait)} {label} layers")
     return (
-        f"This export leaves out {left_out} of {len(chunks)} layers to stay under the "
-        f"{_readable_size(budget)} size budget; those layers show as unavailable. "
-        "Export again with a larger size_budget to include them."
+        f"This export leaves out {' and '.join(counts)} to stay under the {_readable_size(budget)} size budget; "
+        "those show as unavailable. Export again with a larger size_budget to include them."
     )
 
 
