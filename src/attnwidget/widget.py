@@ -25,16 +25,16 @@ BUNDLE_CSS = STATIC / "widget.css"
 
 DEFAULT_PRELOAD_BYTES = 64 * 2**20
 """Attention up to this size (one byte per value) is sent with the widget; larger captures load layers on request."""
-DEFAULT_PRELOAD_QK_BYTES = 2 * 2**20
-"""Queries, keys and scores of every layer (neuron view) are sent with the widget when they fit in this size.
-Otherwise the neuron view asks for the layer it shows; a short sentence fits, and keeps working in exported pages."""
 
 VIEWS = ("head", "model", "neuron", "matrix")
 THEMES = ("auto", "light", "dark")
 PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
 
-BROWSER_READ_ONLY = frozenset({"meta", "_chunks", "_qk"})
+BROWSER_READ_ONLY = frozenset({"meta", "_chunks"})
 """Traits only Python writes; the browser's copies are never taken back."""
+
+EMBED_ALWAYS = ("_view_name", "_view_module", "_view_module_version", "_anywidget_id")
+"""Traits kept in embedded state although equal to their Python default (see get_state)."""
 
 # The ranges of layer, head and token depend on the stack, so a browser change to several
 # traits at once applies the stack first.
@@ -76,9 +76,6 @@ class AttentionWidget(anywidget.AnyWidget):
 
     capture: Capture
     """The capture shown; kept whole so later views (neuron view: queries and keys) can read it."""
-    _qk = traitlets.Dict(
-        value_trait=traitlets.Bytes(), help="Preloaded query-key records (neuron view) keyed '<stack>/<layer>'."
-    ).tag(sync=True)
 
     # -- constructors ---------------------------------------------------------------------
     def __init__(self, model: Any, text: str, tokenizer: Any = None, text_pair: str | None = None, **options: Any):
@@ -108,10 +105,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @classmethod
     def from_capture(cls, capture: Capture, **options: Any) -> AttentionWidget:
-        """Show a `Capture`.
-
-        Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes.
-        """
+        """Show a `Capture`. Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes."""
         widget = cls.__new__(cls)
         widget._setup(capture, **options)
         return widget
@@ -132,7 +126,6 @@ class AttentionWidget(anywidget.AnyWidget):
     ) -> None:
         """The one real constructor; every public constructor ends here."""
         if not isinstance(capture, Capture):
-        preload_qk_bytes: int = DEFAULT_PRELOAD_QK_BYTES,
             raise TypeError(f"expected an attnwidget.Capture, got {type(capture).__name__}")
         esm, css = _read_bundle()
         stack = capture.stacks[0] if stack is None else stack
@@ -143,11 +136,8 @@ class AttentionWidget(anywidget.AnyWidget):
         # Trait validation runs once all of these are set, so the order here does not matter.
         super().__init__(
             _esm=esm,
-        self._preload_all_qk = wire.has_query_key(capture) and wire.all_query_key_bytes(capture) <= preload_qk_bytes
             _css=css,
-            meta=wire.build_meta(
-                capture, chunks_complete=self._preload_all, query_key_complete=self._preload_all_qk
-            ),
+            meta=wire.build_meta(capture, chunks_complete=self._preload_all),
             stack=stack,
             layer=layer,
             head=head,
@@ -169,12 +159,6 @@ class AttentionWidget(anywidget.AnyWidget):
     # -- validation -----------------------------------------------------------------------
     @traitlets.validate("stack")
     def _valid_stack(self, proposal: traitlets.Bunch) -> str:
-    @traitlets.default("_qk")
-    def _preloaded_query_keys(self) -> dict[str, bytes]:
-        # All or nothing: unlike attention, the views need no layer of these to open, and a live
-        # kernel answers the neuron view's request at once.
-        return wire.all_query_key_records(self.capture) if self._preload_all_qk else {}
-
         names = [entry["name"] for entry in self.meta.get("stacks", [])]
         if proposal.value not in names:
             raise traitlets.TraitError(f"stack {proposal.value!r} does not exist; this widget has stacks {names}")
@@ -254,6 +238,17 @@ class AttentionWidget(anywidget.AnyWidget):
 
         return to_html(self, path, size_budget=size_budget, title=title)
 
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        """The synced state; with drop_defaults (ipywidgets.embed), still naming anywidget's view.
+
+        A dropped trait takes the browser model's default, and DOMWidgetModel's default view is none
+        (`_view_name: null`): an embedded page would then have nothing to render.
+        """
+        state = super().get_state(key, drop_defaults=drop_defaults)
+        if drop_defaults and key is None:
+            state.update(super().get_state(EMBED_ALWAYS))
+        return state
+
     # -- changes from the browser ---------------------------------------------------------
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Apply a browser update trait by trait; reject bad values and send the valid state back.
@@ -305,10 +300,8 @@ def _answer_request(widget: AttentionWidget, content: Any, _buffers: list[bytes]
 
 def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     what = request.get("what")
-    if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY):
-        raise _BadRequest(
-            f"unknown request what={what!r}; expected {wire.WHAT_ATTENTION!r} or {wire.WHAT_QUERY_KEY!r}"
-        )
+    if what != wire.WHAT_ATTENTION:
+        raise _BadRequest(f"unknown request what={what!r}; expected {wire.WHAT_ATTENTION!r}")
     stack, layer = request.get("stack"), request.get("layer")
     if stack not in capture.stacks:
         raise _BadRequest(f"no stack {stack!r}; this widget has {list(capture.stacks)}")
@@ -329,13 +322,6 @@ def resolve_tokenizer(model: Any) -> Any:
             "cannot find a tokenizer for this model: it has no name_or_path to load one from. "
             "Pass tokenizer=... (the tokenizer that prepares this model's inputs)."
         )
-    if what == wire.WHAT_QUERY_KEY:
-        if not wire.has_query_key(capture):
-            raise _BadRequest(
-                "this widget holds no queries or keys (it was built from attention tensors alone); "
-                "create it from the model, AttentionWidget(model, text), to see the neuron view"
-            )
-        return wire.query_key_response(request.get("id"), stack, layer), [wire.query_key_record(capture, stack, layer)]
     from transformers import AutoTokenizer
 
     try:
