@@ -25,12 +25,15 @@ BUNDLE_CSS = STATIC / "widget.css"
 
 DEFAULT_PRELOAD_BYTES = 64 * 2**20
 """Attention up to this size (one byte per value) is sent with the widget; larger captures load layers on request."""
+DEFAULT_PRELOAD_QK_BYTES = 2 * 2**20
+"""Queries, keys and scores of every layer (neuron view) are sent with the widget when they fit in this size.
+Otherwise the neuron view asks for the layer it shows; a short sentence fits, and keeps working in exported pages."""
 
 VIEWS = ("head", "model", "neuron", "matrix")
 THEMES = ("auto", "light", "dark")
 PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
 
-BROWSER_READ_ONLY = frozenset({"meta", "_chunks"})
+BROWSER_READ_ONLY = frozenset({"meta", "_chunks", "_qk"})
 """Traits only Python writes; the browser's copies are never taken back."""
 
 EMBED_ALWAYS = ("_view_name", "_view_module", "_view_module_version", "_anywidget_id")
@@ -73,6 +76,9 @@ class AttentionWidget(anywidget.AnyWidget):
     _chunks = traitlets.Dict(
         value_trait=traitlets.Bytes(), help="Preloaded uint8 attention chunks keyed '<stack>/<layer>'."
     ).tag(sync=True)
+    _qk = traitlets.Dict(
+        value_trait=traitlets.Bytes(), help="Preloaded query-key records (neuron view) keyed '<stack>/<layer>'."
+    ).tag(sync=True)
 
     capture: Capture
     """The capture shown; kept whole so later views (neuron view: queries and keys) can read it."""
@@ -105,7 +111,10 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @classmethod
     def from_capture(cls, capture: Capture, **options: Any) -> AttentionWidget:
-        """Show a `Capture`. Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes."""
+        """Show a `Capture`.
+
+        Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes.
+        """
         widget = cls.__new__(cls)
         widget._setup(capture, **options)
         return widget
@@ -123,6 +132,7 @@ class AttentionWidget(anywidget.AnyWidget):
         theme: str = "auto",
         pair_filter: str = "all",
         preload_bytes: int = DEFAULT_PRELOAD_BYTES,
+        preload_qk_bytes: int = DEFAULT_PRELOAD_QK_BYTES,
     ) -> None:
         """The one real constructor; every public constructor ends here."""
         if not isinstance(capture, Capture):
@@ -133,11 +143,14 @@ class AttentionWidget(anywidget.AnyWidget):
             heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
         self.capture = capture
         self._preload_all = wire.attention_bytes(capture) <= preload_bytes
+        self._preload_all_qk = wire.has_query_key(capture) and wire.all_query_key_bytes(capture) <= preload_qk_bytes
         # Trait validation runs once all of these are set, so the order here does not matter.
         super().__init__(
             _esm=esm,
             _css=css,
-            meta=wire.build_meta(capture, chunks_complete=self._preload_all),
+            meta=wire.build_meta(
+                capture, chunks_complete=self._preload_all, query_key_complete=self._preload_all_qk
+            ),
             stack=stack,
             layer=layer,
             head=head,
@@ -155,6 +168,12 @@ class AttentionWidget(anywidget.AnyWidget):
         # have been validated, so the one preloaded layer of a large capture is the one on screen.
         keys = wire.all_chunk_keys(self.capture) if self._preload_all else [wire.chunk_key(self.stack, self.layer)]
         return {key: wire.attention_chunk(self.capture, *wire.parse_chunk_key(key))[0] for key in keys}
+
+    @traitlets.default("_qk")
+    def _preloaded_query_keys(self) -> dict[str, bytes]:
+        # All or nothing: unlike attention, the views need no layer of these to open, and a live
+        # kernel answers the neuron view's request at once.
+        return wire.all_query_key_records(self.capture) if self._preload_all_qk else {}
 
     # -- validation -----------------------------------------------------------------------
     @traitlets.validate("stack")
@@ -300,14 +319,23 @@ def _answer_request(widget: AttentionWidget, content: Any, _buffers: list[bytes]
 
 def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     what = request.get("what")
-    if what != wire.WHAT_ATTENTION:
-        raise _BadRequest(f"unknown request what={what!r}; expected {wire.WHAT_ATTENTION!r}")
+    if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY):
+        raise _BadRequest(
+            f"unknown request what={what!r}; expected {wire.WHAT_ATTENTION!r} or {wire.WHAT_QUERY_KEY!r}"
+        )
     stack, layer = request.get("stack"), request.get("layer")
     if stack not in capture.stacks:
         raise _BadRequest(f"no stack {stack!r}; this widget has {list(capture.stacks)}")
     count = capture.num_layers(stack)
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < count:
         raise _BadRequest(f"layer must be an integer in 0..{count - 1} for stack {stack!r}; got {layer!r}")
+    if what == wire.WHAT_QUERY_KEY:
+        if not wire.has_query_key(capture):
+            raise _BadRequest(
+                "this widget holds no queries or keys (it was built from attention tensors alone); "
+                "create it from the model, AttentionWidget(model, text), to see the neuron view"
+            )
+        return wire.query_key_response(request.get("id"), stack, layer), [wire.query_key_record(capture, stack, layer)]
     chunk, shape = wire.attention_chunk(capture, stack, layer)
     return wire.attention_response(request.get("id"), stack, layer, shape), [chunk]
 
