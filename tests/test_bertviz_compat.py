@@ -370,7 +370,7 @@ def test_html_action_return_gives_self_contained_html_in_data(pair, function, vi
     assert isinstance(page, HTML)  # BertViz code writes `page.data` to a file
     assert page.data.lstrip().lower().startswith("<!doctype html>")
     assert "##oz" not in page.data and '"oz"' in page.data  # the (prettified) tokens are in the page
-    assert f'"view": "{view}"' in page.data or f'"view":"{view}"' in page.data
+    assert f'"view":"{view}"' in page.data
     assert "<script src=" not in page.data  # nothing from a CDN, unlike BertViz's require.js
     assert len(ipywidgets_widget._instances) == open_before  # the widget used for the page is closed
 
@@ -421,7 +421,9 @@ def test_show_works_on_any_architecture_and_model_type_does_not_restrict_it(tiny
 def test_show_html_action_return(pair):
     page = show(pair.model, "gpt2", pair.tokenizer, SENTENCE_A, SENTENCE_B, html_action="return")
     assert isinstance(page, HTML) and page.data.lstrip().lower().startswith("<!doctype html>")
-    assert '"neuron"' in page.data
+    assert '"view":"neuron"' in page.data
+    # The page carries the queries and keys the neuron view draws, so it needs no kernel.
+    assert '"query_key":{"available":true,"complete":true}' in page.data
 
 
 @pytest.mark.parametrize(
