@@ -76,6 +76,46 @@ def test_the_neuron_view_shows_the_captures_numbers_fetched_from_the_kernel(note
     view.screenshot(path=ARTIFACTS / "minilm-neuron-view.png")
 
 
+# Clicks every head chip and query token in turn and reads the rows each time: once the layer is
+# in the browser the view redraws synchronously, so one evaluate reads the whole layer.
+READ_EVERY_ROW = """view => {
+  const shown = {};
+  const chips = [...view.querySelectorAll('.aw-chips button')];
+  const queries = [...view.querySelectorAll('.aw-neuron-queries button')];
+  for (const chip of chips) {
+    chip.click();
+    for (const query of queries) {
+      query.click();
+      const rows = [...view.querySelectorAll('.aw-neuron-rows .aw-nrow')];
+      shown[`${chip.dataset.head}/${query.dataset.index}`] = rows.map(row => [row.dataset.softmax, row.dataset.score]);
+    }
+  }
+  return shown;
+}"""
+
+CAPTURE_LAYER = """import json, numpy as np
+q, k = w.capture.query_key(w.layer)
+scores = np.einsum("hqd,hkd->hqk", q, k) * w.capture.layer_scale(w.layer)
+print(json.dumps({"softmax": w.capture.layer_attention(w.layer).tolist(), "scores": scores.tolist()}))"""
+
+
+def test_every_head_and_query_token_of_a_layer_shows_the_captures_numbers(notebook, view):
+    notebook.execute("w.layer = 5")
+    expect(view.locator(".aw-neuron-caption")).to_have_text(re.compile(r"^layer 5 · "))
+    expect(rows(view).first).to_have_attribute("data-softmax", re.compile(r"\d"))
+    expected = json.loads(notebook.execute(CAPTURE_LAYER))
+
+    shown = view.evaluate(READ_EVERY_ROW)
+
+    heads, n = len(expected["softmax"]), len(expected["softmax"][0])
+    assert len(shown) == heads * n == 12 * 6
+    for h in range(heads):
+        for t in range(n):
+            softmax, scores = zip(*shown[f"{h}/{t}"])
+            assert_shown_equal(list(softmax), expected["softmax"][h][t], f"head {h}, query {t}: softmax")
+            assert_shown_equal(list(scores), expected["scores"][h][t], f"head {h}, query {t}: q·k × scale")
+
+
 def test_clicking_a_key_token_in_the_neuron_view_sets_token_in_the_kernel(notebook, view):
     tokens = json.loads(notebook.execute('import json; print(json.dumps(w.meta["sides"]["input"]["tokens"]))'))
     target = tokens.index("autumn")
