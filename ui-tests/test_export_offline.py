@@ -63,6 +63,7 @@ class OfflinePage:
 def open_export(browser, tmp_path):
     """open_export(widget, **to_html options) -> the export, opened from file:// with the network cut off."""
     opened: list[tuple[OfflinePage, object]] = []
+    ARTIFACTS.mkdir(exist_ok=True)
 
     def open_(widget, name: str = "export.html", **options) -> OfflinePage:
         path = tmp_path / name
@@ -78,16 +79,16 @@ def open_export(browser, tmp_path):
                 route.abort()
 
         context.route("**/*", only_files)
-        offline.page.on("pageerror", lambda error: offline.problems.append(f"uncaught {error}"))
-        offline.page.on("console", lambda m: m.type == "error" and offline.problems.append(f"console: {m.text}"))
-        offline.page.on("dialog", lambda dialog: (offline.problems.append(f"dialog {dialog.message}"), dialog.dismiss()))
+        problems = offline.problems
+        offline.page.on("pageerror", lambda error: problems.append(f"uncaught {error}"))
+        offline.page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+        offline.page.on("dialog", lambda dialog: (problems.append(f"dialog {dialog.message}"), dialog.dismiss()))
         offline.page.goto(path.as_uri())
         opened.append((offline, context))
         return offline
 
     yield open_
     for offline, context in opened:
-        ARTIFACTS.mkdir(exist_ok=True)
         context.close()
         assert offline.attempted == [], "the exported page tried to reach the network"
         assert offline.problems == [], "the exported page reported errors"

@@ -69,7 +69,9 @@ def test_an_export_shows_hostile_tokens_and_title_as_text(browser, tmp_path):
     with browser_page(browser, "export-injection") as (page, errors):
         dialogs = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+        page.context.route(
+            "**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort()
+        )
         page.goto(path.as_uri())
         root = page.locator(".attnwidget")
         expect(root.get_by_role("group", name="Query tokens").get_by_role("button")).to_have_count(len(CORPUS))

@@ -6,6 +6,7 @@ import type { Binary, CustomMessageHandler, Traits, WidgetModel, WritableTrait }
 
 /** What every request names, whatever data it asks for. */
 interface PageRequest {
+  kind: "request";
   id: number;
   what: string;
   stack: string;
@@ -53,6 +54,7 @@ export class PageModel implements WidgetModel {
 }
 
 function missingData({ what, stack, layer }: PageRequest): string {
-  const data = what === "attention" ? "the attention" : what === "query_key" ? "the queries and keys" : `the ${what} data`;
+  const data =
+    what === "attention" ? "the attention" : what === "query_key" ? "the queries and keys" : `the ${what} data`;
   return `this export leaves out ${data} of layer ${layer} (${stack}) to stay under its size budget`;
 }

@@ -2,8 +2,9 @@
 
 The page holds the widget's current selection and `meta` as JSON in a
 `<script type="application/json">`, every attention chunk (and query-key record of the
-neuron view) that fits the size budget, zlib-compressed and base64, the CSS, and `static/standalone.js`, which stands in for the
-kernel and mounts the same views as the notebook (docs/data-contract.md, "Exported pages").
+neuron view) that fits the size budget, zlib-compressed and base64, the CSS, and
+`static/standalone.js`, which stands in for the kernel and mounts the same views as the
+notebook (docs/data-contract.md, "Exported pages").
 """
 
 from __future__ import annotations
