@@ -1,5 +1,6 @@
-// Attention chunks (one layer of one stack, uint8) for the views: from the preloaded
-// `_chunks` trait when Python sent them, otherwise asked for once over a custom message.
+// Per-layer binary data for the views: from a preloaded trait when Python sent it, otherwise
+// asked for once over a custom message. Two kinds of it exist: attention chunks (one layer of
+// one stack, uint8; below) and the neuron view's query-key records (js/neuron/store.ts).
 //
 // anywidget hands initialize() and every render() a different proxy of the same model, so
 // the cache cannot hang off the model object. It hangs off the `meta` object instead: every
@@ -14,48 +15,44 @@ import {
   toUint8,
   type Binary,
   type Meta,
+  type Request,
   type WidgetModel,
 } from "./contract";
 
-interface Pending {
+/** One kind of per-layer data: where it is preloaded, how it is asked for and checked. */
+export interface LayerKind<T> {
+  what: Request["what"];
+  trait: "_chunks" | "_qk";
+  /** The layer's value, checked against meta; throws an Error that names what does not fit. */
+  decode(meta: Meta, stack: string, layer: number, binary: Binary): T;
+  /** Why a layer missing from the trait must not be asked for, or null when Python can answer. */
+  unaskable(meta: Meta, key: string): string | null;
+}
+
+interface Pending<T> {
   key: string;
-  resolve(bytes: Uint8Array): void;
+  resolve(value: T): void;
   reject(error: Error): void;
 }
 
-interface Cache {
-  /** Every chunk ever asked for, answered or not; a key in here is never asked for again. */
-  promises: Map<string, Promise<Uint8Array>>;
-  ready: Map<string, Uint8Array>;
-  pending: Map<number, Pending>;
+interface Cache<T> {
+  /** Every layer ever asked for, answered or not; a key in here is never asked for again. */
+  promises: Map<string, Promise<T>>;
+  ready: Map<string, T>;
+  pending: Map<number, Pending<T>>;
 }
 
-const caches = new WeakMap<Meta, Cache>();
-// Request ids only need to be unique per widget; one counter for the page is simplest, and
-// shared with the neuron view's requests (js/neuron/store.ts) so answers never get mixed up.
+const caches = new WeakMap<Meta, Map<string, Cache<unknown>>>();
+// Request ids only need to be unique per widget; one counter for the page and every kind of
+// request is simplest, and answers of one kind are never taken for another.
 let lastRequestId = 0;
-export const nextRequestId = () => ++lastRequestId;
 
-function cacheFor(meta: Meta): Cache {
-  let cache = caches.get(meta);
-  if (!cache) {
-    cache = { promises: new Map(), ready: new Map(), pending: new Map() };
-    caches.set(meta, cache);
-  }
+function cacheFor<T>(meta: Meta, kind: LayerKind<T>): Cache<T> {
+  let byKind = caches.get(meta);
+  if (!byKind) caches.set(meta, (byKind = new Map()));
+  let cache = byKind.get(kind.what) as Cache<T> | undefined;
+  if (!cache) byKind.set(kind.what, (cache = { promises: new Map(), ready: new Map(), pending: new Map() }));
   return cache;
-}
-
-/** Check a chunk against meta before any view indexes into it. */
-function checked(meta: Meta, stack: string, layer: number, bytes: Uint8Array): Uint8Array {
-  const info = stackInfo(meta, stack);
-  const expected = info ? chunkLength(info) : -1;
-  if (bytes.length !== expected) {
-    throw new Error(
-      `attention chunk ${chunkKey(stack, layer)} has ${bytes.length} bytes, expected ${expected} ` +
-        `(heads × query tokens × key tokens); the widget's data is inconsistent, re-create the widget`,
-    );
-  }
-  return bytes;
 }
 
 function parseKey(key: string): [string, number] {
@@ -64,109 +61,135 @@ function parseKey(key: string): [string, number] {
 }
 
 /**
- * Answers to requests, and chunks Python adds to `_chunks` later, for one model.
+ * Answers to requests of one kind, and layers Python adds to its trait later, for one model.
  * Installed once per model from initialize(); returns its cleanup.
  */
-export function listenForChunks(model: WidgetModel): () => void {
-  const onMessage = (content: unknown, buffers: Binary[]) => {
-    if (!isResponse(content)) return;
+export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () => void {
+  const known = () => {
     const meta = model.get("meta");
-    const cache = meta && caches.get(meta);
-    const pending = cache?.pending.get(content.id);
-    if (!cache || !pending) return; // an answer for data that has since been replaced
-    cache.pending.delete(content.id);
-    if ("error" in content) {
-      pending.reject(new Error(content.error));
-      return;
-    }
+    return meta && caches.get(meta)?.has(kind.what) ? { meta, cache: cacheFor(meta, kind) } : null;
+  };
+  const settle = (meta: Meta, pending: Pending<T>, binary: Binary) => {
     try {
-      if (!buffers?.[0]) throw new Error(`the answer for chunk ${pending.key} carried no data`);
-      const [stack, layer] = parseKey(pending.key);
-      pending.resolve(checked(meta, stack, layer, toUint8(buffers[0])));
+      pending.resolve(kind.decode(meta, ...parseKey(pending.key), binary));
     } catch (error) {
       pending.reject(error as Error);
     }
   };
-  const onChunks = () => {
-    const meta = model.get("meta");
-    const cache = meta && caches.get(meta);
-    const chunks = model.get("_chunks") ?? {};
-    if (!cache) return;
-    for (const [id, pending] of cache.pending) {
-      const binary = chunks[pending.key];
-      if (!binary) continue;
-      cache.pending.delete(id);
-      try {
-        const [stack, layer] = parseKey(pending.key);
-        pending.resolve(checked(meta, stack, layer, toUint8(binary)));
-      } catch (error) {
-        pending.reject(error as Error);
-      }
+  const onMessage = (content: unknown, buffers: Binary[]) => {
+    if (!isResponse(content)) return;
+    const found = known();
+    const pending = found?.cache.pending.get(content.id);
+    if (!found || !pending) return; // another kind's answer, or one for data since replaced
+    found.cache.pending.delete(content.id);
+    if ("error" in content) pending.reject(new Error(content.error));
+    else if (!buffers?.[0]) pending.reject(new Error(`the answer for ${kind.what} ${pending.key} carried no data`));
+    else settle(found.meta, pending, buffers[0]);
+  };
+  const onTrait = () => {
+    const found = known();
+    const values = model.get(kind.trait) ?? {};
+    if (!found) return;
+    for (const [id, pending] of found.cache.pending) {
+      if (!values[pending.key]) continue;
+      found.cache.pending.delete(id);
+      settle(found.meta, pending, values[pending.key]);
     }
   };
   model.on("msg:custom", onMessage);
-  model.on("change:_chunks", onChunks);
+  model.on(`change:${kind.trait}`, onTrait);
   return () => {
     model.off("msg:custom", onMessage);
-    model.off("change:_chunks", onChunks);
+    model.off(`change:${kind.trait}`, onTrait);
   };
 }
 
-export class ChunkStore {
-  constructor(private readonly model: WidgetModel) {}
+export class LayerStore<T> {
+  constructor(
+    protected readonly model: WidgetModel,
+    private readonly kind: LayerKind<T>,
+  ) {}
 
-  /** The chunk if it is already here, for drawing without waiting. */
-  peek(stack: string, layer: number): Uint8Array | undefined {
+  /** The layer if it is already here, for drawing without waiting. */
+  peek(stack: string, layer: number): T | undefined {
     const meta = this.model.get("meta");
     if (!meta) return undefined;
     const key = chunkKey(stack, layer);
-    const cache = cacheFor(meta);
-    if (!cache.ready.has(key)) {
-      const binary = this.model.get("_chunks")?.[key];
-      if (binary) {
-        try {
-          cache.ready.set(key, checked(meta, stack, layer, toUint8(binary)));
-        } catch {
-          return undefined; // get() reports the error
-        }
+    const cache = cacheFor(meta, this.kind);
+    const binary = this.model.get(this.kind.trait)?.[key];
+    if (!cache.ready.has(key) && binary) {
+      try {
+        cache.ready.set(key, this.kind.decode(meta, stack, layer, binary));
+      } catch {
+        return undefined; // get() reports the error
       }
     }
     return cache.ready.get(key);
   }
 
-  /** The chunk, from `_chunks` or asked for once; rejects with Python's error message. */
-  get(stack: string, layer: number): Promise<Uint8Array> {
+  /** The layer, from the trait or asked for once; rejects with Python's error message. */
+  get(stack: string, layer: number): Promise<T> {
     const meta = this.model.get("meta");
     if (!meta) return Promise.reject(new Error("the widget has no attention data (meta is empty)"));
     const key = chunkKey(stack, layer);
-    const cache = cacheFor(meta);
+    const cache = cacheFor(meta, this.kind);
     const known = cache.promises.get(key);
     if (known) return known;
 
-    let promise: Promise<Uint8Array>;
-    const binary = this.model.get("_chunks")?.[key];
+    let promise: Promise<T>;
+    const binary = this.model.get(this.kind.trait)?.[key];
+    const unaskable = binary ? null : this.kind.unaskable(meta, key);
     if (binary) {
       try {
-        promise = Promise.resolve(checked(meta, stack, layer, toUint8(binary)));
+        promise = Promise.resolve(this.kind.decode(meta, stack, layer, binary));
       } catch (error) {
-        // Not cached: this may be the old `_chunks` of new meta, with the new ones on their way.
+        // Not cached: this may be the old trait value of new meta, with the new one on its way.
         return Promise.reject(error as Error);
       }
-    } else if (meta.chunks_complete) {
-      // Everything was sent up front (always so in an exported page, where nobody would answer).
-      promise = Promise.reject(new Error(`attention chunk ${key} is missing from the widget's data`));
+    } else if (unaskable) {
+      promise = Promise.reject(new Error(unaskable));
     } else {
-      promise = new Promise<Uint8Array>((resolve, reject) => {
-        const id = nextRequestId();
+      promise = new Promise<T>((resolve, reject) => {
+        const id = ++lastRequestId;
         cache.pending.set(id, { key, resolve, reject });
-        this.model.send({ kind: "request", id, what: "attention", stack, layer });
+        this.model.send({ kind: "request", id, what: this.kind.what, stack, layer });
       });
     }
     promise.then(
-      (bytes) => cache.ready.set(key, bytes),
+      (value) => cache.ready.set(key, value),
       () => {}, // callers handle the error; this branch only keeps the rejection from going unhandled
     );
     cache.promises.set(key, promise);
     return promise;
+  }
+}
+
+// -- attention chunks ---------------------------------------------------------------------
+
+const ATTENTION: LayerKind<Uint8Array> = {
+  what: "attention",
+  trait: "_chunks",
+  /** Check a chunk against meta before any view indexes into it. */
+  decode(meta, stack, layer, binary) {
+    const bytes = toUint8(binary);
+    const info = stackInfo(meta, stack);
+    const expected = info ? chunkLength(info) : -1;
+    if (bytes.length !== expected) {
+      throw new Error(
+        `attention chunk ${chunkKey(stack, layer)} has ${bytes.length} bytes, expected ${expected} ` +
+          `(heads × query tokens × key tokens); the widget's data is inconsistent, re-create the widget`,
+      );
+    }
+    return bytes;
+  },
+  // Everything was sent up front (always so in an exported page, where nobody would answer).
+  unaskable: (meta, key) => (meta.chunks_complete ? `attention chunk ${key} is missing from the widget's data` : null),
+};
+
+export const listenForChunks = (model: WidgetModel) => listenForLayers(model, ATTENTION);
+
+export class ChunkStore extends LayerStore<Uint8Array> {
+  constructor(model: WidgetModel) {
+    super(model, ATTENTION);
   }
 }
