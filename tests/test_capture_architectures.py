@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from attnwidget import capture
+from attnwidget._recording import IncompleteScoresWarning
 from conftest import ARCHITECTURES, DECODER_ONLY, ENCODER_DECODER, eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
@@ -31,7 +33,9 @@ def model_inputs(model, result, encoding) -> dict:
 def captured(request, tiny_models):
     """(arch, model, tokenizer, capture) of a tiny model loaded as by default: sdpa where supported."""
     model, tokenizer = tiny_models(request.param, attn_implementation=None)
-    return request.param, model, tokenizer, capture(model, tokenizer, TEXT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IncompleteScoresWarning)  # q, k, scale and bias explain it all
+        return request.param, model, tokenizer, capture(model, tokenizer, TEXT)
 
 
 def test_stacks_follow_the_architecture(captured):
@@ -122,6 +126,22 @@ def test_bloom_bias_is_alibi_plus_the_causal_mask(tiny_models):
     assert len(set(slopes.round(6))) == 4
     assert result.bias(1) is bias
     assert all(not module._forward_hooks for module in model.modules())
+
+
+def test_soft_capped_scores_are_flagged(minilm_tokenizer):
+    from transformers import AutoModelForCausalLM, Gemma2Config
+
+    config = Gemma2Config(
+        vocab_size=30522, pad_token_id=0, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8,
+        attn_logit_softcapping=0.5, initializer_range=0.5,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    with pytest.warns(IncompleteScoresWarning, match="Gemma2Attention.*soft-capping"):
+        result = capture(model, minilm_tokenizer, TEXT)
+    reference = eager_attentions(model, dict(minilm_tokenizer(TEXT, return_tensors="pt")))["self"]
+    np.testing.assert_allclose(result.attention(), np.stack([a[0].numpy() for a in reference]), atol=1e-6)
 
 
 @pytest.mark.parametrize("arch", ["t5", "bart"])

@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import math
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -33,6 +34,10 @@ _CROSS_ATTENTION_NAMES = ("encoder_attn", "encdecattention", "crossattention", "
 
 class MemoryBudgetError(ValueError):
     """The capture would hold more than `max_memory_bytes` on the CPU."""
+
+
+class IncompleteScoresWarning(RuntimeWarning):
+    """softmax(q @ k.T * scale + bias) does not reproduce an architecture's attention."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,8 @@ class Recorder:
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
         )
         self._count(layer)
+        if not stack.layers:
+            _warn_unless_reproduced(module, layer, stack.kv_head_of, query.dtype)
         stack.layers.append(layer)
 
     def _stack_of(self, module: nn.Module) -> str:
@@ -176,6 +183,27 @@ class Recorder:
         self._bytes += nbytes
         if self._bytes > self._max_memory_bytes:
             raise MemoryBudgetError(budget_message(self._bytes, self._max_memory_bytes, "so far"))
+
+
+def _warn_unless_reproduced(module, layer: LayerRecord, kv_head_of: np.ndarray, model_dtype) -> None:
+    """Recompute a few query rows of a stack's first layer: an architecture may add what we do not
+    record (Gemma 2's logit soft-capping, attention sinks), and then queries and keys tell only part."""
+    n_query = layer.query.shape[1]
+    rows = np.unique(np.linspace(0, n_query - 1, num=min(n_query, 8)).astype(int))
+    query, key = layer.query[:, rows].astype(np.float64), layer.key[kv_head_of].astype(np.float64)
+    scores = np.einsum("hqd,hkd->hqk", query, key) * layer.scale
+    if layer.bias is not None:
+        scores = scores + (layer.bias if layer.bias.shape[1] == 1 else layer.bias[:, rows])
+    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    difference = np.abs(scores / scores.sum(axis=-1, keepdims=True) - layer.attention[:, rows]).max()
+    tolerance = 1e-3 if model_dtype in (torch.float32, torch.float64) else 5e-2
+    if difference > tolerance:
+        warnings.warn(
+            f"{type(module).__name__}: softmax(q @ k.T * scale + bias) differs from its attention by up to "
+            f"{difference:.2g}; this architecture adds something attnwidget does not record (such as logit "
+            "soft-capping or attention sinks). The attention itself is exact; queries and keys explain it in part.",
+            IncompleteScoresWarning,
+        )
 
 
 def _additive(term: torch.Tensor, n_key: int) -> torch.Tensor:
