@@ -232,3 +232,20 @@ def test_minilm_at_512_tokens_fits_25_mb_with_every_layer(minilm):
     page = widget.to_html()
     assert len(page.encode()) <= 25_000_000
     assert embedded_state(page)["traits"]["meta"]["chunks_complete"] is True
+
+
+def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
+    model, tokenizer = minilm
+    widget = AttentionWidget(model, "leaves fall in autumn", tokenizer=tokenizer, layer=2)
+    state = embedded_state(widget.to_html())
+    assert decoded(state, "_qk") == {
+        key: wire.query_key_record(widget.capture, *wire.parse_chunk_key(key))
+        for key in wire.all_chunk_keys(widget.capture)
+    }
+    assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": True}
+
+    # Attention comes first: a budget short of the whole drops neuron data, never attention.
+    state = embedded_state(widget.to_html(size_budget=len(widget.to_html().encode()) - 1))
+    assert len(state["binary"]["_chunks"]) == 6 and state["traits"]["meta"]["chunks_complete"] is True
+    assert "self/2" in state["binary"]["_qk"] and len(state["binary"]["_qk"]) < 6
+    assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": False}

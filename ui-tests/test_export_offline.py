@@ -151,3 +151,30 @@ def test_a_budget_that_leaves_layers_out_says_so_and_shows_them_unavailable(mini
     page.widget.get_by_label("Layer", exact=True).select_option("5")
     expect(status).to_contain_text("Could not load layer 5")
     expect(status).to_contain_text("size budget")
+
+
+def test_the_neuron_view_shows_the_captures_numbers_without_a_kernel(minilm_widget, open_export):
+    from test_neuron_in_lab import assert_shown_equal
+
+    page = open_export(minilm_widget)
+    page.widget.get_by_role("button", name="Neuron", exact=True).click()
+    view = page.page.get_by_role("region", name="Neuron view")
+    expect(view.locator(".aw-neuron-caption")).to_have_text(f"layer {LAYER} · head {HEAD}")
+    rows = view.locator(".aw-neuron-rows .aw-nrow")
+    expect(rows).to_have_count(len(minilm_widget.meta["sides"]["input"]["tokens"]))
+    softmax = rows.evaluate_all("rows => rows.map(row => row.dataset.softmax)")
+    assert_shown_equal(softmax, minilm_widget.capture.layer_attention(LAYER)[HEAD, TOKEN].tolist(), "softmax")
+
+
+def test_a_budget_that_leaves_neuron_data_out_keeps_attention_and_says_so(minilm_widget, open_export):
+    # One byte short: the last value in keeping order, the neuron data of the highest layer, must go.
+    page = open_export(minilm_widget, name="neuron-budget.html", size_budget=len(minilm_widget.to_html().encode()) - 1)
+    expect(page.page.locator(".attnwidget-export-notice")).to_contain_text(
+        re.compile(r"leaves out [1-5] of 6 neuron-view layers to stay")
+    )
+    page.widget.get_by_label("Layer", exact=True).select_option("5")
+    expect(page.widget.locator(".aw-status")).to_have_text("")
+    assert page.inked_pixels("Head view") > 0, "layer 5's attention is still in the page"
+    page.widget.get_by_role("button", name="Neuron", exact=True).click()
+    status = page.page.get_by_role("region", name="Neuron view").locator(".aw-status")
+    expect(status).to_contain_text("leaves out the queries and keys of layer 5")
