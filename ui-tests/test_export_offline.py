@@ -178,3 +178,16 @@ def test_a_budget_that_leaves_neuron_data_out_keeps_attention_and_says_so(minilm
     page.widget.get_by_role("button", name="Neuron", exact=True).click()
     status = page.page.get_by_role("region", name="Neuron view").locator(".aw-status")
     expect(status).to_contain_text("leaves out the queries and keys of layer 5")
+
+
+def test_opens_on_the_view_theme_and_pair_filter_python_had(minilm_widget, open_export):
+    from attnwidget import AttentionWidget
+
+    widget = AttentionWidget.from_capture(minilm_widget.capture, view="head", theme="dark", pair_filter="AB")
+    widget.view = "matrix"
+    page = open_export(widget)
+    expect(page.widget).to_have_class(re.compile(r"attnwidget--dark"))
+    expect(page.widget.get_by_role("button", name="Matrix", exact=True)).to_have_attribute("aria-pressed", "true")
+    expect(page.page.get_by_role("region", name="Matrix view")).to_be_visible()
+    page.widget.get_by_role("button", name="Head", exact=True).click()
+    expect(page.widget.get_by_label("Pair filter", exact=True)).to_have_value("AB")
