@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Binary, Meta, Traits } from "../contract";
-import { button, mouse } from "../test/dom";
+import { button, key, mouse } from "../test/dom";
 import { buildFixture, offsetView, type FixtureOptions } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
 import { mount, settle } from "../test/mount";
@@ -186,6 +186,15 @@ describe("neuron view", () => {
     rowsOf(host).forEach((row, k) => expect(row.dataset.score).toBe(score(synthetic, 2, 4, k).toPrecision(3)));
     button(host, "Head 0").click();
     expect(model.get("head")).toBe(0);
+
+    const view = host.querySelector(".aw-neuronview")!;
+    key(view, "ArrowDown");
+    key(view, "ArrowRight");
+    expect([model.get("token"), model.get("head")]).toEqual([5, 1]);
+    key(view, "ArrowUp");
+    key(view, "ArrowLeft");
+    key(view, "ArrowLeft");
+    expect([model.get("token"), model.get("head")]).toEqual([4, 0]);
   });
 
   it("reads the exact numbers of a row or a dimension on hover", () => {

@@ -21,7 +21,7 @@ export const NEURON_ROW = 18;
 const LINES_WIDTH = 56;
 const BAND_PAD = 4;
 const SCORE_WIDTH = 76;
-const SOFTMAX_WIDTH = 150;
+const SOFTMAX_WIDTH = 170;
 const LABEL_MIN = 48;
 const LABEL_MAX = 150;
 const LABEL_CHAR = 7;
@@ -91,7 +91,7 @@ export function neuronView(ctx: ViewContext): View {
   const hint = el(
     "p",
     { class: "aw-hint" },
-    "Click a token to make it the query. Hover a band to read a dimension, a row to read its score. " +
+    "Click a token to make it the query (↑↓ move it, ←→ change head). Hover a band to read a dimension, a row to read its score. " +
       "Blue is negative, orange positive; full colour is the largest magnitude of the vectors shown.",
   );
   const element = el("section", { class: "aw-view aw-neuronview", "aria-label": "Neuron view" });
@@ -115,8 +115,8 @@ export function neuronView(ctx: ViewContext): View {
   function geometryOf(info: StackInfo, layer: QueryKeyLayer): Geometry {
     const longest = Math.max(0, ...info.key.tokens.map((t) => t.length), info.query.tokens[selection.token ?? 0]?.length ?? 0);
     const label = Math.min(LABEL_MAX, Math.max(LABEL_MIN, longest * LABEL_CHAR + 16));
-    // About 160 px per band whatever the head size: 4 px per dimension for small heads, 1 for large.
-    const dimWidth = Math.max(1, Math.min(4, Math.floor(160 / layer.dim)));
+    // About 128-160 px per band whatever the head size: up to 8 px per dimension, at least 1.
+    const dimWidth = Math.max(1, Math.min(8, Math.floor(160 / layer.dim)));
     return { label, band: dimWidth * layer.dim, dimWidth };
   }
 
@@ -297,6 +297,22 @@ export function neuronView(ctx: ViewContext): View {
   };
   const cleanups = [
     chips.dispose,
+    listen(element, "keydown", (event) => {
+      const count = selection.info?.query.tokens.length ?? 0;
+      const token = selection.token;
+      const actions: Record<string, () => void> = {
+        ArrowUp: () => selection.setToken(token === null ? count - 1 : Math.max(0, token - 1)),
+        ArrowDown: () => selection.setToken(token === null ? 0 : Math.min(count - 1, token + 1)),
+        ArrowLeft: () => selection.setHead(selection.head - 1),
+        ArrowRight: () => selection.setHead(selection.head + 1),
+      };
+      const action = actions[event.key];
+      if (!action || count === 0 || event.altKey || event.ctrlKey || event.metaKey) return;
+      // Keys used here must not also scroll the page or move between notebook cells.
+      event.preventDefault();
+      event.stopPropagation();
+      action();
+    }),
     listen(queries, "click", pick),
     listen(rows, "click", pick),
     listen(body, "mousemove", onBodyHover),
