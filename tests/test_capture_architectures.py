@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from attnwidget import capture
-from attnwidget._recording import IncompleteScoresWarning
+from attnwidget.capturing import IncompleteScoresWarning
 from conftest import ARCHITECTURES, DECODER_ONLY, ENCODER_DECODER, eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"

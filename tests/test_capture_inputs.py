@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from attnwidget import capture
-from attnwidget._recording import MemoryBudgetError
+from attnwidget.capturing import MemoryBudgetError
 from conftest import build_tiny
 
 TEXT = "leaves fall in autumn"

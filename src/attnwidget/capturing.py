@@ -13,9 +13,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._recording import Recorder, SideRows, StackPlan, budget_message, MemoryBudgetError, recording, switched_to_eval
+from ._recording import (
+    IncompleteScoresWarning,
+    MemoryBudgetError,
+    Recorder,
+    SideRows,
+    StackPlan,
+    budget_message,
+    recording,
+    switched_to_eval,
+)
 from .attention_data import Capture, TokenSide
 from .tokens import display_tokens
+
+__all__ = ["capture", "MemoryBudgetError", "IncompleteScoresWarning", "DEFAULT_MAX_MEMORY_BYTES"]
 
 DEFAULT_MAX_MEMORY_BYTES = 4 * 2**30
 _ATTENTION_DTYPES = {"float32": np.float32, "float16": np.float16}
@@ -69,7 +80,9 @@ def capture(
         "decoder_input_ids" in forward_parameters
     )
     if decoder_texts is not None and not encoder_decoder:
-        raise ValueError(f"decoder_text is only for encoder-decoder models; {type(model).__name__} has no decoder input")
+        raise ValueError(
+            f"decoder_text is only for encoder-decoder models; {type(model).__name__} has no decoder input"
+        )
 
     encoding = _encode(tokenizer, texts, pairs, truncation, _max_length(model, tokenizer))
     _check_tokenizer_matches(model, tokenizer, encoding["input_ids"])
@@ -197,7 +210,8 @@ def _estimated_bytes(config, n_input: int, n_decoder: int | None, attention_byte
     if n_decoder is not None:
         decoder_layers = first("decoder_layers", "num_decoder_layers") or layers
         decoder_heads = first("decoder_attention_heads") or heads
-        shapes += [(decoder_layers, decoder_heads, n_decoder, n_decoder), (decoder_layers, decoder_heads, n_decoder, n_input)]
+        shapes.append((decoder_layers, decoder_heads, n_decoder, n_decoder))  # decoder self-attention
+        shapes.append((decoder_layers, decoder_heads, n_decoder, n_input))  # cross-attention
     total = 0
     for stack_layers, stack_heads, n_query, n_key in shapes:
         per_layer = stack_heads * (n_query * n_key * attention_bytes + (n_query + n_key) * head_dim * 4)
