@@ -14,6 +14,7 @@ from test_widget import browser_request, recording_comm, widgets  # noqa: F401 (
 from test_wire import make_capture
 
 from attnwidget import AttentionWidget, capture, wire
+from attnwidget.widget import BROWSER_READ_ONLY
 
 FLOAT16 = {"rtol": 2**-11, "atol": 2**-24}
 """float16 keeps 11 significant bits: each value within half a unit in its last place."""
@@ -65,6 +66,12 @@ def assert_record_matches_capture(result, stack, layer, header, arrays):
 def minilm_capture(minilm):
     model, tokenizer = minilm
     return capture(model, tokenizer, "leaves fall in autumn", "autumn is marked by colorful foliage")
+
+
+def test_the_query_key_trait_is_synced_and_read_only_from_the_browser():
+    trait = AttentionWidget.class_traits(sync=True).get("_qk")
+    assert trait is not None and trait.help
+    assert "_qk" in BROWSER_READ_ONLY
 
 
 def test_minilm_records_equal_the_capture_and_are_preloaded_for_a_short_text(minilm_capture, widgets):

@@ -15,14 +15,17 @@ from test_widget_in_lab import LOAD_MINILM
 SENTENCE = "leaves fall in autumn"
 # preload_qk_bytes=0: nothing of the neuron view travels with the widget, so every layer it
 # shows is asked of the kernel, which is the path a long text takes.
-SHOW_NEURON = f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, view='neuron', token=2, preload_qk_bytes=0)\nw"
+SHOW_NEURON = (
+    f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, view='neuron', token=2, preload_qk_bytes=0)\nw"
+)
 
 # What the capture says for one query row, printed by the kernel as JSON.
 CAPTURE_ROW = """\
 import json, numpy as np
 q, k = w.capture.query_key(w.layer)
 scores = np.einsum("kd,d->k", k[w.head], q[w.head, w.token]) * w.capture.layer_scale(w.layer)
-print(json.dumps({"softmax": w.capture.layer_attention(w.layer)[w.head, w.token].tolist(), "scores": scores.tolist()}))"""
+softmax = w.capture.layer_attention(w.layer)[w.head, w.token]
+print(json.dumps({"softmax": softmax.tolist(), "scores": scores.tolist()}))"""
 
 
 @pytest.fixture(scope="module")

@@ -125,9 +125,9 @@ _HEADER_LENGTH = np.dtype("<u4")
 
 
 def has_query_key(capture: Capture) -> bool:
-    """Whether every layer of every stack holds queries and keys (not so for `from_attention` captures)."""
+    """Whether every layer of every stack holds queries, keys and their scale (not so for `from_attention`)."""
     return all(
-        layer.query is not None and layer.key is not None
+        layer.query is not None and layer.key is not None and layer.scale is not None
         for stack in capture.stacks
         for layer in capture.stack(stack).layers
     )
