@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import ARCHITECTURES, ENCODER_DECODER
 from test_widget import browser_request, recording_comm, widgets  # noqa: F401 (fixtures)
 from test_wire import make_capture
 
@@ -84,6 +85,18 @@ def test_minilm_records_equal_the_capture_and_are_preloaded_for_a_short_text(min
         assert arrays["query"].shape == (12, len(minilm_capture.tokens), 32)
         assert_record_matches_capture(minilm_capture, "self", layer, header, arrays)
         assert widget._qk[f"self/{layer}"] == wire.query_key_record(minilm_capture, "self", layer)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_architecture_serves_records_whose_softmax_is_its_attention(tiny_models, widgets, arch):
+    model, tokenizer = tiny_models(arch)
+    decoder = {"decoder_text": "le chat"} if arch in ENCODER_DECODER else {}
+    result = capture(model, tokenizer, "the cat sat on the mat", **decoder)
+    widget = widgets(result, preload_qk_bytes=0)
+
+    for stack in result.stacks:
+        for layer in range(result.num_layers(stack)):
+            assert_record_matches_capture(result, stack, layer, *served(widget, stack, layer))
 
 
 def test_gqa_llama_sends_each_key_value_head_once_and_its_causal_mask(tiny_models, widgets):
