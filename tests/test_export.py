@@ -116,7 +116,9 @@ def test_with_a_path_writes_the_same_document_and_returns_none(widget, tmp_path)
     assert widget.to_html(target) is None
     assert target.read_text(encoding="utf-8") == widget.to_html()
     assert os.listdir(tmp_path) == ["attention.html"]
-    assert target.stat().st_mode & 0o044, "an export is meant to be shared: not a private 0600 file"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask, "mode as for any file the user saves, not mkstemp's 0600"
 
 
 def test_a_path_in_a_missing_folder_says_so_and_writes_nothing(widget, tmp_path):
@@ -128,6 +130,15 @@ def test_a_path_in_a_missing_folder_says_so_and_writes_nothing(widget, tmp_path)
 def test_a_folder_as_path_asks_for_a_file_name(widget, tmp_path):
     with pytest.raises(IsADirectoryError, match="give a file name"):
         widget.to_html(tmp_path)
+
+
+def test_a_read_only_folder_says_which_folder(widget, tmp_path, monkeypatch):
+    def read_only(**_options):  # what the OS says for a folder the user cannot write (root can write anywhere)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(export.tempfile, "mkstemp", read_only)
+    with pytest.raises(PermissionError, match=f"no permission to create files in {tmp_path}"):
+        widget.to_html(tmp_path / "attention.html")
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(widget, tmp_path, monkeypatch):

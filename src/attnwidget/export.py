@@ -261,7 +261,10 @@ def _checked_target(path: str | os.PathLike[str]) -> pathlib.Path:
 
 def _write_atomically(target: pathlib.Path, page: str) -> None:
     """Write next to `target`, then rename over it: a reader never sees half a page, a failure leaves nothing."""
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except PermissionError as error:
+        raise PermissionError(f"cannot write {target}: no permission to create files in {target.parent}") from error
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
             file.write(page)
