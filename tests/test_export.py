@@ -229,6 +229,11 @@ def test_hostile_tokens_and_title_stay_data():
     assert embedded_state(page)["traits"]["meta"]["sides"]["input"]["tokens"] == shown
 
 
+def test_a_title_utf8_cannot_encode_still_writes(widget, tmp_path):
+    widget.to_html(tmp_path / "page.html", title="broken \ud800 surrogate")
+    assert Document((tmp_path / "page.html").read_text(encoding="utf-8")).text["title"] == "broken \ufffd surrogate"
+
+
 def test_the_default_title_is_the_start_of_the_text(widget):
     assert Document(widget.to_html()).text["title"] == "attnwidget — leaves fall in autumn"
 
