@@ -119,6 +119,37 @@ def test_every_head_and_query_token_of_a_layer_shows_the_captures_numbers(notebo
             assert_shown_equal(list(scores), expected["scores"][h][t], f"head {h}, query {t}: q·k × scale")
 
 
+CAPTURE_DIMENSIONS = """\
+import json
+q, k = w.capture.query_key(w.layer)
+print(json.dumps({"q": q[w.head, w.token, :3].tolist(), "k": k[w.head, 1, :3].tolist()}))"""
+
+
+def test_hovering_reads_the_exact_numbers(notebook, view):
+    expected = json.loads(notebook.execute(CAPTURE_ROW))
+    values = json.loads(notebook.execute(CAPTURE_DIMENSIONS))
+    readout = view.locator(".aw-readout")
+
+    rows(view).nth(1).locator(".aw-nnum").first.hover()
+    text = readout.inner_text()
+    match = re.search(r"q·k × scale = (\S+); softmax = (\S+)", text)
+    assert match, text
+    assert float(match[1]) == pytest.approx(expected["scores"][1], rel=1e-5)
+    assert float(match[2]) == pytest.approx(expected["softmax"][1], rel=1e-5)
+
+    # The key band starts where the query band does; each dimension is a few pixels wide.
+    band = view.locator(".aw-neuron-qband").bounding_box()
+    row = rows(view).nth(1).bounding_box()
+    width = band["width"] / 32  # MiniLM: 32 dimensions per head
+    for d in range(3):
+        view.page.mouse.move(band["x"] + (d + 0.5) * width, row["y"] + row["height"] / 2)
+        shown = re.search(rf"dimension {d}: k = (\S+), q = (\S+), q × k = (\S+)", readout.inner_text())
+        assert shown, readout.inner_text()
+        for text, value in zip(shown.groups()[:2], (values["k"][d], values["q"][d])):
+            # Three digits of a float16: off by at most its rounding plus half a displayed digit.
+            assert float(text) == pytest.approx(value, rel=2**-11 + 5e-3, abs=1e-6)
+
+
 def test_clicking_a_key_token_in_the_neuron_view_sets_token_in_the_kernel(notebook, view):
     tokens = json.loads(notebook.execute('import json; print(json.dumps(w.meta["sides"]["input"]["tokens"]))'))
     target = tokens.index("autumn")
