@@ -193,6 +193,24 @@ def test_a_tight_budget_keeps_the_layer_on_screen_and_says_what_is_left_out():
     assert f"under the {budget / 1e3:.3g} kB size budget" in notice
 
 
+def encoder_decoder(**options) -> AttentionWidget:
+    encoder, decoder = ["<s>", "ein", "Haus", "</s>"], ["<pad>", "a", "house"]
+    return AttentionWidget.from_attention(
+        encoder_attention=random_attention(2, 2, 4),
+        decoder_attention=random_attention(2, 2, 3, seed=1),
+        cross_attention=np.ones((2, 2, 3, 4), dtype=np.float32) / 4,
+        encoder_tokens=encoder,
+        decoder_tokens=decoder,
+        **options,
+    )
+
+
+def test_a_budget_keeps_the_stack_on_screen_before_the_others():
+    widget = encoder_decoder(stack="cross", layer=1)
+    order = list(embedded_state(widget.to_html())["binary"]["_chunks"])
+    assert order == ["cross/1", "cross/0", "encoder/0", "encoder/1", "decoder/0", "decoder/1"]
+
+
 def test_a_budget_too_small_for_the_page_itself_is_an_error(widget):
     with pytest.raises(ValueError, match="cannot hold even the page without attention"):
         widget.to_html(size_budget=1000)

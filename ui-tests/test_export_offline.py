@@ -191,3 +191,27 @@ def test_opens_on_the_view_theme_and_pair_filter_python_had(minilm_widget, open_
     expect(page.page.get_by_role("region", name="Matrix view")).to_be_visible()
     page.widget.get_by_role("button", name="Head", exact=True).click()
     expect(page.widget.get_by_label("Pair filter", exact=True)).to_have_value("AB")
+
+
+def test_an_encoder_decoder_export_switches_stacks_offline(open_export):
+    import numpy as np
+
+    from attnwidget import AttentionWidget
+
+    encoder, decoder = ["ein", "kleines", "Haus", "</s>"], ["<pad>", "a", "small", "house"]
+    rows = np.random.default_rng(3).dirichlet(np.ones(4), size=(2, 2, 4)).astype(np.float32)  # [layers, heads, 4, 4]
+    widget = AttentionWidget.from_attention(
+        encoder_attention=rows, decoder_attention=np.tril(rows) / np.tril(rows).sum(-1, keepdims=True),
+        cross_attention=rows[:, :, ::-1], encoder_tokens=encoder, decoder_tokens=decoder, stack="decoder", layer=1,
+    )  # fmt: skip
+    page = open_export(widget)
+    stack = page.widget.get_by_label("Attention", exact=True)
+    expect(stack).to_have_value("decoder")
+    expect(page.widget.get_by_label("Layer", exact=True)).to_have_value("1")
+    stack.select_option("cross")
+    queries = page.widget.get_by_role("group", name="Query tokens").get_by_role("button")
+    keys = page.widget.get_by_role("group", name="Key tokens")
+    expect(queries).to_have_text(widget.meta["sides"]["decoder"]["tokens"])
+    expect(keys).to_have_text(re.compile("kleines"))
+    expect(page.widget.locator(".aw-status")).to_have_text("")
+    assert page.inked_pixels("Head view") > 0
