@@ -151,6 +151,12 @@ def test_a_budget_that_leaves_layers_out_says_so_and_shows_them_unavailable(mini
     page.widget.get_by_label("Layer", exact=True).select_option("5")
     expect(status).to_contain_text("Could not load layer 5")
     expect(status).to_contain_text("size budget")
+    # The model view marks the row of a left-out layer, and names the reason, instead of "loading…".
+    page.widget.get_by_role("button", name="Model", exact=True).click()
+    left_out = page.page.locator('.aw-mrow[data-layer="5"] .aw-mstate')
+    expect(left_out).not_to_have_text(re.compile("loading"))
+    expect(left_out).to_have_attribute("title", re.compile("size budget"))
+    expect(page.page.locator('.aw-mrow[data-layer="3"] .aw-mstate')).to_have_text("")
 
 
 def test_the_neuron_view_shows_the_captures_numbers_without_a_kernel(minilm_widget, open_export):
