@@ -112,8 +112,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="timed calls per case (the best counts)")
     parser.add_argument("--peak-runs", type=int, default=3, help="fresh processes per case (the median counts)")
+    parser.add_argument("--threads", type=int, help="torch threads (1 is steadier on a busy machine)")
     parser.add_argument("--peak", nargs=2, metavar=("CASE", "TOKENS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.peak:
         print(json.dumps(peak_rise_bytes(args.peak[0], int(args.peak[1]))))
         return
@@ -126,7 +131,7 @@ def main() -> None:
     for n_tokens in LENGTHS:
         seconds = times(n_tokens, args.repeats)
         peaks = {
-            case: statistics.median(_peak_in_fresh_process(case, n_tokens) for _ in range(args.peak_runs))
+            case: statistics.median(_peak_in_fresh_process(case, n_tokens, args.threads) for _ in range(args.peak_runs))
             for case in CASES
         }
         for case in CASES:
@@ -136,10 +141,14 @@ def main() -> None:
             )
 
 
-def _peak_in_fresh_process(case: str, n_tokens: int) -> int:
+def _peak_in_fresh_process(case: str, n_tokens: int, threads: int | None) -> int:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([_src(), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
-        [sys.executable, __file__, "--peak", case, str(n_tokens)], capture_output=True, text=True, env=env, check=True
+        [sys.executable, __file__, "--peak", case, str(n_tokens), *(["--threads", str(threads)] if threads else [])],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return int(done.stdout.strip().splitlines()[-1])
 
