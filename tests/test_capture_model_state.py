@@ -95,28 +95,39 @@ def test_bfloat16_model_gives_float32_copies_of_its_own_values(tiny_models):
     np.testing.assert_allclose(softmax_of_scores(result, 0, "self"), result.attention()[0], atol=2e-2)
 
 
-def test_model_dispatched_with_cpu_and_disk_offload(tiny_models, tmp_path):
-    from transformers import AutoModelForCausalLM
+# Part of each model on the CPU, part offloaded to disk and loaded by accelerate's hooks when used.
+OFFLOAD_MAPS = {
+    "llama": {
+        "model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu", "model.layers.1": "disk",
+        "model.norm": "cpu", "lm_head": "disk",
+    },
+    "bart": {
+        "model.shared": "cpu", "model.encoder": "cpu", "model.decoder.embed_tokens": "cpu",
+        "model.decoder.embed_positions": "cpu", "model.decoder.layernorm_embedding": "cpu",
+        "model.decoder.layers.0": "disk", "model.decoder.layers.1": "cpu", "lm_head": "cpu",
+    },
+}  # fmt: skip
 
-    model, tokenizer = tiny_models("llama")
+
+@pytest.mark.parametrize("arch", sorted(OFFLOAD_MAPS))
+def test_model_dispatched_with_cpu_and_disk_offload(tiny_models, tmp_path, arch):
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    model, tokenizer = tiny_models(arch)
     model.save_pretrained(tmp_path / "saved")
-    device_map = {
-        "model.embed_tokens": "cpu",
-        "model.rotary_emb": "cpu",
-        "model.layers.0": "cpu",
-        "model.layers.1": "disk",
-        "model.norm": "cpu",
-        "lm_head": "disk",
-    }
-    offloaded = AutoModelForCausalLM.from_pretrained(
-        tmp_path / "saved", device_map=device_map, offload_folder=tmp_path / "offload"
+    auto = AutoModelForSeq2SeqLM if arch == "bart" else AutoModelForCausalLM
+    offloaded = auto.from_pretrained(
+        tmp_path / "saved", device_map=OFFLOAD_MAPS[arch], offload_folder=tmp_path / "offload"
     )
-    assert "disk" in set(offloaded.hf_device_map.values())
+    assert set(offloaded.hf_device_map.values()) == {"cpu", "disk"}
     before = model_state(offloaded)
     result = capture(offloaded, tokenizer, TEXT)
     assert model_state(offloaded) == before
 
     expected = capture(model, tokenizer, TEXT)
-    np.testing.assert_allclose(result.attention(), expected.attention(), atol=1e-6)
-    for layer in range(2):
-        np.testing.assert_allclose(softmax_of_scores(result, layer, "self"), result.attention()[layer], atol=1e-4)
+    for stack in expected.stacks:
+        np.testing.assert_allclose(result.attention(stack), expected.attention(stack), atol=1e-6)
+        for layer in range(2):
+            np.testing.assert_allclose(
+                softmax_of_scores(result, layer, stack), result.attention(stack)[layer], atol=1e-4
+            )
