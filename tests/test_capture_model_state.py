@@ -104,12 +104,13 @@ OFFLOAD_MAPS = {
     "bart": {
         "model.shared": "cpu", "model.encoder": "cpu", "model.decoder.embed_tokens": "cpu",
         "model.decoder.embed_positions": "cpu", "model.decoder.layernorm_embedding": "cpu",
-        "model.decoder.layers.0": "disk", "model.decoder.layers.1": "cpu", "lm_head": "cpu",
+        "model.decoder.layers.0": "disk", "model.decoder.layers.1": "cpu", "lm_head": "cpu", "final_logits_bias": "cpu",
     },
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("arch", sorted(OFFLOAD_MAPS))
+@pytest.mark.filterwarnings("ignore:The following device_map keys")  # BART's final_logits_bias is a buffer
 def test_model_dispatched_with_cpu_and_disk_offload(tiny_models, tmp_path, arch):
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
