@@ -159,6 +159,27 @@ def test_default_decoder_input_is_the_models_greedy_output(tiny_models, arch):
     assert decoder.token_ids[0] == model.config.decoder_start_token_id
 
 
+def test_bert2bert_decoder_is_not_mistaken_for_the_encoder(minilm_tokenizer):
+    """EncoderDecoderModel names its decoder's layers "decoder.bert.encoder.layer.N"."""
+    from transformers import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
+
+    sizes = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "intermediate_size": 64, "initializer_range": 0.2}  # fmt: skip
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**sizes), BertConfig(**sizes, is_decoder=True, add_cross_attention=True)
+    )
+    config.decoder_start_token_id, config.pad_token_id = 101, 0
+    torch.manual_seed(0)
+    model = EncoderDecoderModel(config=config).eval()
+    result = capture(model, minilm_tokenizer, TEXT, decoder_text="bare trees")
+    assert [result.num_layers(stack) for stack in result.stacks] == [2, 2, 2]
+    encoding = minilm_tokenizer(TEXT, return_tensors="pt")
+    inputs = {"input_ids": encoding["input_ids"], "attention_mask": encoding["attention_mask"]}
+    reference = eager_attentions(model, model_inputs(model, result, inputs))
+    for stack in result.stacks:
+        np.testing.assert_allclose(result.attention(stack), np.stack([a[0].numpy() for a in reference[stack]]))
+
+
 def test_decoder_text_follows_the_start_token(tiny_models):
     model, tokenizer = tiny_models("bart")
     result = capture(model, tokenizer, TEXT, decoder_text="bare trees")

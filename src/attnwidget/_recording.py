@@ -152,7 +152,9 @@ class Recorder:
         parts = name.lower().split(".")
         if any(part in _CROSS_ATTENTION_NAMES for part in parts):
             return "cross"
-        return "encoder" if "encoder" in parts else "decoder"
+        # The outermost of "encoder"/"decoder" decides: a BERT decoder inside EncoderDecoderModel is
+        # named "decoder.bert.encoder.layer.0...".
+        return next((part for part in parts if part in ("encoder", "decoder")), "decoder")
 
     @staticmethod
     def _check_lengths(module, weights, q_rows: SideRows, k_rows: SideRows) -> None:
