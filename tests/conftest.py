@@ -102,8 +102,9 @@ def eager_copy(model):
     return reference
 
 
-def eager_attentions(model, inputs: dict) -> dict[str, list[torch.Tensor]]:
-    """Attention per stack from an eager copy of `model` called with output_attentions=True."""
+def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
+    """[layers, batch, heads, n_query, n_key] float32 per stack, from an eager copy of `model`
+    called with output_attentions=True."""
     reference = eager_copy(model)
     options = {"output_attentions": True}
     if "use_cache" in inspect.signature(reference.forward).parameters:
@@ -111,8 +112,10 @@ def eager_attentions(model, inputs: dict) -> dict[str, list[torch.Tensor]]:
     with torch.no_grad():
         out = reference(**inputs, **options)
     if getattr(out, "encoder_attentions", None) is not None:
-        return {"encoder": out.encoder_attentions, "decoder": out.decoder_attentions, "cross": out.cross_attentions}
-    return {"self": out.attentions}
+        stacks = {"encoder": out.encoder_attentions, "decoder": out.decoder_attentions, "cross": out.cross_attentions}
+    else:
+        stacks = {"self": out.attentions}
+    return {name: torch.stack(layers).float().numpy() for name, layers in stacks.items()}
 
 
 def softmax_of_scores(result, layer: int, stack: str) -> np.ndarray:
