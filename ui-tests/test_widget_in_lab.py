@@ -11,7 +11,7 @@ from lab import ARTIFACTS, NotebookPage, browser_page
 
 SENTENCE = "leaves fall in autumn"
 PAIR = "autumn is marked by colorful foliage"
-HEADS = 12  # all-MiniLM-L6-v2: 6 layers x 12 heads
+LAYERS, HEADS = 6, 12  # all-MiniLM-L6-v2
 
 LOAD_MINILM = """\
 import os
@@ -79,3 +79,22 @@ def test_setting_layer_in_the_kernel_changes_the_view(notebook, widget):
     expect(layer).to_have_value("0")
     notebook.execute("w.layer = 3")
     expect(layer).to_have_value("3")
+
+
+def test_clicking_a_token_pins_it_in_the_kernel(notebook, widget):
+    autumn = query_tokens(widget).filter(has_text=re.compile(r"^autumn$")).first
+    autumn.click()
+    # "autumn" first appears at position 4: [CLS] leaves fall in autumn.
+    assert notebook.execute("print(w.token, w.meta['sides']['input']['tokens'][w.token])") == "4 autumn"
+    autumn.click()  # a second click unpins
+    assert notebook.execute("print(w.token)") == "None"
+
+
+def test_model_view_cell_opens_that_layer_and_head(notebook, widget):
+    widget.get_by_role("button", name="Model", exact=True).click()
+    cell = widget.get_by_role("button", name="Layer 4 Head 2", exact=True)
+    expect(widget.get_by_role("button", name=re.compile(r"^Layer \d+ Head \d+$"))).to_have_count(LAYERS * HEADS)
+    assert notebook.execute("print(w.view)") == "model"
+    cell.click()
+    expect(widget.get_by_label("Layer", exact=True)).to_have_value("4")
+    assert notebook.execute("print(w.view, w.layer, w.head, 2 in w.heads)") == "head 4 2 True"
