@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from ipywidgets.embed import embed_minimal_html
 from jupyter_core.paths import jupyter_path
-from playwright.sync_api import expect
 
 from lab import browser_page
+from widget_checks import HEADS, assert_head_click_redraws, assert_minilm_rendered, assert_selection
 
 ROOT = Path(__file__).parents[1]
 ESBUILD = ROOT / "node_modules" / ".bin" / "esbuild"
@@ -29,7 +29,6 @@ CDN_SCRIPT = re.compile(r'<script[^>]*\bsrc="https://[^"]*"[^>]*>\s*</script>\s*
 
 SENTENCE = "leaves fall in autumn"
 PAIR = "autumn is marked by colorful foliage"
-HEADS = 12
 
 
 @pytest.fixture(scope="module")
@@ -124,28 +123,13 @@ def shown(opened):
     assert refused == [], f"the page tried to reach the network: {refused}"
 
 
-def chip(shown, head: int):
-    return shown.get_by_role("button", name=f"Head {head}", exact=True)
-
-
 def test_renders_minilm_from_the_embedded_state(widget, shown):
-    expect(shown).to_be_visible()
-    expect(shown.get_by_role("button", name=re.compile(r"^Head \d+$"))).to_have_count(HEADS)
-    tokens = shown.get_by_role("group", name="Query tokens").get_by_role("button")
-    assert tokens.all_inner_texts() == widget.meta["sides"]["input"]["tokens"]
+    assert_minilm_rendered(shown, widget.meta["sides"]["input"]["tokens"])
 
 
 def test_opens_on_the_selection_python_had(shown):
-    expect(shown.get_by_label("Layer", exact=True)).to_have_value("3")
-    expect(chip(shown, 5)).to_have_class(re.compile(r"\baw-chip--focused\b"))
-    expect(chip(shown, 7)).to_have_attribute("aria-pressed", "false")
-    expect(chip(shown, 6)).to_have_attribute("aria-pressed", "true")
+    assert_selection(shown, layer=3, focused=5, hidden=7)
 
 
 def test_clicking_a_head_changes_the_drawing(shown):
-    canvas = shown.locator("canvas").first
-    before = canvas.screenshot()
-    chip(shown, 2).click()
-    expect(chip(shown, 2)).to_have_attribute("aria-pressed", "false")
-    expect(chip(shown, 2)).to_have_class(re.compile(r"\baw-chip--focused\b"))
-    assert canvas.screenshot() != before, "hiding head 2 left the attention drawing as it was"
+    assert_head_click_redraws(shown, 2)

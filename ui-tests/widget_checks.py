@@ -1,0 +1,41 @@
+"""What the sharing-path tests check on a rendered widget, whichever page hosts it."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Locator, expect
+
+HEADS = 12  # all-MiniLM-L6-v2
+FOCUSED = re.compile(r"\baw-chip--focused\b")
+
+
+def chip(widget: Locator, head: int) -> Locator:
+    return widget.get_by_role("button", name=f"Head {head}", exact=True)
+
+
+def assert_minilm_rendered(widget: Locator, tokens: list[str]) -> None:
+    """All 12 head chips, and the query tokens Python sent, in order."""
+    expect(widget).to_be_visible(timeout=60_000)
+    expect(widget.get_by_role("button", name=re.compile(r"^Head \d+$"))).to_have_count(HEADS)
+    shown = widget.get_by_role("group", name="Query tokens").get_by_role("button")
+    assert shown.all_inner_texts() == tokens
+
+
+def assert_selection(widget: Locator, layer: int, focused: int, hidden: int) -> None:
+    """The page shows the layer, focused head and hidden head Python had."""
+    expect(widget.get_by_label("Layer", exact=True)).to_have_value(str(layer))
+    expect(chip(widget, focused)).to_have_class(FOCUSED)
+    expect(chip(widget, hidden)).to_have_attribute("aria-pressed", "false")
+    visible = next(head for head in range(HEADS) if head not in (focused, hidden))
+    expect(chip(widget, visible)).to_have_attribute("aria-pressed", "true")
+
+
+def assert_head_click_redraws(widget: Locator, head: int) -> None:
+    """A click on a visible head's chip hides and focuses it, and the drawing changes."""
+    canvas = widget.locator("canvas").first
+    before = canvas.screenshot()
+    chip(widget, head).click()
+    expect(chip(widget, head)).to_have_attribute("aria-pressed", "false")
+    expect(chip(widget, head)).to_have_class(FOCUSED)
+    assert canvas.screenshot() != before, f"hiding head {head} left the attention drawing as it was"
