@@ -4,6 +4,8 @@
 import type { ChunkStore } from "./chunks";
 import type { PairFilter, ViewName, WatchedTrait, WidgetModel } from "./contract";
 import { el, listen, uniqueId } from "./draw/dom";
+import { answerImageRequests, download, makeImage } from "./image/save";
+import type { ImageFormat } from "./image/snapshot";
 import { Selection } from "./selection";
 import { isDark, watchHostTheme } from "./theme";
 import { headView, pairFilterApplies } from "./views/head";
@@ -65,6 +67,14 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   setOptions(pairField.select, PAIR_LABELS);
   const controls = el("div", { class: "aw-controls" });
   controls.append(stackField.field, layerField.field, pairField.field);
+  // Save buttons: a picture of the current view with its selection (js/image/).
+  const saveGroup = el("div", { class: "aw-save", role: "group", "aria-label": "Save image" });
+  const saveButtons = (["png", "svg"] as ImageFormat[]).map((format) =>
+    el("button", { type: "button", class: "aw-save-button", "data-format": format, title: `Save the current view as ${format.toUpperCase()}` }, `Save ${format.toUpperCase()}`),
+  );
+  const saveStatus = el("span", { class: "aw-save-status", role: "status" });
+  saveGroup.append(...saveButtons, saveStatus);
+  controls.append(saveGroup);
   const toolbar = el("div", { class: "aw-toolbar" });
   toolbar.append(tabs, controls);
   const body = el("div", { class: "aw-body" });
@@ -73,6 +83,7 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   host.append(root);
 
   let current: { name: ViewName; view: View } | null = null;
+  const picture = (format: ImageFormat, scale?: number) => makeImage(selection, current?.view.snapshot() ?? null, ctx.dark(), format, scale);
 
   function showView(): void {
     const name = selection.view;
@@ -133,6 +144,16 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
     listen(stackField.select, "change", () => selection.setStack(stackField.select.value)),
     listen(layerField.select, "change", () => selection.setLayer(Number(layerField.select.value))),
     listen(pairField.select, "change", () => selection.setPairFilter(pairField.select.value as PairFilter)),
+    listen(saveGroup, "click", (event) => {
+      const button = (event.target as HTMLElement).closest<HTMLButtonElement>("button[data-format]");
+      if (!button) return;
+      saveStatus.textContent = "";
+      picture(button.dataset.format as ImageFormat).then(
+        (image) => download(image.blob, image.fileName),
+        (error: Error) => (saveStatus.textContent = `Could not save: ${error.message}`),
+      );
+    }),
+    answerImageRequests(model, picture),
   ];
 
   update();

@@ -81,7 +81,7 @@ export interface WidgetModel {
   on(event: "msg:custom", callback: CustomMessageHandler): void;
   off(event: `change:${keyof Traits}`, callback: () => void): void;
   off(event: "msg:custom", callback: CustomMessageHandler): void;
-  send(content: Request, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
+  send(content: Request | ImageAnswer, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
 }
 
 export function chunkKey(stack: string, layer: number): string {
@@ -149,6 +149,28 @@ export type Response = AttentionResponse | QueryKeyResponse | ErrorResponse;
 export function isResponse(content: unknown): content is Response {
   const c = content as Partial<Response> | null;
   return typeof c === "object" && c !== null && c.kind === "response" && typeof c.id === "number";
+}
+
+/** Python asks a displayed view for a picture of itself (widget.save_image). */
+export interface ImageRequest {
+  kind: "image_request";
+  id: number;
+  format: "png" | "svg";
+  /** PNG pixels per CSS pixel. */
+  scale?: number;
+}
+
+/** The picture, as the one buffer (PNG or UTF-8 SVG bytes), or an error. */
+export type ImageAnswer = { kind: "image"; id: number; format: "png" | "svg" } & (
+  | { width: number; height: number; file_name: string }
+  | { error: string }
+);
+
+export function isImageRequest(content: unknown): content is ImageRequest {
+  const c = content as Partial<ImageRequest> | null;
+  return (
+    typeof c === "object" && c !== null && c.kind === "image_request" && typeof c.id === "number" && (c.format === "png" || c.format === "svg")
+  );
 }
 
 /** The stack's description plus its two token sides, or null if meta does not name it. */

@@ -2,7 +2,7 @@
 // in memory, fires change events like Backbone, and answers every request itself, with an
 // error, since whatever the page does not hold cannot be computed any more.
 
-import type { Binary, CustomMessageHandler, Traits, WidgetModel, WritableTrait } from "../contract";
+import type { Binary, CustomMessageHandler, ImageAnswer, Traits, WidgetModel, WritableTrait } from "../contract";
 
 /** What every request names, whatever data it asks for. */
 interface PageRequest {
@@ -42,7 +42,9 @@ export class PageModel implements WidgetModel {
     this.listeners.get(event)?.delete(callback);
   }
 
-  send(content: PageRequest): void {
+  send(content: PageRequest | ImageAnswer): void {
+    // Only Python asks for images, and no Python is here: nothing to answer.
+    if (content.kind !== "request") return;
     const error = missingData(content);
     // Answered later, as a kernel would: the asker registers its request before sending.
     queueMicrotask(() => this.emit("msg:custom", { kind: "response", id: content.id, error }, [] as Binary[]));

@@ -5,6 +5,8 @@ import type { PairFilter, StackInfo, TokenSide } from "../contract";
 import { prepareCanvas, observeSize } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen } from "../draw/dom";
+import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth, type Snapshot } from "../image/snapshot";
+import type { Painter } from "../image/svg";
 import { headChips } from "./chips";
 import { selectedChunk, type View, type ViewContext } from "./view";
 
@@ -17,6 +19,8 @@ const OVERVIEW_MIN_BYTE = 3;
 const OVERVIEW_BUDGET = 1_000_000;
 const OVERVIEW_MIN_BYTE_LARGE = 26;
 const ALPHA_LEVELS = 16;
+/** Width of the lines in a saved image when the view has not been laid out. */
+const IMAGE_LINES_WIDTH = 240;
 
 type Focus = { side: "query" | "key"; index: number };
 
@@ -114,20 +118,66 @@ export function headView(ctx: ViewContext): View {
       button.classList.toggle("aw-tok--focus", focus?.side === "query" && focus.index === i);
     });
     keyTokens.forEach((span, k) => span.classList.toggle("aw-tok--focus", focus?.side === "key" && focus.index === k));
-    const nq = info.query.tokens.length;
-    const nk = info.key.tokens.length;
-    const head = selection.head;
-    const color = headColor(head, info.stack.heads, ctx.dark());
-    const tint = (node: HTMLElement, byte: number | null) => {
-      node.style.backgroundColor = byte ? css(color, Math.min(0.45, byte / 255)) : "";
-    };
-    const base = head * nq * nk;
-    const show = bytes && focus && selection.heads.includes(head);
-    queryTokens.forEach((node, q) => tint(node, show && focus.side === "key" ? bytes[base + q * nk + focus.index] : null));
-    keyTokens.forEach((node, k) => tint(node, show && focus.side === "query" ? bytes[base + focus.index * nk + k] : null));
+    const tint = tintOf(info, bytes, focus);
+    queryTokens.forEach((node, q) => (node.style.backgroundColor = tint("query", q) ?? ""));
+    keyTokens.forEach((node, k) => (node.style.backgroundColor = tint("key", k) ?? ""));
   }
 
-  function drawLines(g: CanvasRenderingContext2D, info: StackInfo, bytes: Uint8Array, focus: Focus | null, width: number): void {
+  /** The focused head's attention between the focused token and each token of the other side, as a background colour. */
+  function tintOf(info: StackInfo, bytes: Uint8Array | null, focus: Focus | null): (side: Focus["side"], i: number) => string | null {
+    const head = selection.head;
+    if (!bytes || !focus || !selection.heads.includes(head)) return () => null;
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const base = head * nq * nk;
+    const color = headColor(head, info.stack.heads, ctx.dark());
+    return (side, i) => {
+      if (side === focus.side) return null;
+      const byte = side === "query" ? bytes[base + i * nk + focus.index] : bytes[base + focus.index * nk + i];
+      return byte ? css(color, Math.min(0.45, byte / 255)) : null;
+    };
+  }
+
+  /** Heads, tokens and lines for the selection (the pinned token, never the hovered one). */
+  function snapshot(): Snapshot | null {
+    const info = selection.info;
+    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
+    if (!info || !bytes) return null;
+    const pinned = selection.token;
+    const focus: Focus | null = pinned === null ? null : { side: "query", index: pinned };
+    const tint = tintOf(info, bytes, focus);
+    const dark = ctx.dark();
+    const queryWidth = tokenColumnWidth(info.query.tokens);
+    const keyWidth = tokenColumnWidth(info.key.tokens);
+    const linesWidth = boxWidth > 0 ? boxWidth : IMAGE_LINES_WIDTH;
+    const rows = Math.max(info.query.tokens.length, info.key.tokens.length);
+    return {
+      width: Math.max(queryWidth + linesWidth + keyWidth, headChipsWidth(selection.heads.length)),
+      height: CHIP_ROW_HEIGHT + rows * ROW_HEIGHT,
+      paint(g) {
+        paintHeadChips(g, selection.heads, info.stack.heads, selection.head, dark);
+        const top = CHIP_ROW_HEIGHT;
+        const column = (side: TokenSide, which: Focus["side"], x: number, width: number) =>
+          side.tokens.forEach((text, i) =>
+            paintToken(g, text, x, top + i * ROW_HEIGHT, width, ROW_HEIGHT, {
+              align: which === "query" ? "right" : "left",
+              special: side.special[i],
+              pinned: which === "query" && i === pinned,
+              tint: tint(which, i),
+              dark,
+            }),
+          );
+        column(info.query, "query", 0, queryWidth);
+        column(info.key, "key", queryWidth + linesWidth, keyWidth);
+        g.save();
+        g.translate(queryWidth, top);
+        drawLines(g, info, bytes, focus, linesWidth);
+        g.restore();
+      },
+    };
+  }
+
+  function drawLines(g: Painter, info: StackInfo, bytes: Uint8Array, focus: Focus | null, width: number): void {
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const allowed = pairAllowed(info, selection.pairFilter);
@@ -281,6 +331,7 @@ export function headView(ctx: ViewContext): View {
   return {
     element,
     update,
+    snapshot,
     dispose() {
       alive = false;
       cleanups.forEach((cleanup) => cleanup());

@@ -5,6 +5,8 @@ import type { StackInfo } from "../contract";
 import { imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { attentionRamp, css, headColor, rampGradient } from "../draw/colors";
 import { el, listen } from "../draw/dom";
+import { ink, type Snapshot } from "../image/snapshot";
+import type { Painter } from "../image/svg";
 import { headChips } from "./chips";
 import { selectedChunk, type View, type ViewContext } from "./view";
 
@@ -13,6 +15,9 @@ const LABEL_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
 /** Vertical room one label needs; rows closer than this get every k-th label only. */
 const LABEL_SPACING = 13;
 const MAX_GUTTER = 150;
+/** Width of a saved image when the view has not been laid out. */
+const IMAGE_WIDTH = 640;
+const LEGEND = { height: 24, bar: 160 };
 
 interface Layout {
   left: number;
@@ -54,15 +59,15 @@ export function matrixView(ctx: ViewContext): View {
 
   const idleText = "Hover a cell to read its value; click a row to select that query token.";
 
-  function computeLayout(info: StackInfo): Layout {
+  function computeLayout(info: StackInfo, width = boxWidth): Layout {
     const longest = (tokens: string[]) => Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))));
     // At least room for the "key →" / "query ↓" captions in the corner.
     const left = Math.max(56, Math.ceil(longest(info.query.tokens)) + 10);
     const top = Math.max(36, Math.ceil(longest(info.key.tokens)) + 10);
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
-    const cell = Math.max(0.05, Math.min(MAX_CELL, (boxWidth - left - 8) / nk));
-    return { left, top, cell, width: boxWidth, height: Math.ceil(top + cell * nq + 4) };
+    const cell = Math.max(0.05, Math.min(MAX_CELL, (width - left - 8) / nk));
+    return { left, top, cell, width, height: Math.ceil(top + cell * nq + 4) };
   }
 
   function heatmap(info: StackInfo, bytes: Uint8Array): HTMLCanvasElement | null {
@@ -95,22 +100,54 @@ export function matrixView(ctx: ViewContext): View {
     box.style.height = `${layout.height}px`;
     const g = prepareCanvas(base, layout.width, layout.height);
     if (g && bytes) {
-      const { left, top, cell } = layout;
-      const nq = info.query.tokens.length;
-      const nk = info.key.tokens.length;
       g.clearRect(0, 0, layout.width, layout.height);
-      const picture = heatmap(info, bytes);
-      if (picture) {
-        // Crisp cells when enlarging; averaging when thousands of tokens shrink below a pixel.
-        g.imageSmoothingEnabled = cell < 1;
-        g.drawImage(picture, left, top, cell * nk, cell * nq);
-      }
+      drawHeatmap(g, info, bytes, layout);
       drawLabels(g, info, layout);
     }
     drawOverlay();
   }
 
-  function drawLabels(g: CanvasRenderingContext2D, info: StackInfo, { left, top, cell }: Layout): void {
+  function drawHeatmap(g: Painter, info: StackInfo, bytes: Uint8Array, { left, top, cell }: Layout): void {
+    const picture = heatmap(info, bytes);
+    if (!picture) return;
+    // Crisp cells when enlarging; averaging when thousands of tokens shrink below a pixel.
+    g.imageSmoothingEnabled = cell < 1;
+    g.drawImage(picture, left, top, cell * info.key.tokens.length, cell * info.query.tokens.length);
+  }
+
+  /** The heatmap with its labels, the selected row and a legend under it. */
+  function snapshot(): Snapshot | null {
+    const info = selection.info;
+    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
+    if (!info || !bytes) return null;
+    const shape = computeLayout(info, boxWidth > 0 ? boxWidth : IMAGE_WIDTH);
+    const dark = ctx.dark();
+    return {
+      width: shape.width,
+      height: shape.height + LEGEND.height,
+      paint(g) {
+        drawHeatmap(g, info, bytes, shape);
+        drawLabels(g, info, shape);
+        drawPinned(g, info, shape);
+        const y = shape.height + LEGEND.height / 2;
+        const ramp = attentionRamp(dark);
+        const bar = imageCanvas(256, 1, (data) => data.set(ramp));
+        g.fillStyle = ink(dark).muted;
+        g.font = LABEL_FONT;
+        g.textBaseline = "middle";
+        g.textAlign = "right";
+        g.fillText("0", shape.left - 4, y);
+        if (bar) {
+          g.imageSmoothingEnabled = false;
+          g.drawImage(bar, shape.left, y - 4, LEGEND.bar, 8);
+        }
+        g.textAlign = "left";
+        g.fillText("1  attention", shape.left + LEGEND.bar + 4, y);
+      },
+    };
+  }
+
+  function drawLabels(g: Painter, info: StackInfo, { left, top, cell }: Layout): void {
     const step = labelStep(cell);
     const pinned = selection.token;
     g.font = LABEL_FONT;
@@ -146,21 +183,22 @@ export function matrixView(ctx: ViewContext): View {
     const g = prepareCanvas(overlay, layout.width, layout.height);
     if (!g) return;
     const { left, top, cell } = layout;
-    const nk = info.key.tokens.length;
-    const accent = css(headColor(selection.head, info.stack.heads, ctx.dark()));
     g.clearRect(0, 0, layout.width, layout.height);
-    const pinned = selection.token;
-    if (pinned !== null) {
-      g.strokeStyle = accent;
-      g.lineWidth = 2;
-      g.strokeRect(left - 1, top + pinned * cell - 1, nk * cell + 2, Math.max(cell, 1) + 2);
-    }
+    drawPinned(g, info, layout);
     if (hover) {
       const [q, k] = hover;
       g.strokeStyle = ctx.dark() ? "#ffffff" : "#000000";
       g.lineWidth = 1;
       g.strokeRect(left + k * cell - 0.5, top + q * cell - 0.5, Math.max(cell, 1) + 1, Math.max(cell, 1) + 1);
     }
+  }
+
+  function drawPinned(g: Painter, info: StackInfo, { left, top, cell }: Layout): void {
+    const pinned = selection.token;
+    if (pinned === null) return;
+    g.strokeStyle = css(headColor(selection.head, info.stack.heads, ctx.dark()));
+    g.lineWidth = 2;
+    g.strokeRect(left - 1, top + pinned * cell - 1, info.key.tokens.length * cell + 2, Math.max(cell, 1) + 2);
   }
 
   function cellAt(event: MouseEvent): [number, number] | null {
@@ -231,6 +269,7 @@ export function matrixView(ctx: ViewContext): View {
   return {
     element,
     update,
+    snapshot,
     dispose() {
       alive = false;
       cleanups.forEach((cleanup) => cleanup());

@@ -5,6 +5,7 @@ import type { StackInfo } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
+import { ink, type Snapshot } from "../image/snapshot";
 import type { View, ViewContext } from "./view";
 
 /** Side of one thumbnail in CSS pixels. */
@@ -39,6 +40,17 @@ export function thumbnail(bytes: Uint8Array, head: number, nq: number, nk: numbe
   }
   return { width, height, values };
 }
+
+/** The thumbnail as an image in the attention ramp's colours, to be scaled up with drawImage. */
+function thumbnailImage(bytes: Uint8Array, head: number, nq: number, nk: number, size: number, ramp: Uint8ClampedArray): HTMLCanvasElement | null {
+  const picture = thumbnail(bytes, head, nq, nk, size);
+  return imageCanvas(picture.width, picture.height, (data) => {
+    picture.values.forEach((v, i) => data.set(ramp.subarray(v * 4, v * 4 + 4), i * 4));
+  });
+}
+
+/** Layout of the grid in a saved image. */
+const GRID = { label: 64, header: 18, gap: 4 };
 
 export function modelView(ctx: ViewContext): View {
   const { selection } = ctx;
@@ -115,10 +127,7 @@ export function modelView(ctx: ViewContext): View {
       const canvas = cell.querySelector("canvas")!;
       const g = prepareCanvas(canvas, CELL_SIZE, CELL_SIZE);
       if (!g) return;
-      const picture = thumbnail(bytes, head, nq, nk, Math.round(CELL_SIZE * (canvas.width / CELL_SIZE)));
-      const image = imageCanvas(picture.width, picture.height, (data) => {
-        picture.values.forEach((v, i) => data.set(ramp.subarray(v * 4, v * 4 + 4), i * 4));
-      });
+      const image = thumbnailImage(bytes, head, nq, nk, Math.round(CELL_SIZE * (canvas.width / CELL_SIZE)), ramp);
       if (!image) return;
       g.imageSmoothingEnabled = false;
       g.drawImage(image, 0, 0, CELL_SIZE, CELL_SIZE);
@@ -134,6 +143,50 @@ export function modelView(ctx: ViewContext): View {
         cell.setAttribute("aria-pressed", String(selected));
       });
     }
+  }
+
+  /** Every layer × head whose attention is here; layers not loaded say so. The selected cell is outlined. */
+  function snapshot(): Snapshot | null {
+    const info = selection.info;
+    if (!info) return null;
+    const { layers, heads, name } = info.stack;
+    const nq = info.query.tokens.length;
+    const nk = info.key.tokens.length;
+    const dark = ctx.dark();
+    const colors = ink(dark);
+    const step = CELL_SIZE + GRID.gap;
+    const cellX = (head: number) => GRID.label + head * step;
+    const cellY = (layer: number) => GRID.header + layer * step;
+    return {
+      width: GRID.label + heads * step,
+      height: GRID.header + layers * step,
+      paint(g) {
+        const ramp = attentionRamp(dark);
+        g.font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+        g.textBaseline = "middle";
+        g.fillStyle = colors.muted;
+        g.textAlign = "center";
+        for (let head = 0; head < heads; head++) g.fillText(String(head), cellX(head) + CELL_SIZE / 2, GRID.header / 2);
+        for (let layer = 0; layer < layers; layer++) {
+          const bytes = ctx.chunks.peek(name, layer);
+          g.fillStyle = colors.muted;
+          g.textAlign = "left";
+          g.fillText(`Layer ${layer}`, 0, cellY(layer) + CELL_SIZE / 2);
+          if (!bytes) {
+            g.fillText("not loaded (scroll to it first)", cellX(0), cellY(layer) + CELL_SIZE / 2);
+            continue;
+          }
+          g.imageSmoothingEnabled = false;
+          for (let head = 0; head < heads; head++) {
+            const image = thumbnailImage(bytes, head, nq, nk, CELL_SIZE * 2, ramp);
+            if (image) g.drawImage(image, cellX(head), cellY(layer), CELL_SIZE, CELL_SIZE);
+          }
+        }
+        g.strokeStyle = colors.text;
+        g.lineWidth = 2;
+        g.strokeRect(cellX(selection.head) - 2, cellY(selection.layer) - 2, CELL_SIZE + 4, CELL_SIZE + 4);
+      },
+    };
   }
 
   const cleanups = [
@@ -169,6 +222,7 @@ export function modelView(ctx: ViewContext): View {
   return {
     element,
     update,
+    snapshot,
     dispose() {
       alive = false;
       observer?.disconnect();

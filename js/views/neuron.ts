@@ -13,6 +13,8 @@ import { el, listen } from "../draw/dom";
 import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
 import { neuronRow, type NeuronRow, type QueryKeyLayer } from "../neuron/record";
 import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
+import { ink, paintToken, type Snapshot } from "../image/snapshot";
+import type { Painter } from "../image/svg";
 import { headChips } from "./chips";
 import type { View, ViewContext } from "./view";
 
@@ -25,6 +27,8 @@ const SOFTMAX_WIDTH = 170;
 const LABEL_MIN = 48;
 const LABEL_MAX = 150;
 const LABEL_CHAR = 7;
+const HEADER_ROW = 20;
+const BAR_WIDTH = 70;
 
 /** What the page shows for a number: three significant digits; the hover readout shows six. */
 export function shown(value: number): string {
@@ -102,7 +106,16 @@ export function neuronView(ctx: ViewContext): View {
   let builtQueries: StackInfo | null = null;
   let queryButtons: HTMLButtonElement[] = [];
   // What is on screen, for the hover readout.
-  let shownRow: { info: StackInfo; row: NeuronRow; layer: QueryKeyLayer; geometry: Geometry; products: Float32Array[] } | null = null;
+  let shownRow: {
+    info: StackInfo;
+    row: NeuronRow;
+    layer: QueryKeyLayer;
+    geometry: Geometry;
+    keys: Float32Array[];
+    products: Float32Array[];
+    columns: number[];
+    withBias: boolean;
+  } | null = null;
 
   function buildQueries(info: StackInfo): void {
     queryButtons = info.query.tokens.map((token, i) =>
@@ -165,11 +178,10 @@ export function neuronView(ctx: ViewContext): View {
     const products = keys.map((key) => key.map((v, d) => v * row.query[d]));
     const vectorMax = maxMagnitude([row.query, ...keys]);
     const productMax = maxMagnitude(products);
-    shownRow = { info, row, layer, geometry, products };
-
     const columns = [LINES_WIDTH, geometry.label, geometry.band + 2 * BAND_PAD, geometry.band + 2 * BAND_PAD, SCORE_WIDTH];
     if (withBias) columns.push(SCORE_WIDTH);
     columns.push(SOFTMAX_WIDTH);
+    shownRow = { info, row, layer, geometry, keys, products, columns, withBias };
     table.style.setProperty("--aw-neuron-columns", columns.map((w) => `${w}px`).join(" "));
     table.classList.toggle("aw-neuron-table--bias", withBias);
     headRow.hidden = false;
@@ -233,7 +245,7 @@ export function neuronView(ctx: ViewContext): View {
     }
   }
 
-  function drawBands(g: CanvasRenderingContext2D, vectors: Float32Array[], max: number, x: number, geometry: Geometry, dim: number, dark: boolean): void {
+  function drawBands(g: Painter, vectors: Float32Array[], max: number, x: number, geometry: Geometry, dim: number, dark: boolean): void {
     const image = bandImage(vectors, dim, max, dark);
     if (!image) return;
     g.imageSmoothingEnabled = false;
@@ -241,7 +253,7 @@ export function neuronView(ctx: ViewContext): View {
     vectors.forEach((_, k) => g.drawImage(image, 0, k, dim, 1, x, k * NEURON_ROW + 2, geometry.band, NEURON_ROW - 4));
   }
 
-  function drawLines(g: CanvasRenderingContext2D, row: NeuronRow, info: StackInfo, dark: boolean): void {
+  function drawLines(g: Painter, row: NeuronRow, info: StackInfo, dark: boolean): void {
     g.strokeStyle = css(headColor(selection.head, info.stack.heads, dark));
     g.lineCap = "round";
     row.softmax.forEach((weight, k) => {
@@ -254,6 +266,64 @@ export function neuronView(ctx: ViewContext): View {
       g.stroke();
     });
     g.globalAlpha = 1;
+  }
+
+  /** The table as shown: column titles, the query and its vector, then per key its vectors, numbers and line. */
+  function snapshot(): Snapshot | null {
+    if (!shownRow || selection.token === null) return null;
+    const { info, row, layer, geometry, keys, products, columns, withBias } = shownRow;
+    const token = selection.token;
+    const dark = ctx.dark();
+    const colors = ink(dark);
+    const x = columns.map((_, i) => columns.slice(0, i).reduce((a, b) => a + b, 0));
+    const top = HEADER_ROW + NEURON_ROW;
+    const vectorMax = maxMagnitude([row.query, ...keys]);
+    const accent = css(headColor(selection.head, info.stack.heads, dark));
+    return {
+      width: columns.reduce((a, b) => a + b, 0),
+      height: top + layer.nKey * NEURON_ROW,
+      paint(g) {
+        const titles = ["", "key", "key vector", "q × k", "q·k × scale", ...(withBias ? ["+ bias"] : []), "softmax"];
+        g.font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+        g.fillStyle = colors.muted;
+        g.textAlign = "left";
+        g.textBaseline = "middle";
+        titles.forEach((title, i) => g.fillText(title, x[i] + 4, HEADER_ROW / 2));
+        g.fillText("query", x[0] + 4, HEADER_ROW + NEURON_ROW / 2);
+        const tokenStyle = { align: "left" as const, pinned: false, tint: null, dark };
+        paintToken(g, info.query.tokens[token], x[1], HEADER_ROW, columns[1], NEURON_ROW, { ...tokenStyle, special: info.query.special[token], pinned: true });
+        g.save();
+        g.translate(0, HEADER_ROW);
+        drawBands(g, [row.query], vectorMax, x[2] + BAND_PAD, geometry, layer.dim, dark);
+        g.restore();
+        g.save();
+        g.translate(0, top);
+        drawLines(g, row, info, dark);
+        drawBands(g, keys, vectorMax, x[2] + BAND_PAD, geometry, layer.dim, dark);
+        drawBands(g, products, maxMagnitude(products), x[3] + BAND_PAD, geometry, layer.dim, dark);
+        const softmaxX = x[columns.length - 1];
+        keys.forEach((_, k) => {
+          const y = k * NEURON_ROW;
+          const masked = row.masked[k];
+          paintToken(g, info.key.tokens[k], x[1], y, columns[1], NEURON_ROW, { ...tokenStyle, special: info.key.special[k] });
+          g.font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+          g.fillStyle = colors.text;
+          g.textAlign = "right";
+          g.textBaseline = "middle";
+          g.fillText(masked ? "masked" : shown(row.scores[k]), x[4] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
+          if (withBias) g.fillText(masked ? "−∞" : signed(shown(row.bias[k])), x[5] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
+          g.strokeStyle = colors.muted;
+          g.lineWidth = 1;
+          g.strokeRect(softmaxX + 4.5, y + 4.5, BAR_WIDTH, NEURON_ROW - 9);
+          g.fillStyle = accent;
+          if (!masked) g.fillRect(softmaxX + 4.5, y + 4.5, BAR_WIDTH * row.softmax[k], NEURON_ROW - 9);
+          g.fillStyle = colors.text;
+          g.textAlign = "left";
+          g.fillText(masked ? "masked" : shown(row.softmax[k]), softmaxX + BAR_WIDTH + 10, y + NEURON_ROW / 2);
+        });
+        g.restore();
+      },
+    };
   }
 
   function describeRow(k: number): string {
@@ -341,6 +411,7 @@ export function neuronView(ctx: ViewContext): View {
   return {
     element,
     update,
+    snapshot,
     dispose() {
       alive = false;
       cleanups.forEach((cleanup) => cleanup());

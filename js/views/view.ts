@@ -2,6 +2,7 @@
 
 import type { ChunkStore } from "../chunks";
 import type { WatchedTrait } from "../contract";
+import type { Snapshot } from "../image/snapshot";
 import type { Selection } from "../selection";
 
 export interface ViewContext {
@@ -15,6 +16,8 @@ export interface View {
   element: HTMLElement;
   /** Bring the view up to date after `trait` changed (undefined: theme or size, redraw all). */
   update(trait?: WatchedTrait): void;
+  /** The picture of what the view shows for the selection, for saving as an image; null while it has nothing drawn. */
+  snapshot(): Snapshot | null;
   dispose(): void;
 }
 

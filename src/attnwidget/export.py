@@ -272,15 +272,17 @@ def _checked_target(path: str | os.PathLike[str]) -> pathlib.Path:
     return target
 
 
-def _write_atomically(target: pathlib.Path, page: str) -> None:
-    """Write next to `target`, then rename over it: a reader never sees half a page, a failure leaves nothing."""
+def _write_atomically(target: pathlib.Path, page: str | bytes) -> None:
+    """Write next to `target`, then rename over it: a reader never sees half a page, a failure leaves nothing.
+
+    `page` is text (written as UTF-8) or bytes (an image, src/attnwidget/image.py)."""
     try:
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except PermissionError as error:
         raise PermissionError(f"cannot write {target}: no permission to create files in {target.parent}") from error
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as file:
-            file.write(page)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(page.encode("utf-8") if isinstance(page, str) else page)
         # mkstemp makes the file private (0600); a page is meant to be shared like any file the user saves.
         os.chmod(temporary, _mode_for(target))
         os.replace(temporary, target)

@@ -18,6 +18,7 @@ import traitlets
 from . import wire
 from .attention_data import Capture
 from .export import DEFAULT_SIZE_BUDGET
+from .image import DEFAULT_SCALE, ImageRequests, PendingImage
 
 STATIC = pathlib.Path(__file__).parent / "static"
 BUNDLE_JS = STATIC / "widget.js"
@@ -161,6 +162,8 @@ class AttentionWidget(anywidget.AnyWidget):
             pair_filter=pair_filter,
         )
         self.on_msg(_answer_request)
+        self._images = ImageRequests()
+        self.on_msg(self._images.receive)
 
     @traitlets.default("_chunks")
     def _preloaded_chunks(self) -> dict[str, bytes]:
@@ -256,6 +259,22 @@ class AttentionWidget(anywidget.AnyWidget):
         from .export import to_html
 
         return to_html(self, path, size_budget=size_budget, title=title)
+
+    def save_image(
+        self, path: str | os.PathLike[str], format: str | None = None, *, scale: float = DEFAULT_SCALE
+    ) -> PendingImage:
+        """Save the current view, with its selection and a caption, as PNG or SVG (from the extension).
+
+        The displayed widget draws the picture, so the file is written once the browser answers,
+        which in a notebook is after this cell has finished. Returns a `PendingImage`: check
+        `.done()` or call `.result()` in a later cell. `scale` is PNG pixels per screen pixel.
+        """
+        return self._images.ask(self, path, format, scale)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # Remembered so save_image can warn that no view exists to draw the picture.
+        self._displayed = True
+        return super()._repr_mimebundle_(**kwargs)
 
     def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
         """The synced state; with drop_defaults (ipywidgets.embed), still naming anywidget's view.

@@ -1,0 +1,153 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { button } from "../test/dom";
+import { fakeModel } from "../test/fixtures";
+import { mount, settle, withLayoutWidth } from "../test/mount";
+import { blobBytes } from "./save";
+import { escapeXml, SvgPainter } from "./svg";
+
+const blobText = async (blob: Blob) => new TextDecoder().decode(await blobBytes(blob));
+
+const HOSTILE = ["[CLS]", "a&b", "<script>", 'say "hi"', "it's", "nul\u0000x", "lone\uD800", "ok\uD83D\uDE00", "[SEP]"];
+
+function parseSvg(text: string): Document {
+  const doc = new DOMParser().parseFromString(text, "image/svg+xml");
+  const error = doc.querySelector("parsererror");
+  if (error) throw new Error(`not well-formed XML: ${error.textContent}`);
+  return doc;
+}
+
+describe("escapeXml", () => {
+  it("escapes markup and quotes, and replaces what XML 1.0 forbids", () => {
+    expect(escapeXml(`<a href="x">&'`)).toBe("&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    expect(escapeXml("nul\u0000 bell\u0007 tab\t")).toBe("nul\uFFFD bell\uFFFD tab\t");
+    expect(escapeXml("lone\uD800 end\uDC00")).toBe("lone\uFFFD end\uFFFD");
+    expect(escapeXml("emoji \uD83D\uDE00")).toBe("emoji \uD83D\uDE00");
+  });
+});
+
+describe("SvgPainter", () => {
+  it("writes strokes as paths and text as <text>, under the current transform", () => {
+    const g = new SvgPainter(100, 50);
+    g.strokeStyle = "rgb(10, 20, 30)";
+    g.globalAlpha = 0.5;
+    g.beginPath();
+    g.moveTo(1, 2);
+    g.lineTo(30.456, 40);
+    g.stroke();
+    g.globalAlpha = 1;
+    g.save();
+    g.translate(10, 20);
+    g.rotate(-Math.PI / 2);
+    g.font = "bold 11px system-ui, 'Segoe UI'";
+    g.textAlign = "right";
+    g.fillText("a<b", 0, 0);
+    g.restore();
+    g.fillText("after", 5, 5);
+    const doc = parseSvg(g.toString("a picture"));
+    const svg = doc.documentElement;
+    expect([svg.getAttribute("width"), svg.getAttribute("height"), svg.getAttribute("viewBox")]).toEqual(["100", "50", "0 0 100 50"]);
+    expect(doc.querySelector("desc")!.textContent).toBe("a picture");
+    const path = doc.querySelector("path")!;
+    expect(path.getAttribute("d")).toBe("M1 2L30.46 40");
+    expect(path.getAttribute("stroke-opacity")).toBe("0.5");
+    const [rotated, plain] = [...doc.querySelectorAll("text")];
+    expect(rotated.textContent).toBe("a<b");
+    expect(rotated.getAttribute("text-anchor")).toBe("end");
+    expect(rotated.getAttribute("font-weight")).toBe("bold");
+    expect(rotated.parentElement!.getAttribute("transform")).toMatch(/^matrix\(0 -1 1 0 10 20\)$/);
+    // restore() brought back the identity transform and left alignment.
+    expect(plain.parentElement!.tagName).toBe("svg");
+    expect(plain.hasAttribute("text-anchor")).toBe(false);
+  });
+
+  it("squeezes text wider than maxWidth, as the canvas does", () => {
+    const g = new SvgPainter(10, 10);
+    g.fillText("a very long token", 0, 0, 20);
+    g.fillText("ab", 0, 0, 200);
+    const [long, short] = [...parseSvg(g.toString()).querySelectorAll("text")];
+    expect(long.getAttribute("textLength")).toBe("20");
+    expect(short.hasAttribute("textLength")).toBe(false);
+  });
+});
+
+/** Click a save button and return what was downloaded. */
+async function clickSave(host: HTMLElement, label: string): Promise<{ name: string; blob: Blob }> {
+  const saved: { name: string; blob: Blob }[] = [];
+  let blob: Blob | null = null;
+  URL.createObjectURL = (value: Blob | MediaSource) => {
+    blob = value as Blob;
+    return "blob:test";
+  };
+  URL.revokeObjectURL = () => {};
+  const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(function (this: HTMLAnchorElement) {
+    saved.push({ name: this.download, blob: blob! });
+  });
+  button(host, label).click();
+  for (let i = 0; i < 5 && saved.length === 0; i++) await settle();
+  click.mockRestore();
+  if (saved.length !== 1) throw new Error(`expected one download, got ${saved.length}: ${host.querySelector(".aw-save-status")?.textContent}`);
+  return saved[0];
+}
+
+describe("saving the current view", () => {
+  let restoreWidth: () => void;
+  beforeEach(() => (restoreWidth = withLayoutWidth(300)));
+  afterEach(() => restoreWidth());
+
+  it("downloads an SVG of the head view with the selection in its caption and every token as text", async () => {
+    const model = fakeModel({ tokens: HOSTILE, layers: 3, heads: 4, traits: { layer: 2, head: 1, heads: [1, 3], token: 3 } });
+    const host = mount(model);
+    const { name, blob } = await clickSave(host, "Save SVG");
+    expect(name).toBe("attnwidget-head-layer2-head1.svg");
+    expect(blob.type).toBe("image/svg+xml");
+    const doc = parseSvg(await blobText(blob));
+    const texts = [...doc.querySelectorAll("text")].map((t) => t.textContent);
+    expect(texts[0]).toBe(`Head view · layer 2 · heads 1, 3 · head 1 in front · token 3 “say "hi"”`);
+    const cleaned = HOSTILE.map((t) => t.replace("\u0000", "\uFFFD").replace("\uD800", "\uFFFD"));
+    // Each token twice (query and key column), the pinned one among them.
+    for (const token of cleaned) expect(texts.filter((t) => t === token)).toHaveLength(2);
+    expect(doc.querySelectorAll("script")).toHaveLength(0);
+    // Lines of the two visible heads only, from the pinned token's row.
+    const paths = [...doc.querySelectorAll("path")];
+    expect(new Set(paths.map((p) => p.getAttribute("stroke"))).size).toBe(2);
+    const svg = doc.documentElement;
+    expect(Number(svg.getAttribute("width"))).toBeGreaterThan(300);
+    expect(Number(svg.getAttribute("height"))).toBeGreaterThan(HOSTILE.length * 20);
+  });
+
+  it("names the view, layer and head in the file name and caption of every view", async () => {
+    const model = fakeModel({ layers: 3, heads: 4, traits: { view: "matrix", layer: 1, head: 2, token: 4 } });
+    const host = mount(model);
+    let saved = await clickSave(host, "Save SVG");
+    expect(saved.name).toBe("attnwidget-matrix-layer1-head2.svg");
+    let doc = parseSvg(await blobText(saved.blob));
+    expect(doc.querySelector("text")!.textContent).toBe("Matrix view · layer 1 · head 2 · token 4 “[SEP]”");
+    model.fromPython({ view: "model" });
+    await settle();
+    saved = await clickSave(host, "Save SVG");
+    expect(saved.name).toBe("attnwidget-model-layer1-head2.svg");
+    doc = parseSvg(await blobText(saved.blob));
+    expect(doc.querySelector("text")!.textContent).toBe("Model view · layer 1 · head 2 selected");
+    expect([...doc.querySelectorAll("text")].map((t) => t.textContent)).toContain("Layer 2");
+  });
+
+  it("answers Python's image request with the picture as one buffer, and an error when there is nothing to draw", async () => {
+    const model = fakeModel({ layers: 2, heads: 3, traits: { layer: 1, head: 0 } });
+    const send = vi.spyOn(model, "send");
+    mount(model);
+    model.reply({ kind: "image_request", id: 41, format: "svg" });
+    for (let i = 0; i < 5 && send.mock.calls.length === 0; i++) await settle();
+    const [content, , buffers] = send.mock.calls[0] as unknown as [Record<string, unknown>, unknown, ArrayBuffer[]];
+    expect(content).toMatchObject({ kind: "image", id: 41, format: "svg", file_name: "attnwidget-head-layer1-head0.svg" });
+    expect(content.width).toBeGreaterThan(0);
+    const text = new TextDecoder().decode(buffers[0]);
+    expect(parseSvg(text).querySelector("text")!.textContent).toContain("layer 1");
+
+    // The neuron view without queries and keys has nothing to show.
+    model.fromPython({ view: "neuron" });
+    send.mockClear();
+    model.reply({ kind: "image_request", id: 42, format: "png" });
+    for (let i = 0; i < 5 && send.mock.calls.length === 0; i++) await settle();
+    expect(send.mock.calls[0][0]).toMatchObject({ kind: "image", id: 42, format: "png", error: expect.stringContaining("neuron view has nothing drawn") });
+  });
+});

@@ -1,0 +1,169 @@
+"""PNG and SVG pictures of a widget's current view, asked of the browser: `AttentionWidget.save_image`.
+
+Only the browser can draw the view, so Python sends `{"kind": "image_request", ...}` and every
+displayed view answers with the picture (docs/data-contract.md, "Images"). A notebook kernel
+reads that answer only once the running cell has finished, so `save_image` cannot wait for it:
+it returns a `PendingImage`, which writes the file when the answer arrives.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import pathlib
+import threading
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from .export import _checked_target, _write_atomically
+
+if TYPE_CHECKING:
+    from .widget import AttentionWidget
+
+IMAGE_REQUEST_KIND = "image_request"
+IMAGE_KIND = "image"
+FORMATS = ("png", "svg")
+DEFAULT_SCALE = 2
+"""PNG pixels per CSS pixel: twice the screen's resolution, sharp in a paper."""
+DEFAULT_TIMEOUT_S = 10.0
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+log = logging.getLogger(__name__)
+
+
+def image_format(path: str | os.PathLike[str], format: str | None) -> str:
+    """The format named by `format`, or by the file's extension; a clear error when neither says png or svg."""
+    suffix = pathlib.Path(os.fspath(path)).suffix.lower().lstrip(".")
+    if format is None:
+        if suffix not in FORMATS:
+            raise ValueError(f"cannot tell the image format from {os.fspath(path)!r}; name it .png or .svg, or pass format='png'")
+        return suffix
+    if format not in FORMATS:
+        raise ValueError(f"format must be 'png' or 'svg'; got {format!r}")
+    return format
+
+
+class PendingImage:
+    """An image the browser has been asked for; the file is written when a displayed view answers.
+
+    In a notebook the answer arrives after the cell that asked has finished: check `done()` or
+    call `result()` in a later cell.
+    """
+
+    def __init__(self, path: pathlib.Path, format: str, request_id: int, asked_in_cell: int | None):
+        self.path = path
+        self.format = format
+        self.request_id = request_id
+        self._asked_in_cell = asked_in_cell
+        self._answered = threading.Event()
+        self._error: str | None = None
+        self.size: tuple[int, int] | None = None
+        """(width, height) in pixels of the written image (CSS pixels for SVG)."""
+
+    def done(self) -> bool:
+        """True once the file is written or the browser reported an error."""
+        return self._answered.is_set()
+
+    def result(self, timeout: float | None = DEFAULT_TIMEOUT_S) -> pathlib.Path:
+        """The written file's path; waits up to `timeout` seconds, then raises TimeoutError."""
+        if not self.done() and self._asked_in_cell is not None and _current_cell() == self._asked_in_cell:
+            raise RuntimeError(
+                f"{self.path.name} is written when the browser answers, which it can only do after this cell "
+                "has finished; call .result() (or check .done()) in a later cell"
+            )
+        if not self._answered.wait(timeout):
+            raise TimeoutError(
+                f"no view of the widget answered within {timeout} s, so {self.path} was not written. "
+                "Is the widget displayed in this notebook (its output visible, the page open)? "
+                "Display it, then call save_image again."
+            )
+        if self._error is not None:
+            raise RuntimeError(f"the browser could not make {self.path.name}: {self._error}")
+        return self.path
+
+    def __repr__(self) -> str:
+        if not self.done():
+            state = "will be written when the widget answers; the cell must finish first"
+        elif self._error is not None:
+            state = f"failed: {self._error}"
+        else:
+            width, height = self.size or (0, 0)
+            state = f"written, {width}×{height} px, {self.path.stat().st_size / 1000:.1f} kB"
+        return f"<attnwidget {self.format.upper()} image {str(self.path)!r}: {state}>"
+
+    def _settle(self, content: dict[str, Any], buffers: list[Any]) -> None:
+        try:
+            if "error" in content:
+                raise ValueError(str(content["error"]))
+            data = _checked_image(self.format, content, buffers)
+            _write_atomically(self.path, data)
+            self.size = _pixel_size(self.format, data, content)
+        except Exception as error:  # reported by result() and the repr; the comm handler must not raise
+            log.warning("could not save %s: %s", self.path, error)
+            self._error = str(error)
+        self._answered.set()
+
+
+class ImageRequests:
+    """The image requests of one widget that await an answer, keyed by request id."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, PendingImage] = {}
+        self._ids = itertools.count(1)
+
+    def ask(
+        self, widget: AttentionWidget, path: str | os.PathLike[str], format: str | None, scale: float
+    ) -> PendingImage:
+        image_type = image_format(path, format)
+        target = _checked_target(path)
+        if not (isinstance(scale, (int, float)) and 0 < scale <= 8):
+            raise ValueError(f"scale is PNG pixels per screen pixel, above 0 and at most 8; got {scale!r}")
+        if widget.comm is None:
+            raise RuntimeError("this widget has been closed; create and display a new one to save an image")
+        if not getattr(widget, "_displayed", False):
+            warnings.warn(
+                "this widget has not been displayed, so no view can draw the image; display it "
+                "(end a cell with the widget) and call save_image again",
+                stacklevel=3,
+            )
+        pending = PendingImage(target, image_type, next(self._ids), _current_cell())
+        self._pending[pending.request_id] = pending
+        widget.send({"kind": IMAGE_REQUEST_KIND, "id": pending.request_id, "format": image_type, "scale": scale})
+        return pending
+
+    def receive(self, _widget: AttentionWidget, content: Any, buffers: list[Any]) -> None:
+        """Custom-message handler: settle the request an `{"kind": "image"}` answer names."""
+        if not isinstance(content, dict) or content.get("kind") != IMAGE_KIND:
+            return
+        # Several views of one widget each answer; the first settles the request.
+        pending = self._pending.pop(content.get("id"), None)
+        if pending is not None:
+            pending._settle(content, buffers)
+
+
+def _checked_image(format: str, content: dict[str, Any], buffers: list[Any]) -> bytes:
+    if content.get("format") != format or not buffers:
+        raise ValueError(f"the browser answered with no {format} image (format {content.get('format')!r})")
+    data = bytes(buffers[0])
+    looks_right = data.startswith(_PNG_SIGNATURE) if format == "png" else data.lstrip().startswith(b"<?xml")
+    if not looks_right:
+        raise ValueError(f"the browser's answer is not a {format.upper()} file")
+    return data
+
+
+def _pixel_size(format: str, data: bytes, content: dict[str, Any]) -> tuple[int, int]:
+    if format == "png":  # the IHDR chunk, right after the signature, starts with width and height
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return round(content.get("width", 0)), round(content.get("height", 0))
+
+
+def _current_cell() -> int | None:
+    """The running cell's execution count in IPython, else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return getattr(shell, "execution_count", None) if shell is not None else None
