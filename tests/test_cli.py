@@ -72,7 +72,8 @@ def test_python_m_exports_minilm_pair_with_default_model_and_progress(tmp_path):
     state = exported_state(out)
     traits = state["traits"]
     tokens = traits["meta"]["sides"]["input"]["tokens"]
-    assert steps[1].startswith(f"capturing attention of {len(tokens)} tokens"), done.stderr
+    assert steps[1] == f"running BertModel on {len(tokens)} tokens ...", done.stderr
+    assert steps[2] == f"captured self: 6 layers x 12 heads, over {len(tokens)} input tokens", done.stderr
     assert steps[-1].startswith(f"wrote {out} (") and steps[-1].endswith(" MB)"), done.stderr
 
     assert (traits["layer"], traits["head"], traits["view"]) == (3, 5, "matrix")
@@ -109,9 +110,27 @@ def test_long_text_needs_truncate(capsys, tmp_path):
     code, err = run_cli(capsys, "export", "--text", long_text, "-o", str(out), "-q")
     assert_clean_failure(code, err, 2, "at most 512", "--truncate")
     assert not out.exists()
-    code, err = run_cli(capsys, "export", "--text", long_text, "-o", str(out), "-q", "--truncate")
+    code, err = run_cli(capsys, "export", "--text", long_text, "-o", str(out), "--truncate")
     assert code == 0, err
     assert len(exported_state(out)["traits"]["meta"]["sides"]["input"]["tokens"]) == 512
+    assert "on 602 tokens ..." in err and "over 512 input tokens" in err, "progress says what was kept"
+
+
+def test_a_page_trimmed_to_the_size_budget_is_written_with_a_warning(capsys, tmp_path):
+    out = tmp_path / "trimmed.html"
+    whole = tmp_path / "whole.html"
+    long_text = " ".join(["autumn leaves"] * 100)
+    assert run_cli(capsys, "export", "--text", long_text, "-o", str(whole), "-q")[0] == 0
+    budget = whole.stat().st_size * 2 // 3
+    code, err = run_cli(capsys, "export", "--text", long_text, "-o", str(out), "--size-budget", str(budget))
+    assert code == 0, err
+    assert out.stat().st_size <= budget
+    warning = next(line for line in err.splitlines() if "warning:" in line)
+    assert "leaves out" in warning and "--size-budget" in warning, warning
+    def parts(page):
+        return sum(len(layers) for layers in exported_state(page)["binary"].values())
+
+    assert 0 < parts(out) < parts(whole), "the budget keeps some layers, not all"
 
 
 # -- bad input: exit 2, a message that says what to do, no file ----------------------------------------

