@@ -51,7 +51,8 @@ import pathlib, attnwidget
 package = pathlib.Path(attnwidget.__file__).parent
 print("attnwidget", attnwidget.__version__, "from", package)
 assert "site-packages" in package.parts, f"attnwidget imports from {package}, not from the installed copy"
-missing = [name for name in ("widget.js", "widget.css", "standalone.js", "standalone.css") if not (package / "static" / name).is_file()]
+bundle = ("widget.js", "widget.css", "standalone.js", "standalone.css")
+missing = [name for name in bundle if not (package / "static" / name).is_file()]
 assert not missing, f"the installed package lacks its built bundle: {missing}; did the npm build run?"
 PY
 }

@@ -73,7 +73,8 @@ class NotebookPage:
         self.page.keyboard.press("Shift+Enter")
         cell = self.page.locator(".jp-CodeCell").filter(has=self.page.locator(".jp-InputArea", has_text=marker))
         output = cell.locator(".jp-OutputArea")
-        expect(output).to_contain_text(re.compile(f"{re.escape(marker)}|{re.escape(TRACEBACK)}"), timeout=KERNEL_TIMEOUT_MS)
+        finished = re.compile(f"{re.escape(marker)}|{re.escape(TRACEBACK)}")
+        expect(output).to_contain_text(finished, timeout=KERNEL_TIMEOUT_MS)
         text = output.inner_text()
         if marker not in text:
             raise AssertionError(f"running {code!r} raised:\n{text}")

@@ -1,4 +1,4 @@
-"""The widget in a real JupyterLab on the real MiniLM: it renders, and a click or a kernel write reaches the other side."""
+"""The widget in a real JupyterLab on the real MiniLM: it renders, and clicks and kernel writes reach the other side."""
 
 from __future__ import annotations
 
