@@ -104,6 +104,26 @@ def test_encoder_decoder_folder_with_decoder_text(capsys, tmp_path, tiny_models)
     assert words(meta, "decoder") == ["leaves", "fall"]
 
 
+def test_hub_name_loads_from_the_users_cache(tmp_path, tiny_models):
+    """A name like "owner/model" resolves in the Hugging Face cache (laid out as the hub client does)."""
+    model, tokenizer = tiny_models("bert")
+    cache = tmp_path / "hub-cache"
+    repo = cache / "models--someone--tiny-bert"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    model.save_pretrained(snapshot)
+    tokenizer.save_pretrained(snapshot)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    out = tmp_path / "tiny.html"
+    command = [sys.executable, "-m", "attnwidget", "export", "--model", "someone/tiny-bert", "--text", SENTENCE,
+               "-o", str(out)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_CACHE": str(cache)})
+    assert done.returncode == 0, done.stderr
+    assert "loading model someone/tiny-bert" in done.stderr
+    meta = exported_state(out)["traits"]["meta"]
+    assert (meta["stacks"][0]["layers"], meta["stacks"][0]["heads"]) == (2, 4)
+
+
 def test_long_text_needs_truncate(capsys, tmp_path):
     out = tmp_path / "long.html"
     long_text = " ".join(["autumn"] * 600)
