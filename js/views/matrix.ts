@@ -122,8 +122,10 @@ export function matrixView(ctx: ViewContext): View {
     if (!info || !bytes) return null;
     const shape = computeLayout(info, boxWidth > 0 ? boxWidth : IMAGE_WIDTH);
     const dark = ctx.dark();
+    // As wide as the heatmap (and its legend), not the page: no empty strip beside it.
+    const used = shape.left + Math.max(shape.cell * info.key.tokens.length, LEGEND.bar + 80) + 8;
     return {
-      width: shape.width,
+      width: Math.ceil(Math.min(shape.width, used)),
       height: shape.height + LEGEND.height,
       paint(g) {
         drawHeatmap(g, info, bytes, shape);

@@ -1,0 +1,176 @@
+"""Images of the real MiniLM widget: the toolbar's Save PNG / Save SVG in an exported page opened
+offline in Chromium, and `widget.save_image` in a real JupyterLab.
+
+Each image is checked as a user would: it opens (a valid PNG of a sensible size that is not blank;
+an SVG that parses and renders), and it shows the selection (caption, tokens as text).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import struct
+import time
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+from playwright.sync_api import expect
+
+from lab import ARTIFACTS, NotebookPage, browser_page
+from test_export_offline import LAYER, HEAD, TOKEN, minilm_widget, open_export  # noqa: F401  (fixtures)
+from test_widget_in_lab import LOAD_MINILM
+
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+# Draw an image (PNG or SVG bytes, base64) on a white canvas and describe its pixels.
+_DESCRIBE_IMAGE = """async ([data, type]) => {
+  const image = new Image();
+  image.src = `data:${type};base64,${data}`;
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#ffffff';
+  g.fillRect(0, 0, canvas.width, canvas.height);
+  g.drawImage(image, 0, 0);
+  const pixels = g.getImageData(0, 0, canvas.width, canvas.height).data;
+  const colours = new Set();
+  let inked = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    const rgb = (pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2];
+    if (rgb !== 0xffffff) inked++;
+    if (colours.size < 5000) colours.add(rgb);
+  }
+  return {width: canvas.width, height: canvas.height, inked: inked / (pixels.length / 4), colours: colours.size};
+}"""
+
+
+def describe(browser, data: bytes, mime: str) -> dict:
+    """Width, height, share of non-white pixels and number of colours of the image as Chromium draws it."""
+    page = browser.new_page()
+    try:
+        return page.evaluate(_DESCRIBE_IMAGE, [base64.b64encode(data).decode("ascii"), mime])
+    finally:
+        page.close()
+
+
+def save(page, label: str, tmp_path) -> tuple[str, bytes, float]:
+    """Click a save button; the download's file name, bytes and seconds from click to file."""
+    started = time.monotonic()
+    with page.page.expect_download() as download_info:
+        page.widget.get_by_role("button", name=label, exact=True).click()
+    download = download_info.value
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    return download.suggested_filename, path.read_bytes(), time.monotonic() - started
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n"), "not a PNG file"
+    return struct.unpack(">II", data[16:24])
+
+
+def svg_texts(data: bytes) -> tuple[ElementTree.Element, list[str]]:
+    root = ElementTree.fromstring(data)  # raises on anything that is not well-formed XML
+    assert root.tag == f"{SVG_NS}svg"
+    return root, [element.text or "" for element in root.iter(f"{SVG_NS}text")]
+
+
+def record(name: str, values: dict) -> None:
+    with open(ARTIFACTS / "image-measurements.jsonl", "a") as file:
+        file.write(json.dumps({"image": name, **values}) + "\n")
+
+
+def test_save_png_from_the_exported_page(minilm_widget, open_export, browser, tmp_path):
+    page = open_export(minilm_widget)
+    name, data, seconds = save(page, "Save PNG", tmp_path)
+    assert name == f"attnwidget-head-layer{LAYER}-head{HEAD}.png"
+    width, height = png_size(data)
+    view = page.page.get_by_role("region", name="Head view").bounding_box()
+    # Twice the page's resolution: at least twice as high as the token rows on screen.
+    rows = len(minilm_widget.meta["sides"]["input"]["tokens"])
+    assert height >= 2 * rows * 20 and width >= 600, (width, height)
+    picture = describe(browser, data, "image/png")
+    assert (picture["width"], picture["height"]) == (width, height)
+    assert 0.02 < picture["inked"] < 0.9, f"the PNG looks blank or flooded: {picture}"
+    assert picture["colours"] > 20  # twelve head colours, their blends, the text
+    record(name, {"bytes": len(data), "width": width, "height": height, "seconds": round(seconds, 3), "view_css_px": view})
+    (ARTIFACTS / name).write_bytes(data)
+
+
+def test_save_svg_from_the_exported_page_keeps_the_selection(minilm_widget, open_export, browser, tmp_path):
+    page = open_export(minilm_widget)
+    name, data, seconds = save(page, "Save SVG", tmp_path)
+    assert name == f"attnwidget-head-layer{LAYER}-head{HEAD}.svg"
+    root, texts = svg_texts(data)
+    tokens = minilm_widget.meta["sides"]["input"]["tokens"]
+    caption = texts[0]
+    assert f"layer {LAYER}" in caption and f"head {HEAD} in front" in caption
+    assert f"token {TOKEN} “{tokens[TOKEN]}”" in caption
+    for token in tokens:  # once as a query, once as a key
+        assert texts.count(token) >= 2, f"token {token!r} is not in the SVG as text"
+    strokes = {path.get("stroke") for path in root.iter(f"{SVG_NS}path")}
+    assert len(strokes) == 12, "one line colour per visible head"
+    assert not list(root.iter(f"{SVG_NS}image")), "the head view is all vector"
+    picture = describe(browser, data, "image/svg+xml")
+    assert picture["inked"] > 0.02 and picture["width"] == round(float(root.get("width")))
+    record(name, {"bytes": len(data), "width": root.get("width"), "height": root.get("height"), "seconds": round(seconds, 3)})
+    (ARTIFACTS / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("view", ["Matrix", "Model", "Neuron"])
+def test_every_view_saves_as_svg_and_png(view, minilm_widget, open_export, browser, tmp_path):
+    page = open_export(minilm_widget)
+    page.widget.get_by_role("button", name=view, exact=True).click()
+    region = page.page.get_by_role("region", name=f"{view} view")
+    expect(region).to_be_visible()
+    # Drawn once its data is decoded: wait for the first canvas with ink.
+    page.page.wait_for_function(
+        "view => [...view.querySelectorAll('canvas')].some(c => c.width > 1)", arg=region.element_handle()
+    )
+    name, data, _ = save(page, "Save SVG", tmp_path)
+    assert name == f"attnwidget-{view.lower()}-layer{LAYER}-head{HEAD}.svg"
+    root, texts = svg_texts(data)
+    assert texts[0].startswith(f"{view} view · layer {LAYER} · head {HEAD}")
+    assert describe(browser, data, "image/svg+xml")["inked"] > 0.02
+    png_name, png_data, seconds = save(page, "Save PNG", tmp_path)
+    width, height = png_size(png_data)
+    assert describe(browser, png_data, "image/png")["inked"] > 0.02
+    record(name, {"bytes": len(data), "raster_images": len(list(root.iter(f"{SVG_NS}image")))})
+    record(png_name, {"bytes": len(png_data), "width": width, "height": height, "seconds": round(seconds, 3)})
+    (ARTIFACTS / name).write_bytes(data)
+    (ARTIFACTS / png_name).write_bytes(png_data)
+
+
+SHOW = f"w = AttentionWidget(model, 'leaves fall in autumn', tokenizer=tokenizer, layer={LAYER}, head={HEAD}, token={TOKEN})\nw"
+
+
+def test_save_image_from_python_in_jupyterlab(jupyter_server, browser):
+    name = jupyter_server.write_notebook("image.ipynb", [LOAD_MINILM, SHOW])
+    with (
+        browser_page(browser, "lab-image") as (page, errors),
+        NotebookPage(page, errors, jupyter_server, name) as notebook,
+    ):
+        notebook.run_all()
+        expect(page.locator(".attnwidget .aw-headview")).to_be_visible()
+        asked = notebook.execute('h = w.save_image("out.png")\nprint(repr(h))')
+        assert "will be written when the widget answers" in asked
+        # The next cell runs after the browser's answer has reached the kernel.
+        checked = notebook.execute(
+            "import json, pathlib\n"
+            "path = h.result(timeout=30)\n"
+            "data = pathlib.Path(path).read_bytes()\n"
+            "print(json.dumps({'png': data[:8] == b'\\x89PNG\\r\\n\\x1a\\n', 'size': list(h.size), 'repr': repr(h)}))"
+        )
+        result = json.loads(checked.splitlines()[-1])
+        assert result["png"], result
+        assert result["size"][0] >= 600 and result["size"][1] >= 200, result
+        assert re.search(r"written, \d+×\d+ px", result["repr"])
+        svg = notebook.execute('s = w.save_image("out.svg")')
+        assert svg == ""
+        text = notebook.execute("print(open(s.result(timeout=30), encoding='utf-8').read().split('<text')[1])")
+        assert f"layer {LAYER}" in text and f"head {HEAD}" in text
+        errors.assert_no_uncaught()
+        (jupyter_server.root / "out.png").replace(ARTIFACTS / "lab-out.png")
