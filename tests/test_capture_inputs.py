@@ -95,6 +95,10 @@ def test_options_are_checked(counted, tiny_models):
     model, tokenizer, calls = counted
     with pytest.raises(ValueError, match="attention_dtype"):
         capture(model, tokenizer, TEXT, attention_dtype="int8")
+    with pytest.raises(ValueError, match="max_memory_bytes must be a positive integer"):
+        capture(model, tokenizer, TEXT, max_memory_bytes=-1)
+    with pytest.raises(ValueError, match="max_new_tokens must be a positive integer"):
+        capture(model, tokenizer, TEXT, max_new_tokens=0)
     with pytest.raises(ValueError, match=r"row=2 .*row=0..1"):
         capture(model, tokenizer, [TEXT, "autumn"], row=2)
     with pytest.raises(ValueError, match="decoder_text is only for encoder-decoder"):

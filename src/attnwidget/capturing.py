@@ -70,6 +70,9 @@ def capture(
     """
     if attention_dtype not in _ATTENTION_DTYPES:
         raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
+    for name, value in (("max_new_tokens", max_new_tokens), ("max_memory_bytes", max_memory_bytes)):
+        if not (isinstance(value, int) and value > 0):
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
     texts = _as_texts(text, "text")
     pairs = None if text_pair is None else _as_texts(text_pair, "text_pair", len(texts))
     decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
@@ -155,8 +158,8 @@ def _encode(tokenizer, texts, pairs, truncation: bool, max_length: int | None):
             "set tokenizer.pad_token (e.g. to tokenizer.eos_token) or pass one text"
         )
     encoding = run()
-    length = int(encoding["attention_mask"].sum(dim=1).max()) if "attention_mask" in encoding else None
-    if max_length is not None and encoding["input_ids"].shape[1] > max_length:
+    length = encoding["input_ids"].shape[1]  # of the longest text, when there are several
+    if max_length is not None and length > max_length:
         if not truncation:
             raise ValueError(
                 f"the text is {length} tokens long but the model accepts at most {max_length}; "
@@ -311,8 +314,6 @@ def _greedy_output(model, inputs, max_new_tokens: int) -> list[list[int]]:
             f"{type(model).__name__} cannot generate, so it has no output of its own to show; "
             "pass decoder_text=... (or load the model with its generation head)"
         )
-    if not (isinstance(max_new_tokens, int) and max_new_tokens > 0):
-        raise ValueError(f"max_new_tokens must be a positive integer, not {max_new_tokens!r}")
     encoder_inputs = {key: inputs[key] for key in ("input_ids", "attention_mask") if key in inputs}
     with switched_to_eval(model), torch.inference_mode():
         output = model.generate(**encoder_inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
