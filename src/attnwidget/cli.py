@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a model on a text and write its attention as one self-contained HTML page",
         description="Run a model once on a text and write the attention widget as one self-contained HTML "
         "page that works offline. Models load from local files only: nothing is downloaded.",
+        epilog='example: attnwidget export --text "leaves fall in autumn" -o attention.html',
     )
     export.add_argument(
         "--model",
@@ -102,13 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--size-budget",
         type=parse_size,
         metavar="SIZE",
-        help="refuse to write a page larger than this: bytes, or with a unit (500kB, 25MB, 1GiB)",
+        help="largest page to write (default 25MB); layers that do not fit are left out and the page says so. "
+        "Bytes, or with a unit: 500kB, 25MB, 1GiB",
     )
     export.add_argument("--layer", type=int, help="layer selected when the page opens (0-based)")
     export.add_argument("--head", type=int, help="head focused when the page opens (0-based)")
     export.add_argument("--view", choices=("head", "model", "neuron", "matrix"), help="view shown when the page opens")
     export.add_argument("--truncate", action="store_true", help="cut a text longer than the model accepts")
-    export.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    export.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and warnings")
     export.set_defaults(run=run_export)
     return parser
 
@@ -138,9 +140,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     progress.say(f"loading model {source} ...")
     model, tokenizer = load_model(source)
-    # Imported after the model: importing attnwidget's capture loads torch anyway.
-    from .capturing import capture
-    from .widget import AttentionWidget
+    from .capturing import capture  # imports torch: after the fast checks above
 
     count = _token_count(tokenizer, args.text, args.pair)
     progress.say(f"running {type(model).__name__} on {count} tokens ...")
@@ -160,7 +160,7 @@ def run_export(args: argparse.Namespace) -> int:
     progress.say(f"captured {_shape(captured)}")
 
     options = {name: getattr(args, name) for name in ("layer", "head", "view") if getattr(args, name) is not None}
-    widget = _widget(AttentionWidget, captured, options)
+    widget = _widget(captured, options)
     progress.say(f"writing {output} ...")
     budget = {} if args.size_budget is None else {"size_budget": args.size_budget}
     try:
@@ -224,11 +224,13 @@ def _checked_output(output: Path) -> Path:
     return output
 
 
-def _widget(widget_class, captured, options: dict):
+def _widget(captured, options: dict):
     import traitlets
 
+    from .widget import AttentionWidget
+
     try:
-        return widget_class.from_capture(captured, **options)
+        return AttentionWidget.from_capture(captured, **options)
     except traitlets.TraitError as error:
         flags = " ".join(f"--{name} {value}" for name, value in options.items())
         raise BadInput(f"{flags}: {error}") from error
