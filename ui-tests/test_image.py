@@ -11,12 +11,15 @@ import base64
 import json
 import re
 import struct
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ElementTree
 
 import pytest
 from playwright.sync_api import expect
 
+from conftest import CHROMIUM
 from lab import ARTIFACTS, NotebookPage, browser_page
 from test_export_offline import LAYER, HEAD, TOKEN, minilm_widget, open_export  # noqa: F401  (fixtures)
 from test_widget_in_lab import LOAD_MINILM
@@ -142,6 +145,55 @@ def test_every_view_saves_as_svg_and_png(view, minilm_widget, open_export, brows
     record(png_name, {"bytes": len(png_data), "width": width, "height": height, "seconds": round(seconds, 3)})
     (ARTIFACTS / name).write_bytes(data)
     (ARTIFACTS / png_name).write_bytes(png_data)
+
+
+def test_render_image_draws_without_a_notebook(minilm_widget, browser, tmp_path):
+    from attnwidget.image import render_image
+
+    started = time.monotonic()
+    path = render_image(minilm_widget, tmp_path / "figure.svg", browser=browser)
+    seconds = time.monotonic() - started
+    _, texts = svg_texts(path.read_bytes())
+    tokens = minilm_widget.meta["sides"]["input"]["tokens"]
+    assert texts[0].startswith(f"Head view · layer {LAYER}") and f"“{tokens[TOKEN]}”" in texts[0]
+    assert png_size(render_image(minilm_widget, tmp_path / "figure.png", browser=browser).read_bytes())[0] >= 600
+    record("render_image svg", {"seconds": round(seconds, 2)})
+
+
+RENDER_IN_A_SCRIPT = """
+import sys, numpy as np
+from attnwidget import AttentionWidget
+from attnwidget.image import render_image
+rng = np.random.default_rng(0)
+attention = rng.random((2, 1, 3, 5, 5)).astype("float32")
+attention /= attention.sum(-1, keepdims=True)
+widget = AttentionWidget.from_attention(list(attention), ["a", "b", "c", "d", "e"], layer=1, head=2, view="matrix")
+print(render_image(widget, sys.argv[1], browser_path=sys.argv[2]))
+"""
+
+
+def test_render_image_launches_its_own_browser(tmp_path):
+    target = tmp_path / "matrix.svg"
+    done = subprocess.run(
+        [sys.executable, "-c", RENDER_IN_A_SCRIPT, str(target), CHROMIUM], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    _, texts = svg_texts(target.read_bytes())
+    assert texts[0] == "Matrix view · layer 1 · head 2"
+    assert [t for t in texts if t in "abcde"] == list("abcde") * 2  # row and column labels
+
+
+def test_render_image_says_why_a_view_has_nothing_to_draw(minilm_widget, browser, tmp_path):
+    from attnwidget.image import render_image
+
+    before = minilm_widget.view, minilm_widget.token
+    minilm_widget.view, minilm_widget.token = "neuron", None
+    try:
+        with pytest.raises(RuntimeError, match="no token is selected"):
+            render_image(minilm_widget, tmp_path / "neuron.png", browser=browser, timeout=15)
+    finally:
+        minilm_widget.view, minilm_widget.token = before
+    assert list(tmp_path.iterdir()) == []
 
 
 SHOW = f"w = AttentionWidget(model, 'leaves fall in autumn', tokenizer=tokenizer, layer={LAYER}, head={HEAD}, token={TOKEN})\nw"

@@ -268,6 +268,7 @@ class AttentionWidget(anywidget.AnyWidget):
         The displayed widget draws the picture, so the file is written once the browser answers,
         which in a notebook is after this cell has finished. Returns a `PendingImage`: check
         `.done()` or call `.result()` in a later cell. `scale` is PNG pixels per screen pixel.
+        Outside a notebook, `attnwidget.image.render_image(widget, path)` draws it in headless Chromium.
         """
         return self._images.ask(self, path, format, scale)
 
