@@ -147,6 +147,33 @@ def test_every_view_saves_as_svg_and_png(view, minilm_widget, open_export, brows
     (ARTIFACTS / png_name).write_bytes(png_data)
 
 
+def test_a_matrix_of_thousands_of_tokens_embeds_its_heatmap_with_vector_labels(open_export, browser, tmp_path):
+    import numpy as np
+
+    from attnwidget import AttentionWidget
+
+    n = 1500
+    rng = np.random.default_rng(1)
+    attention = rng.random((1, 1, 2, n, n), dtype=np.float32) ** 8
+    attention /= attention.sum(-1, keepdims=True)
+    tokens = [f"w{i}" for i in range(n)]
+    widget = AttentionWidget.from_attention(list(attention), tokens, view="matrix", token=700)
+    page = open_export(widget, "long.html")
+    page.page.wait_for_function("() => document.querySelector('.aw-matrixview canvas').width > 1")
+    name, data, seconds = save(page, "Save SVG", tmp_path)
+    root, texts = svg_texts(data)
+    [image] = list(root.iter(f"{SVG_NS}image"))
+    assert image.get("href").startswith("data:image/png;base64,")
+    # Background, pinned row and the legend's ramp (at most 256 runs): not one rectangle per cell.
+    assert len(list(root.iter(f"{SVG_NS}rect"))) < 300
+    assert "embedded as PNG" in root.find(f"{SVG_NS}desc").text
+    assert "w700" in texts and texts[0].endswith("token 700 “w700”")  # the pinned row keeps its label
+    assert len(data) < 5_000_000
+    record(f"{name} ({n} tokens)", {"bytes": len(data), "seconds": round(seconds, 2)})
+    png_name, png_data, png_seconds = save(page, "Save PNG", tmp_path)
+    record(f"{png_name} ({n} tokens)", {"bytes": len(png_data), "size": png_size(png_data), "seconds": round(png_seconds, 2)})
+
+
 def test_render_image_draws_without_a_notebook(minilm_widget, browser, tmp_path):
     from attnwidget.image import render_image
 
