@@ -57,6 +57,10 @@ def _tiny_config(arch: str):
             **_COMMON, **_DECODER_ONLY, num_key_value_heads=1, max_position_embeddings=128, initializer_range=0.2
         ),
         "bloom": lambda: t.BloomConfig(**_COMMON, hidden_size=32, n_layer=2, n_head=4, initializer_range=0.2),
+        "gpt_neo": lambda: t.GPTNeoConfig(
+            **_COMMON, hidden_size=32, num_layers=2, num_heads=4, attention_types=[[["global", "local"], 1]],
+            window_size=4, max_position_embeddings=128, initializer_range=0.2, bos_token_id=CLS, eos_token_id=SEP,
+        ),
         "phi": lambda: t.PhiConfig(
             **_COMMON, **_DECODER_ONLY, partial_rotary_factor=0.5, max_position_embeddings=128, initializer_range=0.2
         ),
@@ -74,7 +78,7 @@ def _tiny_config(arch: str):
 
 
 ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra")
-DECODER_ONLY = ("gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom")
+DECODER_ONLY = ("gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo")
 ENCODER_DECODER = ("t5", "bart")
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
 

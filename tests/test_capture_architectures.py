@@ -18,6 +18,7 @@ from attnwidget.capturing import IncompleteScoresWarning
 from conftest import ARCHITECTURES, DECODER_ONLY, ENCODER_DECODER, eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
+EAGER_ONLY = ("bloom", "gpt_neo")  # no sdpa in transformers; recorded through module hooks
 
 
 def model_inputs(model, result, encoding) -> dict:
@@ -60,7 +61,7 @@ def test_softmax_of_recorded_scores_reproduces_attention(captured):
 def test_attention_equals_eager_output_attentions(captured):
     arch, model, tokenizer, result = captured
     reference = eager_attentions(model, model_inputs(model, result, tokenizer(TEXT, return_tensors="pt")))
-    assert model.config._attn_implementation == ("eager" if arch == "bloom" else "sdpa")
+    assert model.config._attn_implementation == ("eager" if arch in EAGER_ONLY else "sdpa")
     assert set(reference) == set(result.stacks)
     for stack in result.stacks:
         np.testing.assert_allclose(result.attention(stack), reference[stack][:, 0], atol=1e-6, rtol=0)
@@ -124,6 +125,18 @@ def test_bloom_bias_is_alibi_plus_the_causal_mask(tiny_models):
     np.testing.assert_allclose(bias[:, n - 1, :], slopes[:, None] * np.arange(n), rtol=1e-5)
     assert len(set(slopes.round(6))) == 4
     assert result.bias(1) is bias
+    assert all(not module._forward_hooks for module in model.modules())
+
+
+def test_gpt_neo_local_layers_see_a_window(tiny_models):
+    model, tokenizer = tiny_models("gpt_neo")  # layers: global, then local with window_size=4; module hooks
+    result = capture(model, tokenizer, TEXT)
+    last = len(result.tokens) - 1
+    global_bias, local_bias = result.bias(0)[0], result.bias(1)[0]
+    assert np.isfinite(global_bias[last, 0])
+    assert np.isneginf(local_bias[last, last - 4]) and np.isfinite(local_bias[last, last - 3])
+    assert result.attention()[1, :, last, : last - 3].max() == 0
+    assert result.layer_scale(1) == 1.0, "GPT-Neo does not scale its scores"
     assert all(not module._forward_hooks for module in model.modules())
 
 

@@ -65,8 +65,8 @@ def capture(
     Whatever attention implementation the model was loaded with, it runs once through a capturing
     implementation that calls the architecture's own eager attention, in eval mode and without
     gradients; its implementation, training flags and hooks are restored afterwards, even on error.
-    BLOOM, which computes attention itself, is recorded through temporary forward hooks; other
-    architectures that bypass transformers' AttentionInterface get a clear error.
+    BLOOM and GPT-Neo, which compute attention themselves, are recorded through temporary forward hooks;
+    other architectures that bypass transformers' AttentionInterface get a clear error.
     """
     if attention_dtype not in _ATTENTION_DTYPES:
         raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
