@@ -91,8 +91,16 @@ async function clickSave(host: HTMLElement, label: string): Promise<{ name: stri
 
 describe("saving the current view", () => {
   let restoreWidth: () => void;
-  beforeEach(() => (restoreWidth = withLayoutWidth(300)));
-  afterEach(() => restoreWidth());
+  const toDataURL = HTMLCanvasElement.prototype.toDataURL;
+  beforeEach(() => {
+    restoreWidth = withLayoutWidth(300);
+    // jsdom cannot encode canvases, nor read their pixels: every image goes in as a (stand-in) PNG.
+    HTMLCanvasElement.prototype.toDataURL = () => "data:image/png;base64,iVBORw0KGgo=";
+  });
+  afterEach(() => {
+    restoreWidth();
+    HTMLCanvasElement.prototype.toDataURL = toDataURL;
+  });
 
   it("downloads an SVG of the head view with the selection in its caption and every token as text", async () => {
     const model = fakeModel({ tokens: HOSTILE, layers: 3, heads: 4, traits: { layer: 2, head: 1, heads: [1, 3], token: 3 } });
@@ -129,6 +137,32 @@ describe("saving the current view", () => {
     doc = parseSvg(await blobText(saved.blob));
     expect(doc.querySelector("text")!.textContent).toBe("Model view · layer 1 · head 2 selected");
     expect([...doc.querySelectorAll("text")].map((t) => t.textContent)).toContain("Layer 2");
+    // 3 layers × 4 heads of thumbnails, embedded, and the description says so.
+    expect(doc.querySelectorAll("image")).toHaveLength(12);
+    expect(doc.querySelector("image")!.getAttribute("href")).toMatch(/^data:image\/png;base64,/);
+    expect(doc.querySelector("desc")!.textContent).toContain("12 raster image(s)");
+  });
+
+  it("keeps the theme, the pair filter and the stack in the picture", async () => {
+    const model = fakeModel({ layers: 2, heads: 3, traits: { theme: "dark", pair_filter: "AB", heads: [0], head: 0 } });
+    const host = mount(model);
+    let doc = parseSvg(await blobText((await clickSave(host, "Save SVG")).blob));
+    const background = doc.querySelector("rect")!;
+    expect([background.getAttribute("width"), background.getAttribute("fill")]).toEqual([doc.documentElement.getAttribute("width"), "rgb(30, 32, 36)"]);
+    expect(doc.querySelector("text")!.textContent).toBe("Head view · layer 0 · head 0 · pairs A→B");
+    // Only lines from sentence A (tokens 0-4) to sentence B (5-7) are drawn.
+    for (const path of doc.querySelectorAll("path")) {
+      for (const [, y0, y1] of path.getAttribute("d")!.matchAll(/M[\d.]+ ([\d.]+)L[\d.]+ ([\d.]+)/g)) {
+        expect(Number(y0)).toBeLessThan(5 * 20);
+        expect(Number(y1)).toBeGreaterThan(5 * 20);
+      }
+    }
+
+    const seq2seq = fakeModel({ encoderDecoder: { decoderTokens: ["<s>", "le", "chat"] }, traits: { stack: "cross", view: "matrix", layer: 1 } });
+    const saved = await clickSave(mount(seq2seq), "Save SVG");
+    expect(saved.name).toBe("attnwidget-matrix-cross-layer1-head0.svg");
+    doc = parseSvg(await blobText(saved.blob));
+    expect(doc.querySelector("text")!.textContent).toBe("Matrix view · cross attention · layer 1 · head 0");
   });
 
   it("answers Python's image request with the picture as one buffer, and an error when there is nothing to draw", async () => {
