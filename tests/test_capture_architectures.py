@@ -224,3 +224,20 @@ def test_batch_row_is_kept_without_padding(tiny_models, arch, padding_side):
     np.testing.assert_allclose(result.attention(stack), expected, atol=1e-6, rtol=0)
     for layer in range(result.num_layers(stack)):
         np.testing.assert_allclose(softmax_of_scores(result, layer, stack), expected[layer], atol=1e-4, rtol=0)
+
+
+def test_generic_eager_matches_an_architectures_own(tiny_models):
+    """The fallback for modules whose file defines no eager function computes the same attention."""
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    from attnwidget._recording import _generic_eager
+
+    model, _ = tiny_models("llama")
+    attention = model.model.layers[0].self_attn  # 4 query heads, 2 key/value heads
+    torch.manual_seed(1)
+    query, key, value = torch.randn(2, 4, 5, 8), torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8)
+    mask = torch.triu(torch.full((5, 5), torch.finfo(torch.float32).min), diagonal=1)[None, None]
+    own = eager_attention_forward(attention, query, key, value, mask, scaling=0.3)
+    generic = _generic_eager(attention, query, key, value, mask, scaling=0.3)
+    for ours, theirs in zip(generic, own):
+        torch.testing.assert_close(ours, theirs)
