@@ -117,7 +117,8 @@ def test_hub_name_loads_from_the_users_cache(tmp_path, tiny_models):
     out = tmp_path / "tiny.html"
     command = [sys.executable, "-m", "attnwidget", "export", "--model", "someone/tiny-bert", "--text", SENTENCE,
                "-o", str(out)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_CACHE": str(cache)})
+    env = {**os.environ, "HF_HUB_CACHE": str(cache)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert "loading model someone/tiny-bert" in done.stderr
     meta = exported_state(out)["traits"]["meta"]

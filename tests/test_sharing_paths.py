@@ -94,7 +94,8 @@ def executed_notebook(cells: list[str], folder, monkeypatch) -> nbformat.Noteboo
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3", store_widget_state=True, resources={"metadata": {"path": str(folder)}}
+        notebook, timeout=300, kernel_name="python3", store_widget_state=True,
+        resources={"metadata": {"path": str(folder)}},
     )
     return client.execute()
 
@@ -102,7 +103,8 @@ def executed_notebook(cells: list[str], folder, monkeypatch) -> nbformat.Noteboo
 def test_nbclient_saves_the_widget_with_the_selection_of_a_later_cell(tmp_path, monkeypatch):
     notebook = executed_notebook([LOAD_AND_SHOW, SELECT], tmp_path, monkeypatch)
     saved = notebook.metadata["widgets"][STATE_MIME]["state"]
-    shown = [output["data"][VIEW_MIME]["model_id"] for output in notebook.cells[0].outputs if VIEW_MIME in output.get("data", {})]
+    outputs = notebook.cells[0].outputs
+    shown = [output["data"][VIEW_MIME]["model_id"] for output in outputs if VIEW_MIME in output.get("data", {})]
     # Model loading shows tqdm progress bars, which are widgets too; the widget is the cell's value.
     assert_draws_our_widget(saved[shown[-1]], layer=4, head=9)
     # The saved notebook reads back as valid nbformat, state included.

@@ -21,12 +21,15 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from playwright.sync_api import Page, expect
-from test_widget_in_lab import LOAD_MINILM, SHOW_WIDGET
 
-from lab import KERNEL_TIMEOUT_MS, NotebookPage, browser_page
+from lab import KERNEL_TIMEOUT_MS, LOAD_MINILM, NotebookPage, browser_page
 from widget_checks import assert_head_click_redraws, assert_minilm_rendered, assert_selection
 
 NAME = "saved-state.ipynb"
+SHOW_WIDGET = """\
+text, pair = "leaves fall in autumn", "autumn is marked by colorful foliage"
+w = AttentionWidget(model, text, tokenizer=tokenizer, text_pair=pair)
+w"""
 SELECT = "w.layer = 4\nw.head = 9\nw.heads = [head for head in range(12) if head != 7]"
 STATE_MIME = "application/vnd.jupyter.widget-state+json"
 # A pattern, not a Python predicate: Playwright matches it in the browser driver, so requests to
@@ -119,7 +122,7 @@ def test_a_head_click_changes_the_view_after_the_kernel_is_shut_down(reopened, s
 
 @pytest.mark.xfail(
     strict=True,
-    reason="JupyterLab's widget manager restores saved widget state only with a kernel (jupyter-widgets/ipywidgets#3773)",
+    reason="JupyterLab's widget manager restores saved state only with a kernel (jupyter-widgets/ipywidgets#3773)",
 )
 def test_with_no_kernel_at_all_jupyterlab_restores_nothing(jupyter_server, browser, saved_notebook):
     name = "saved-state-no-kernel.ipynb"

@@ -218,7 +218,8 @@ def load_model(source: str):
 def _checked_output(output: Path) -> Path:
     """Fail before the slow work if the page could never be written there."""
     if output.is_dir():
-        raise BadInput(f"the output {str(output)!r} is a folder; pass a file name such as {str(output / 'attention.html')!r}")
+        example = str(output / "attention.html")
+        raise BadInput(f"the output {str(output)!r} is a folder; pass a file name such as {example!r}")
     if not output.parent.is_dir():
         raise BadInput(f"the folder {str(output.parent)!r} of the output does not exist; create it first")
     return output
