@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { button } from "../test/dom";
-import { fakeModel } from "../test/fixtures";
+import { chunkBytes, fakeModel } from "../test/fixtures";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { blobBytes } from "./save";
 import { escapeXml, SvgPainter } from "./svg";
@@ -83,7 +83,7 @@ async function clickSave(host: HTMLElement, label: string): Promise<{ name: stri
     saved.push({ name: this.download, blob: blob! });
   });
   button(host, label).click();
-  for (let i = 0; i < 5 && saved.length === 0; i++) await settle();
+  for (let i = 0; i < 50 && saved.length === 0; i++) await settle();
   click.mockRestore();
   if (saved.length !== 1) throw new Error(`expected one download, got ${saved.length}: ${host.querySelector(".aw-save-status")?.textContent}`);
   return saved[0];
@@ -141,6 +141,32 @@ describe("saving the current view", () => {
     expect(doc.querySelectorAll("image")).toHaveLength(12);
     expect(doc.querySelector("image")!.getAttribute("href")).toMatch(/^data:image\/png;base64,/);
     expect(doc.querySelector("desc")!.textContent).toContain("12 raster image(s)");
+  });
+
+  it("loads the model view's rows that were never scrolled to before picturing them", async () => {
+    // Rows load when scrolled into sight; here none ever is.
+    const observer = vi.fn(() => ({ observe() {}, disconnect() {} }));
+    vi.stubGlobal("IntersectionObserver", observer);
+    const model = fakeModel({ layers: 3, heads: 2, preload: "none", traits: { view: "model" } });
+    const host = mount(model);
+    expect(model.sent()).toHaveLength(0);
+    const answered = new Set<number>();
+    // Play the kernel: answer every attention request as it comes.
+    const answer = setInterval(() => {
+      for (const request of model.sent()) {
+        if (request.what !== "attention" || answered.has(request.id)) continue;
+        answered.add(request.id);
+        model.reply({ ...request, kind: "response", dtype: "uint8", shape: [2, 8, 8] }, [chunkBytes(request.layer, 2, 8, 8)]);
+      }
+    }, 1);
+    try {
+      const doc = parseSvg(await blobText((await clickSave(host, "Save SVG")).blob));
+      expect(doc.querySelectorAll("image")).toHaveLength(3 * 2);
+      expect([...doc.querySelectorAll("text")].map((t) => t.textContent)).not.toContain("not available");
+    } finally {
+      clearInterval(answer);
+      vi.unstubAllGlobals();
+    }
   });
 
   it("keeps the theme, the pair filter and the stack in the picture", async () => {

@@ -16,7 +16,14 @@ export interface SavedImage {
 }
 
 /** The current view's picture in `format`; rejects with a message a user can act on. */
-export async function makeImage(selection: Selection, snapshot: Snapshot | null, dark: boolean, format: ImageFormat, scale?: number): Promise<SavedImage> {
+export async function makeImage(
+  selection: Selection,
+  pending: Snapshot | null | Promise<Snapshot | null>,
+  dark: boolean,
+  format: ImageFormat,
+  scale?: number,
+): Promise<SavedImage> {
+  const snapshot = await pending;
   if (!snapshot) throw new Error(`the ${selection.view} view has nothing drawn yet (its data is still loading, or no token is selected); try again once it shows`);
   const picture = framed(snapshot, caption(selection), dark);
   const blob = format === "svg" ? new Blob([toSvg(picture, caption(selection))], { type: "image/svg+xml" }) : await toPng(picture, scale);

@@ -145,11 +145,13 @@ export function modelView(ctx: ViewContext): View {
     }
   }
 
-  /** Every layer × head whose attention is here; layers not loaded say so. The selected cell is outlined. */
-  function snapshot(): Snapshot | null {
+  /** Every layer × head, loading the rows out of sight first; the selected cell is outlined. */
+  async function snapshot(): Promise<Snapshot | null> {
     const info = selection.info;
     if (!info) return null;
     const { layers, heads, name } = info.stack;
+    // A layer that cannot be had (left out of an export) is drawn as a note instead.
+    const chunks = await Promise.all(Array.from({ length: layers }, (_, layer) => ctx.chunks.get(name, layer).catch(() => null)));
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const dark = ctx.dark();
@@ -168,12 +170,12 @@ export function modelView(ctx: ViewContext): View {
         g.textAlign = "center";
         for (let head = 0; head < heads; head++) g.fillText(String(head), cellX(head) + CELL_SIZE / 2, GRID.header / 2);
         for (let layer = 0; layer < layers; layer++) {
-          const bytes = ctx.chunks.peek(name, layer);
+          const bytes = chunks[layer];
           g.fillStyle = colors.muted;
           g.textAlign = "left";
           g.fillText(`Layer ${layer}`, 0, cellY(layer) + CELL_SIZE / 2);
           if (!bytes) {
-            g.fillText("not loaded (scroll to it first)", cellX(0), cellY(layer) + CELL_SIZE / 2);
+            g.fillText("not available", cellX(0), cellY(layer) + CELL_SIZE / 2);
             continue;
           }
           g.imageSmoothingEnabled = false;

@@ -16,8 +16,9 @@ export interface View {
   element: HTMLElement;
   /** Bring the view up to date after `trait` changed (undefined: theme or size, redraw all). */
   update(trait?: WatchedTrait): void;
-  /** The picture of what the view shows for the selection, for saving as an image; null while it has nothing drawn. */
-  snapshot(): Snapshot | null;
+  /** The picture of what the view shows for the selection, for saving as an image; null while it has nothing drawn.
+   *  A promise when the picture needs data the view has not loaded (the model view's rows out of sight). */
+  snapshot(): Snapshot | null | Promise<Snapshot | null>;
   dispose(): void;
 }
 
