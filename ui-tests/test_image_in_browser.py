@@ -1,4 +1,4 @@
-"""Images of the real MiniLM widget: the toolbar's Save PNG / Save SVG in an exported page opened
+"""Images of the real MiniLM widget in a browser (named apart from tests/test_image.py, so both run in one pytest): the toolbar's Save PNG / Save SVG in an exported page opened
 offline in Chromium, and `widget.save_image` in a real JupyterLab.
 
 Each image is checked as a user would: it opens (a valid PNG of a sensible size that is not blank;
