@@ -97,9 +97,11 @@ def test_encoder_decoder_folder_with_decoder_text(capsys, tmp_path, tiny_models)
     tokenizer.save_pretrained(folder)
     out = tmp_path / "t5.html"
     code, err = run_cli(capsys, "export", "--model", str(folder), "--text", SENTENCE, "--decoder-text", "leaves fall",
-                        "-o", str(out))  # fmt: skip
+                        "-o", str(out), "--stack", "cross", "--layer", "1")  # fmt: skip
     assert code == 0, err
-    meta = exported_state(out)["traits"]["meta"]
+    traits = exported_state(out)["traits"]
+    assert (traits["stack"], traits["layer"]) == ("cross", 1)
+    meta = traits["meta"]
     assert [stack["name"] for stack in meta["stacks"]] == ["encoder", "decoder", "cross"]
     assert words(meta, "decoder") == ["leaves", "fall"]
 
@@ -170,6 +172,7 @@ def test_a_page_trimmed_to_the_size_budget_is_written_with_a_warning(capsys, tmp
         (["export", "--text", SENTENCE, "-o", "{out}", "--size-budget", "12 parsecs"], ["is not a size", "25MB"]),
         (["export", "--text", SENTENCE, "-o", "{out}", "--precision", "int4"], ["invalid choice", "float16"]),
         (["export", "--text", SENTENCE, "-o", "{out}", "--layer", "6"], ["--layer 6", "must be in 0..5"]),
+        (["export", "--text", SENTENCE, "-o", "{out}", "--stack", "cross"], ["--stack cross", "stacks ['self']"]),
         (["export", "--text", SENTENCE, "-o", "{out}", "--size-budget", "1kB"], ["--size-budget"]),
         ([], ["export"]),
     ],

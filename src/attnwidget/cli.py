@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest page to write (default 25MB); layers that do not fit are left out and the page says so. "
         "Bytes, or with a unit: 500kB, 25MB, 1GiB",
     )
+    export.add_argument(
+        "--stack", help="attention shown when the page opens: self, or encoder, decoder, cross of an encoder-decoder"
+    )
     export.add_argument("--layer", type=int, help="layer selected when the page opens (0-based)")
     export.add_argument("--head", type=int, help="head focused when the page opens (0-based)")
     export.add_argument("--view", choices=("head", "model", "neuron", "matrix"), help="view shown when the page opens")
@@ -159,7 +162,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     progress.say(f"captured {_shape(captured)}")
 
-    options = {name: getattr(args, name) for name in ("layer", "head", "view") if getattr(args, name) is not None}
+    options = {name: getattr(args, name) for name in ("stack", "layer", "head", "view") if getattr(args, name) is not None}
     widget = _widget(captured, options)
     progress.say(f"writing {output} ...")
     budget = {} if args.size_budget is None else {"size_budget": args.size_budget}
