@@ -50,7 +50,8 @@ def requests(widget) -> list[dict]:
 
 def answer(widget, content: dict, data: bytes | None = None) -> None:
     """The browser's answer, delivered as the comm delivers custom messages."""
-    message = {"content": {"data": {"method": "custom", "content": content}}, "buffers": [memoryview(data)] if data else []}
+    buffers = [memoryview(data)] if data else []
+    message = {"content": {"data": {"method": "custom", "content": content}}, "buffers": buffers}
     widget._handle_msg(message)
 
 
@@ -62,7 +63,8 @@ def test_save_image_asks_the_browser_and_writes_the_png_when_it_answers(widget, 
     assert not pending.done() and not target.exists()
     assert "will be written when the widget answers; the cell must finish first" in repr(pending)
 
-    answer(widget, {"kind": "image", "id": request["id"], "format": "png", "width": 310, "height": 240, "file_name": "x.png"}, png(620, 480))
+    reply = {"kind": "image", "id": request["id"], "format": "png", "width": 310, "height": 240, "file_name": "x.png"}
+    answer(widget, reply, png(620, 480))
     assert pending.done()
     assert pending.result(timeout=0) == target
     assert target.read_bytes() == png(620, 480)
@@ -88,7 +90,8 @@ def test_the_format_comes_from_the_extension_or_the_argument(widget, tmp_path):
 
 def test_an_svg_answer_is_written_as_sent(widget, tmp_path):
     pending = widget.save_image(tmp_path / "figure.svg")
-    answer(widget, {"kind": "image", "id": pending.request_id, "format": "svg", "width": 300, "height": 200, "file_name": "x.svg"}, SVG)
+    reply = {"kind": "image", "id": pending.request_id, "format": "svg", "width": 300, "height": 200}
+    answer(widget, reply, SVG)
     assert pending.result(timeout=0).read_bytes() == SVG
     assert pending.size == (300, 200)
 
@@ -104,7 +107,8 @@ def test_the_first_view_to_answer_wins(widget, tmp_path):
 
 def test_a_browser_error_is_raised_by_result_and_writes_nothing(widget, tmp_path):
     pending = widget.save_image(tmp_path / "figure.png")
-    answer(widget, {"kind": "image", "id": pending.request_id, "format": "png", "error": "the neuron view has nothing drawn yet"})
+    error = "the neuron view has nothing drawn yet"
+    answer(widget, {"kind": "image", "id": pending.request_id, "format": "png", "error": error})
     assert pending.done()
     with pytest.raises(RuntimeError, match="nothing drawn yet"):
         pending.result()

@@ -1,5 +1,6 @@
-"""Images of the real MiniLM widget in a browser (named apart from tests/test_image.py, so both run in one pytest): the toolbar's Save PNG / Save SVG in an exported page opened
-offline in Chromium, and `widget.save_image` in a real JupyterLab.
+"""Images of the real MiniLM widget in a browser: the toolbar's Save PNG / Save SVG in an exported
+page opened offline in Chromium, `render_image` without a notebook, and `widget.save_image` in a real
+JupyterLab. (Named apart from tests/test_image.py, so one pytest run collects both.)
 
 Each image is checked as a user would: it opens (a valid PNG of a sensible size that is not blank;
 an SVG that parses and renders), and it shows the selection (caption, tokens as text).
@@ -99,7 +100,7 @@ def test_save_png_from_the_exported_page(minilm_widget, open_export, browser, tm
     assert (picture["width"], picture["height"]) == (width, height)
     assert 0.02 < picture["inked"] < 0.9, f"the PNG looks blank or flooded: {picture}"
     assert picture["colours"] > 20  # twelve head colours, their blends, the text
-    record(name, {"bytes": len(data), "width": width, "height": height, "seconds": round(seconds, 3), "view_css_px": view})
+    record(name, {"bytes": len(data), "width": width, "height": height, "seconds": round(seconds, 3), "view": view})
     (ARTIFACTS / name).write_bytes(data)
 
 
@@ -119,7 +120,8 @@ def test_save_svg_from_the_exported_page_keeps_the_selection(minilm_widget, open
     assert not list(root.iter(f"{SVG_NS}image")), "the head view is all vector"
     picture = describe(browser, data, "image/svg+xml")
     assert picture["inked"] > 0.02 and picture["width"] == round(float(root.get("width")))
-    record(name, {"bytes": len(data), "width": root.get("width"), "height": root.get("height"), "seconds": round(seconds, 3)})
+    size = [root.get("width"), root.get("height")]
+    record(name, {"bytes": len(data), "size": size, "seconds": round(seconds, 3)})
     (ARTIFACTS / name).write_bytes(data)
 
 
@@ -171,7 +173,8 @@ def test_a_matrix_of_thousands_of_tokens_embeds_its_heatmap_with_vector_labels(o
     assert len(data) < 5_000_000
     record(f"{name} ({n} tokens)", {"bytes": len(data), "seconds": round(seconds, 2)})
     png_name, png_data, png_seconds = save(page, "Save PNG", tmp_path)
-    record(f"{png_name} ({n} tokens)", {"bytes": len(png_data), "size": png_size(png_data), "seconds": round(png_seconds, 2)})
+    png_record = {"bytes": len(png_data), "size": png_size(png_data), "seconds": round(png_seconds, 2)}
+    record(f"{png_name} ({n} tokens)", png_record)
 
 
 def test_render_image_draws_without_a_notebook(minilm_widget, browser, tmp_path):
@@ -223,7 +226,10 @@ def test_render_image_says_why_a_view_has_nothing_to_draw(minilm_widget, browser
     assert list(tmp_path.iterdir()) == []
 
 
-SHOW = f"w = AttentionWidget(model, 'leaves fall in autumn', tokenizer=tokenizer, layer={LAYER}, head={HEAD}, token={TOKEN})\nw"
+SHOW = (
+    "w = AttentionWidget(model, 'leaves fall in autumn', tokenizer=tokenizer, "
+    f"layer={LAYER}, head={HEAD}, token={TOKEN})\nw"
+)
 
 
 def test_save_image_from_python_in_jupyterlab(jupyter_server, browser):

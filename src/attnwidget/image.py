@@ -40,7 +40,9 @@ def image_format(path: str | os.PathLike[str], format: str | None) -> str:
     suffix = pathlib.Path(os.fspath(path)).suffix.lower().lstrip(".")
     if format is None:
         if suffix not in FORMATS:
-            raise ValueError(f"cannot tell the image format from {os.fspath(path)!r}; name it .png or .svg, or pass format='png'")
+            raise ValueError(
+                f"cannot tell the image format from {os.fspath(path)!r}; name it .png or .svg, or pass format='png'"
+            )
         return suffix
     if format not in FORMATS:
         raise ValueError(f"format must be 'png' or 'svg'; got {format!r}")
@@ -235,10 +237,18 @@ def _draw_export(browser: Any, widget: AttentionWidget, image_type: str, timeout
         return _draw_page(browser, page_path, image_type, timeout)
 
 
+def _only_files(route: Any) -> None:
+    if route.request.url.startswith("file:"):
+        route.continue_()
+    else:
+        route.abort()
+
+
 def _draw_page(browser: Any, page_path: pathlib.Path, image_type: str, timeout: float) -> bytes:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, offline=True)
     try:
-        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+        # The page is ours and needs nothing from the network; refuse anything but its own file.
+        context.route("**/*", _only_files)
         page = context.new_page()
         page.goto(page_path.as_uri())
         downloads: list[Any] = []
