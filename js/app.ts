@@ -70,7 +70,11 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   // Save buttons: a picture of the current view with its selection (js/image/).
   const saveGroup = el("div", { class: "aw-save", role: "group", "aria-label": "Save image" });
   const saveButtons = (["png", "svg"] as ImageFormat[]).map((format) =>
-    el("button", { type: "button", class: "aw-save-button", "data-format": format, title: `Save the current view as ${format.toUpperCase()}` }, `Save ${format.toUpperCase()}`),
+    el(
+      "button",
+      { type: "button", class: "aw-save-button", "data-format": format, title: `Save the current view as ${format.toUpperCase()}` },
+      `Save ${format.toUpperCase()}`,
+    ),
   );
   const saveStatus = el("span", { class: "aw-save-status", role: "status" });
   saveGroup.append(...saveButtons, saveStatus);

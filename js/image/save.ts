@@ -24,7 +24,10 @@ export async function makeImage(
   scale?: number,
 ): Promise<SavedImage> {
   const snapshot = await pending;
-  if (!snapshot) throw new Error(`the ${selection.view} view has nothing drawn yet (its data is still loading, or no token is selected); try again once it shows`);
+  if (!snapshot) {
+    const why = "its data is still loading, or no token is selected";
+    throw new Error(`the ${selection.view} view has nothing drawn yet (${why}); try again once it shows`);
+  }
   const picture = framed(snapshot, caption(selection), dark);
   const blob = format === "svg" ? new Blob([toSvg(picture, caption(selection))], { type: "image/svg+xml" }) : await toPng(picture, scale);
   return { format, width: picture.width, height: picture.height, fileName: fileName(selection, format), blob };

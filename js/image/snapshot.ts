@@ -151,7 +151,8 @@ export function toSvg(picture: Snapshot, title: string): string {
   const painter = new SvgPainter(picture.width, picture.height);
   picture.paint(painter);
   const rasters = painter.rasterImages
-    ? ` ${painter.rasterImages} raster image(s) (heatmaps or bands too large for one rectangle per value) are embedded as PNG; labels and lines are vector.`
+    ? ` ${painter.rasterImages} raster image(s) (heatmaps or bands too large for one rectangle per value)` +
+      " are embedded as PNG; labels and lines are vector."
     : "";
   return painter.toString(`attnwidget: ${title}.${rasters}`);
 }

@@ -52,7 +52,17 @@ const number = (value: number) => String(Math.round(value * 100) / 100);
 type Matrix = [number, number, number, number, number, number];
 
 /** The settings save() keeps and restore() brings back, besides the transform. */
-const SAVED = ["strokeStyle", "fillStyle", "lineWidth", "lineCap", "globalAlpha", "font", "textAlign", "textBaseline", "imageSmoothingEnabled"] as const;
+const SAVED = [
+  "strokeStyle",
+  "fillStyle",
+  "lineWidth",
+  "lineCap",
+  "globalAlpha",
+  "font",
+  "textAlign",
+  "textBaseline",
+  "imageSmoothingEnabled",
+] as const;
 type Settings = Pick<SvgPainter, (typeof SAVED)[number]>;
 
 const ANCHORS: Record<CanvasTextAlign, string> = { left: "start", start: "start", center: "middle", right: "end", end: "end" };
@@ -155,7 +165,8 @@ export class SvgPainter implements Painter {
     const anchor = ANCHORS[textAlign] === "start" ? "" : ` text-anchor="${ANCHORS[textAlign]}"`;
     const baseline = BASELINES[textBaseline] ? ` dominant-baseline="${BASELINES[textBaseline]}"` : "";
     // The canvas squeezes text wider than maxWidth; SVG does the same with textLength.
-    const squeeze = maxWidth !== undefined && textWidth(text, font) > maxWidth ? ` textLength="${number(maxWidth)}" lengthAdjust="spacingAndGlyphs"` : "";
+    const tooWide = maxWidth !== undefined && textWidth(text, font) > maxWidth;
+    const squeeze = tooWide ? ` textLength="${number(maxWidth)}" lengthAdjust="spacingAndGlyphs"` : "";
     // xml:space keeps a token's leading and repeated spaces, as the page shows them.
     this.add(
       `<text x="${number(x)}" y="${number(y)}"${fontAttributes(font)}${anchor}${baseline}${squeeze} fill="${escapeXml(String(fillStyle))}"` +
@@ -188,7 +199,8 @@ export class SvgPainter implements Painter {
     // The root's start tag is put together at run time: the exported page's tests look for "<svg"
     // in the page as a sign that a token became markup, and this bundle is inlined there.
     const root = ["<", "svg"].join("");
-    return `<?xml version="1.0" encoding="UTF-8"?>\n${root} xmlns="http://www.w3.org/2000/svg" ${size}>\n${desc}${this.elements.join("\n")}\n</svg>\n`;
+    const body = this.elements.join("\n");
+    return `<?xml version="1.0" encoding="UTF-8"?>\n${root} xmlns="http://www.w3.org/2000/svg" ${size}>\n${desc}${body}\n</svg>\n`;
   }
 
   // -- helpers ------------------------------------------------------------------------------
@@ -197,7 +209,10 @@ export class SvgPainter implements Painter {
     const identity = a === 1 && b === 0 && c === 0 && d === 1;
     if (identity && e === 0 && f === 0) this.elements.push(element);
     else if (identity) this.elements.push(`<g transform="translate(${number(e)} ${number(f)})">${element}</g>`);
-    else this.elements.push(`<g transform="matrix(${[a, b, c, d].map((v) => Math.round(v * 1e6) / 1e6).join(" ")} ${number(e)} ${number(f)})">${element}</g>`);
+    else {
+      const linear = [a, b, c, d].map((v) => Math.round(v * 1e6) / 1e6).join(" ");
+      this.elements.push(`<g transform="matrix(${linear} ${number(e)} ${number(f)})">${element}</g>`);
+    }
   }
 
   private box(x: number, y: number, width: number, height: number): string {
@@ -237,9 +252,9 @@ function pixelRects(data: Uint8ClampedArray, width: number, height: number, x0: 
       if (alpha > 0) {
         const fill = `#${[data[s], data[s + 1], data[s + 2]].map((c) => c.toString(16).padStart(2, "0")).join("")}`;
         const opacity = alpha < 1 ? ` fill-opacity="${Math.round(alpha * 1000) / 1000}"` : "";
-        rects.push(
-          `<rect x="${number(x0 + start * cellWidth)}" y="${number(y0 + y * cellHeight)}" width="${number((x - start) * cellWidth + 0.02)}" height="${number(cellHeight + 0.02)}" fill="${fill}"${opacity}/>`,
-        );
+        const box = `x="${number(x0 + start * cellWidth)}" y="${number(y0 + y * cellHeight)}"`;
+        const size = `width="${number((x - start) * cellWidth + 0.02)}" height="${number(cellHeight + 0.02)}"`;
+        rects.push(`<rect ${box} ${size} fill="${fill}"${opacity}/>`);
       }
       start = x;
     }

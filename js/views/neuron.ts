@@ -291,7 +291,8 @@ export function neuronView(ctx: ViewContext): View {
         titles.forEach((title, i) => g.fillText(title, x[i] + 4, HEADER_ROW / 2));
         g.fillText("query", x[0] + 4, HEADER_ROW + NEURON_ROW / 2);
         const tokenStyle = { align: "left" as const, pinned: false, tint: null, dark };
-        paintToken(g, info.query.tokens[token], x[1], HEADER_ROW, columns[1], NEURON_ROW, { ...tokenStyle, special: info.query.special[token], pinned: true });
+        const queryStyle = { ...tokenStyle, special: info.query.special[token], pinned: true };
+        paintToken(g, info.query.tokens[token], x[1], HEADER_ROW, columns[1], NEURON_ROW, queryStyle);
         g.save();
         g.translate(0, HEADER_ROW);
         drawBands(g, [row.query], vectorMax, x[2] + BAND_PAD, geometry, layer.dim, dark);
