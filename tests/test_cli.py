@@ -172,7 +172,7 @@ def test_a_page_trimmed_to_the_size_budget_is_written_with_a_warning(capsys, tmp
         (["export", "--text", SENTENCE, "-o", "{out}", "--size-budget", "12 parsecs"], ["is not a size", "25MB"]),
         (["export", "--text", SENTENCE, "-o", "{out}", "--precision", "int4"], ["invalid choice", "float16"]),
         (["export", "--text", SENTENCE, "-o", "{out}", "--layer", "6"], ["--layer 6", "must be in 0..5"]),
-        (["export", "--text", SENTENCE, "-o", "{out}", "--stack", "cross"], ["--stack cross", "stacks ['self']"]),
+        (["export", "--text", SENTENCE, "-o", "{out}", "--stack", "cross"], ["--stack cross", "has the stacks self"]),
         (["export", "--text", SENTENCE, "-o", "{out}", "--size-budget", "1kB"], ["--size-budget"]),
         ([], ["export"]),
     ],

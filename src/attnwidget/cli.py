@@ -237,6 +237,9 @@ def _widget(captured, options: dict):
 
     from .widget import AttentionWidget
 
+    stack = options.get("stack")
+    if stack is not None and stack not in captured.stacks:
+        raise BadInput(f"--stack {stack}: this model's attention has the stacks {', '.join(captured.stacks)}")
     try:
         return AttentionWidget.from_capture(captured, **options)
     except traitlets.TraitError as error:
