@@ -168,3 +168,13 @@ def test_other_custom_messages_are_left_alone(widget, tmp_path):
     answer(widget, {"kind": "response", "id": pending.request_id, "error": "not ours"})
     answer(widget, {"kind": "image", "id": pending.request_id + 100, "format": "png", "error": "unknown id"})
     assert not pending.done()
+
+
+def test_cli_refuses_an_image_name_that_is_neither_png_nor_svg_before_loading_a_model(tmp_path, capsys):
+    from attnwidget import cli
+
+    code = cli.main(["export", "--text", "hi", "-o", str(tmp_path / "p.html"), "--image", str(tmp_path / "p.gif")])
+    assert code == cli.EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert "--image" in error and "name the picture .png or .svg" in error
+    assert list(tmp_path.iterdir()) == []

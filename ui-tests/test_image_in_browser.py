@@ -272,6 +272,27 @@ def test_render_image_launches_its_own_browser(tmp_path):
     assert [t for t in texts if t in "abcde"] == list("abcde") * 2  # row and column labels
 
 
+def test_cli_export_saves_an_image_of_the_page_it_writes(tmp_path):
+    page, image = tmp_path / "page.html", tmp_path / "view.png"
+    command = [sys.executable, "-m", "attnwidget", "export", "--text", "leaves fall in autumn", "-o", str(page)]
+    done = subprocess.run(
+        [*command, "--view", "model", "--image", str(image), "--browser", CHROMIUM],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert page.exists() and png_size(image.read_bytes())[0] >= 600
+    # No browser: the page is still written, the image is not, and the exit code says so.
+    page.unlink()
+    image.unlink()
+    done = subprocess.run(
+        [*command, "--image", str(image), "--browser", str(tmp_path / "no-chromium")],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "the page was written, the image was not" in done.stderr
+    assert page.exists() and not image.exists()
+
+
 def test_render_image_says_why_a_view_has_nothing_to_draw(minilm_widget, browser, tmp_path):
     from attnwidget.image import render_image
 

@@ -115,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--layer", type=int, help="layer selected when the page opens (0-based)")
     export.add_argument("--head", type=int, help="head focused when the page opens (0-based)")
     export.add_argument("--view", choices=("head", "model", "neuron", "matrix"), help="view shown when the page opens")
+    export.add_argument(
+        "--image",
+        metavar="OUT.png|OUT.svg",
+        help="also save a picture of the view the page opens on, drawn by a headless Chromium "
+        "(needs the playwright package; see --browser)",
+    )
+    export.add_argument(
+        "--browser",
+        metavar="PATH",
+        help="the Chromium that draws --image (default: $ATTNWIDGET_CHROMIUM, else Playwright's)",
+    )
     export.add_argument("--truncate", action="store_true", help="cut a text longer than the model accepts")
     export.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors and warnings")
     export.set_defaults(run=run_export)
@@ -140,6 +151,7 @@ def run_export(args: argparse.Namespace) -> int:
         if value is not None and not value.strip():
             raise BadInput(f"--{flag.replace('_', '-')} is empty; pass some words to look at")
     output = _checked_output(Path(args.output))
+    image = None if args.image is None else _checked_image(Path(args.image))
     source = args.model or bundled_model_folder()
     # Set before transformers and huggingface_hub are imported: they read it once.
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -178,6 +190,31 @@ def run_export(args: argparse.Namespace) -> int:
     notice = _export_notice(output)
     if notice:
         print(f"attnwidget {args.command}: warning: {_as_flags(notice)}", file=sys.stderr)
+    if image is not None:
+        return _save_image(widget, image, args, progress)
+    return EXIT_OK
+
+
+def _checked_image(image: Path) -> Path:
+    from .image import FORMATS
+
+    if image.suffix.lower().lstrip(".") not in FORMATS:
+        raise BadInput(f"--image {image}: name the picture .png or .svg")
+    return _checked_output(image)
+
+
+def _save_image(widget, image: Path, args: argparse.Namespace, progress: Progress) -> int:
+    from .image import render_image
+
+    progress.say(f"drawing {image} in a headless browser ...")
+    try:
+        render_image(widget, image, browser_path=args.browser)
+    except ImportError as error:
+        raise BadInput(f"--image: {error}") from None
+    except Exception as error:  # the browser would not start or draw: the page is written, the image is not
+        print(f"attnwidget {args.command}: error: the page was written, the image was not: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    progress.say(f"wrote {image} ({image.stat().st_size / 1e3:.0f} kB)")
     return EXIT_OK
 
 
