@@ -149,7 +149,9 @@ def test_result_in_the_asking_cell_explains_the_answer_comes_after_the_cell(widg
     pending = widget.save_image(tmp_path / "figure.png")
     with pytest.raises(RuntimeError, match="after this cell has finished"):
         pending.result(timeout=5)  # raises at once: waiting could never succeed
-    monkeypatch.setattr(image_module, "_current_cell", lambda: 8)  # the next cell
+    monkeypatch.setattr(image_module, "_current_cell", lambda: 8)  # the next cell, run before the answer came
+    with pytest.raises(TimeoutError, match="run this again in a moment"):
+        pending.result(timeout=5)  # at once, too: the kernel cannot read the answer while this cell runs
     answer(widget, {"kind": "image", "id": pending.request_id, "format": "png", "width": 1, "height": 1}, png(2, 2))
     assert pending.result().exists()
 

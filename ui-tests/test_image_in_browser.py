@@ -322,10 +322,13 @@ def test_save_image_from_python_in_jupyterlab(jupyter_server, browser):
         expect(page.locator(".attnwidget .aw-headview")).to_be_visible()
         asked = notebook.execute('h = w.save_image("out.png")\nprint(repr(h))')
         assert "will be written when the widget answers" in asked
-        # The next cell runs after the browser's answer has reached the kernel.
+        # The kernel reads the browser's answer between cells: a user checks again until it is in.
+        deadline = time.monotonic() + 60
+        while notebook.execute("print(h.done())") != "True":
+            assert time.monotonic() < deadline, "the widget never answered"
         checked = notebook.execute(
             "import json, pathlib\n"
-            "path = h.result(timeout=30)\n"
+            "path = h.result()\n"
             "data = pathlib.Path(path).read_bytes()\n"
             "print(json.dumps({'png': data[:8] == b'\\x89PNG\\r\\n\\x1a\\n', 'size': list(h.size), 'repr': repr(h)}))"
         )
@@ -335,7 +338,9 @@ def test_save_image_from_python_in_jupyterlab(jupyter_server, browser):
         assert re.search(r"written, \d+×\d+ px", result["repr"])
         svg = notebook.execute('s = w.save_image("out.svg")')
         assert svg == ""
-        text = notebook.execute("print(open(s.result(timeout=30), encoding='utf-8').read().split('<text')[1])")
+        while notebook.execute("print(s.done())") != "True":
+            assert time.monotonic() < deadline + 60, "the widget never answered"
+        text = notebook.execute("print(open(s.result(), encoding='utf-8').read().split('<text')[1])")
         assert f"layer {LAYER}" in text and f"head {HEAD}" in text
         errors.assert_no_uncaught()
         (jupyter_server.root / "out.png").replace(ARTIFACTS / "lab-out.png")

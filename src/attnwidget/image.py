@@ -71,11 +71,22 @@ class PendingImage:
         return self._answered.is_set()
 
     def result(self, timeout: float | None = DEFAULT_TIMEOUT_S) -> pathlib.Path:
-        """The written file's path; waits up to `timeout` seconds, then raises TimeoutError."""
-        if not self.done() and self._asked_in_cell is not None and _current_cell() == self._asked_in_cell:
+        """The written file's path; raises TimeoutError if no view has answered.
+
+        A notebook kernel reads the browser's answer only between cells, so waiting inside a cell
+        could never see it: there this raises at once. Elsewhere it waits up to `timeout` seconds.
+        """
+        cell = None if self.done() else _current_cell()
+        if cell is not None and cell == self._asked_in_cell:
             raise RuntimeError(
                 f"{self.path.name} is written when the browser answers, which it can only do after this cell "
                 "has finished; call .result() (or check .done()) in a later cell"
+            )
+        if cell is not None:
+            raise TimeoutError(
+                f"no view of the widget has answered yet, so {self.path} is not written. The notebook reads the "
+                "answer between cells: if the widget is displayed, run this again in a moment; if it is not, "
+                "display it and call save_image again."
             )
         if not self._answered.wait(timeout):
             raise TimeoutError(
