@@ -252,8 +252,8 @@ def test_a_title_utf8_cannot_encode_still_writes(widget, tmp_path):
     assert Document((tmp_path / "page.html").read_text(encoding="utf-8")).text["title"] == "broken \ufffd surrogate"
 
 
-def test_the_default_title_is_the_start_of_the_text(widget):
-    assert Document(widget.to_html()).text["title"] == "attnwidget — leaves fall in autumn"
+def test_the_default_title_is_the_start_of_the_text_with_the_pair_marked(widget):
+    assert Document(widget.to_html()).text["title"] == "attnwidget — leaves fall / in autumn"
 
 
 # -- size at scale --------------------------------------------------------------------------------

@@ -176,7 +176,13 @@ def _size(page: str) -> int:
 
 def _default_title(widget: AttentionWidget) -> str:
     side = widget.capture.input_side
-    words = " ".join(token for token, special in zip(side.tokens, side.special) if not special)
+    words = []
+    for index, (token, special) in enumerate(zip(side.tokens, side.special)):
+        if index == side.segment_b_start:
+            words.append("/")  # a sentence pair reads as "first text / second text"
+        if not special:
+            words.append(token)
+    words = " ".join(words)
     preview = words if len(words) <= 60 else words[:59] + "…"
     return f"attnwidget — {preview}" if preview else "attnwidget"
 
