@@ -7,6 +7,9 @@ implementation that returns attention); capture gets the model as transformers l
 by default (sdpa) and switches it for the call. Peak memory is measured in a fresh process
 per case: the rise of the resident set's high-water mark during one call, with the result
 still held.
+
+"capture" keeps queries and keys and derives MiniLM's float32 attention from them on read;
+"capture-fp16" stores the attention itself at half precision.
 """
 
 from __future__ import annotations

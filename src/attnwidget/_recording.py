@@ -138,9 +138,11 @@ class Recorder:
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
         )
-        self._count(layer)
         if not stack.layers:
             _warn_unless_reproduced(module, layer, stack.kv_head_of, query.dtype)
+        if self._attention_dtype == torch.float32 and _all_float32(query, key, weights) and _derives_exactly(layer):
+            layer.stored_attention = None  # queries and keys give it back: keep only them
+        self._count(layer)
         stack.layers.append(layer)
 
     def _stack_of(self, module: nn.Module) -> str:
@@ -179,7 +181,8 @@ class Recorder:
         return self._biases[cache_key][2]
 
     def _count(self, layer: LayerRecord) -> None:
-        self._add_bytes(layer.attention.nbytes + layer.query.nbytes + layer.key.nbytes)
+        attention = 0 if layer.stored_attention is None else layer.stored_attention.nbytes
+        self._add_bytes(attention + layer.query.nbytes + layer.key.nbytes)
 
     def _add_bytes(self, nbytes: int) -> None:
         self._bytes += nbytes
@@ -206,6 +209,23 @@ def _warn_unless_reproduced(module, layer: LayerRecord, kv_head_of: np.ndarray, 
             "soft-capping or attention sinks). The attention itself is exact; queries and keys explain it in part.",
             IncompleteScoresWarning,
         )
+
+
+def _all_float32(*tensors: torch.Tensor) -> bool:
+    # Half-precision models round their attention in their own way: only their stored output is exact.
+    return all(tensor.dtype == torch.float32 for tensor in tensors)
+
+
+def _derives_exactly(layer: LayerRecord) -> bool:
+    """Whether softmax(q @ k.T * scale + bias) gives back this layer's attention bit for bit.
+
+    It does for MiniLM and most layers of most architectures. It may not where an architecture
+    orders its ops differently (BLOOM's fused scale-and-add), where other shapes run other matrix
+    kernels (a padded batch, a decoder of a few tokens), or where it adds terms we do not record
+    (soft-capping); a fully masked row is NaN here. Those layers keep their attention stored: a
+    capture always returns the model's own numbers."""
+    stored = torch.from_numpy(layer.stored_attention)
+    return all(torch.equal(weights, stored[head]) for head, weights in enumerate(layer.derived_heads()))
 
 
 def _additive(term: torch.Tensor, n_key: int) -> torch.Tensor:

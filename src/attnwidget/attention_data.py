@@ -8,9 +8,12 @@ only this class, so it is the one place that knows how the arrays are laid out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 STACK_NAMES = ("self", "encoder", "decoder", "cross")
 
@@ -41,19 +44,68 @@ class TokenSide:
         return len(self.tokens)
 
 
-@dataclass
 class LayerRecord:
-    """What one attention call of one layer produced, for the single sequence kept."""
+    """What one attention call of one layer produced, for the single sequence kept.
 
-    attention: np.ndarray
-    """[heads, n_query, n_key], float32 or float16."""
-    query: np.ndarray | None = None
-    """[heads, n_query, head_dim] as the model used it (after rotary embedding)."""
-    key: np.ndarray | None = None
-    """[kv_heads, n_key, head_dim]; query head h reads key head kv_head_of[h]."""
-    scale: float | None = None
-    bias: np.ndarray | None = None
-    """Broadcastable to [heads, n_query, n_key]; masked positions are -inf."""
+    A capture of a float32 model stores no attention where softmax(q @ k.T * scale + bias)
+    gives back exactly the model's own (the recorder checks every layer): queries and keys
+    take 2·n·head_dim values per head against n² for the attention. `attention` then derives
+    it on each read and keeps nothing, so the capture stays small.
+    """
+
+    def __init__(
+        self,
+        attention: np.ndarray | None = None,
+        query: np.ndarray | None = None,
+        key: np.ndarray | None = None,
+        scale: float | None = None,
+        bias: np.ndarray | None = None,
+    ):
+        self.stored_attention = attention
+        """[heads, n_query, n_key], float32 or float16; None when derived from the rest."""
+        self.query = query
+        """[heads, n_query, head_dim] as the model used it (after rotary embedding)."""
+        self.key = key
+        """[kv_heads, n_key, head_dim]; query head h reads key head h // (heads // kv_heads)."""
+        self.scale = scale
+        self.bias = bias
+        """Broadcastable to [heads, n_query, n_key]; masked positions are -inf."""
+        if attention is None and (query is None or key is None or scale is None):
+            raise ValueError("a layer record needs its attention, or the query, key and scale to derive it from")
+
+    @property
+    def attention(self) -> np.ndarray:
+        """[heads, n_query, n_key]: the stored array, or a fresh one derived from q, k, scale and bias."""
+        return self.derived_attention() if self.stored_attention is None else self.stored_attention
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The attention's shape, without deriving it."""
+        if self.stored_attention is not None:
+            return tuple(self.stored_attention.shape)
+        return (self.query.shape[0], self.query.shape[1], self.key.shape[1])
+
+    def derived_attention(self) -> np.ndarray:
+        """softmax(q @ k.T * scale + bias) as float32 [heads, n_query, n_key]."""
+        attention = np.empty(self.shape, dtype=np.float32)
+        for head, weights in enumerate(self.derived_heads()):
+            attention[head] = weights.numpy()
+        return attention
+
+    def derived_heads(self) -> Iterator["torch.Tensor"]:
+        """softmax(q @ k.T * scale + bias) of each head in turn, with the float32 ops of transformers'
+        eager attention in their order, so each can equal the model's own bit for bit. One head at a
+        time keeps the scores in flight n² values, not heads·n²."""
+        import torch  # only captures of a model hold queries and keys, and those come from torch
+
+        query, key = torch.from_numpy(self.query), torch.from_numpy(self.key)
+        bias = None if self.bias is None else torch.from_numpy(self.bias)
+        groups = query.shape[0] // key.shape[0]
+        for head in range(query.shape[0]):
+            scores = torch.matmul(query[head], key[head // groups].transpose(0, 1)).mul_(self.scale)
+            if bias is not None:
+                scores.add_(bias[head if bias.shape[0] > 1 else 0])
+            yield torch.softmax(scores, dim=-1, dtype=torch.float32)
 
 
 @dataclass
@@ -72,7 +124,7 @@ class StackRecord:
 
     @property
     def num_heads(self) -> int:
-        return int(self.layers[0].attention.shape[0])
+        return int(self.layers[0].shape[0])
 
 
 class Capture:
@@ -195,8 +247,8 @@ class Capture:
         heads = stack.num_heads
         for index, layer in enumerate(stack.layers):
             expected = (heads, n_query, n_key)
-            if layer.attention.shape != expected:
+            if layer.shape != expected:
                 raise ValueError(
-                    f"stack {stack.name!r} layer {index}: attention shape {layer.attention.shape} does not match "
+                    f"stack {stack.name!r} layer {index}: attention shape {layer.shape} does not match "
                     f"{heads} heads x {n_query} query tokens x {n_key} key tokens"
                 )

@@ -59,7 +59,10 @@ def capture(
       output of at most `max_new_tokens` tokens, so cross-attention shows a real translation or summary.
     - A list of texts runs as one padded batch; `row` picks the sequence kept, without its padding.
     - `truncation=True` cuts a text longer than the model accepts instead of raising.
-    - `attention_dtype="float16"` halves the memory of the attention (queries and keys stay float32).
+    - A float32 model's attention is not stored where softmax(q @ k.T * scale + bias) gives it back bit
+      for bit (checked for every layer): it is derived on each read, and queries and keys hold
+      2·n·head_dim values per head against n² for the attention. Other models store it.
+    - `attention_dtype="float16"` stores the attention at half precision (queries and keys stay float32).
     - `max_memory_bytes`: a capture that would hold more on the CPU is refused before it starts.
 
     Whatever attention implementation the model was loaded with, it runs once through a capturing
