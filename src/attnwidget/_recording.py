@@ -240,8 +240,8 @@ def _additive(term: torch.Tensor, n_key: int) -> torch.Tensor:
 def budget_message(needed: int, budget: int, when: str) -> str:
     return (
         f"this capture needs {needed / 2**20:,.0f} MiB {when}, over the budget of {budget / 2**20:,.0f} MiB; "
-        "pass max_memory_bytes=... to raise it, attention_dtype='float16' to halve the attention, "
-        "or use a shorter text"
+        "pass max_memory_bytes=... to raise it, attention_dtype='float16' to halve the attention kept for "
+        "layers whose attention cannot be rebuilt from queries and keys, or use a shorter text"
     )
 
 

@@ -190,7 +190,7 @@ def query_key_bytes(capture: Capture, stack: str, layer: int) -> int:
     """About what one record weighs, without building it: float16 q and k, float32 scores and bias."""
     record = capture.stack(stack).layers[layer]
     bias = 0 if record.bias is None else np.size(record.bias)
-    return 2 * (np.size(record.query) + np.size(record.key)) + 4 * (record.attention.size + bias)
+    return 2 * (np.size(record.query) + np.size(record.key)) + 4 * (int(np.prod(record.shape)) + bias)
 
 
 def all_query_key_bytes(capture: Capture) -> int:
