@@ -8,7 +8,7 @@ import { el, listen } from "../draw/dom";
 import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth, type Snapshot } from "../image/snapshot";
 import type { Painter } from "../image/svg";
 import { headChips } from "./chips";
-import { selectedChunk, type View, type ViewContext } from "./view";
+import { Lifetime, selectedChunk, type View, type ViewContext } from "./view";
 
 /** Height of one token row in CSS pixels; the canvas places line ends by it. */
 export const ROW_HEIGHT = 20;
@@ -62,7 +62,7 @@ export function headView(ctx: ViewContext): View {
   element.style.setProperty("--aw-row", `${ROW_HEIGHT}px`);
   element.append(chips.element, status, scroller, hint);
 
-  let alive = true;
+  const life = new Lifetime();
   let builtFor: StackInfo | null = null;
   let queryTokens: HTMLButtonElement[] = [];
   let keyTokens: HTMLSpanElement[] = [];
@@ -98,7 +98,7 @@ export function headView(ctx: ViewContext): View {
       ctx,
       draw,
       (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`),
-      () => alive,
+      () => life.alive,
     );
     status.textContent = bytes ? "" : `Loading layer ${selection.layer}…`;
     const focus = focusOf();
@@ -266,7 +266,7 @@ export function headView(ctx: ViewContext): View {
     draw();
   };
 
-  const cleanups = [
+  life.add(
     chips.dispose,
     listen(queryColumn, "mouseover", hover("query")),
     listen(keyColumn, "mouseover", hover("key")),
@@ -301,7 +301,7 @@ export function headView(ctx: ViewContext): View {
       event.stopPropagation();
       action();
     }),
-  ];
+  );
 
   function update(trait?: string): void {
     const info = selection.info;
@@ -320,7 +320,7 @@ export function headView(ctx: ViewContext): View {
 
   update();
   // Sized last: the first measurement draws, now that the view is built.
-  cleanups.push(
+  life.add(
     observeSize(canvasBox, (width) => {
       const first = boxWidth === 0;
       boxWidth = width;
@@ -333,8 +333,7 @@ export function headView(ctx: ViewContext): View {
     update,
     snapshot,
     dispose() {
-      alive = false;
-      cleanups.forEach((cleanup) => cleanup());
+      life.dispose();
     },
   };
 }

@@ -8,7 +8,7 @@ import { el, listen } from "../draw/dom";
 import { ink, type Snapshot } from "../image/snapshot";
 import type { Painter } from "../image/svg";
 import { headChips } from "./chips";
-import { selectedChunk, type View, type ViewContext } from "./view";
+import { Lifetime, selectedChunk, type View, type ViewContext } from "./view";
 
 const MAX_CELL = 22;
 const LABEL_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
@@ -49,7 +49,7 @@ export function matrixView(ctx: ViewContext): View {
   heading.append(readout, legend);
   element.append(chips.element, heading, status, box);
 
-  let alive = true;
+  const life = new Lifetime();
   let boxWidth = 0;
   let widthBefore = -1;
   let layout: Layout | null = null;
@@ -94,7 +94,7 @@ export function matrixView(ctx: ViewContext): View {
   function draw(): void {
     const info = selection.info;
     if (!info) return;
-    const bytes = selectedChunk(ctx, draw, (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`), () => alive);
+    const bytes = selectedChunk(ctx, draw, (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`), () => life.alive);
     status.textContent = bytes ? "" : `Loading layer ${selection.layer}…`;
     layout = computeLayout(info);
     box.style.height = `${layout.height}px`;
@@ -227,7 +227,7 @@ export function matrixView(ctx: ViewContext): View {
     readout.textContent = `query ${q} “${info.query.tokens[q]}” → key ${k} “${info.key.tokens[k]}”: ${value.toFixed(3)}`;
   }
 
-  const cleanups = [
+  life.add(
     chips.dispose,
     listen(overlay, "mousemove", (event) => {
       const next = cellAt(event);
@@ -245,7 +245,7 @@ export function matrixView(ctx: ViewContext): View {
       const at = cellAt(event);
       if (at) selection.setToken(at[0]);
     }),
-  ];
+  );
 
   function update(trait?: string): void {
     // The selected token shows as a row outline and a kept label, so it needs a redraw too.
@@ -257,7 +257,7 @@ export function matrixView(ctx: ViewContext): View {
 
   update();
   // Sized last: the first measurement draws, now that the view is built.
-  cleanups.push(
+  life.add(
     observeSize(box, (width) => {
       if (width === boxWidth) return; // our own height change; only width drives the layout
       // Our height can toggle the page's scrollbar, which changes our width, which changes our
@@ -273,8 +273,7 @@ export function matrixView(ctx: ViewContext): View {
     update,
     snapshot,
     dispose() {
-      alive = false;
-      cleanups.forEach((cleanup) => cleanup());
+      life.dispose();
     },
   };
 }

@@ -6,7 +6,7 @@ import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
 import { ink, type Snapshot } from "../image/snapshot";
-import type { View, ViewContext } from "./view";
+import { Lifetime, type View, type ViewContext } from "./view";
 
 /** Side of one thumbnail in CSS pixels. */
 export const CELL_SIZE = 52;
@@ -60,7 +60,7 @@ export function modelView(ctx: ViewContext): View {
   element.style.setProperty("--aw-cell", `${CELL_SIZE}px`);
   element.append(grid, hint);
 
-  let alive = true;
+  const life = new Lifetime();
   let rows: Row[] = [];
   let builtFor: StackInfo | null = null;
   let observer: IntersectionObserver | null = null;
@@ -105,9 +105,9 @@ export function modelView(ctx: ViewContext): View {
     const ready = ctx.chunks.peek(info.stack.name, row.layer);
     if (ready) return paintRow(row, ready);
     ctx.chunks.get(info.stack.name, row.layer).then(
-      (bytes) => alive && builtFor === info && paintRow(row, bytes),
+      (bytes) => life.alive && builtFor === info && paintRow(row, bytes),
       (error: Error) => {
-        if (!alive || builtFor !== info) return;
+        if (!life.alive || builtFor !== info) return;
         row.element.removeAttribute("aria-busy");
         row.state.textContent = "failed";
         row.state.title = error.message;
@@ -191,12 +191,12 @@ export function modelView(ctx: ViewContext): View {
     };
   }
 
-  const cleanups = [
+  life.add(
     listen(grid, "click", (event) => {
       const cell = (event.target as HTMLElement).closest<HTMLButtonElement>("button.aw-cell");
       if (cell) selection.selectCell(Number(cell.dataset.layer), Number(cell.dataset.head));
     }),
-  ];
+  );
 
   function update(trait?: string): void {
     const info = selection.info;
@@ -226,9 +226,8 @@ export function modelView(ctx: ViewContext): View {
     update,
     snapshot,
     dispose() {
-      alive = false;
       observer?.disconnect();
-      cleanups.forEach((cleanup) => cleanup());
+      life.dispose();
     },
   };
 }

@@ -16,7 +16,7 @@ import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
 import { ink, paintToken, type Snapshot } from "../image/snapshot";
 import type { Painter } from "../image/svg";
 import { headChips } from "./chips";
-import type { View, ViewContext } from "./view";
+import { Lifetime, type View, type ViewContext } from "./view";
 
 /** Height of one key row in CSS pixels; the canvas places bands and line ends by it. */
 export const NEURON_ROW = 18;
@@ -102,7 +102,7 @@ export function neuronView(ctx: ViewContext): View {
   element.style.setProperty("--aw-row", `${NEURON_ROW}px`);
   element.append(chips.element, caption, queries, status, heading, scroller, hint);
 
-  let alive = true;
+  const life = new Lifetime();
   let builtQueries: StackInfo | null = null;
   let queryButtons: HTMLButtonElement[] = [];
   // What is on screen, for the hover readout.
@@ -152,10 +152,10 @@ export function neuronView(ctx: ViewContext): View {
     if (!layer) {
       store.get(stack, layerIndex).then(
         () => {
-          if (alive && selection.stack === stack && selection.layer === layerIndex) draw();
+          if (life.alive && selection.stack === stack && selection.layer === layerIndex) draw();
         },
         (error: Error) => {
-          if (alive && selection.stack === stack && selection.layer === layerIndex) {
+          if (life.alive && selection.stack === stack && selection.layer === layerIndex) {
             clear(`Could not load the queries and keys of layer ${layerIndex}: ${error.message}`);
           }
         },
@@ -366,7 +366,7 @@ export function neuronView(ctx: ViewContext): View {
     const index = tokenIndex(event);
     if (Number.isInteger(index)) selection.setToken(index);
   };
-  const cleanups = [
+  life.add(
     chips.dispose,
     listen(element, "keydown", (event) => {
       const count = selection.info?.query.tokens.length ?? 0;
@@ -393,7 +393,7 @@ export function neuronView(ctx: ViewContext): View {
       const d = Math.floor((event.clientX - queryBand.getBoundingClientRect().left) / shownRow.geometry.dimWidth);
       if (d >= 0 && d < shownRow.layer.dim) readout.textContent = describeDimension(null, d);
     }),
-  ];
+  );
 
   function update(): void {
     const info = selection.info;
@@ -414,8 +414,7 @@ export function neuronView(ctx: ViewContext): View {
     update,
     snapshot,
     dispose() {
-      alive = false;
-      cleanups.forEach((cleanup) => cleanup());
+      life.dispose();
     },
   };
 }

@@ -45,3 +45,21 @@ export function selectedChunk(
   );
   return null;
 }
+
+/**
+ * A view's lifetime: the listeners and observers to undo on dispose, and whether answers that
+ * arrive later (chunks, records) should still be drawn.
+ */
+export class Lifetime {
+  alive = true;
+  private readonly cleanups: Array<() => void> = [];
+
+  add(...cleanups: Array<() => void>): void {
+    this.cleanups.push(...cleanups);
+  }
+
+  dispose(): void {
+    this.alive = false;
+    this.cleanups.forEach((cleanup) => cleanup());
+  }
+}
