@@ -1,0 +1,99 @@
+"""The golden fixture of the data contract: bytes Python writes, which vitest decodes.
+
+`tests/fixtures/contract/` holds a small meta, one attention chunk and one query-key record made
+by `wire.py`, and `expected.json` with the numbers they stand for. This test fails when `wire.py`
+no longer writes exactly those bytes; `js/contract.test.ts` fails when the TypeScript side no
+longer reads them. After a deliberate change to the format, rewrite the files with
+`python tests/test_contract_fixtures.py` and update the other side until both pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import sys
+
+import numpy as np
+
+from attnwidget import wire
+from attnwidget.attention_data import Capture, LayerRecord, StackRecord, TokenSide
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "contract"
+STACK, LAYER = "self", 1
+
+
+def fixture_capture() -> Capture:
+    """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a
+    position bias and one masked key, so every optional part of the format is present."""
+    rng = np.random.default_rng(7)
+    tokens = ["[CLS]", "leaves", "fall", "[SEP]", "autumn"]
+    side = TokenSide("input", tokens, list(tokens), [101, 3727, 2991, 102, 7114], [True, False, False, True, False], 3)
+    heads, kv_heads, n, dim = 4, 2, len(tokens), 4
+    bias = rng.normal(size=(heads, n, n)).astype(np.float32)
+    bias[:, :, 2] = -np.inf  # key 2 masked for every query
+    layers = []
+    for _ in range(2):
+        query = rng.normal(size=(heads, n, dim)).astype(np.float32)
+        key = rng.normal(size=(kv_heads, n, dim)).astype(np.float32)
+        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias))
+    return Capture([side], [StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]))])
+
+
+def _finite_or_none(values: np.ndarray) -> list:
+    # JSON has no infinity: a masked value (-inf) is written as null.
+    return [None if math.isinf(v) else float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def build_fixtures() -> dict[str, bytes]:
+    """File name -> the exact bytes this version of wire.py writes."""
+    capture = fixture_capture()
+    meta = wire.build_meta(capture, chunks_complete=True, query_key_complete=True)
+    chunk, shape = wire.attention_chunk(capture, STACK, LAYER)
+    record = wire.query_key_record(capture, STACK, LAYER)
+    header, arrays = wire.decode_query_key_record(record)
+    expected = {
+        "key": wire.chunk_key(STACK, LAYER),
+        "stack": STACK,
+        "layer": LAYER,
+        "attention": {
+            "shape": shape,
+            "probabilities": wire.dequantize_attention(chunk, shape).astype(np.float64).ravel().tolist(),
+        },
+        "query_key": {
+            "scale": header["scale"],
+            **{name: {"shape": list(array.shape), "values": _finite_or_none(array)} for name, array in arrays.items()},
+            "softmax": {"shape": list(shape), "values": capture.layer_attention(LAYER, STACK).astype(np.float64).ravel().tolist()},
+        },
+    }
+    text = lambda value: (json.dumps(value, indent=1, allow_nan=False) + "\n").encode("utf-8")  # noqa: E731
+    return {
+        "meta.json": text(meta),
+        "attention.bin": chunk,
+        "query_key.bin": record,
+        "expected.json": text(expected),
+    }
+
+
+def test_wire_writes_exactly_the_golden_fixture():
+    for name, data in build_fixtures().items():
+        assert (FIXTURES / name).read_bytes() == data, (
+            f"wire.py no longer writes tests/fixtures/contract/{name}; if the change is deliberate, run "
+            "`python tests/test_contract_fixtures.py`, bump the contract version and update js/contract"
+        )
+
+
+def test_the_fixture_decodes_back_in_python():
+    expected = json.loads((FIXTURES / "expected.json").read_text())
+    probabilities = wire.dequantize_attention((FIXTURES / "attention.bin").read_bytes(), expected["attention"]["shape"])
+    np.testing.assert_array_equal(probabilities.ravel(), np.array(expected["attention"]["probabilities"], np.float32))
+    header, arrays = wire.decode_query_key_record((FIXTURES / "query_key.bin").read_bytes())
+    assert header["scale"] == expected["query_key"]["scale"]
+    assert sorted(arrays) == ["bias", "key", "query", "scores"]
+
+
+if __name__ == "__main__":
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    for name, data in build_fixtures().items():
+        (FIXTURES / name).write_bytes(data)
+        print(f"wrote {FIXTURES / name} ({len(data)} bytes)", file=sys.stderr)
