@@ -230,7 +230,7 @@ def test_generic_eager_matches_an_architectures_own(tiny_models):
     """The fallback for modules whose file defines no eager function computes the same attention."""
     from transformers.models.llama.modeling_llama import eager_attention_forward
 
-    from attnwidget._recording import _generic_eager
+    from attnwidget.capturing.record import _generic_eager
 
     model, _ = tiny_models("llama")
     attention = model.model.layers[0].self_attn  # 4 query heads, 2 key/value heads

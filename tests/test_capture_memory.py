@@ -40,3 +40,14 @@ def test_float16_attention_is_stored_as_asked(minilm):
     result = capture(model, tokenizer, TEXT, attention_dtype="float16")
     assert all(layer.stored_attention is not None for layer in result.stack().layers)
     assert result.layer_attention(0).dtype == np.float16
+
+
+def test_the_estimate_sizes_layers_as_the_recording_holds_them(minilm):
+    from attnwidget.capturing.budget import estimated_bytes
+
+    model, tokenizer = minilm
+    result = capture(model, tokenizer, TEXT)
+    n, heads = len(result.tokens), model.config.num_attention_heads
+    held = sum(layer.query.nbytes + layer.key.nbytes for layer in result.stack().layers)
+    bias = heads * n * n * 4  # the estimate allows one bias per stack; MiniLM without padding records none
+    assert estimated_bytes(model.config, n, None, attention_itemsize=0) == held + bias

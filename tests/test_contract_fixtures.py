@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from attnwidget import wire
-from attnwidget.attention_data import Capture, LayerRecord, StackRecord, TokenSide
+from attnwidget.capturing import Capture, LayerRecord, StackRecord, TokenSide
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "contract"
 STACK, LAYER = "self", 1

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer, BartConfig, BartModel
 
-from attnwidget.raw import capture_from_attention
+from attnwidget.capturing import capture_from_attention
 
 
 @pytest.fixture(scope="module")

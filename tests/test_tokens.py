@@ -10,7 +10,7 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from attnwidget.tokens import (
+from attnwidget.capturing.tokens import (
     BYTE_LEVEL,
     SENTENCEPIECE,
     WORDPIECE,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from attnwidget import wire
-from attnwidget.attention_data import Capture, LayerRecord, StackRecord, TokenSide
+from attnwidget.capturing import Capture, LayerRecord, StackRecord, TokenSide
 
 
 # -- a small capture builder (also used by test_widget.py) ----------------------------------

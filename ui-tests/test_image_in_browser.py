@@ -196,7 +196,7 @@ def test_hostile_tokens_stay_text_in_the_svg(open_export, tmp_path):
         _, data, _ = save(page, "Save SVG", tmp_path)
         root, texts = svg_texts(data)  # parses: nothing broke the XML
         assert not [element for element in root.iter() if element.tag.split("}")[-1] in ("script", "foreignObject")]
-        # The tokens as the page shows them (attnwidget.tokens makes NUL and lone surrogates visible).
+        # The tokens as the page shows them (attnwidget.capturing.tokens makes NUL and lone surrogates visible).
         for token in widget.meta["sides"]["input"]["tokens"]:
             assert token in texts, f"{token!r} is not in the {view} view's SVG as text"
         assert f"“{HOSTILE[0]}”" in texts[0]

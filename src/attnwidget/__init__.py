@@ -1,6 +1,6 @@
 """attnwidget: linked, two-way attention views for Hugging Face transformers in notebooks."""
 
-# The module that runs a model is `capturing.py`, not `capture.py`: a submodule named
+# The capture pipeline is the package `capturing`, not `capture`: a submodule named
 # `capture` would replace the `attnwidget.capture` function on the package once imported.
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -11,13 +11,12 @@ __all__ = ["AttentionWidget", "Capture", "capture", "__version__"]
 # Imported on first use, so `import attnwidget` stays cheap and torch loads only when needed.
 _LAZY = {
     "AttentionWidget": "attnwidget.widget",
-    "Capture": "attnwidget.attention_data",
+    "Capture": "attnwidget.capturing",
     "capture": "attnwidget.capturing",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .attention_data import Capture
-    from .capturing import capture
+    from .capturing import Capture, capture
     from .widget import AttentionWidget
 
 

@@ -32,10 +32,8 @@ _NOTICE = re.compile(r'<p class="attnwidget-export-notice"[^>]*>(.*?)</p>', re.S
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
-# capture() words its advice for Python callers; on the command line the same advice is a flag.
+# to_html words its advice for Python callers; on the command line the same advice is a flag.
 _PYTHON_TO_FLAG = {
-    "truncation=True": "--truncate",
-    "attention_dtype='float16'": "--precision float16",
     "size_budget": "--size-budget",
 }
 
@@ -158,7 +156,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     progress.say(f"loading model {source} ...")
     model, tokenizer = load_model(source)
-    from .capturing import capture  # imports torch: after the fast checks above
+    from .capturing import MemoryBudgetError, TextTooLongError, capture  # imports torch: after the fast checks above
 
     count = _token_count(tokenizer, args.text, args.pair)
     progress.say(f"running {type(model).__name__} on {count} tokens ...")
@@ -172,8 +170,16 @@ def run_export(args: argparse.Namespace) -> int:
             truncation=args.truncate,
             attention_dtype=args.precision,
         )
+    except TextTooLongError as error:
+        advice = f"shorten it, or pass --truncate to keep the first {error.limit} tokens"
+        raise BadInput(f"{error.problem}; {advice}") from error
+    except MemoryBudgetError as error:
+        advice = "use a shorter text"
+        if args.precision != "float16":
+            advice = "pass --precision float16 to halve the attention kept for layers that store it, or " + advice
+        raise BadInput(f"{error.problem}; {advice}") from error
     except (ValueError, TypeError) as error:
-        raise BadInput(_as_flags(str(error))) from error
+        raise BadInput(str(error)) from error
 
     progress.say(f"captured {_shape(captured)}")
 

@@ -16,7 +16,7 @@ import anywidget
 import traitlets
 
 from . import wire
-from .attention_data import Capture
+from .capturing import Capture, resolve_tokenizer
 from .export import DEFAULT_SIZE_BUDGET
 from .image import DEFAULT_SCALE, ImageRequests, PendingImage
 
@@ -103,9 +103,9 @@ class AttentionWidget(anywidget.AnyWidget):
         """Show attention tensors you already have, e.g. `model(..., output_attentions=True).attentions`.
 
         `options` are the widget options of `from_capture` and, for the rest, options of
-        `attnwidget.raw.capture_from_attention` (sentence_b_start, encoder_attention, ...).
+        `attnwidget.capturing.capture_from_attention` (sentence_b_start, encoder_attention, ...).
         """
-        from .raw import capture_from_attention
+        from .capturing import capture_from_attention
 
         widget_options, raw_options = _split_widget_options(options)
         return cls.from_capture(capture_from_attention(attention, tokens, **raw_options), **widget_options)
@@ -361,32 +361,6 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def resolve_tokenizer(model: Any) -> Any:
-    """The tokenizer saved next to `model`, from local files only (no downloads)."""
-    config = getattr(model, "config", None)
-    name = getattr(model, "name_or_path", None) or getattr(config, "_name_or_path", None)
-    if not name:
-        raise ValueError(
-            "cannot find a tokenizer for this model: it has no name_or_path to load one from. "
-            "Pass tokenizer=... (the tokenizer that prepares this model's inputs)."
-        )
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=True)
-    except Exception as error:
-        raise ValueError(
-            f"could not load a tokenizer for {name!r} from local files ({_first_line(error)}). "
-            "Pass tokenizer=... (the tokenizer that prepares this model's inputs)."
-        ) from error
-
-
-def _first_line(error: Exception) -> str:
-    # transformers' loading errors run to several lines of alternatives; the first one names the problem.
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else 'no details'}"
-
-
 def _read_bundle() -> tuple[str, str]:
     # Read per widget rather than as class-level paths: anywidget opens a class-level path at
     # import time, and a missing bundle would then fail `import attnwidget` with no hint.

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .attention_data import Capture
+from .capturing import Capture
 
 CONTRACT_VERSION = 1
 """`meta.version`; bump it together with docs/data-contract.md and js/contract.ts."""

@@ -29,9 +29,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..attention_data import Capture
-from ..raw import capture_from_attention
-from ..tokens import visible_text
+from ..capturing import Capture, capture_from_attention
+from ..capturing.tokens import visible_text
 from ..widget import AttentionWidget
 from ._output import check_display_mode, check_html_action, deliver
 from ._selection import restricted, shown

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..attention_data import Capture, LayerRecord, StackRecord
+from ..capturing import Capture, LayerRecord, StackRecord
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .attention_data import Capture, LayerRecord, StackRecord, TokenSide
+from .result import Capture, LayerRecord, StackRecord, TokenSide
 from .tokens import is_special_token, readable_tokens
 
 # Rows of softmax output sum to 1 up to rounding; bfloat16 keeps about 3 significant

@@ -1,6 +1,6 @@
 """Architectures that compute attention inside their own modules, recorded with forward hooks.
 
-Most architectures call a function from transformers' AttentionInterface, which `_recording.py`
+Most architectures call a function from transformers' AttentionInterface, which `record.py`
 replaces for the call. The few listed here never do, so their attention modules get forward
 hooks for the duration of the capture instead; the hooks read what the module itself computed.
 """

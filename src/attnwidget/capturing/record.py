@@ -22,18 +22,15 @@ from torch import nn
 from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
-from ._module_hooks import watched
-from .attention_data import LayerRecord, StackRecord
+from .budget import MemoryBudget, layer_record_bytes
+from .hooks import watched
+from .result import LayerRecord, StackRecord
 
 IMPLEMENTATION = "attnwidget_capture"
 
 # Module names of cross-attention blocks: BART/Marian `encoder_attn`, T5 `EncDecAttention`,
 # BERT-style decoders `crossattention`, and the common `cross_attn` / `cross_attention`.
 _CROSS_ATTENTION_NAMES = ("encoder_attn", "encdecattention", "crossattention", "cross_attn", "cross_attention")
-
-
-class MemoryBudgetError(ValueError):
-    """The capture would hold more than `max_memory_bytes` on the CPU."""
 
 
 class IncompleteScoresWarning(RuntimeWarning):
@@ -113,8 +110,7 @@ class Recorder:
         self._plans = plans
         self._sides = sides
         self._attention_dtype = torch.float16 if attention_dtype == np.float16 else torch.float32
-        self._max_memory_bytes = max_memory_bytes
-        self._bytes = 0
+        self._budget = MemoryBudget(max_memory_bytes)
         self.stacks = {name: StackRecord(name, plan.query_side, plan.key_side) for name, plan in plans.items()}
         # Masks and T5's position bias are the same tensor in every layer: convert each once.
         # The source tensors are kept alive so their ids cannot be reused by new tensors.
@@ -177,17 +173,15 @@ class Recorder:
             array = None if not total.any() else _keep(total, q_rows, k_rows, torch.float32)
             self._biases[cache_key] = (attention_mask, position_bias, array)
             if array is not None:
-                self._add_bytes(array.nbytes)
+                self._budget.hold(array.nbytes)
         return self._biases[cache_key][2]
 
     def _count(self, layer: LayerRecord) -> None:
-        attention = 0 if layer.stored_attention is None else layer.stored_attention.nbytes
-        self._add_bytes(attention + layer.query.nbytes + layer.key.nbytes)
-
-    def _add_bytes(self, nbytes: int) -> None:
-        self._bytes += nbytes
-        if self._bytes > self._max_memory_bytes:
-            raise MemoryBudgetError(budget_message(self._bytes, self._max_memory_bytes, "so far"))
+        heads, n_query, head_dim = layer.query.shape
+        kv_heads, n_key, _ = layer.key.shape
+        stored = layer.stored_attention
+        itemsize = 0 if stored is None else stored.itemsize
+        self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize))
 
 
 def _warn_unless_reproduced(module, layer: LayerRecord, kv_head_of: np.ndarray, model_dtype) -> None:
@@ -235,14 +229,6 @@ def _additive(term: torch.Tensor, n_key: int) -> torch.Tensor:
         return torch.zeros(term.shape).masked_fill(~term, -math.inf)
     # Eager masks with the dtype's minimum; -inf says "masked" whatever the dtype.
     return term.float().masked_fill(term <= torch.finfo(term.dtype).min / 2, -math.inf)
-
-
-def budget_message(needed: int, budget: int, when: str) -> str:
-    return (
-        f"this capture needs {needed / 2**20:,.0f} MiB {when}, over the budget of {budget / 2**20:,.0f} MiB; "
-        "pass max_memory_bytes=... to raise it, attention_dtype='float16' to halve the attention kept for "
-        "layers whose attention cannot be rebuilt from queries and keys, or use a shorter text"
-    )
 
 
 def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The result of a capture: tokens, attention, queries, keys and bias, held on the CPU.
 
-`capturing.py` fills a `Capture` by running a model; `raw.py` fills one from tensors
+`run.py` fills a `Capture` by running a model; `from_tensors.py` fills one from tensors
 the user already has. Everything downstream (widget, exports, BertViz layer) reads
 only this class, so it is the one place that knows how the arrays are laid out.
 """

@@ -1,7 +1,7 @@
 """`capture(model, tokenizer, text)`: run a model once and keep its attention, queries, keys and bias.
 
 The model is left exactly as it was. Tokenizing, checking the request and choosing the
-decoder input happen here; recording the attention calls lives in `_recording.py`.
+decoder input happen here; recording the attention calls lives in `record.py`.
 """
 
 from __future__ import annotations
@@ -13,22 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._recording import (
-    IncompleteScoresWarning,
-    MemoryBudgetError,
-    Recorder,
-    SideRows,
-    StackPlan,
-    budget_message,
-    recording,
-    switched_to_eval,
-)
-from .attention_data import Capture, TokenSide
+from .budget import DEFAULT_MAX_MEMORY_BYTES, check_estimate
+from .record import Recorder, SideRows, StackPlan, recording, switched_to_eval
+from .result import Capture, TokenSide
 from .tokens import display_tokens
 
-__all__ = ["capture", "MemoryBudgetError", "IncompleteScoresWarning", "DEFAULT_MAX_MEMORY_BYTES"]
-
-DEFAULT_MAX_MEMORY_BYTES = 4 * 2**30
 _ATTENTION_DTYPES = {"float32": np.float32, "float16": np.float16}
 
 _SELF_PLANS = {"self": StackPlan("input", "input")}
@@ -97,21 +86,21 @@ def capture(
     rows = {"input": input_rows}
     device = _input_device(model)
     inputs = {key: value.to(device) for key, value in encoding.items() if key in forward_parameters}
-    attention_bytes = np.dtype(_ATTENTION_DTYPES[attention_dtype]).itemsize
+    estimate = _estimated_itemsize(model, attention_dtype)
 
     if encoder_decoder:
         decoder_length = None if decoder_texts is not None else 1 + max_new_tokens
-        _check_budget(model.config, _kept(input_rows), decoder_length, attention_bytes, max_memory_bytes)
+        check_estimate(model.config, _kept(input_rows), decoder_length, estimate, max_memory_bytes)
         decoder_ids, decoder_mask = _decoder_input(model, tokenizer, inputs, decoder_texts, max_new_tokens)
         rows["decoder"] = _rows(decoder_mask, row)
         decoder = {"input_ids": decoder_ids, "attention_mask": decoder_mask}
         sides.append(_token_side("decoder", tokenizer, decoder, rows["decoder"], paired=False))
-        _check_budget(model.config, _kept(input_rows), _kept(rows["decoder"]), attention_bytes, max_memory_bytes)
+        check_estimate(model.config, _kept(input_rows), _kept(rows["decoder"]), estimate, max_memory_bytes)
         inputs["decoder_input_ids"] = decoder_ids.to(device)
         inputs["decoder_attention_mask"] = decoder_mask.to(device)
         plans = _ENCODER_DECODER_PLANS
     else:
-        _check_budget(model.config, _kept(input_rows), None, attention_bytes, max_memory_bytes)
+        check_estimate(model.config, _kept(input_rows), None, estimate, max_memory_bytes)
         plans = _SELF_PLANS
     if "use_cache" in forward_parameters:
         inputs["use_cache"] = False  # a cache would only cost memory: the pass runs once
@@ -123,6 +112,19 @@ def capture(
 
 
 # -- the request ----------------------------------------------------------------------------------
+
+
+class TextTooLongError(ValueError):
+    """The text has more tokens than the model accepts, and truncation was not asked for.
+
+    `problem` says so without advice, for callers that word the advice their own way (the CLI's flags).
+    """
+
+    def __init__(self, length: int, limit: int):
+        self.length = length
+        self.limit = limit
+        self.problem = f"the text is {length} tokens long but the model accepts at most {limit}"
+        super().__init__(f"{self.problem}; shorten it, or pass truncation=True to keep the first {limit} tokens")
 
 
 def _as_texts(value, name: str, count: int | None = None) -> list[str]:
@@ -164,10 +166,7 @@ def _encode(tokenizer, texts, pairs, truncation: bool, max_length: int | None):
     length = encoding["input_ids"].shape[1]  # of the longest text, when there are several
     if max_length is not None and length > max_length:
         if not truncation:
-            raise ValueError(
-                f"the text is {length} tokens long but the model accepts at most {max_length}; "
-                f"shorten it, or pass truncation=True to keep the first {max_length} tokens"
-            )
+            raise TextTooLongError(length, max_length)
         encoding = run(truncation=True, max_length=max_length)
     if "attention_mask" not in encoding:
         encoding["attention_mask"] = torch.ones_like(encoding["input_ids"])
@@ -193,36 +192,13 @@ def _check_tokenizer_matches(model: nn.Module, tokenizer, input_ids: torch.Tenso
         )
 
 
-def _check_budget(config, n_input: int, n_decoder: int | None, attention_bytes: int, budget: int) -> None:
-    needed = _estimated_bytes(config, n_input, n_decoder, attention_bytes)
-    if needed is not None and needed > budget:
-        raise MemoryBudgetError(budget_message(needed, budget, "by estimate"))
-
-
-def _estimated_bytes(config, n_input: int, n_decoder: int | None, attention_bytes: int) -> int | None:
-    """Attention, queries, keys and one bias per stack, from the config; None if it does not say."""
-
-    def first(*names: str) -> int | None:
-        values = [getattr(config, name, None) for name in names]
-        return next((value for value in values if isinstance(value, int) and value > 0), None)
-
-    layers = first("encoder_layers", "num_hidden_layers", "num_layers", "n_layer")
-    heads = first("encoder_attention_heads", "num_attention_heads", "num_heads", "n_head")
-    hidden = first("d_model", "hidden_size", "n_embd")
-    if layers is None or heads is None:
-        return None
-    head_dim = first("head_dim", "d_kv") or (hidden // heads if hidden else 64)
-    shapes = [(layers, heads, n_input, n_input)]
-    if n_decoder is not None:
-        decoder_layers = first("decoder_layers", "num_decoder_layers") or layers
-        decoder_heads = first("decoder_attention_heads") or heads
-        shapes.append((decoder_layers, decoder_heads, n_decoder, n_decoder))  # decoder self-attention
-        shapes.append((decoder_layers, decoder_heads, n_decoder, n_input))  # cross-attention
-    total = 0
-    for stack_layers, stack_heads, n_query, n_key in shapes:
-        per_layer = stack_heads * (n_query * n_key * attention_bytes + (n_query + n_key) * head_dim * 4)
-        total += stack_layers * per_layer + stack_heads * n_query * n_key * 4
-    return total
+def _estimated_itemsize(model: nn.Module, attention_dtype: str) -> int:
+    """The attention itemsize the estimate assumes: 0 where a float32 capture of a float32 model will
+    derive it from queries and keys (the recorder checks each layer), else the dtype it is kept in."""
+    model_dtype = getattr(model, "dtype", None)
+    if attention_dtype == "float32" and model_dtype == torch.float32:
+        return 0
+    return np.dtype(_ATTENTION_DTYPES[attention_dtype]).itemsize
 
 
 def _input_device(model: nn.Module) -> torch.device:
