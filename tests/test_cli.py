@@ -139,6 +139,22 @@ def test_long_text_needs_truncate(capsys, tmp_path):
     assert "on 602 tokens ..." in err and "over 512 input tokens" in err, "progress says what was kept"
 
 
+
+@pytest.mark.parametrize("precision", ["float32", "float16"])
+def test_a_capture_over_the_memory_budget_is_advised_in_flags(capsys, tmp_path, monkeypatch, precision):
+    from attnwidget.capturing import MemoryBudgetError, run
+
+    def over_budget(*args, **options):
+        raise MemoryBudgetError(6 * 2**30, 4 * 2**30, "by estimate")
+
+    monkeypatch.setattr(run, "capture", over_budget)
+    out = tmp_path / "big.html"
+    code, err = run_cli(capsys, "export", "--text", SENTENCE, "-o", str(out), "--precision", precision, "-q")
+    assert_clean_failure(code, err, 2, "6,144 MiB by estimate, over the budget of 4,096 MiB", "use a shorter text")
+    assert "max_memory_bytes" not in err and "attention_dtype" not in err, "no Python wording on the command line"
+    assert ("--precision float16" in err) == (precision == "float32"), "float16 is only advised when not chosen"
+    assert not out.exists()
+
 def test_a_page_trimmed_to_the_size_budget_is_written_with_a_warning(capsys, tmp_path):
     out = tmp_path / "trimmed.html"
     whole = tmp_path / "whole.html"
