@@ -47,12 +47,13 @@ def capture(
     - `decoder_text`: for encoder-decoders, the decoder input; by default the model's own greedy
       output of at most `max_new_tokens` tokens, so cross-attention shows a real translation or summary.
     - A list of texts runs as one padded batch; `row` picks the sequence kept, without its padding.
-    - `truncation=True` cuts a text longer than the model accepts instead of raising.
+    - `truncation=True` cuts a text longer than the model accepts instead of raising `TextTooLongError`.
     - A float32 model's attention is not stored where softmax(q @ k.T * scale + bias) gives it back bit
       for bit (checked for every layer): it is derived on each read, and queries and keys hold
       2·n·head_dim values per head against n² for the attention. Other models store it.
     - `attention_dtype="float16"` stores the attention at half precision (queries and keys stay float32).
-    - `max_memory_bytes`: a capture that would hold more on the CPU is refused before it starts.
+    - `max_memory_bytes`: a capture that would hold more on the CPU raises `MemoryBudgetError`, before it
+      starts when the estimate from the config is over (see `budget.py`), or as soon as what it recorded is.
 
     Whatever attention implementation the model was loaded with, it runs once through a capturing
     implementation that calls the architecture's own eager attention, in eval mode and without
