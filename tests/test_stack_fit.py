@@ -1,4 +1,4 @@
-"""The one stack-fit rule, case by case from tests/fixtures/stack_fit.json (js/selection.test.ts reads the same table)."""
+"""The one stack-fit rule, case by case from tests/fixtures/stack_fit.json; js/selection.test.ts reads the same."""
 
 from __future__ import annotations
 

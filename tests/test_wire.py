@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_capture, make_seq2seq_capture, random_attention, random_stack, token_side
+from conftest import make_capture, make_seq2seq_capture, random_attention
 
 from attnwidget import wire
-from attnwidget.attention_data import Capture, LayerRecord, StackRecord, TokenSide
 
 
 # -- attention bytes ------------------------------------------------------------------------

@@ -31,7 +31,6 @@ EMBED_ALWAYS = ("_view_name", "_view_module", "_view_module_version", "_anywidge
 # The ranges of layer, head and token depend on the stack, so a browser change to several
 # traits at once applies the stack first.
 _APPLY_FIRST = ("stack",)
-_ALL = "all"  # the pair filter that needs no sentence pair
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +54,13 @@ class AttentionWidget(anywidget.AnyWidget):
     token = traitlets.Int(None, allow_none=True, help="Selected query token index, or None.").tag(sync=True)
     stack = traitlets.Unicode("", help="Selected attention stack, one of the names in meta['stacks'].").tag(sync=True)
     view = traitlets.Enum(wire.VIEWS, default_value="head", help="Visible view.").tag(sync=True)
-    theme = traitlets.Enum(wire.THEMES, default_value="auto", help="Colour theme; 'auto' follows the page.").tag(sync=True)
+    theme = traitlets.Enum(wire.THEMES, default_value="auto", help="Colour theme; 'auto' follows the page.").tag(
+        sync=True
+    )
     pair_filter = traitlets.Enum(
-        wire.PAIR_FILTERS, default_value=_ALL, help="Sentence-pair filter of the head view (query side, key side)."
+        wire.PAIR_FILTERS,
+        default_value=wire.ALL_PAIRS,
+        help="Sentence-pair filter of the head view (query side, key side).",
     ).tag(sync=True)
 
     meta = traitlets.Dict(help="Tokens, stacks and encoding of the attention (see docs/data-contract.md).").tag(
@@ -120,7 +123,7 @@ class AttentionWidget(anywidget.AnyWidget):
         stack: str | None = None,
         view: str = "head",
         theme: str = "auto",
-        pair_filter: str = _ALL,
+        pair_filter: str = wire.ALL_PAIRS,
         preload_bytes: int = serving.DEFAULT_PRELOAD_BYTES,
         preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
     ) -> None:
@@ -200,7 +203,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @traitlets.validate("pair_filter")
     def _valid_pair_filter(self, proposal: traitlets.Bunch) -> str:
-        if proposal.value != _ALL and not self._stack_has_pair(self._checked_stack()):
+        if proposal.value != wire.ALL_PAIRS and not self._stack_has_pair(self._checked_stack()):
             raise traitlets.TraitError(
                 f"pair_filter {proposal.value!r} needs a sentence pair, and stack {self.stack!r} has none; use 'all'"
             )
@@ -225,7 +228,7 @@ class AttentionWidget(anywidget.AnyWidget):
             if self._query_side(change.old) != self._query_side(stack):
                 self.token = None
             if not self._stack_has_pair(stack):
-                self.pair_filter = _ALL
+                self.pair_filter = wire.ALL_PAIRS
 
     def _checked_stack(self) -> str:
         # During construction every trait is validated, the stack perhaps after the others.

@@ -32,6 +32,8 @@ CHUNK_KEY_SEPARATOR = "/"
 VIEWS = ("head", "model", "neuron", "matrix")
 THEMES = ("auto", "light", "dark")
 PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
+ALL_PAIRS = "all"
+"""The pair filter that hides nothing: the only one a stack without a sentence pair on both sides allows."""
 
 SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter")
 """What the user selects, in either the page or Python; an exported page opens on these."""
