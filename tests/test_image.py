@@ -1,7 +1,7 @@
 """`AttentionWidget.save_image`: the request Python sends, and the file it writes when a view answers.
 
 The browser's side (drawing the picture) is tested in js/image/image.test.ts and, on the real
-MiniLM in Chromium and JupyterLab, in ui-tests/test_image.py. Here a test plays the browser.
+MiniLM in Chromium and JupyterLab, in ui-tests/test_image_in_browser.py. Here a test plays the browser.
 """
 
 from __future__ import annotations

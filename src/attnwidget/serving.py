@@ -56,7 +56,7 @@ class BadRequest(ValueError):
     """A browser request this widget cannot answer; its message goes back in the error reply."""
 
 
-def answer(capture: Capture, content: Any) -> tuple[dict[str, Any], list[bytes]] | None:
+def answer_request(capture: Capture, content: Any) -> tuple[dict[str, Any], list[bytes]] | None:
     """The reply (message, buffers) to a `{"kind": "request", ...}` message; None for other custom messages.
 
     Never raises: a request that cannot be answered gets an error reply, so the browser never waits forever.

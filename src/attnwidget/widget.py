@@ -316,7 +316,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def _answer_request(self, _widget: AttentionWidget, content: Any, _buffers: list[bytes]) -> None:
         """Custom-message handler: answer the browser's requests for layers; other messages have other owners."""
-        reply = serving.answer(self.capture, content)
+        reply = serving.answer_request(self.capture, content)
         if reply is not None:
             self.send(*reply)
 

@@ -2,8 +2,8 @@
 
 Every synced trait name and its allowed values, every custom-message kind, the chunk keys and
 how attention, queries and keys look on the wire live here, so this module and `js/contract.ts`
-can be read side by side. The widget, the export, the image requests and the command line only
-import these; none of them spells a trait name or encodes numbers itself.
+can be read side by side. The widget, serving, the export, the image requests and the command
+line import these; none of them keeps its own list of names or encodes numbers itself.
 """
 
 from __future__ import annotations
