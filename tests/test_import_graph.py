@@ -1,4 +1,4 @@
-"""No import cycle inside src/attnwidget: every module's imports, read from its source, form a tree-like graph.
+"""No import cycle inside src/attnwidget: the imports of every module, read from its source, form no loop.
 
 Function-level and `if TYPE_CHECKING:` imports count as edges too: a lazy import hides a loop
 from Python at import time, not from the reader who has to keep both modules in mind.

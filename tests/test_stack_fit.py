@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import random_stack
 
+from attnwidget import wire
 from attnwidget.attention_data import Capture, TokenSide
 
 TABLE = json.loads((pathlib.Path(__file__).parent / "fixtures" / "stack_fit.json").read_text(encoding="utf-8"))
@@ -34,8 +35,6 @@ def capture_of(meta: dict) -> Capture:
 
 
 def test_the_capture_matches_the_table_meta():
-    from attnwidget import wire
-
     meta = wire.build_meta(capture_of(TABLE["meta"]), chunks_complete=False)
     assert meta == TABLE["meta"]
 
