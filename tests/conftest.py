@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MiniLM, and tiny randomly initialised models of many architectures.
+"""Shared fixtures and helpers: the real MiniLM, tiny randomly initialised models of many architectures,
+small synthetic captures, and a comm that records what a widget sends to the browser.
 
 Tiny models reuse MiniLM's WordPiece tokenizer (vocabulary 30522), so every architecture reads
 real text; with a hidden size of 32 the embedding stays small and the whole suite fast.
@@ -10,9 +11,14 @@ import copy
 import inspect
 import os
 
+import comm
 import numpy as np
 import pytest
 import torch
+from comm.base_comm import BaseComm
+
+from attnwidget import AttentionWidget
+from attnwidget.capturing import Capture, LayerRecord, StackRecord, TokenSide
 
 MINILM_VOCAB = 30522
 PAD, CLS, SEP = 0, 101, 102
@@ -168,3 +174,90 @@ def tiny_models(minilm_tokenizer):
         return build_tiny(arch, attn_implementation, dtype), minilm_tokenizer
 
     return make
+
+
+# -- small synthetic captures ----------------------------------------------------------------------
+def token_side(name: str, count: int, segment_b_start: int | None = None) -> TokenSide:
+    tokens = [f"{name[0]}{i}" for i in range(count)]
+    special = [i in (0, count - 1) for i in range(count)]
+    return TokenSide(name, tokens, list(tokens), list(range(count)), special, segment_b_start)
+
+
+def random_attention(rng: np.random.Generator, heads: int, n_query: int, n_key: int) -> np.ndarray:
+    scores = rng.normal(size=(heads, n_query, n_key)).astype(np.float32) * 3
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def random_stack(rng, name, query_side, key_side, layers, heads, kv_head_of=None) -> StackRecord:
+    records = [LayerRecord(random_attention(rng, heads, len(query_side), len(key_side))) for _ in range(layers)]
+    return StackRecord(name, query_side.name, key_side.name, records, kv_head_of)
+
+
+def make_capture(layers=2, heads=3, tokens=5, segment_b_start=None, kv_head_of=None, seed=0) -> Capture:
+    """A self-attention capture with softmax-normalized random attention."""
+    rng = np.random.default_rng(seed)
+    side = token_side("input", tokens, segment_b_start)
+    return Capture([side], [random_stack(rng, "self", side, side, layers, heads, kv_head_of)])
+
+
+def make_seq2seq_capture(seed=0) -> Capture:
+    """Encoder 3 layers x 4 heads over 7 tokens; decoder and cross 2 layers x 4 heads over 4 decoder tokens."""
+    rng = np.random.default_rng(seed)
+    source, target = token_side("input", 7, segment_b_start=3), token_side("decoder", 4)
+    return Capture(
+        [source, target],
+        [
+            random_stack(rng, "encoder", source, source, 3, 4),
+            random_stack(rng, "decoder", target, target, 2, 4),
+            random_stack(rng, "cross", target, source, 2, 4),
+        ],
+    )
+
+
+# -- widgets without a kernel ------------------------------------------------------------------------
+class RecordingComm(BaseComm):
+    """Stands in for the kernel's comm: keeps every message the widget sends to the browser."""
+
+    kernel = "fake"  # ipywidgets only sends when the comm has a kernel
+
+    def __init__(self, *args, **kwargs):
+        self.messages = []
+        super().__init__(*args, **kwargs)
+
+    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+        self.messages.append((msg_type, data, list(buffers or [])))
+
+    def updates(self) -> list[dict]:
+        """States of the "update" messages (not the "echo_update" ipywidgets returns first)."""
+        return [data["state"] for kind, data, _ in self.messages if kind == "comm_msg" and data["method"] == "update"]
+
+    def custom(self) -> list[tuple[dict, list]]:
+        return [(data["content"], buffers) for kind, data, buffers in self.messages
+                if kind == "comm_msg" and data["method"] == "custom"]
+
+
+@pytest.fixture
+def recording_comm(monkeypatch):
+    """Widgets made in the test talk to a RecordingComm; use it with `pytestmark = pytest.mark.usefixtures(...)`."""
+    monkeypatch.setattr(comm, "create_comm", RecordingComm)
+
+
+@pytest.fixture
+def widgets(recording_comm):
+    """Factory for widgets that are closed after the test (ipywidgets keeps every open widget alive)."""
+    made = []
+
+    def make(capture, **options):
+        made.append(AttentionWidget.from_capture(capture, **options))
+        return made[-1]
+
+    yield make
+    for widget in made:
+        widget.close()
+
+
+def browser_request(widget, content):
+    """Deliver a custom message as the browser's comm would; the widget's last custom reply, or None."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+    return widget.comm.custom()[-1] if widget.comm.custom() else None

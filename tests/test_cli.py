@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from attnwidget import cli
-from attnwidget.export import STATE_ELEMENT_ATTRIBUTE
+from attnwidget.wire import STATE_ELEMENT_ATTRIBUTE
 
 SENTENCE = "leaves fall in autumn"
 PAIR = "autumn is marked by colorful foliage"

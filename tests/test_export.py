@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 import pytest
 
-from attnwidget import AttentionWidget, export, wire
+from attnwidget import AttentionWidget, export, files, wire
 
 INJECTION_TOKENS = [
     "[CLS]",
@@ -136,7 +136,7 @@ def test_a_read_only_folder_says_which_folder(widget, tmp_path, monkeypatch):
     def read_only(**_options):  # what the OS says for a folder the user cannot write (root can write anywhere)
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
     with pytest.raises(PermissionError, match=f"no permission to create files in {tmp_path}"):
         widget.to_html(tmp_path / "attention.html")
 
@@ -148,7 +148,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(widget, tmp_p
     def disk_full(*_args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export.os, "replace", disk_full)
+    monkeypatch.setattr(files.os, "replace", disk_full)
     with pytest.raises(OSError, match="No space left"):
         widget.to_html(target)
     assert target.read_text() == "the previous export"
@@ -160,7 +160,7 @@ def test_the_page_opens_on_the_current_selection(widget):
     widget.layer, widget.head, widget.heads, widget.token = 2, 3, [1, 3], 4
     widget.view, widget.theme, widget.pair_filter = "matrix", "dark", "AB"
     traits = embedded_state(widget.to_html())["traits"]
-    assert {name: traits[name] for name in export.SELECTION_TRAITS} == {
+    assert {name: traits[name] for name in wire.SELECTION_TRAITS} == {
         "layer": 2, "head": 3, "heads": [1, 3], "token": 4, "stack": "self",
         "view": "matrix", "theme": "dark", "pair_filter": "AB",
     }  # fmt: skip

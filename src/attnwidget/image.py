@@ -4,6 +4,7 @@ Only the browser can draw the view, so Python sends `{"kind": "image_request", .
 displayed view answers with the picture (docs/data-contract.md, "Images"). A notebook kernel
 reads that answer only once the running cell has finished, so `save_image` cannot wait for it:
 it returns a `PendingImage`, which writes the file when the answer arrives.
+Without a notebook, `headless.render_image` has a headless Chromium draw the exported page.
 """
 
 from __future__ import annotations
@@ -12,20 +13,15 @@ import itertools
 import logging
 import os
 import pathlib
-import tempfile
 import threading
-import time
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .export import _checked_target, _write_atomically
+from . import files, wire
 
 if TYPE_CHECKING:
-    from .widget import AttentionWidget
+    from ipywidgets import Widget
 
-IMAGE_REQUEST_KIND = "image_request"
-IMAGE_KIND = "image"
-FORMATS = ("png", "svg")
 DEFAULT_SCALE = 2
 """PNG pixels per CSS pixel: twice the screen's resolution, sharp in a paper."""
 DEFAULT_TIMEOUT_S = 10.0
@@ -39,12 +35,12 @@ def image_format(path: str | os.PathLike[str], format: str | None) -> str:
     """The format named by `format`, or by the file's extension; a clear error when neither says png or svg."""
     suffix = pathlib.Path(os.fspath(path)).suffix.lower().lstrip(".")
     if format is None:
-        if suffix not in FORMATS:
+        if suffix not in wire.IMAGE_FORMATS:
             raise ValueError(
                 f"cannot tell the image format from {os.fspath(path)!r}; name it .png or .svg, or pass format='png'"
             )
         return suffix
-    if format not in FORMATS:
+    if format not in wire.IMAGE_FORMATS:
         raise ValueError(f"format must be 'png' or 'svg'; got {format!r}")
     return format
 
@@ -113,7 +109,7 @@ class PendingImage:
             if "error" in content:
                 raise ValueError(str(content["error"]))
             data = _checked_image(self.format, content, buffers)
-            _write_atomically(self.path, data)
+            files.write_atomically(self.path, data)
             self.size = _pixel_size(self.format, data, content)
         except Exception as error:  # reported by result() and the repr; the comm handler must not raise
             log.warning("could not save %s: %s", self.path, error)
@@ -128,11 +124,10 @@ class ImageRequests:
         self._pending: dict[int, PendingImage] = {}
         self._ids = itertools.count(1)
 
-    def ask(
-        self, widget: AttentionWidget, path: str | os.PathLike[str], format: str | None, scale: float
-    ) -> PendingImage:
+    def ask(self, widget: Widget, path: str | os.PathLike[str], format: str | None, scale: float) -> PendingImage:
+        """Send `widget`'s views the request for a picture; the returned `PendingImage` writes it to `path`."""
         image_type = image_format(path, format)
-        target = _checked_target(path)
+        target = files.checked_target(path)
         if not (isinstance(scale, (int, float)) and 0 < scale <= 8):
             raise ValueError(f"scale is PNG pixels per screen pixel, above 0 and at most 8; got {scale!r}")
         if widget.comm is None:
@@ -145,12 +140,12 @@ class ImageRequests:
             )
         pending = PendingImage(target, image_type, next(self._ids), _current_cell())
         self._pending[pending.request_id] = pending
-        widget.send({"kind": IMAGE_REQUEST_KIND, "id": pending.request_id, "format": image_type, "scale": scale})
+        widget.send({"kind": wire.IMAGE_REQUEST_KIND, "id": pending.request_id, "format": image_type, "scale": scale})
         return pending
 
-    def receive(self, _widget: AttentionWidget, content: Any, buffers: list[Any]) -> None:
+    def receive(self, _widget: Widget, content: Any, buffers: list[Any]) -> None:
         """Custom-message handler: settle the request an `{"kind": "image"}` answer names."""
-        if not isinstance(content, dict) or content.get("kind") != IMAGE_KIND:
+        if not isinstance(content, dict) or content.get("kind") != wire.IMAGE_KIND:
             return
         # Several views of one widget each answer; the first settles the request.
         pending = self._pending.pop(content.get("id"), None)
@@ -182,104 +177,3 @@ def _current_cell() -> int | None:
         return None
     shell = get_ipython()
     return getattr(shell, "execution_count", None) if shell is not None else None
-
-
-# -- without a notebook ------------------------------------------------------------------------
-CHROMIUM_ARGS = ("--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run")
-"""A quiet headless Chromium: no GPU, no update or background traffic."""
-
-
-def _chromium_args() -> list[str]:
-    # Chromium refuses to run as root with its sandbox; only then is it turned off (the page is
-    # our own export, its network cut off).
-    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    return [*CHROMIUM_ARGS, *(["--no-sandbox"] if as_root else [])]
-_DRAW_WAIT_S = 10.0
-"""How long the page may take to decode its data and draw before "nothing drawn" is final."""
-
-
-def render_image(
-    widget: AttentionWidget,
-    path: str | os.PathLike[str],
-    format: str | None = None,
-    *,
-    browser_path: str | os.PathLike[str] | None = None,
-    browser: Any = None,
-    timeout: float = 60.0,
-) -> pathlib.Path:
-    """Save the current view as PNG or SVG without a notebook: headless Chromium draws the widget's export.
-
-    Needs the `playwright` package and a Chromium: `browser_path` (e.g. "/usr/bin/chromium"),
-    else $ATTNWIDGET_CHROMIUM, else the browser `playwright install chromium` downloaded.
-    The page is opened from a temporary file with every network request refused. To save many
-    images, pass a Playwright `browser` you launched; it is used, not closed.
-    """
-    image_type = image_format(path, format)
-    target = _checked_target(path)
-    if browser is not None:
-        data = _draw_export(browser, widget, image_type, timeout)
-        _write_atomically(target, data)
-        return target
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        raise ImportError(
-            "render_image draws the widget in a headless browser and needs Playwright: pip install playwright, "
-            "then pass browser_path= a Chromium (or run `playwright install chromium`). In a notebook, "
-            "display the widget and use widget.save_image(path) instead."
-        ) from error
-    executable = browser_path or os.environ.get("ATTNWIDGET_CHROMIUM")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=os.fspath(executable) if executable else None, args=_chromium_args()
-        )
-        try:
-            data = _draw_export(launched, widget, image_type, timeout)
-        finally:
-            launched.close()
-    _write_atomically(target, data)
-    return target
-
-
-def _draw_export(browser: Any, widget: AttentionWidget, image_type: str, timeout: float) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="attnwidget-image-") as folder:
-        page_path = pathlib.Path(folder) / "widget.html"
-        widget.to_html(page_path)
-        return _draw_page(browser, page_path, image_type, timeout)
-
-
-def _only_files(route: Any) -> None:
-    if route.request.url.startswith("file:"):
-        route.continue_()
-    else:
-        route.abort()
-
-
-def _draw_page(browser: Any, page_path: pathlib.Path, image_type: str, timeout: float) -> bytes:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, offline=True)
-    try:
-        # The page is ours and needs nothing from the network; refuse anything but its own file.
-        context.route("**/*", _only_files)
-        page = context.new_page()
-        page.goto(page_path.as_uri())
-        downloads: list[Any] = []
-        page.on("download", lambda download: downloads.append(download))
-        button = page.get_by_role("button", name=f"Save {image_type.upper()}", exact=True)
-        status = page.locator(".attnwidget .aw-save-status")
-        started = time.monotonic()
-        # The view draws once its data is decoded; until then the button says it has nothing
-        # drawn yet, so ask again for a while before taking that answer as final.
-        while True:
-            button.click(timeout=timeout * 1000)
-            while not downloads and not status.inner_text():
-                if time.monotonic() - started > timeout:
-                    raise TimeoutError(f"the page did not produce the image within {timeout} s")
-                page.wait_for_timeout(50)
-            if downloads:
-                break
-            if time.monotonic() - started > min(timeout, _DRAW_WAIT_S):
-                raise RuntimeError(f"the browser could not make the image: {status.inner_text()}")
-            page.wait_for_timeout(200)
-        return pathlib.Path(downloads[0].path()).read_bytes()
-    finally:
-        context.close()

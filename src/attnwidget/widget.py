@@ -1,7 +1,8 @@
-"""The notebook widget: synced selection traits, their validation, and attention chunks on request.
+"""The notebook widget: synced selection traits, their validation, and routing of the browser's messages.
 
-The traits, the `meta` dict and the chunk messages follow docs/data-contract.md; all
-byte-level encoding is in `wire.py`.
+The traits, the `meta` dict and the messages follow docs/data-contract.md, whose names and
+bytes are in `wire.py`; what goes up front and what is answered on request is `serving.py`,
+pictures are `image.py`, and exported pages are `export.py`.
 """
 
 from __future__ import annotations
@@ -15,27 +16,14 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import wire
+from . import serving, wire
 from .capturing import Capture, resolve_tokenizer
-from .export import DEFAULT_SIZE_BUDGET
+from .export import DEFAULT_SIZE_BUDGET, export_page
 from .image import DEFAULT_SCALE, ImageRequests, PendingImage
 
 STATIC = pathlib.Path(__file__).parent / "static"
 BUNDLE_JS = STATIC / "widget.js"
 BUNDLE_CSS = STATIC / "widget.css"
-
-DEFAULT_PRELOAD_BYTES = 64 * 2**20
-"""Attention up to this size (one byte per value) is sent with the widget; larger captures load layers on request."""
-DEFAULT_PRELOAD_QK_BYTES = 2 * 2**20
-"""Queries, keys and scores of every layer (neuron view) are sent with the widget when they fit in this size.
-Otherwise the neuron view asks for the layer it shows; a short sentence fits, and keeps working in exported pages."""
-
-VIEWS = ("head", "model", "neuron", "matrix")
-THEMES = ("auto", "light", "dark")
-PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
-
-BROWSER_READ_ONLY = frozenset({"meta", "_chunks", "_qk"})
-"""Traits only Python writes; the browser's copies are never taken back."""
 
 EMBED_ALWAYS = ("_view_name", "_view_module", "_view_module_version", "_anywidget_id")
 """Traits kept in embedded state although equal to their Python default (see get_state)."""
@@ -65,10 +53,14 @@ class AttentionWidget(anywidget.AnyWidget):
     )
     token = traitlets.Int(None, allow_none=True, help="Selected query token index, or None.").tag(sync=True)
     stack = traitlets.Unicode("", help="Selected attention stack, one of the names in meta['stacks'].").tag(sync=True)
-    view = traitlets.Enum(VIEWS, default_value="head", help="Visible view.").tag(sync=True)
-    theme = traitlets.Enum(THEMES, default_value="auto", help="Colour theme; 'auto' follows the page.").tag(sync=True)
+    view = traitlets.Enum(wire.VIEWS, default_value="head", help="Visible view.").tag(sync=True)
+    theme = traitlets.Enum(wire.THEMES, default_value="auto", help="Colour theme; 'auto' follows the page.").tag(
+        sync=True
+    )
     pair_filter = traitlets.Enum(
-        PAIR_FILTERS, default_value="all", help="Sentence-pair filter of the head view (query side, key side)."
+        wire.PAIR_FILTERS,
+        default_value=wire.ALL_PAIRS,
+        help="Sentence-pair filter of the head view (query side, key side).",
     ).tag(sync=True)
 
     meta = traitlets.Dict(help="Tokens, stacks and encoding of the attention (see docs/data-contract.md).").tag(
@@ -131,9 +123,9 @@ class AttentionWidget(anywidget.AnyWidget):
         stack: str | None = None,
         view: str = "head",
         theme: str = "auto",
-        pair_filter: str = "all",
-        preload_bytes: int = DEFAULT_PRELOAD_BYTES,
-        preload_qk_bytes: int = DEFAULT_PRELOAD_QK_BYTES,
+        pair_filter: str = wire.ALL_PAIRS,
+        preload_bytes: int = serving.DEFAULT_PRELOAD_BYTES,
+        preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
     ) -> None:
         """The one real constructor; every public constructor ends here."""
         if not isinstance(capture, Capture):
@@ -143,14 +135,13 @@ class AttentionWidget(anywidget.AnyWidget):
         if heads is None:
             heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
         self.capture = capture
-        self._preload_all = wire.attention_bytes(capture) <= preload_bytes
-        self._preload_all_qk = wire.has_query_key(capture) and wire.all_query_key_bytes(capture) <= preload_qk_bytes
+        self._preload = serving.Preload.within(capture, preload_bytes, preload_qk_bytes)
         # Trait validation runs once all of these are set, so the order here does not matter.
         super().__init__(
             _esm=esm,
             _css=css,
             meta=wire.build_meta(
-                capture, chunks_complete=self._preload_all, query_key_complete=self._preload_all_qk
+                capture, chunks_complete=self._preload.all_attention, query_key_complete=self._preload.all_query_key
             ),
             stack=stack,
             layer=layer,
@@ -161,42 +152,42 @@ class AttentionWidget(anywidget.AnyWidget):
             theme=theme,
             pair_filter=pair_filter,
         )
-        self.on_msg(_answer_request)
+        self.on_msg(self._answer_request)
         self._images = ImageRequests()
         self.on_msg(self._images.receive)
 
-    @traitlets.default("_chunks")
+    @traitlets.default(wire.ATTENTION_TRAIT)
     def _preloaded_chunks(self) -> dict[str, bytes]:
         # Computed on first read, which is when the comm opens: after the initial stack and layer
         # have been validated, so the one preloaded layer of a large capture is the one on screen.
-        keys = wire.all_chunk_keys(self.capture) if self._preload_all else [wire.chunk_key(self.stack, self.layer)]
-        return {key: wire.attention_chunk(self.capture, *wire.parse_chunk_key(key))[0] for key in keys}
+        return self._preload.attention_chunks(self.capture, self.stack, self.layer)
 
-    @traitlets.default("_qk")
+    @traitlets.default(wire.QUERY_KEY_TRAIT)
     def _preloaded_query_keys(self) -> dict[str, bytes]:
-        # All or nothing: unlike attention, the views need no layer of these to open, and a live
-        # kernel answers the neuron view's request at once.
-        return wire.all_query_key_records(self.capture) if self._preload_all_qk else {}
+        return self._preload.query_key_records(self.capture)
 
-    # -- validation -----------------------------------------------------------------------
+    # -- validation: against the capture, the one source of the ranges ----------------------
     @traitlets.validate("stack")
     def _valid_stack(self, proposal: traitlets.Bunch) -> str:
-        names = [entry["name"] for entry in self.meta.get("stacks", [])]
-        if proposal.value not in names:
-            raise traitlets.TraitError(f"stack {proposal.value!r} does not exist; this widget has stacks {names}")
+        if proposal.value not in self.capture.stacks:
+            raise traitlets.TraitError(
+                f"stack {proposal.value!r} does not exist; this widget has stacks {list(self.capture.stacks)}"
+            )
         return proposal.value
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: traitlets.Bunch) -> int:
-        return _in_range("layer", proposal.value, self._stack_meta()["layers"], f"stack {self.stack!r} has")
+        count = self.capture.num_layers(self._checked_stack())
+        return _in_range("layer", proposal.value, count, f"stack {self.stack!r} has")
 
     @traitlets.validate("head")
     def _valid_head(self, proposal: traitlets.Bunch) -> int:
-        return _in_range("head", proposal.value, self._stack_meta()["heads"], f"stack {self.stack!r} has")
+        count = self.capture.num_heads(self._checked_stack())
+        return _in_range("head", proposal.value, count, f"stack {self.stack!r} has")
 
     @traitlets.validate("heads")
     def _valid_heads(self, proposal: traitlets.Bunch) -> list[int]:
-        heads, count = list(proposal.value), self._stack_meta()["heads"]
+        heads, count = list(proposal.value), self.capture.num_heads(self._checked_stack())
         if heads != sorted(set(heads)) or any(not 0 <= h < count for h in heads):
             raise traitlets.TraitError(
                 f"heads must be ascending, without repeats, each in 0..{count - 1}; got {heads}"
@@ -207,45 +198,56 @@ class AttentionWidget(anywidget.AnyWidget):
     def _valid_token(self, proposal: traitlets.Bunch) -> int | None:
         if proposal.value is None:
             return None
-        query_side = self._stack_meta()["query_side"]
-        count = len(self.meta["sides"][query_side]["tokens"])
-        return _in_range("token", proposal.value, count, f"the {query_side!r} side has", unit="tokens")
+        query_side, _key_side = self.capture.stack_tokens(self._checked_stack())
+        return _in_range("token", proposal.value, len(query_side), f"the {query_side.name!r} side has", unit="tokens")
 
     @traitlets.validate("pair_filter")
     def _valid_pair_filter(self, proposal: traitlets.Bunch) -> str:
-        if proposal.value != "all" and not self._stack_has_pair():
+        if proposal.value != wire.ALL_PAIRS and not self._stack_has_pair(self._checked_stack()):
             raise traitlets.TraitError(
                 f"pair_filter {proposal.value!r} needs a sentence pair, and stack {self.stack!r} has none; use 'all'"
             )
         return proposal.value
 
     @traitlets.observe("stack")
-    def _fit_selection_to_stack(self, _change: traitlets.Bunch) -> None:
-        """Pull layer, heads, token and pair filter into the new stack's ranges, in one update."""
-        entry = self._stack_meta()
-        n_query = len(self.meta["sides"][entry["query_side"]]["tokens"])
-        visible = [h for h in self.heads if h < entry["heads"]]
+    def _fit_selection_to_stack(self, change: traitlets.Bunch) -> None:
+        """Fit the selection to the new stack, in one update: the rule of tests/fixtures/stack_fit.json.
+
+        Layer and head are clamped; the visible heads keep those the stack has, or become all of
+        them when none remain; the token stays only on the same query side (the same index on
+        another side names another token); the pair filter becomes "all" without a pair.
+        """
+        if change.old not in self.capture.stacks:
+            return  # the first stack, set by the constructor, which validates the selection against it
+        stack, heads = change.new, self.capture.num_heads(change.new)
+        visible = [h for h in self.heads if h < heads]
         with self.hold_sync():
-            self.layer = min(self.layer, entry["layers"] - 1)
-            self.head = min(self.head, entry["heads"] - 1)
-            self.heads = visible if visible or not self.heads else list(range(entry["heads"]))
-            if self.token is not None and self.token >= n_query:
+            self.layer = min(self.layer, self.capture.num_layers(stack) - 1)
+            self.head = min(self.head, heads - 1)
+            self.heads = visible or list(range(heads))
+            if self._query_side(change.old) != self._query_side(stack):
                 self.token = None
-            if not self._stack_has_pair():
-                self.pair_filter = "all"
+            if not self._stack_has_pair(stack):
+                self.pair_filter = wire.ALL_PAIRS
 
-    def _stack_meta(self) -> dict[str, Any]:
-        for entry in self.meta.get("stacks", []):
-            if entry["name"] == self.stack:
-                return entry
-        raise traitlets.TraitError(f"stack {self.stack!r} does not exist in this widget")
+    def _checked_stack(self) -> str:
+        # During construction every trait is validated, the stack perhaps after the others.
+        if self.stack not in self.capture.stacks:
+            raise traitlets.TraitError(f"stack {self.stack!r} does not exist in this widget")
+        return self.stack
 
-    def _stack_has_pair(self) -> bool:
-        entry = self._stack_meta()
-        sides = self.meta["sides"]
-        return all(sides[entry[side]]["segment_b_start"] is not None for side in ("query_side", "key_side"))
+    def _query_side(self, stack: str) -> str:
+        return self.capture.stack(stack).query_side
+
+    def _stack_has_pair(self, stack: str) -> bool:
+        return all(side.segment_b_start is not None for side in self.capture.stack_tokens(stack))
 
     # -- sharing ----------------------------------------------------------------------------
+    @property
+    def selection(self) -> dict[str, Any]:
+        """The selection traits and their values: what an exported page opens on."""
+        return {name: getattr(self, name) for name in wire.SELECTION_TRAITS}
+
     def to_html(
         self, path: str | os.PathLike[str] | None = None, *, size_budget: int | None = DEFAULT_SIZE_BUDGET,
         title: str | None = None,
@@ -256,9 +258,8 @@ class AttentionWidget(anywidget.AnyWidget):
         `size_budget` caps the file in bytes (None: no cap); layers that do not fit are left out, and the
         page says so. `title` defaults to "attnwidget — " and the start of the text.
         """
-        from .export import to_html
-
-        return to_html(self, path, size_budget=size_budget, title=title)
+        page = export_page(self.capture, self.selection, path, size_budget=size_budget, title=title)
+        return page.html if path is None else None
 
     def save_image(
         self, path: str | os.PathLike[str], format: str | None = None, *, scale: float = DEFAULT_SCALE
@@ -268,7 +269,7 @@ class AttentionWidget(anywidget.AnyWidget):
         The displayed widget draws the picture, so the file is written once the browser answers,
         which in a notebook is after this cell has finished. Returns a `PendingImage`: check
         `.done()` or call `.result()` in a later cell. `scale` is PNG pixels per screen pixel.
-        Outside a notebook, `attnwidget.image.render_image(widget, path)` draws it in headless Chromium.
+        Outside a notebook, `attnwidget.headless.render_image(widget, path)` draws it in headless Chromium.
         """
         return self._images.ask(self, path, format, scale)
 
@@ -298,7 +299,7 @@ class AttentionWidget(anywidget.AnyWidget):
         rejected = []
         for name in sorted(sync_data, key=lambda name: name not in _APPLY_FIRST):
             value = sync_data[name]
-            if name in BROWSER_READ_ONLY:
+            if name in wire.BROWSER_READ_ONLY:
                 log.warning("ignored a browser change to %r: only Python writes it", name)
                 rejected.append(name)
                 continue
@@ -313,51 +314,11 @@ class AttentionWidget(anywidget.AnyWidget):
         if rejected:
             self.send_state(rejected)
 
-
-# -- custom messages --------------------------------------------------------------------------
-class _BadRequest(ValueError):
-    """A browser request this widget cannot answer; its message goes back in the error reply."""
-
-
-def _answer_request(widget: AttentionWidget, content: Any, _buffers: list[bytes]) -> None:
-    """Reply to `{"kind": "request", ...}` messages; leave other custom messages to their owners."""
-    if not isinstance(content, dict) or content.get("kind") != wire.REQUEST_KIND:
-        return
-    request_id = content.get("id")
-    try:
-        message, buffers = _serve(widget.capture, content)
-    except _BadRequest as error:
-        log.warning("bad request from the browser %r: %s", content, error)
-        widget.send(wire.error_response(request_id, str(error)))
-        return
-    except Exception as error:  # a bug; the browser still gets an answer instead of waiting forever
-        log.exception("failed to answer %r", content)
-        widget.send(wire.error_response(request_id, f"internal error: {error}"))
-        return
-    widget.send(message, buffers)
-
-
-def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    what = request.get("what")
-    if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY):
-        raise _BadRequest(
-            f"unknown request what={what!r}; expected {wire.WHAT_ATTENTION!r} or {wire.WHAT_QUERY_KEY!r}"
-        )
-    stack, layer = request.get("stack"), request.get("layer")
-    if stack not in capture.stacks:
-        raise _BadRequest(f"no stack {stack!r}; this widget has {list(capture.stacks)}")
-    count = capture.num_layers(stack)
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < count:
-        raise _BadRequest(f"layer must be an integer in 0..{count - 1} for stack {stack!r}; got {layer!r}")
-    if what == wire.WHAT_QUERY_KEY:
-        if not wire.has_query_key(capture):
-            raise _BadRequest(
-                "this widget holds no queries or keys (it was built from attention tensors alone); "
-                "create it from the model, AttentionWidget(model, text), to see the neuron view"
-            )
-        return wire.query_key_response(request.get("id"), stack, layer), [wire.query_key_record(capture, stack, layer)]
-    chunk, shape = wire.attention_chunk(capture, stack, layer)
-    return wire.attention_response(request.get("id"), stack, layer, shape), [chunk]
+    def _answer_request(self, _widget: AttentionWidget, content: Any, _buffers: list[bytes]) -> None:
+        """Custom-message handler: answer the browser's requests for layers; other messages have other owners."""
+        reply = serving.answer_request(self.capture, content)
+        if reply is not None:
+            self.send(*reply)
 
 
 # -- helpers ----------------------------------------------------------------------------------

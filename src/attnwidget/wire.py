@@ -1,8 +1,9 @@
-"""Arrays <-> bytes: the one Python side of the data contract (docs/data-contract.md).
+"""The one Python side of the data contract (docs/data-contract.md): names, messages and bytes.
 
-Everything that decides how attention, queries and keys look on the wire lives here, so
-this module and `js/contract.ts` can be read side by side. The widget only calls these
-functions; it never encodes numbers itself.
+Every synced trait name and its allowed values, every custom-message kind, the chunk keys and
+how attention, queries and keys look on the wire live here, so this module and `js/contract.ts`
+can be read side by side. The widget, serving, the export, the image requests and the command
+line import these; none of them keeps its own list of names or encodes numbers itself.
 """
 
 from __future__ import annotations
@@ -27,12 +28,42 @@ _FLOAT16_LITTLE_ENDIAN = np.dtype("<f2")
 
 CHUNK_KEY_SEPARATOR = "/"
 
+# -- synced traits ------------------------------------------------------------------------
+VIEWS = ("head", "model", "neuron", "matrix")
+THEMES = ("auto", "light", "dark")
+PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
+ALL_PAIRS = "all"
+"""The pair filter that hides nothing: the only one a stack without a sentence pair on both sides allows."""
+
+SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter")
+"""What the user selects, in either the page or Python; an exported page opens on these."""
+META_TRAIT = "meta"
+ATTENTION_TRAIT = "_chunks"
+"""Attention chunks keyed by `chunk_key`, one byte per value."""
+QUERY_KEY_TRAIT = "_qk"
+"""Query-key records (neuron view) keyed by `chunk_key`."""
+
+BROWSER_READ_ONLY = frozenset({META_TRAIT, ATTENTION_TRAIT, QUERY_KEY_TRAIT})
+"""Traits only Python writes; the browser's copies are never taken back."""
+
 # Custom-message envelope: the browser asks with "request", Python answers with "response"
 # carrying the same id, and the payload as the message's one binary buffer.
 REQUEST_KIND = "request"
 RESPONSE_KIND = "response"
 WHAT_ATTENTION = "attention"
 WHAT_QUERY_KEY = "query_key"
+
+# Images (docs/data-contract.md, "Images"): Python asks with "image_request", every displayed
+# view answers with "image" carrying the same id, and the file as the message's one buffer.
+IMAGE_REQUEST_KIND = "image_request"
+IMAGE_KIND = "image"
+IMAGE_FORMATS = ("png", "svg")
+
+# Exported pages (docs/data-contract.md, "Exported pages"): the state travels in one
+# <script type="application/json"> carrying this attribute, each binary value compressed so.
+STATE_ELEMENT_ATTRIBUTE = "data-attnwidget-export"
+EXPORT_COMPRESSION = "deflate"
+"""The `DecompressionStream` format of every binary value of a page: a zlib stream. Attention compresses about 8x."""
 
 
 # -- attention chunks ---------------------------------------------------------------------
