@@ -1,14 +1,14 @@
 // Head view: query tokens on the left, key tokens on the right, and between them one line
 // per (query, key) pair of every visible head, as strong as the attention.
 
-import type { PairFilter, StackInfo, TokenSide } from "../contract";
+import { byteToProbability, pairFilterApplies, type PairFilter, type StackInfo, type TokenSide } from "../contract";
 import { prepareCanvas, observeSize } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen } from "../draw/dom";
-import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth, type Snapshot } from "../image/snapshot";
-import type { Painter } from "../image/svg";
+import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth } from "../draw/paint";
+import type { Painter } from "../draw/painter";
 import { headChips } from "./chips";
-import { Lifetime, selectedChunk, type View, type ViewContext } from "./view";
+import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Height of one token row in CSS pixels; the canvas places line ends by it. */
 export const ROW_HEIGHT = 20;
@@ -28,10 +28,6 @@ type Focus = { side: "query" | "key"; index: number };
 function inSegment(side: TokenSide, index: number, segment: "A" | "B"): boolean {
   const b = side.segment_b_start;
   return (b !== null && index >= b) === (segment === "B");
-}
-
-export function pairFilterApplies(info: StackInfo | null): boolean {
-  return !!info && info.query.segment_b_start != null && info.key.segment_b_start != null;
 }
 
 function pairAllowed(info: StackInfo, filter: PairFilter): (q: number, k: number) => boolean {
@@ -94,13 +90,7 @@ export function headView(ctx: ViewContext): View {
   function draw(): void {
     const info = selection.info;
     if (!info) return;
-    const bytes = selectedChunk(
-      ctx,
-      draw,
-      (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`),
-      () => life.alive,
-    );
-    status.textContent = bytes ? "" : `Loading layer ${selection.layer}…`;
+    const bytes = selectedChunk(ctx, life, status, draw);
     const focus = focusOf();
     paintTokens(info, bytes, focus);
     const height = Math.max(queryTokens.length, keyTokens.length) * ROW_HEIGHT;
@@ -126,7 +116,8 @@ export function headView(ctx: ViewContext): View {
   /** The focused head's attention between the focused token and each token of the other side, as a background colour. */
   function tintOf(info: StackInfo, bytes: Uint8Array | null, focus: Focus | null): (side: Focus["side"], i: number) => string | null {
     const head = selection.head;
-    if (!bytes || !focus || !selection.heads.includes(head)) return () => null;
+    const meta = selection.meta;
+    if (!bytes || !meta || !focus || !selection.heads.includes(head)) return () => null;
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const base = head * nq * nk;
@@ -134,7 +125,7 @@ export function headView(ctx: ViewContext): View {
     return (side, i) => {
       if (side === focus.side) return null;
       const byte = side === "query" ? bytes[base + i * nk + focus.index] : bytes[base + focus.index * nk + i];
-      return byte ? css(color, Math.min(0.45, byte / 255)) : null;
+      return byte ? css(color, Math.min(0.45, byteToProbability(byte, meta))) : null;
     };
   }
 
@@ -328,12 +319,5 @@ export function headView(ctx: ViewContext): View {
       if (first) revealPinned();
     }),
   );
-  return {
-    element,
-    update,
-    snapshot,
-    dispose() {
-      life.dispose();
-    },
-  };
+  return viewOf(element, life, update, snapshot);
 }

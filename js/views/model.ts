@@ -5,8 +5,8 @@ import type { StackInfo } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
-import { ink, type Snapshot } from "../image/snapshot";
-import { Lifetime, type View, type ViewContext } from "./view";
+import { UI_FONT, ink } from "../draw/text";
+import { Lifetime, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Side of one thumbnail in CSS pixels. */
 export const CELL_SIZE = 52;
@@ -104,13 +104,14 @@ export function modelView(ctx: ViewContext): View {
     const info = builtFor!;
     const ready = ctx.chunks.peek(info.stack.name, row.layer);
     if (ready) return paintRow(row, ready);
-    ctx.chunks.get(info.stack.name, row.layer).then(
-      (bytes) => life.alive && builtFor === info && paintRow(row, bytes),
-      (error: Error) => {
-        if (!life.alive || builtFor !== info) return;
+    life.whenAnswered(
+      ctx.chunks.get(info.stack.name, row.layer),
+      () => builtFor === info,
+      (bytes) => paintRow(row, bytes),
+      (message) => {
         row.element.removeAttribute("aria-busy");
         row.state.textContent = "failed";
-        row.state.title = error.message;
+        row.state.title = message;
       },
     );
   }
@@ -164,7 +165,7 @@ export function modelView(ctx: ViewContext): View {
       height: GRID.header + layers * step,
       paint(g) {
         const ramp = attentionRamp(dark);
-        g.font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+        g.font = UI_FONT;
         g.textBaseline = "middle";
         g.fillStyle = colors.muted;
         g.textAlign = "center";
@@ -221,13 +222,6 @@ export function modelView(ctx: ViewContext): View {
   }
 
   update();
-  return {
-    element,
-    update,
-    snapshot,
-    dispose() {
-      observer?.disconnect();
-      life.dispose();
-    },
-  };
+  life.add(() => observer?.disconnect());
+  return viewOf(element, life, update, snapshot);
 }
