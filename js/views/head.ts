@@ -4,20 +4,24 @@
 import { byteToProbability, pairFilterApplies, type PairFilter, type StackInfo, type TokenSide } from "../contract";
 import { prepareCanvas, observeSize } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
-import { el, listen } from "../draw/dom";
+import { el, listen, listenKeys } from "../draw/dom";
 import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth } from "../draw/paint";
 import type { Painter } from "../draw/painter";
 import { headChips } from "./chips";
+import { hintLine, scrollBox } from "./parts";
 import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Height of one token row in CSS pixels; the canvas places line ends by it. */
 export const ROW_HEIGHT = 20;
 
-/** Lines weaker than this byte (≈1%) are left out of the overview: invisible, and costly at n². */
-const OVERVIEW_MIN_BYTE = 3;
-/** Beyond this many candidate lines the overview keeps only lines of at least ≈10%, to stay fast. */
-const OVERVIEW_BUDGET = 1_000_000;
-const OVERVIEW_MIN_BYTE_LARGE = 26;
+/** Which lines the overview (no token in focus) leaves out: the invisible ones, costly at n². */
+const OVERVIEW = {
+  /** Lines weaker than this byte (≈1%). */
+  minByte: 3,
+  /** Beyond this many candidate lines, only lines of at least `minByteLarge` (≈10%), to stay fast. */
+  budget: 1_000_000,
+  minByteLarge: 26,
+};
 const ALPHA_LEVELS = 16;
 /** Width of the lines in a saved image when the view has not been laid out. */
 const IMAGE_LINES_WIDTH = 240;
@@ -47,11 +51,8 @@ export function headView(ctx: ViewContext): View {
   const status = el("p", { class: "aw-status", role: "status" });
   const pair = el("div", { class: "aw-pair" });
   pair.append(queryColumn, canvasBox, keyColumn);
-  const scroller = el("div", { class: "aw-scroll" });
-  scroller.append(pair);
-  const hint = el(
-    "p",
-    { class: "aw-hint" },
+  const scroller = scrollBox(pair);
+  const hint = hintLine(
     "Hover a token to see only its lines, click to pin it. ↑↓ token · ←→ head · Esc unpin · double-click a head to show it alone.",
   );
   const element = el("section", { class: "aw-view aw-headview", "aria-label": "Head view" });
@@ -178,8 +179,8 @@ export function headView(ctx: ViewContext): View {
     if (selection.heads.includes(focused)) heads.push(focused);
     const queries = focus?.side === "query" ? [focus.index] : [...Array(nq).keys()];
     const keys = focus?.side === "key" ? [focus.index] : [...Array(nk).keys()];
-    const large = queries.length * keys.length * heads.length > OVERVIEW_BUDGET;
-    const minByte = focus ? 2 : large ? OVERVIEW_MIN_BYTE_LARGE : OVERVIEW_MIN_BYTE;
+    const large = queries.length * keys.length * heads.length > OVERVIEW.budget;
+    const minByte = focus ? 2 : large ? OVERVIEW.minByteLarge : OVERVIEW.minByte;
     const y = (i: number) => i * ROW_HEIGHT + ROW_HEIGHT / 2;
     const x0 = 2;
     const x1 = width - 2;
@@ -268,30 +269,22 @@ export function headView(ctx: ViewContext): View {
       if (!Number.isInteger(index)) return;
       selection.setToken(selection.token === index ? null : index);
     }),
-    listen(element, "keydown", (event) => {
-      const actions: Record<string, () => void> = {
-        ArrowUp: () => moveToken(-1),
-        ArrowDown: () => moveToken(1),
-        ArrowLeft: () => {
-          selection.setHead(selection.head - 1);
-          chips.followFocus();
-        },
-        ArrowRight: () => {
-          selection.setHead(selection.head + 1);
-          chips.followFocus();
-        },
-        Escape: () => {
-          hovered = null;
-          selection.setToken(null);
-        },
-      };
-      const action = actions[event.key];
-      if (!action || event.altKey || event.ctrlKey || event.metaKey) return;
-      // Keys used here must not also scroll the page or move between notebook cells.
-      event.preventDefault();
-      event.stopPropagation();
-      action();
-    }),
+    listenKeys(element, () => ({
+      ArrowUp: () => moveToken(-1),
+      ArrowDown: () => moveToken(1),
+      ArrowLeft: () => {
+        selection.setHead(selection.head - 1);
+        chips.followFocus();
+      },
+      ArrowRight: () => {
+        selection.setHead(selection.head + 1);
+        chips.followFocus();
+      },
+      Escape: () => {
+        hovered = null;
+        selection.setToken(null);
+      },
+    })),
   );
 
   function update(trait?: string): void {

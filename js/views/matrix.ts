@@ -8,6 +8,7 @@ import { el, listen } from "../draw/dom";
 import type { Painter } from "../draw/painter";
 import { UI_FONT as LABEL_FONT, ink } from "../draw/text";
 import { headChips } from "./chips";
+import { readoutHeading } from "./parts";
 import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 const MAX_CELL = 22;
@@ -34,19 +35,15 @@ export function labelStep(cell: number): number {
 export function matrixView(ctx: ViewContext): View {
   const { selection } = ctx;
   const chips = headChips(ctx, "focus");
-  const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
   const status = el("p", { class: "aw-status", role: "status" });
   const box = el("div", { class: "aw-matrix" });
   const base = el("canvas", { "aria-hidden": "true" });
   const overlay = el("canvas", { class: "aw-overlay", "aria-label": "Attention matrix: hover to read a value, click a row to select its query token" });
   box.append(base, overlay);
   const element = el("section", { class: "aw-view aw-matrixview", "aria-label": "Matrix view" });
-  const legendBar = el("span", { class: "aw-legend-bar" });
-  const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
-  legend.append(el("span", {}, "0"), legendBar, el("span", {}, "1"));
-  const heading = el("div", { class: "aw-matrix-head" });
-  heading.append(readout, legend);
-  element.append(chips.element, heading, status, box);
+  const heading = readoutHeading("0", "1");
+  const { readout, legendBar } = heading;
+  element.append(chips.element, heading.element, status, box);
 
   const life = new Lifetime();
   let boxWidth = 0;

@@ -6,6 +6,7 @@ import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
 import { UI_FONT, ink } from "../draw/text";
+import { hintLine } from "./parts";
 import { Lifetime, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Side of one thumbnail in CSS pixels. */
@@ -55,7 +56,7 @@ const GRID = { label: 64, header: 18, gap: 4 };
 export function modelView(ctx: ViewContext): View {
   const { selection } = ctx;
   const grid = el("div", { class: "aw-grid", role: "group", "aria-label": "Layers and heads" });
-  const hint = el("p", { class: "aw-hint" }, "Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.");
+  const hint = hintLine("Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.");
   const element = el("section", { class: "aw-view aw-modelview", "aria-label": "Model view" });
   element.style.setProperty("--aw-cell", `${CELL_SIZE}px`);
   element.append(grid, hint);

@@ -9,7 +9,7 @@ import "./neuron.css";
 import type { QueryKeyLayer, StackInfo } from "../contract";
 import { prepareCanvas } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
-import { el, listen } from "../draw/dom";
+import { el, listen, listenKeys } from "../draw/dom";
 import { exact, headList, shown, signed } from "../draw/format";
 import { paintToken } from "../draw/paint";
 import type { Painter } from "../draw/painter";
@@ -18,6 +18,7 @@ import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
 import { neuronRow, type NeuronRow } from "../neuron/row";
 import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
 import { headChips } from "./chips";
+import { hintLine, readoutHeading, scrollBox } from "./parts";
 import { Lifetime, selectedLayer, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Height of one key row in CSS pixels; the canvas places bands and line ends by it. */
@@ -55,12 +56,8 @@ export function neuronView(ctx: ViewContext): View {
   const caption = el("p", { class: "aw-neuron-caption" });
   const queries = el("div", { class: "aw-neuron-queries", role: "group", "aria-label": "Query tokens" });
   const status = el("p", { class: "aw-status", role: "status" });
-  const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
-  const legendBar = el("span", { class: "aw-legend-bar" });
-  const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
-  legend.append(el("span", {}, "negative"), legendBar, el("span", {}, "positive"));
-  const heading = el("div", { class: "aw-matrix-head" });
-  heading.append(readout, legend);
+  const heading = readoutHeading("negative", "positive");
+  const { readout, legendBar } = heading;
 
   const table = el("div", { class: "aw-neuron-table" });
   const headRow = el("div", { class: "aw-nrow aw-nrow--head" });
@@ -78,17 +75,14 @@ export function neuronView(ctx: ViewContext): View {
   const rows = el("div", { class: "aw-neuron-rows", role: "list", "aria-label": "Key tokens" });
   body.append(canvas, rows);
   table.append(headRow, queryRow, body);
-  const scroller = el("div", { class: "aw-scroll" });
-  scroller.append(table);
-  const hint = el(
-    "p",
-    { class: "aw-hint" },
+  const scroller = scrollBox(table);
+  const hint = hintLine(
     "Click a token to make it the query (↑↓ move it, ←→ change head). Hover a band to read a dimension, a row to read its score. " +
       "Blue is negative, orange positive; full colour is the largest magnitude of the vectors shown.",
   );
   const element = el("section", { class: "aw-view aw-neuronview", "aria-label": "Neuron view" });
   element.style.setProperty("--aw-row", `${NEURON_ROW}px`);
-  element.append(chips.element, caption, queries, status, heading, scroller, hint);
+  element.append(chips.element, caption, queries, status, heading.element, scroller, hint);
 
   const life = new Lifetime();
   let builtQueries: StackInfo | null = null;
@@ -346,21 +340,16 @@ export function neuronView(ctx: ViewContext): View {
   };
   life.add(
     chips.dispose,
-    listen(element, "keydown", (event) => {
+    listenKeys(element, () => {
       const count = selection.info?.query.tokens.length ?? 0;
       const token = selection.token;
-      const actions: Record<string, () => void> = {
+      if (count === 0) return null;
+      return {
         ArrowUp: () => selection.setToken(token === null ? count - 1 : Math.max(0, token - 1)),
         ArrowDown: () => selection.setToken(token === null ? 0 : Math.min(count - 1, token + 1)),
         ArrowLeft: () => selection.setHead(selection.head - 1),
         ArrowRight: () => selection.setHead(selection.head + 1),
       };
-      const action = actions[event.key];
-      if (!action || count === 0 || event.altKey || event.ctrlKey || event.metaKey) return;
-      // Keys used here must not also scroll the page or move between notebook cells.
-      event.preventDefault();
-      event.stopPropagation();
-      action();
     }),
     listen(queries, "click", pick),
     listen(rows, "click", pick),
