@@ -6,7 +6,7 @@ import {
   PAIR_FILTERS,
   THEMES,
   VIEW_NAMES,
-  WRITABLE_TRAITS,
+  WATCHED_TRAITS,
   pairFilterApplies,
   stackInfo,
   type Meta,
@@ -22,8 +22,6 @@ import {
 
 export type SelectionListener = (trait: WatchedTrait) => void;
 
-// Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
-const WATCHED: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks"];
 
 const clamp = (value: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, value));
 const isIndex = (value: unknown, count: number): value is number =>
@@ -34,7 +32,7 @@ export class Selection {
   private unwatch: () => void;
 
   constructor(readonly model: WidgetModel) {
-    const handlers = WATCHED.map((trait) => {
+    const handlers = WATCHED_TRAITS.map((trait) => {
       const handler = () => this.listeners.forEach((listener) => listener(trait));
       model.on(`change:${trait}`, handler);
       return () => model.off(`change:${trait}`, handler);

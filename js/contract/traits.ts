@@ -73,6 +73,8 @@ export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "theme",
   "pair_filter",
 ];
+// Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
+export const WATCHED_TRAITS: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks"];
 
 export type CustomMessageHandler = (content: unknown, buffers: Binary[]) => void;
 

@@ -1,7 +1,7 @@
 // Head view: query tokens on the left, key tokens on the right, and between them one line
 // per (query, key) pair of every visible head, as strong as the attention.
 
-import { byteToProbability, pairFilterApplies, type PairFilter, type StackInfo, type TokenSide } from "../contract";
+import { byteToProbability, pairFilterApplies, type PairFilter, type StackInfo, type TokenSide, type WatchedTrait } from "../contract";
 import { prepareCanvas, observeSize } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen, listenKeys } from "../draw/dom";
@@ -287,7 +287,7 @@ export function headView(ctx: ViewContext): View {
     })),
   );
 
-  function update(trait?: string): void {
+  function update(trait?: WatchedTrait): void {
     const info = selection.info;
     if (!info) {
       status.textContent = "No attention to show.";

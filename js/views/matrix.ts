@@ -1,7 +1,7 @@
 // Matrix view: the focused head as a heatmap, query rows × key columns. The n × n values
 // become one ImageData scaled onto the canvas, so thousands of tokens stay one drawImage.
 
-import { byteToProbability, type StackInfo } from "../contract";
+import { byteToProbability, chunkKey, type StackInfo, type WatchedTrait } from "../contract";
 import { imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { attentionRamp, css, headColor, rampGradient } from "../draw/colors";
 import { el, listen } from "../draw/dom";
@@ -70,7 +70,7 @@ export function matrixView(ctx: ViewContext): View {
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const head = selection.head;
-    const key = `${info.stack.name}/${selection.layer}/${head}/${ctx.dark()}`;
+    const key = `${chunkKey(info.stack.name, selection.layer)}/${head}/${ctx.dark()}`;
     if (image?.key === key && image.bytes === bytes) return image.canvas;
     const ramp = attentionRamp(ctx.dark());
     const start = head * nq * nk;
@@ -243,7 +243,7 @@ export function matrixView(ctx: ViewContext): View {
     }),
   );
 
-  function update(trait?: string): void {
+  function update(trait?: WatchedTrait): void {
     // The selected token shows as a row outline and a kept label, so it needs a redraw too.
     if (trait !== "token") chips.update();
     legendBar.style.background = rampGradient(ctx.dark());

@@ -1,7 +1,7 @@
 // Model view: every layer × head as a small attention matrix. A cell is a button; clicking
 // one opens that layer and head in the head view. Rows load their chunk when scrolled near.
 
-import type { StackInfo } from "../contract";
+import type { StackInfo, WatchedTrait } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
@@ -200,7 +200,7 @@ export function modelView(ctx: ViewContext): View {
     }),
   );
 
-  function update(trait?: string): void {
+  function update(trait?: WatchedTrait): void {
     const info = selection.info;
     if (!info) return;
     if (!builtFor || builtFor.stack !== info.stack || builtFor.query !== info.query) build(info);

@@ -2,8 +2,9 @@
 // token its key vector, q × k elementwise, the score q·k × scale, the model's bias where it
 // has one, and the softmax, with a line from the query to each key as strong as its weight.
 //
-// Scores and weights come from the float32 scores Python sends (js/neuron/record.ts), so the
-// digits shown are the capture's. Each row carries them as data-score / data-bias / data-softmax.
+// Scores and weights come from the float32 scores Python sends (js/contract/query-key.ts,
+// js/neuron/row.ts), so the digits shown are the capture's. Each row carries them as
+// data-score / data-bias / data-softmax.
 
 import "./neuron.css";
 import type { QueryKeyLayer, StackInfo } from "../contract";
