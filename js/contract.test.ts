@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { neuronRow } from "../neuron/row";
-import { golden, numbers } from "../test/golden";
-import { buildFixture, offsetView } from "../test/fixtures";
+import { neuronRow } from "./neuron/row";
+import { golden, numbers } from "./test/golden";
+import { buildFixture, offsetView } from "./test/fixtures";
 import {
   byteToProbability,
   chunkKey,
@@ -12,7 +12,7 @@ import {
   parseChunkKey,
   stackInfo,
   toUint8,
-} from ".";
+} from "./contract";
 
 describe("uint8 decoding", () => {
   it("reads only the DataView's window of a larger buffer", () => {
