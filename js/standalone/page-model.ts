@@ -60,6 +60,5 @@ export class PageModel implements WidgetModel {
 const DATA_NAMES: Record<LayerData, string> = { [WHAT.attention]: "the attention", [WHAT.queryKey]: "the queries and keys" };
 
 function missingData({ what, stack, layer }: Request): string {
-  const data = DATA_NAMES[what] ?? `the ${what} data`;
-  return `this export leaves out ${data} of layer ${layer} (${stack}) to stay under its size budget`;
+  return `this export leaves out ${DATA_NAMES[what]} of layer ${layer} (${stack}) to stay under its size budget`;
 }
