@@ -2,13 +2,22 @@
 // visible view, all reading and writing the one Selection.
 
 import type { ChunkStore } from "./chunks";
-import type { PairFilter, ViewName, WatchedTrait, WidgetModel } from "./contract";
+import {
+  IMAGE_FORMATS,
+  PAIR_FILTERS,
+  pairFilterApplies,
+  type ImageFormat,
+  type PairFilter,
+  type ViewName,
+  type WatchedTrait,
+  type WidgetModel,
+} from "./contract";
 import { el, listen, uniqueId } from "./draw/dom";
+import { PAIR_NAMES } from "./draw/format";
 import { answerImageRequests, download, makeImage } from "./image/save";
-import type { ImageFormat } from "./image/snapshot";
 import { Selection } from "./selection";
 import { isDark, watchHostTheme } from "./theme";
-import { headView, pairFilterApplies } from "./views/head";
+import { headView } from "./views/head";
 import { matrixView } from "./views/matrix";
 import { modelView } from "./views/model";
 import { neuronView } from "./views/neuron";
@@ -29,13 +38,6 @@ const VIEWS: Record<ViewName, (ctx: ViewContext) => View> = {
   matrix: matrixView,
 };
 const STACK_LABELS: Record<string, string> = { self: "Self", encoder: "Encoder", decoder: "Decoder", cross: "Cross" };
-const PAIR_LABELS: [PairFilter, string][] = [
-  ["all", "All"],
-  ["AA", "A→A"],
-  ["AB", "A→B"],
-  ["BA", "B→A"],
-  ["BB", "B→B"],
-];
 
 /** A <select> with a real <label for>, so "Layer" names it for screen readers and tests. */
 function labelledSelect(text: string): { field: HTMLElement; select: HTMLSelectElement } {
@@ -64,12 +66,12 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   const stackField = labelledSelect("Attention");
   const layerField = labelledSelect("Layer");
   const pairField = labelledSelect("Pair filter");
-  setOptions(pairField.select, PAIR_LABELS);
+  setOptions(pairField.select, PAIR_FILTERS.map((filter) => [filter, PAIR_NAMES[filter]]));
   const controls = el("div", { class: "aw-controls" });
   controls.append(stackField.field, layerField.field, pairField.field);
   // Save buttons: a picture of the current view with its selection (js/image/).
   const saveGroup = el("div", { class: "aw-save", role: "group", "aria-label": "Save image" });
-  const saveButtons = (["png", "svg"] as ImageFormat[]).map((format) =>
+  const saveButtons = IMAGE_FORMATS.map((format) =>
     el(
       "button",
       { type: "button", class: "aw-save-button", "data-format": format, title: `Save the current view as ${format.toUpperCase()}` },

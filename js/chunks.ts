@@ -8,21 +8,22 @@
 // a fresh cache by itself.
 
 import {
+  PRELOADED_IN,
+  WHAT,
   chunkKey,
-  chunkLength,
+  decodeAttentionChunk,
   isResponse,
-  stackInfo,
-  toUint8,
+  parseChunkKey,
+  request,
   type Binary,
+  type LayerData,
   type Meta,
-  type Request,
   type WidgetModel,
 } from "./contract";
 
-/** One kind of per-layer data: where it is preloaded, how it is asked for and checked. */
+/** One kind of per-layer data: how it is asked for (and so where it is preloaded) and checked. */
 export interface LayerKind<T> {
-  what: Request["what"];
-  trait: "_chunks" | "_qk";
+  what: LayerData;
   /** The layer's value, checked against meta; throws an Error that names what does not fit. */
   decode(meta: Meta, stack: string, layer: number, binary: Binary): T;
   /** Why a layer missing from the trait must not be asked for, or null when Python can answer. */
@@ -55,11 +56,6 @@ function cacheFor<T>(meta: Meta, kind: LayerKind<T>): Cache<T> {
   return cache;
 }
 
-function parseKey(key: string): [string, number] {
-  const slash = key.lastIndexOf("/");
-  return [key.slice(0, slash), Number(key.slice(slash + 1))];
-}
-
 /**
  * Answers to requests of one kind, and layers Python adds to its trait later, for one model.
  * Installed once per model from initialize(); returns its cleanup.
@@ -71,7 +67,7 @@ export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () =
   };
   const settle = (meta: Meta, pending: Pending<T>, binary: Binary) => {
     try {
-      pending.resolve(kind.decode(meta, ...parseKey(pending.key), binary));
+      pending.resolve(kind.decode(meta, ...parseChunkKey(pending.key), binary));
     } catch (error) {
       pending.reject(error as Error);
     }
@@ -86,9 +82,10 @@ export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () =
     else if (!buffers?.[0]) pending.reject(new Error(`the answer for ${kind.what} ${pending.key} carried no data`));
     else settle(found.meta, pending, buffers[0]);
   };
+  const trait = PRELOADED_IN[kind.what];
   const onTrait = () => {
     const found = known();
-    const values = model.get(kind.trait) ?? {};
+    const values = model.get(trait) ?? {};
     if (!found) return;
     for (const [id, pending] of found.cache.pending) {
       if (!values[pending.key]) continue;
@@ -97,10 +94,10 @@ export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () =
     }
   };
   model.on("msg:custom", onMessage);
-  model.on(`change:${kind.trait}`, onTrait);
+  model.on(`change:${trait}`, onTrait);
   return () => {
     model.off("msg:custom", onMessage);
-    model.off(`change:${kind.trait}`, onTrait);
+    model.off(`change:${trait}`, onTrait);
   };
 }
 
@@ -116,7 +113,7 @@ export class LayerStore<T> {
     if (!meta) return undefined;
     const key = chunkKey(stack, layer);
     const cache = cacheFor(meta, this.kind);
-    const binary = this.model.get(this.kind.trait)?.[key];
+    const binary = this.preloaded(key);
     if (!cache.ready.has(key) && binary) {
       try {
         cache.ready.set(key, this.kind.decode(meta, stack, layer, binary));
@@ -137,7 +134,7 @@ export class LayerStore<T> {
     if (known) return known;
 
     let promise: Promise<T>;
-    const binary = this.model.get(this.kind.trait)?.[key];
+    const binary = this.preloaded(key);
     const unaskable = binary ? null : this.kind.unaskable(meta, key);
     if (binary) {
       try {
@@ -152,7 +149,7 @@ export class LayerStore<T> {
       promise = new Promise<T>((resolve, reject) => {
         const id = ++lastRequestId;
         cache.pending.set(id, { key, resolve, reject });
-        this.model.send({ kind: "request", id, what: this.kind.what, stack, layer });
+        this.model.send(request(id, this.kind.what, stack, layer));
       });
     }
     promise.then(
@@ -162,26 +159,17 @@ export class LayerStore<T> {
     cache.promises.set(key, promise);
     return promise;
   }
+
+  private preloaded(key: string): Binary | undefined {
+    return this.model.get(PRELOADED_IN[this.kind.what])?.[key];
+  }
 }
 
 // -- attention chunks ---------------------------------------------------------------------
 
 const ATTENTION: LayerKind<Uint8Array> = {
-  what: "attention",
-  trait: "_chunks",
-  /** Check a chunk against meta before any view indexes into it. */
-  decode(meta, stack, layer, binary) {
-    const bytes = toUint8(binary);
-    const info = stackInfo(meta, stack);
-    const expected = info ? chunkLength(info) : -1;
-    if (bytes.length !== expected) {
-      throw new Error(
-        `attention chunk ${chunkKey(stack, layer)} has ${bytes.length} bytes, expected ${expected} ` +
-          `(heads × query tokens × key tokens); the widget's data is inconsistent, re-create the widget`,
-      );
-    }
-    return bytes;
-  },
+  what: WHAT.attention,
+  decode: decodeAttentionChunk,
   // Everything was sent up front (always so in an exported page, where nobody would answer).
   unaskable: (meta, key) => (meta.chunks_complete ? `attention chunk ${key} is missing from the widget's data` : null),
 };

@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { chunkKey, chunkLength, isResponse, stackInfo, toUint8 } from "./contract";
+import { neuronRow } from "./neuron/row";
+import { golden, numbers } from "./test/golden";
 import { buildFixture, offsetView } from "./test/fixtures";
+import {
+  byteToProbability,
+  chunkKey,
+  chunkLength,
+  decodeAttentionChunk,
+  decodeQueryKey,
+  isResponse,
+  parseChunkKey,
+  stackInfo,
+  toUint8,
+} from "./contract";
 
 describe("uint8 decoding", () => {
   it("reads only the DataView's window of a larger buffer", () => {
@@ -24,6 +36,8 @@ describe("uint8 decoding", () => {
 describe("meta helpers", () => {
   it("keys chunks as <stack>/<layer>", () => {
     expect(chunkKey("cross", 3)).toBe("cross/3");
+    expect(parseChunkKey("cross/3")).toEqual(["cross", 3]);
+    expect(() => parseChunkKey("cross")).toThrow(/not a chunk key of the form <stack>\/<layer>/);
   });
 
   it("finds a stack's token sides, and its chunk size", () => {
@@ -39,5 +53,66 @@ describe("meta helpers", () => {
     expect(isResponse({ kind: "response", id: 1, error: "x" })).toBe(true);
     expect(isResponse({ kind: "request", id: 1 })).toBe(false);
     expect(isResponse(null)).toBe(false);
+  });
+});
+
+describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
+  const { meta, attention, queryKey, expected } = golden();
+  const { stack, layer } = expected;
+
+  it("names the chunk it holds by its key", () => {
+    expect(chunkKey(stack, layer)).toBe(expected.key);
+    expect(parseChunkKey(expected.key)).toEqual([stack, layer]);
+  });
+
+  it("decodes the attention chunk to the expected probabilities", () => {
+    const bytes = decodeAttentionChunk(meta, stack, layer, offsetView(attention, 3));
+    const [heads, nQuery, nKey] = expected.attention.shape;
+    const info = stackInfo(meta, stack)!;
+    expect([info.stack.heads, info.query.tokens.length, info.key.tokens.length]).toEqual([heads, nQuery, nKey]);
+    expect(bytes).toHaveLength(expected.attention.probabilities.length);
+    bytes.forEach((byte, i) => expect(byteToProbability(byte, meta)).toBeCloseTo(expected.attention.probabilities[i], 7));
+  });
+
+  it("rejects an attention chunk of the wrong size, saying what to do", () => {
+    expect(() => decodeAttentionChunk(meta, stack, layer, attention.subarray(1))).toThrow(
+      /attention chunk self\/1 has 99 bytes, expected 100 .*re-create the widget/,
+    );
+  });
+
+  it("decodes the query-key record to the expected arrays", () => {
+    const record = decodeQueryKey(meta, stack, layer, offsetView(queryKey, 5));
+    const qk = expected.query_key;
+    expect(record.scale).toBe(qk.scale);
+    expect([record.heads, record.nQuery, record.dim]).toEqual(qk.query.shape);
+    expect([record.kvHeads, record.nKey, record.dim]).toEqual(qk.key.shape);
+    expect([record.heads, record.nQuery, record.nKey]).toEqual(qk.scores.shape);
+    expect([...record.query]).toEqual(numbers(qk.query));
+    expect([...record.key]).toEqual(numbers(qk.key));
+    expect([...record.scores]).toEqual(numbers(qk.scores));
+    const bias = record.bias!;
+    expect([bias.heads, bias.rows, bias.nKey]).toEqual(qk.bias.shape);
+    expect([...bias.data]).toEqual(numbers(qk.bias));
+    expect(bias.additive).toBe(true);
+  });
+
+  it("gives the neuron view the capture's softmax for every head and query", () => {
+    const record = decodeQueryKey(meta, stack, layer, queryKey);
+    const softmax = numbers(expected.query_key.softmax);
+    const [heads, nQuery, nKey] = expected.query_key.softmax.shape;
+    const kvHeadOf = stackInfo(meta, stack)!.stack.kv_head_of;
+    for (let h = 0; h < heads; h++) {
+      for (let q = 0; q < nQuery; q++) {
+        const row = neuronRow(record, h, q, kvHeadOf);
+        row.softmax.forEach((p, k) => expect(Math.abs(p - softmax[(h * nQuery + q) * nKey + k])).toBeLessThan(1e-6));
+      }
+    }
+  });
+
+  it("says which record does not fit the tokens", () => {
+    const { meta: other } = buildFixture();
+    expect(() => decodeQueryKey(other, "self", 1, queryKey)).toThrow(
+      /queries and keys of self\/1: .*do not fit 3 heads × 8 queries × 8 keys/,
+    );
   });
 });

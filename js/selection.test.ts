@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import type { Meta, Traits } from "./contract";
 import { Selection } from "./selection";
+import { FakeModel } from "./test/fake-model";
 import { fakeModel } from "./test/fixtures";
 
 describe("selection", () => {
@@ -60,5 +63,24 @@ describe("selection", () => {
     expect(heard).toEqual(["layer", "pair_filter"]);
     selection.dispose();
     expect(model.listenerCount()).toBe(0);
+  });
+});
+
+// The one stack-fit rule, as cases Python tests too (tests/test_stack_fit.py).
+const STACK_FIT: StackFitTable = JSON.parse(readFileSync("tests/fixtures/stack_fit.json", "utf8"));
+
+interface StackFitTable {
+  meta: Meta;
+  cases: { name: string; from: FitTraits; to: string; expect: FitTraits }[];
+}
+type FitTraits = Pick<Traits, "stack" | "layer" | "head" | "heads" | "token" | "pair_filter">;
+
+describe("fitting the selection to a new stack (tests/fixtures/stack_fit.json)", () => {
+  it.each(STACK_FIT.cases)("$name", ({ from, to, expect: fitted }) => {
+    const model = new FakeModel({ view: "head", theme: "light", meta: STACK_FIT.meta, _chunks: {}, _qk: {}, ...from });
+    new Selection(model).setStack(to);
+    const traits = Object.keys(fitted) as (keyof FitTraits)[];
+    expect(Object.fromEntries(traits.map((trait) => [trait, model.get(trait)]))).toEqual(fitted);
+    expect(traits).toHaveLength(6);
   });
 });

@@ -6,7 +6,8 @@ import {
   PAIR_FILTERS,
   THEMES,
   VIEW_NAMES,
-  WRITABLE_TRAITS,
+  WATCHED_TRAITS,
+  pairFilterApplies,
   stackInfo,
   type Meta,
   type PairFilter,
@@ -21,8 +22,6 @@ import {
 
 export type SelectionListener = (trait: WatchedTrait) => void;
 
-// Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
-const WATCHED: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks"];
 
 const clamp = (value: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, value));
 const isIndex = (value: unknown, count: number): value is number =>
@@ -33,7 +32,7 @@ export class Selection {
   private unwatch: () => void;
 
   constructor(readonly model: WidgetModel) {
-    const handlers = WATCHED.map((trait) => {
+    const handlers = WATCHED_TRAITS.map((trait) => {
       const handler = () => this.listeners.forEach((listener) => listener(trait));
       model.on(`change:${trait}`, handler);
       return () => model.off(`change:${trait}`, handler);
@@ -138,10 +137,14 @@ export class Selection {
     this.write({ layer, head, heads, view: "head" });
   }
 
-  /** Switch stack; layer, heads and token are brought into the new stack's ranges in the same write. */
+  /**
+   * Switch stack, fitting the rest of the selection to it in the same write, by the rule both
+   * sides test (tests/fixtures/stack_fit.json): layer and head clamped; the visible heads it has,
+   * or all of its heads when none remain; the token only while the query side stays the same
+   * (an index on another side names another token); the pair filter only where it still applies.
+   */
   setStack(name: string): void {
-    const meta = this.meta;
-    const next = stackInfo(meta, name);
+    const next = stackInfo(this.meta, name);
     const current = this.info;
     if (!next || !current || next.stack.name === current.stack.name) return;
     const heads = this.validHeads(this.heads, next.stack.heads);
@@ -152,6 +155,7 @@ export class Selection {
       head: clamp(this.head, 0, next.stack.heads - 1),
       heads: heads.length > 0 ? heads : [...Array(next.stack.heads).keys()],
       token: sameQueries ? this.token : null,
+      pair_filter: pairFilterApplies(next) ? this.pairFilter : "all",
     });
   }
 

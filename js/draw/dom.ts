@@ -31,3 +31,18 @@ export function listen<K extends keyof HTMLElementEventMap>(
   target.addEventListener(type, handler);
   return () => target.removeEventListener(type, handler);
 }
+
+/**
+ * Key bindings on `target`, read at each key press (null: none now). A bound key pressed without
+ * Alt, Ctrl or Meta runs its action and goes no further. Returns the removal.
+ */
+export function listenKeys(target: HTMLElement, bindings: () => Record<string, () => void> | null): () => void {
+  return listen(target, "keydown", (event) => {
+    const action = bindings()?.[event.key];
+    if (!action || event.altKey || event.ctrlKey || event.metaKey) return;
+    // Keys used here must not also scroll the page or move between notebook cells.
+    event.preventDefault();
+    event.stopPropagation();
+    action();
+  });
+}

@@ -3,9 +3,10 @@
 
 import "./save.css";
 
-import { isImageRequest, type Binary, type WidgetModel } from "../contract";
+import { KIND, isImageRequest, type Binary, type ImageFormat, type WidgetModel } from "../contract";
 import type { Selection } from "../selection";
-import { caption, fileName, framed, toPng, toSvg, type ImageFormat, type Snapshot } from "./snapshot";
+import type { Snapshot } from "../views/view";
+import { caption, fileName, framed, toPng, toSvg } from "./snapshot";
 
 export interface SavedImage {
   format: ImageFormat;
@@ -70,8 +71,8 @@ export function answerImageRequests(model: WidgetModel, picture: (format: ImageF
       .then(async (image) => ({ image, bytes: await blobBytes(image.blob) }))
       .then(
         ({ image, bytes }) =>
-          model.send({ kind: "image", id, format, width: image.width, height: image.height, file_name: image.fileName }, undefined, [bytes]),
-        (error: Error) => model.send({ kind: "image", id, format, error: error.message }),
+          model.send({ kind: KIND.image, id, format, width: image.width, height: image.height, file_name: image.fileName }, undefined, [bytes]),
+        (error: Error) => model.send({ kind: KIND.image, id, format, error: error.message }),
       );
   };
   model.on("msg:custom", onMessage);

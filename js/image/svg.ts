@@ -3,33 +3,7 @@
 // SvgPainter the same calls become vector <path>, <rect> and <text> elements.
 
 import { textWidth } from "../draw/canvas";
-
-/** The part of CanvasRenderingContext2D a view's picture may use. */
-export type Painter = Pick<
-  CanvasRenderingContext2D,
-  | "strokeStyle"
-  | "fillStyle"
-  | "lineWidth"
-  | "lineCap"
-  | "globalAlpha"
-  | "font"
-  | "textAlign"
-  | "textBaseline"
-  | "imageSmoothingEnabled"
-  | "save"
-  | "restore"
-  | "translate"
-  | "rotate"
-  | "beginPath"
-  | "moveTo"
-  | "lineTo"
-  | "stroke"
-  | "fillRect"
-  | "strokeRect"
-  | "clearRect"
-  | "fillText"
-  | "drawImage"
->;
+import type { Painter } from "../draw/painter";
 
 /** Small raster images (thumbnails, legends) become one <rect> per run of equal pixels up to
  *  these sizes, so they stay sharp and editable; anything larger is embedded as a PNG <image>. */

@@ -2,26 +2,15 @@
 // them, otherwise asked for once per layer, like attention chunks (js/chunks.ts).
 
 import { LayerStore, listenForLayers, type LayerKind } from "../chunks";
-import { chunkKey, stackInfo, toUint8, type WidgetModel } from "../contract";
-import { decodeQueryKey, type QueryKeyLayer } from "./record";
+import { WHAT, decodeQueryKey, type QueryKeyLayer, type WidgetModel } from "../contract";
 
 export const NO_QUERY_KEY =
   "This widget has no queries or keys: it was made from attention tensors alone. " +
   "Create it from the model, AttentionWidget(model, text), to see the neuron view.";
 
 const QUERY_KEY: LayerKind<QueryKeyLayer> = {
-  what: "query_key",
-  trait: "_qk",
-  decode(meta, stack, layer, binary) {
-    const info = stackInfo(meta, stack);
-    if (!info) throw new Error(`no stack ${stack} in the widget's data`);
-    const expected = { heads: info.stack.heads, nQuery: info.query.tokens.length, nKey: info.key.tokens.length };
-    try {
-      return decodeQueryKey(toUint8(binary), expected);
-    } catch (error) {
-      throw new Error(`queries and keys of ${chunkKey(stack, layer)}: ${(error as Error).message}`);
-    }
-  },
+  what: WHAT.queryKey,
+  decode: decodeQueryKey,
   unaskable(meta, key) {
     if (!meta.query_key?.available) return NO_QUERY_KEY;
     // Nobody would answer (an exported page): what is not in `_qk` was left out of it.

@@ -2,16 +2,18 @@
 // in memory, fires change events like Backbone, and answers every request itself, with an
 // error, since whatever the page does not hold cannot be computed any more.
 
-import type { Binary, CustomMessageHandler, ImageAnswer, Traits, WidgetModel, WritableTrait } from "../contract";
-
-/** What every request names, whatever data it asks for. */
-interface PageRequest {
-  kind: "request";
-  id: number;
-  what: string;
-  stack: string;
-  layer: number;
-}
+import {
+  KIND,
+  WHAT,
+  type Binary,
+  type CustomMessageHandler,
+  type ImageAnswer,
+  type LayerData,
+  type Request,
+  type Traits,
+  type WidgetModel,
+  type WritableTrait,
+} from "../contract";
 
 type Callback = (...args: any[]) => void;
 
@@ -42,12 +44,12 @@ export class PageModel implements WidgetModel {
     this.listeners.get(event)?.delete(callback);
   }
 
-  send(content: PageRequest | ImageAnswer): void {
+  send(content: Request | ImageAnswer): void {
     // Only Python asks for images, and no Python is here: nothing to answer.
-    if (content.kind !== "request") return;
+    if (content.kind !== KIND.request) return;
     const error = missingData(content);
     // Answered later, as a kernel would: the asker registers its request before sending.
-    queueMicrotask(() => this.emit("msg:custom", { kind: "response", id: content.id, error }, [] as Binary[]));
+    queueMicrotask(() => this.emit("msg:custom", { kind: KIND.response, id: content.id, error }, [] as Binary[]));
   }
 
   private emit(event: string, ...args: Parameters<CustomMessageHandler> | []): void {
@@ -55,8 +57,8 @@ export class PageModel implements WidgetModel {
   }
 }
 
-function missingData({ what, stack, layer }: PageRequest): string {
-  const data =
-    what === "attention" ? "the attention" : what === "query_key" ? "the queries and keys" : `the ${what} data`;
-  return `this export leaves out ${data} of layer ${layer} (${stack}) to stay under its size budget`;
+const DATA_NAMES: Record<LayerData, string> = { [WHAT.attention]: "the attention", [WHAT.queryKey]: "the queries and keys" };
+
+function missingData({ what, stack, layer }: Request): string {
+  return `this export leaves out ${DATA_NAMES[what]} of layer ${layer} (${stack}) to stay under its size budget`;
 }

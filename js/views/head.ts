@@ -1,23 +1,27 @@
 // Head view: query tokens on the left, key tokens on the right, and between them one line
 // per (query, key) pair of every visible head, as strong as the attention.
 
-import type { PairFilter, StackInfo, TokenSide } from "../contract";
+import { byteToProbability, pairFilterApplies, type PairFilter, type StackInfo, type TokenSide, type WatchedTrait } from "../contract";
 import { prepareCanvas, observeSize } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
-import { el, listen } from "../draw/dom";
-import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth, type Snapshot } from "../image/snapshot";
-import type { Painter } from "../image/svg";
+import { el, listen, listenKeys } from "../draw/dom";
+import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth } from "../draw/paint";
+import type { Painter } from "../draw/painter";
 import { headChips } from "./chips";
-import { Lifetime, selectedChunk, type View, type ViewContext } from "./view";
+import { hintLine, scrollBox } from "./parts";
+import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Height of one token row in CSS pixels; the canvas places line ends by it. */
 export const ROW_HEIGHT = 20;
 
-/** Lines weaker than this byte (≈1%) are left out of the overview: invisible, and costly at n². */
-const OVERVIEW_MIN_BYTE = 3;
-/** Beyond this many candidate lines the overview keeps only lines of at least ≈10%, to stay fast. */
-const OVERVIEW_BUDGET = 1_000_000;
-const OVERVIEW_MIN_BYTE_LARGE = 26;
+/** Which lines the overview (no token in focus) leaves out: the invisible ones, costly at n². */
+const OVERVIEW = {
+  /** Lines weaker than this byte (≈1%). */
+  minByte: 3,
+  /** Beyond this many candidate lines, only lines of at least `minByteLarge` (≈10%), to stay fast. */
+  budget: 1_000_000,
+  minByteLarge: 26,
+};
 const ALPHA_LEVELS = 16;
 /** Width of the lines in a saved image when the view has not been laid out. */
 const IMAGE_LINES_WIDTH = 240;
@@ -28,10 +32,6 @@ type Focus = { side: "query" | "key"; index: number };
 function inSegment(side: TokenSide, index: number, segment: "A" | "B"): boolean {
   const b = side.segment_b_start;
   return (b !== null && index >= b) === (segment === "B");
-}
-
-export function pairFilterApplies(info: StackInfo | null): boolean {
-  return !!info && info.query.segment_b_start != null && info.key.segment_b_start != null;
 }
 
 function pairAllowed(info: StackInfo, filter: PairFilter): (q: number, k: number) => boolean {
@@ -51,11 +51,8 @@ export function headView(ctx: ViewContext): View {
   const status = el("p", { class: "aw-status", role: "status" });
   const pair = el("div", { class: "aw-pair" });
   pair.append(queryColumn, canvasBox, keyColumn);
-  const scroller = el("div", { class: "aw-scroll" });
-  scroller.append(pair);
-  const hint = el(
-    "p",
-    { class: "aw-hint" },
+  const scroller = scrollBox(pair);
+  const hint = hintLine(
     "Hover a token to see only its lines, click to pin it. ↑↓ token · ←→ head · Esc unpin · double-click a head to show it alone.",
   );
   const element = el("section", { class: "aw-view aw-headview", "aria-label": "Head view" });
@@ -94,13 +91,7 @@ export function headView(ctx: ViewContext): View {
   function draw(): void {
     const info = selection.info;
     if (!info) return;
-    const bytes = selectedChunk(
-      ctx,
-      draw,
-      (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`),
-      () => life.alive,
-    );
-    status.textContent = bytes ? "" : `Loading layer ${selection.layer}…`;
+    const bytes = selectedChunk(ctx, life, status, draw);
     const focus = focusOf();
     paintTokens(info, bytes, focus);
     const height = Math.max(queryTokens.length, keyTokens.length) * ROW_HEIGHT;
@@ -126,7 +117,8 @@ export function headView(ctx: ViewContext): View {
   /** The focused head's attention between the focused token and each token of the other side, as a background colour. */
   function tintOf(info: StackInfo, bytes: Uint8Array | null, focus: Focus | null): (side: Focus["side"], i: number) => string | null {
     const head = selection.head;
-    if (!bytes || !focus || !selection.heads.includes(head)) return () => null;
+    const meta = selection.meta;
+    if (!bytes || !meta || !focus || !selection.heads.includes(head)) return () => null;
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const base = head * nq * nk;
@@ -134,7 +126,7 @@ export function headView(ctx: ViewContext): View {
     return (side, i) => {
       if (side === focus.side) return null;
       const byte = side === "query" ? bytes[base + i * nk + focus.index] : bytes[base + focus.index * nk + i];
-      return byte ? css(color, Math.min(0.45, byte / 255)) : null;
+      return byte ? css(color, Math.min(0.45, byteToProbability(byte, meta))) : null;
     };
   }
 
@@ -187,8 +179,8 @@ export function headView(ctx: ViewContext): View {
     if (selection.heads.includes(focused)) heads.push(focused);
     const queries = focus?.side === "query" ? [focus.index] : [...Array(nq).keys()];
     const keys = focus?.side === "key" ? [focus.index] : [...Array(nk).keys()];
-    const large = queries.length * keys.length * heads.length > OVERVIEW_BUDGET;
-    const minByte = focus ? 2 : large ? OVERVIEW_MIN_BYTE_LARGE : OVERVIEW_MIN_BYTE;
+    const large = queries.length * keys.length * heads.length > OVERVIEW.budget;
+    const minByte = focus ? 2 : large ? OVERVIEW.minByteLarge : OVERVIEW.minByte;
     const y = (i: number) => i * ROW_HEIGHT + ROW_HEIGHT / 2;
     const x0 = 2;
     const x1 = width - 2;
@@ -277,33 +269,25 @@ export function headView(ctx: ViewContext): View {
       if (!Number.isInteger(index)) return;
       selection.setToken(selection.token === index ? null : index);
     }),
-    listen(element, "keydown", (event) => {
-      const actions: Record<string, () => void> = {
-        ArrowUp: () => moveToken(-1),
-        ArrowDown: () => moveToken(1),
-        ArrowLeft: () => {
-          selection.setHead(selection.head - 1);
-          chips.followFocus();
-        },
-        ArrowRight: () => {
-          selection.setHead(selection.head + 1);
-          chips.followFocus();
-        },
-        Escape: () => {
-          hovered = null;
-          selection.setToken(null);
-        },
-      };
-      const action = actions[event.key];
-      if (!action || event.altKey || event.ctrlKey || event.metaKey) return;
-      // Keys used here must not also scroll the page or move between notebook cells.
-      event.preventDefault();
-      event.stopPropagation();
-      action();
-    }),
+    listenKeys(element, () => ({
+      ArrowUp: () => moveToken(-1),
+      ArrowDown: () => moveToken(1),
+      ArrowLeft: () => {
+        selection.setHead(selection.head - 1);
+        chips.followFocus();
+      },
+      ArrowRight: () => {
+        selection.setHead(selection.head + 1);
+        chips.followFocus();
+      },
+      Escape: () => {
+        hovered = null;
+        selection.setToken(null);
+      },
+    })),
   );
 
-  function update(trait?: string): void {
+  function update(trait?: WatchedTrait): void {
     const info = selection.info;
     if (!info) {
       status.textContent = "No attention to show.";
@@ -328,12 +312,5 @@ export function headView(ctx: ViewContext): View {
       if (first) revealPinned();
     }),
   );
-  return {
-    element,
-    update,
-    snapshot,
-    dispose() {
-      life.dispose();
-    },
-  };
+  return viewOf(element, life, update, snapshot);
 }

@@ -1,17 +1,17 @@
 // Matrix view: the focused head as a heatmap, query rows × key columns. The n × n values
 // become one ImageData scaled onto the canvas, so thousands of tokens stay one drawImage.
 
-import type { StackInfo } from "../contract";
+import { byteToProbability, chunkKey, type StackInfo, type WatchedTrait } from "../contract";
 import { imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { attentionRamp, css, headColor, rampGradient } from "../draw/colors";
 import { el, listen } from "../draw/dom";
-import { ink, type Snapshot } from "../image/snapshot";
-import type { Painter } from "../image/svg";
+import type { Painter } from "../draw/painter";
+import { UI_FONT as LABEL_FONT, ink } from "../draw/text";
 import { headChips } from "./chips";
-import { Lifetime, selectedChunk, type View, type ViewContext } from "./view";
+import { readoutHeading } from "./parts";
+import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 const MAX_CELL = 22;
-const LABEL_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
 /** Vertical room one label needs; rows closer than this get every k-th label only. */
 const LABEL_SPACING = 13;
 const MAX_GUTTER = 150;
@@ -35,19 +35,15 @@ export function labelStep(cell: number): number {
 export function matrixView(ctx: ViewContext): View {
   const { selection } = ctx;
   const chips = headChips(ctx, "focus");
-  const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
   const status = el("p", { class: "aw-status", role: "status" });
   const box = el("div", { class: "aw-matrix" });
   const base = el("canvas", { "aria-hidden": "true" });
   const overlay = el("canvas", { class: "aw-overlay", "aria-label": "Attention matrix: hover to read a value, click a row to select its query token" });
   box.append(base, overlay);
   const element = el("section", { class: "aw-view aw-matrixview", "aria-label": "Matrix view" });
-  const legendBar = el("span", { class: "aw-legend-bar" });
-  const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
-  legend.append(el("span", {}, "0"), legendBar, el("span", {}, "1"));
-  const heading = el("div", { class: "aw-matrix-head" });
-  heading.append(readout, legend);
-  element.append(chips.element, heading, status, box);
+  const heading = readoutHeading("0", "1");
+  const { readout, legendBar } = heading;
+  element.append(chips.element, heading.element, status, box);
 
   const life = new Lifetime();
   let boxWidth = 0;
@@ -74,7 +70,7 @@ export function matrixView(ctx: ViewContext): View {
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const head = selection.head;
-    const key = `${info.stack.name}/${selection.layer}/${head}/${ctx.dark()}`;
+    const key = `${chunkKey(info.stack.name, selection.layer)}/${head}/${ctx.dark()}`;
     if (image?.key === key && image.bytes === bytes) return image.canvas;
     const ramp = attentionRamp(ctx.dark());
     const start = head * nq * nk;
@@ -94,8 +90,7 @@ export function matrixView(ctx: ViewContext): View {
   function draw(): void {
     const info = selection.info;
     if (!info) return;
-    const bytes = selectedChunk(ctx, draw, (message) => (status.textContent = `Could not load layer ${selection.layer}: ${message}`), () => life.alive);
-    status.textContent = bytes ? "" : `Loading layer ${selection.layer}…`;
+    const bytes = selectedChunk(ctx, life, status, draw);
     layout = computeLayout(info);
     box.style.height = `${layout.height}px`;
     const g = prepareCanvas(base, layout.width, layout.height);
@@ -163,7 +158,7 @@ export function matrixView(ctx: ViewContext): View {
     });
     g.font = LABEL_FONT;
     // Which way is which, in the corner the labels leave free.
-    g.fillStyle = ctx.dark() ? "#8b939e" : "#6e7781";
+    g.fillStyle = ink(ctx.dark()).muted;
     g.textAlign = "right";
     g.fillText("key →", left - 6, top - 24);
     g.fillText("query ↓", left - 6, top - 10);
@@ -215,15 +210,16 @@ export function matrixView(ctx: ViewContext): View {
 
   function showReadout(): void {
     const info = selection.info;
+    const meta = selection.meta;
     const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
-    if (!hover || !info || !bytes) {
+    if (!hover || !info || !meta || !bytes) {
       readout.textContent = idleText;
       return;
     }
     const [q, k] = hover;
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
-    const value = bytes[selection.head * nq * nk + q * nk + k] / 255;
+    const value = byteToProbability(bytes[selection.head * nq * nk + q * nk + k], meta);
     readout.textContent = `query ${q} “${info.query.tokens[q]}” → key ${k} “${info.key.tokens[k]}”: ${value.toFixed(3)}`;
   }
 
@@ -247,7 +243,7 @@ export function matrixView(ctx: ViewContext): View {
     }),
   );
 
-  function update(trait?: string): void {
+  function update(trait?: WatchedTrait): void {
     // The selected token shows as a row outline and a kept label, so it needs a redraw too.
     if (trait !== "token") chips.update();
     legendBar.style.background = rampGradient(ctx.dark());
@@ -268,12 +264,5 @@ export function matrixView(ctx: ViewContext): View {
       draw();
     }),
   );
-  return {
-    element,
-    update,
-    snapshot,
-    dispose() {
-      life.dispose();
-    },
-  };
+  return viewOf(element, life, update, snapshot);
 }

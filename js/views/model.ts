@@ -1,12 +1,13 @@
 // Model view: every layer × head as a small attention matrix. A cell is a button; clicking
 // one opens that layer and head in the head view. Rows load their chunk when scrolled near.
 
-import type { StackInfo } from "../contract";
+import type { StackInfo, WatchedTrait } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
-import { ink, type Snapshot } from "../image/snapshot";
-import { Lifetime, type View, type ViewContext } from "./view";
+import { UI_FONT, ink } from "../draw/text";
+import { hintLine } from "./parts";
+import { Lifetime, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Side of one thumbnail in CSS pixels. */
 export const CELL_SIZE = 52;
@@ -55,7 +56,7 @@ const GRID = { label: 64, header: 18, gap: 4 };
 export function modelView(ctx: ViewContext): View {
   const { selection } = ctx;
   const grid = el("div", { class: "aw-grid", role: "group", "aria-label": "Layers and heads" });
-  const hint = el("p", { class: "aw-hint" }, "Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.");
+  const hint = hintLine("Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.");
   const element = el("section", { class: "aw-view aw-modelview", "aria-label": "Model view" });
   element.style.setProperty("--aw-cell", `${CELL_SIZE}px`);
   element.append(grid, hint);
@@ -104,13 +105,14 @@ export function modelView(ctx: ViewContext): View {
     const info = builtFor!;
     const ready = ctx.chunks.peek(info.stack.name, row.layer);
     if (ready) return paintRow(row, ready);
-    ctx.chunks.get(info.stack.name, row.layer).then(
-      (bytes) => life.alive && builtFor === info && paintRow(row, bytes),
-      (error: Error) => {
-        if (!life.alive || builtFor !== info) return;
+    life.whenAnswered(
+      ctx.chunks.get(info.stack.name, row.layer),
+      () => builtFor === info,
+      (bytes) => paintRow(row, bytes),
+      (message) => {
         row.element.removeAttribute("aria-busy");
         row.state.textContent = "failed";
-        row.state.title = error.message;
+        row.state.title = message;
       },
     );
   }
@@ -164,7 +166,7 @@ export function modelView(ctx: ViewContext): View {
       height: GRID.header + layers * step,
       paint(g) {
         const ramp = attentionRamp(dark);
-        g.font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+        g.font = UI_FONT;
         g.textBaseline = "middle";
         g.fillStyle = colors.muted;
         g.textAlign = "center";
@@ -198,7 +200,7 @@ export function modelView(ctx: ViewContext): View {
     }),
   );
 
-  function update(trait?: string): void {
+  function update(trait?: WatchedTrait): void {
     const info = selection.info;
     if (!info) return;
     if (!builtFor || builtFor.stack !== info.stack || builtFor.query !== info.query) build(info);
@@ -221,13 +223,6 @@ export function modelView(ctx: ViewContext): View {
   }
 
   update();
-  return {
-    element,
-    update,
-    snapshot,
-    dispose() {
-      observer?.disconnect();
-      life.dispose();
-    },
-  };
+  life.add(() => observer?.disconnect());
+  return viewOf(element, life, update, snapshot);
 }

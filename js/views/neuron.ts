@@ -2,21 +2,25 @@
 // token its key vector, q × k elementwise, the score q·k × scale, the model's bias where it
 // has one, and the softmax, with a line from the query to each key as strong as its weight.
 //
-// Scores and weights come from the float32 scores Python sends (js/neuron/record.ts), so the
-// digits shown are the capture's. Each row carries them as data-score / data-bias / data-softmax.
+// Scores and weights come from the float32 scores Python sends (js/contract/query-key.ts,
+// js/neuron/row.ts), so the digits shown are the capture's. Each row carries them as
+// data-score / data-bias / data-softmax.
 
 import "./neuron.css";
-import type { StackInfo } from "../contract";
+import type { QueryKeyLayer, StackInfo } from "../contract";
 import { prepareCanvas } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
-import { el, listen } from "../draw/dom";
+import { el, listen, listenKeys } from "../draw/dom";
+import { exact, headList, shown, signed } from "../draw/format";
+import { paintToken } from "../draw/paint";
+import type { Painter } from "../draw/painter";
+import { UI_FONT, ink } from "../draw/text";
 import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
-import { neuronRow, type NeuronRow, type QueryKeyLayer } from "../neuron/record";
+import { neuronRow, type NeuronRow } from "../neuron/row";
 import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
-import { ink, paintToken, type Snapshot } from "../image/snapshot";
-import type { Painter } from "../image/svg";
 import { headChips } from "./chips";
-import { Lifetime, type View, type ViewContext } from "./view";
+import { hintLine, readoutHeading, scrollBox } from "./parts";
+import { Lifetime, selectedLayer, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Height of one key row in CSS pixels; the canvas places bands and line ends by it. */
 export const NEURON_ROW = 18;
@@ -29,20 +33,6 @@ const LABEL_MAX = 150;
 const LABEL_CHAR = 7;
 const HEADER_ROW = 20;
 const BAR_WIDTH = 70;
-
-/** What the page shows for a number: three significant digits; the hover readout shows six. */
-export function shown(value: number): string {
-  if (value === -Infinity) return "masked";
-  return value === 0 ? "0" : value.toPrecision(3);
-}
-const exact = (value: number) => (value === 0 ? "0" : value.toPrecision(6));
-const signed = (text: string) => (text.startsWith("-") ? `− ${text.slice(1)}` : `+ ${text}`);
-
-/** "4–7" for a run of heads, "0, 2, 5" otherwise. */
-export function headList(heads: number[]): string {
-  const run = heads.every((h, i) => i === 0 || h === heads[i - 1] + 1);
-  return run && heads.length > 2 ? `${heads[0]}–${heads[heads.length - 1]}` : heads.join(", ");
-}
 
 /** "query head 5 reads key/value head 1 (shared by heads 4–7)", or null without grouped queries. */
 export function sharingCaption(head: number, kvHeadOf: number[]): string | null {
@@ -67,12 +57,8 @@ export function neuronView(ctx: ViewContext): View {
   const caption = el("p", { class: "aw-neuron-caption" });
   const queries = el("div", { class: "aw-neuron-queries", role: "group", "aria-label": "Query tokens" });
   const status = el("p", { class: "aw-status", role: "status" });
-  const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
-  const legendBar = el("span", { class: "aw-legend-bar" });
-  const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
-  legend.append(el("span", {}, "negative"), legendBar, el("span", {}, "positive"));
-  const heading = el("div", { class: "aw-matrix-head" });
-  heading.append(readout, legend);
+  const heading = readoutHeading("negative", "positive");
+  const { readout, legendBar } = heading;
 
   const table = el("div", { class: "aw-neuron-table" });
   const headRow = el("div", { class: "aw-nrow aw-nrow--head" });
@@ -90,17 +76,14 @@ export function neuronView(ctx: ViewContext): View {
   const rows = el("div", { class: "aw-neuron-rows", role: "list", "aria-label": "Key tokens" });
   body.append(canvas, rows);
   table.append(headRow, queryRow, body);
-  const scroller = el("div", { class: "aw-scroll" });
-  scroller.append(table);
-  const hint = el(
-    "p",
-    { class: "aw-hint" },
+  const scroller = scrollBox(table);
+  const hint = hintLine(
     "Click a token to make it the query (↑↓ move it, ←→ change head). Hover a band to read a dimension, a row to read its score. " +
       "Blue is negative, orange positive; full colour is the largest magnitude of the vectors shown.",
   );
   const element = el("section", { class: "aw-view aw-neuronview", "aria-label": "Neuron view" });
   element.style.setProperty("--aw-row", `${NEURON_ROW}px`);
-  element.append(chips.element, caption, queries, status, heading, scroller, hint);
+  element.append(chips.element, caption, queries, status, heading.element, scroller, hint);
 
   const life = new Lifetime();
   let builtQueries: StackInfo | null = null;
@@ -147,21 +130,11 @@ export function neuronView(ctx: ViewContext): View {
     const info = selection.info;
     if (!info) return clear("No attention to show.");
     if (!store.available()) return clear(NO_QUERY_KEY);
-    const { stack, layer: layerIndex } = selection;
-    let layer = store.peek(stack, layerIndex);
-    if (!layer) {
-      store.get(stack, layerIndex).then(
-        () => {
-          if (life.alive && selection.stack === stack && selection.layer === layerIndex) draw();
-        },
-        (error: Error) => {
-          if (life.alive && selection.stack === stack && selection.layer === layerIndex) {
-            clear(`Could not load the queries and keys of layer ${layerIndex}: ${error.message}`);
-          }
-        },
-      );
-      return clear(`Loading the queries and keys of layer ${layerIndex}…`);
-    }
+    const layerIndex = selection.layer;
+    const layer = selectedLayer(selection, store, life, draw, (message) =>
+      clear(`Could not load the queries and keys of layer ${layerIndex}: ${message}`),
+    );
+    if (!layer) return clear(`Loading the queries and keys of layer ${layerIndex}…`);
     const token = selection.token;
     if (token === null) return clear("Click a query token above to see how it attends to each key.");
     status.textContent = "";
@@ -284,7 +257,7 @@ export function neuronView(ctx: ViewContext): View {
       height: top + layer.nKey * NEURON_ROW,
       paint(g) {
         const titles = ["", "key", "key vector", "q × k", "q·k × scale", ...(withBias ? ["+ bias"] : []), "softmax"];
-        g.font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+        g.font = UI_FONT;
         g.fillStyle = colors.muted;
         g.textAlign = "left";
         g.textBaseline = "middle";
@@ -307,7 +280,7 @@ export function neuronView(ctx: ViewContext): View {
           const y = k * NEURON_ROW;
           const masked = row.masked[k];
           paintToken(g, info.key.tokens[k], x[1], y, columns[1], NEURON_ROW, { ...tokenStyle, special: info.key.special[k] });
-          g.font = "11px system-ui, -apple-system, 'Segoe UI', sans-serif";
+          g.font = UI_FONT;
           g.fillStyle = colors.text;
           g.textAlign = "right";
           g.textBaseline = "middle";
@@ -368,21 +341,16 @@ export function neuronView(ctx: ViewContext): View {
   };
   life.add(
     chips.dispose,
-    listen(element, "keydown", (event) => {
+    listenKeys(element, () => {
       const count = selection.info?.query.tokens.length ?? 0;
       const token = selection.token;
-      const actions: Record<string, () => void> = {
+      if (count === 0) return null;
+      return {
         ArrowUp: () => selection.setToken(token === null ? count - 1 : Math.max(0, token - 1)),
         ArrowDown: () => selection.setToken(token === null ? 0 : Math.min(count - 1, token + 1)),
         ArrowLeft: () => selection.setHead(selection.head - 1),
         ArrowRight: () => selection.setHead(selection.head + 1),
       };
-      const action = actions[event.key];
-      if (!action || count === 0 || event.altKey || event.ctrlKey || event.metaKey) return;
-      // Keys used here must not also scroll the page or move between notebook cells.
-      event.preventDefault();
-      event.stopPropagation();
-      action();
     }),
     listen(queries, "click", pick),
     listen(rows, "click", pick),
@@ -409,12 +377,5 @@ export function neuronView(ctx: ViewContext): View {
   }
 
   update();
-  return {
-    element,
-    update,
-    snapshot,
-    dispose() {
-      life.dispose();
-    },
-  };
+  return viewOf(element, life, update, snapshot);
 }

@@ -1,6 +1,7 @@
-// The browser half of docs/data-contract.md: trait names and types, the `meta` JSON,
-// chunk keys and bytes, and the custom messages. Mirror of src/attnwidget/wire.py.
+// The synced traits (docs/data-contract.md), exactly as named in widget.py, and the `meta` JSON.
 // Renaming a trait here (or in Python) must turn every reader into a type error.
+
+import type { ImageAnswer, Request } from "./messages";
 
 export type ViewName = "head" | "model" | "neuron" | "matrix";
 export type Theme = "auto" | "light" | "dark";
@@ -54,6 +55,9 @@ export interface Traits {
   _qk: Record<string, Binary>;
 }
 
+/** The traits that hold per-layer binary data, keyed by chunk key. */
+export type BinaryTrait = "_chunks" | "_qk";
+
 /** A trait whose change the views react to: any but `_chunks` is data Python alone writes. */
 export type WatchedTrait = WritableTrait | "meta" | "_chunks";
 
@@ -69,6 +73,8 @@ export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "theme",
   "pair_filter",
 ];
+// Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
+export const WATCHED_TRAITS: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks"];
 
 export type CustomMessageHandler = (content: unknown, buffers: Binary[]) => void;
 
@@ -82,95 +88,6 @@ export interface WidgetModel {
   off(event: `change:${keyof Traits}`, callback: () => void): void;
   off(event: "msg:custom", callback: CustomMessageHandler): void;
   send(content: Request | ImageAnswer, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
-}
-
-export function chunkKey(stack: string, layer: number): string {
-  return `${stack}/${layer}`;
-}
-
-/** The bytes of a binary value. Honours the view's window onto a larger buffer
- *  (a DataView from a message often starts mid-buffer); uint8 needs no alignment, so no copy. */
-export function toUint8(value: Binary): Uint8Array {
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  throw new TypeError(`expected binary attention data, got ${Object.prototype.toString.call(value)}`);
-}
-
-/** Attention probability of one stored byte. */
-export function byteToProbability(byte: number, meta: Meta): number {
-  return byte / (meta.encoding?.scale || 255);
-}
-
-export interface AttentionRequest {
-  kind: "request";
-  id: number;
-  what: "attention";
-  stack: string;
-  layer: number;
-}
-
-/** One layer of one stack for the neuron view; answered with one query-key record (see js/neuron/record.ts). */
-export interface QueryKeyRequest {
-  kind: "request";
-  id: number;
-  what: "query_key";
-  stack: string;
-  layer: number;
-}
-
-export type Request = AttentionRequest | QueryKeyRequest;
-
-export interface QueryKeyResponse {
-  kind: "response";
-  id: number;
-  what: "query_key";
-  stack: string;
-  layer: number;
-}
-
-export interface AttentionResponse {
-  kind: "response";
-  id: number;
-  what: "attention";
-  stack: string;
-  layer: number;
-  dtype: "uint8";
-  shape: [number, number, number];
-}
-
-export interface ErrorResponse {
-  kind: "response";
-  id: number;
-  error: string;
-}
-
-export type Response = AttentionResponse | QueryKeyResponse | ErrorResponse;
-
-export function isResponse(content: unknown): content is Response {
-  const c = content as Partial<Response> | null;
-  return typeof c === "object" && c !== null && c.kind === "response" && typeof c.id === "number";
-}
-
-/** Python asks a displayed view for a picture of itself (widget.save_image). */
-export interface ImageRequest {
-  kind: "image_request";
-  id: number;
-  format: "png" | "svg";
-  /** PNG pixels per CSS pixel. */
-  scale?: number;
-}
-
-/** The picture, as the one buffer (PNG or UTF-8 SVG bytes), or an error. */
-export type ImageAnswer = { kind: "image"; id: number; format: "png" | "svg" } & (
-  | { width: number; height: number; file_name: string }
-  | { error: string }
-);
-
-export function isImageRequest(content: unknown): content is ImageRequest {
-  const c = content as Partial<ImageRequest> | null;
-  return (
-    typeof c === "object" && c !== null && c.kind === "image_request" && typeof c.id === "number" && (c.format === "png" || c.format === "svg")
-  );
 }
 
 /** The stack's description plus its two token sides, or null if meta does not name it. */
@@ -188,7 +105,7 @@ export function stackInfo(meta: Meta | null | undefined, name: string): StackInf
   return query && key ? { stack, query, key } : null;
 }
 
-/** Bytes in one chunk: heads × n_query × n_key. */
-export function chunkLength(info: StackInfo): number {
-  return info.stack.heads * info.query.tokens.length * info.key.tokens.length;
+/** Whether both token sides are sentence pairs, so that the pair filter means something. */
+export function pairFilterApplies(info: StackInfo | null): boolean {
+  return !!info && info.query.segment_b_start != null && info.key.segment_b_start != null;
 }

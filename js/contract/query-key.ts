@@ -2,8 +2,11 @@
 // keys, scores and bias of one layer of one stack, decoded into float32 arrays.
 //
 // Queries and keys arrive as float16: they are drawn, and hovering reads them to float16's
-// three digits. Scores and bias arrive as float32, and the softmax is taken from them here,
-// so the scores and weights shown equal the capture's to every digit displayed.
+// three digits. Scores and bias arrive as float32, so the softmax the neuron view takes from
+// them (js/neuron/row.ts) equals the capture's attention to every digit displayed.
+
+import { chunkKey, toUint8 } from "./binary";
+import { stackInfo, type Binary, type Meta } from "./traits";
 
 export interface QueryKeyLayer {
   scale: number;
@@ -85,10 +88,10 @@ function sameShape(actual: number[] | undefined, expected: number[]): boolean {
 }
 
 /**
- * Decode a record and check it against what meta says of the stack (heads and token counts),
- * so a view never indexes outside it. Throws an Error naming what does not fit.
+ * Decode a record and check it against the stack's heads and token counts, so a view never
+ * indexes outside it. Throws an Error naming what does not fit.
  */
-export function decodeQueryKey(bytes: Uint8Array, expected: { heads: number; nQuery: number; nKey: number }): QueryKeyLayer {
+function decodeRecord(bytes: Uint8Array, expected: { heads: number; nQuery: number; nKey: number }): QueryKeyLayer {
   // A copy at offset 0: the message's buffer may start anywhere, and typed arrays need alignment.
   const buffer = bytes.slice().buffer;
   if (buffer.byteLength < 4) throw new Error("the query-key record is empty");
@@ -133,38 +136,14 @@ export function decodeQueryKey(bytes: Uint8Array, expected: { heads: number; nQu
   return { scale: header.scale, heads, kvHeads, nQuery, nKey, dim, query: query.values, key: key.values, scores: scores.values, bias };
 }
 
-/** Everything the neuron view shows for one query token of one head. */
-export interface NeuronRow {
-  kvHead: number;
-  query: Float32Array;
-  /** The key vector of key token k. */
-  key(k: number): Float32Array;
-  /** q·k × scale of key k. */
-  scores: Float32Array;
-  /** The bias of key k (0 without one; -Infinity where masked). */
-  bias: Float64Array;
-  /** softmax(score + bias), in float64; 0 where masked. */
-  softmax: Float64Array;
-  masked: boolean[];
-}
-
-export function neuronRow(layer: QueryKeyLayer, head: number, queryIndex: number, kvHeadOf: number[]): NeuronRow {
-  const { nQuery, nKey, dim } = layer;
-  const kvHead = kvHeadOf[head] ?? head;
-  const query = layer.query.subarray((head * nQuery + queryIndex) * dim, (head * nQuery + queryIndex + 1) * dim);
-  const scores = layer.scores.subarray((head * nQuery + queryIndex) * nKey, (head * nQuery + queryIndex + 1) * nKey);
-  const bias = new Float64Array(nKey);
-  const b = layer.bias;
-  if (b) {
-    const start = ((b.heads === 1 ? 0 : head) * b.rows + (b.rows === 1 ? 0 : queryIndex)) * nKey;
-    for (let k = 0; k < nKey; k++) bias[k] = b.data[start + k];
+/** The query-key record of one layer, checked against what meta says of its stack. */
+export function decodeQueryKey(meta: Meta, stack: string, layer: number, binary: Binary): QueryKeyLayer {
+  const info = stackInfo(meta, stack);
+  if (!info) throw new Error(`no stack ${stack} in the widget's data`);
+  const expected = { heads: info.stack.heads, nQuery: info.query.tokens.length, nKey: info.key.tokens.length };
+  try {
+    return decodeRecord(toUint8(binary), expected);
+  } catch (error) {
+    throw new Error(`queries and keys of ${chunkKey(stack, layer)}: ${(error as Error).message}`);
   }
-  const masked = Array.from(bias, (v) => v === -Infinity);
-  const logits = Array.from(scores, (s, k) => s + bias[k]);
-  const top = Math.max(...logits.filter((_, k) => !masked[k]));
-  const weights = Float64Array.from(logits, (logit, k) => (masked[k] ? 0 : Math.exp(logit - top)));
-  const total = weights.reduce((a, w) => a + w, 0);
-  const softmax = total > 0 ? weights.map((w) => w / total) : weights;
-  const key = (k: number) => layer.key.subarray((kvHead * nKey + k) * dim, (kvHead * nKey + k + 1) * dim);
-  return { kvHead, query, key, scores, bias, softmax, masked };
 }

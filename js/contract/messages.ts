@@ -1,0 +1,81 @@
+// The custom messages between Python and the browser (docs/data-contract.md): requests for one
+// layer's data and their responses, and Python's image requests with their answers.
+
+/** Every message's `kind`, as both sides spell it. */
+export const KIND = { request: "request", response: "response", imageRequest: "image_request", image: "image" } as const;
+
+/** What a request asks for: one layer's attention chunk, or its query-key record (neuron view). */
+export const WHAT = { attention: "attention", queryKey: "query_key" } as const;
+export type LayerData = (typeof WHAT)[keyof typeof WHAT];
+
+export const IMAGE_FORMATS = ["png", "svg"] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export interface Request {
+  kind: typeof KIND.request;
+  id: number;
+  what: LayerData;
+  stack: string;
+  layer: number;
+}
+
+export interface QueryKeyResponse {
+  kind: typeof KIND.response;
+  id: number;
+  what: typeof WHAT.queryKey;
+  stack: string;
+  layer: number;
+}
+
+export interface AttentionResponse {
+  kind: typeof KIND.response;
+  id: number;
+  what: typeof WHAT.attention;
+  stack: string;
+  layer: number;
+  dtype: "uint8";
+  shape: [number, number, number];
+}
+
+export interface ErrorResponse {
+  kind: typeof KIND.response;
+  id: number;
+  error: string;
+}
+
+export type Response = AttentionResponse | QueryKeyResponse | ErrorResponse;
+
+export function request(id: number, what: LayerData, stack: string, layer: number): Request {
+  return { kind: KIND.request, id, what, stack, layer };
+}
+
+export function isResponse(content: unknown): content is Response {
+  const c = content as Partial<Response> | null;
+  return typeof c === "object" && c !== null && c.kind === KIND.response && typeof c.id === "number";
+}
+
+/** Python asks a displayed view for a picture of itself (widget.save_image). */
+export interface ImageRequest {
+  kind: typeof KIND.imageRequest;
+  id: number;
+  format: ImageFormat;
+  /** PNG pixels per CSS pixel. */
+  scale?: number;
+}
+
+/** The picture, as the one buffer (PNG or UTF-8 SVG bytes), or an error. */
+export type ImageAnswer = { kind: typeof KIND.image; id: number; format: ImageFormat } & (
+  | { width: number; height: number; file_name: string }
+  | { error: string }
+);
+
+export function isImageRequest(content: unknown): content is ImageRequest {
+  const c = content as Partial<ImageRequest> | null;
+  return (
+    typeof c === "object" &&
+    c !== null &&
+    c.kind === KIND.imageRequest &&
+    typeof c.id === "number" &&
+    IMAGE_FORMATS.includes(c.format as ImageFormat)
+  );
+}

@@ -1,0 +1,40 @@
+// The neuron view's numbers for one query token of one head, from a decoded query-key record:
+// its query, the keys it reads, scores plus bias, and the softmax over them.
+
+import type { QueryKeyLayer } from "../contract";
+
+/** Everything the neuron view shows for one query token of one head. */
+export interface NeuronRow {
+  kvHead: number;
+  query: Float32Array;
+  /** The key vector of key token k. */
+  key(k: number): Float32Array;
+  /** q·k × scale of key k. */
+  scores: Float32Array;
+  /** The bias of key k (0 without one; -Infinity where masked). */
+  bias: Float64Array;
+  /** softmax(score + bias), in float64; 0 where masked. */
+  softmax: Float64Array;
+  masked: boolean[];
+}
+
+export function neuronRow(layer: QueryKeyLayer, head: number, queryIndex: number, kvHeadOf: number[]): NeuronRow {
+  const { nQuery, nKey, dim } = layer;
+  const kvHead = kvHeadOf[head] ?? head;
+  const query = layer.query.subarray((head * nQuery + queryIndex) * dim, (head * nQuery + queryIndex + 1) * dim);
+  const scores = layer.scores.subarray((head * nQuery + queryIndex) * nKey, (head * nQuery + queryIndex + 1) * nKey);
+  const bias = new Float64Array(nKey);
+  const b = layer.bias;
+  if (b) {
+    const start = ((b.heads === 1 ? 0 : head) * b.rows + (b.rows === 1 ? 0 : queryIndex)) * nKey;
+    for (let k = 0; k < nKey; k++) bias[k] = b.data[start + k];
+  }
+  const masked = Array.from(bias, (v) => v === -Infinity);
+  const logits = Array.from(scores, (s, k) => s + bias[k]);
+  const top = Math.max(...logits.filter((_, k) => !masked[k]));
+  const weights = Float64Array.from(logits, (logit, k) => (masked[k] ? 0 : Math.exp(logit - top)));
+  const total = weights.reduce((a, w) => a + w, 0);
+  const softmax = total > 0 ? weights.map((w) => w / total) : weights;
+  const key = (k: number) => layer.key.subarray((kvHead * nKey + k) * dim, (kvHead * nKey + k + 1) * dim);
+  return { kvHead, query, key, scores, bias, softmax, masked };
+}

@@ -1,0 +1,33 @@
+// Page pieces several views build alike: the scrolling box, the hint under a view, and the
+// heading with a readout of what the pointer is over beside the colour legend.
+
+import { el } from "../draw/dom";
+
+/** `content` in a box that scrolls when it is taller or wider than the view allows. */
+export function scrollBox(content: HTMLElement): HTMLElement {
+  const box = el("div", { class: "aw-scroll" });
+  box.append(content);
+  return box;
+}
+
+/** The line under a view saying how to use it. */
+export const hintLine = (text: string) => el("p", { class: "aw-hint" }, text);
+
+export interface ReadoutHeading {
+  element: HTMLElement;
+  /** Where hovering writes the value under the pointer. */
+  readout: HTMLElement;
+  /** The legend's colour bar, whose background the view sets to its scale. */
+  legendBar: HTMLElement;
+}
+
+/** The readout beside a legend going from `low` to `high`. */
+export function readoutHeading(low: string, high: string): ReadoutHeading {
+  const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
+  const legendBar = el("span", { class: "aw-legend-bar" });
+  const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
+  legend.append(el("span", {}, low), legendBar, el("span", {}, high));
+  const element = el("div", { class: "aw-matrix-head" });
+  element.append(readout, legend);
+  return { element, readout, legendBar };
+}
