@@ -40,23 +40,10 @@ __all__ = ["head_view", "model_view"]
 
 
 @strict_parameters
-def head_view(
-    attention=None,
-    tokens=None,
-    sentence_b_start=None,
-    prettify_tokens=True,
-    layer=None,
-    heads=None,
-    encoder_attention=None,
-    decoder_attention=None,
-    cross_attention=None,
-    encoder_tokens=None,
-    decoder_tokens=None,
-    include_layers=None,
-    html_action="view",
-    *,
-    include_heads=None,
-    display_mode="auto",
+def head_view(  # BertViz's parameters in BertViz's order (tests/test_bertviz_compat.py checks)
+    attention=None, tokens=None, sentence_b_start=None, prettify_tokens=True, layer=None, heads=None,
+    encoder_attention=None, decoder_attention=None, cross_attention=None, encoder_tokens=None,
+    decoder_tokens=None, include_layers=None, html_action="view", *, include_heads=None, display_mode="auto",
 ):
     """BertViz's head view: the attention of the selected heads of one layer, token to token.
 
@@ -70,23 +57,10 @@ def head_view(
 
 
 @strict_parameters
-def model_view(
-    attention=None,
-    tokens=None,
-    sentence_b_start=None,
-    prettify_tokens=True,
-    display_mode="dark",
-    encoder_attention=None,
-    decoder_attention=None,
-    cross_attention=None,
-    encoder_tokens=None,
-    decoder_tokens=None,
-    include_layers=None,
-    include_heads=None,
-    html_action="view",
-    *,
-    layer=None,
-    heads=None,
+def model_view(  # BertViz's parameters in BertViz's order (tests/test_bertviz_compat.py checks)
+    attention=None, tokens=None, sentence_b_start=None, prettify_tokens=True, display_mode="dark",
+    encoder_attention=None, decoder_attention=None, cross_attention=None, encoder_tokens=None,
+    decoder_tokens=None, include_layers=None, include_heads=None, html_action="view", *, layer=None, heads=None,
 ):
     """BertViz's model view: every layer and head at a glance. Parameters as in `head_view`."""
     return _attention_view("model", **locals())  # locals() is exactly the parameters here
@@ -94,23 +68,14 @@ def model_view(
 
 def _attention_view(
     view, *, attention, tokens, sentence_b_start, prettify_tokens, layer, heads,
-    encoder_attention, decoder_attention, cross_attention, encoder_tokens, decoder_tokens,
-    include_layers, include_heads, display_mode, html_action,
+    include_layers, include_heads, display_mode, html_action, **encoder_decoder,
 ) -> Any:  # fmt: skip
+    """`encoder_decoder`: the encoder/decoder/cross attention and tokens, as capture_from_attention names them."""
     theme = check_display_mode(display_mode)
     html_action = check_html_action(html_action)
     if not isinstance(prettify_tokens, bool):
         raise TypeError(f"prettify_tokens must be True or False, not {type(prettify_tokens).__name__}")
-    capture = capture_from_attention(
-        attention,
-        tokens,
-        sentence_b_start=sentence_b_start,
-        encoder_attention=encoder_attention,
-        decoder_attention=decoder_attention,
-        cross_attention=cross_attention,
-        encoder_tokens=encoder_tokens,
-        decoder_tokens=decoder_tokens,
-    )
+    capture = capture_from_attention(attention, tokens, sentence_b_start=sentence_b_start, **encoder_decoder)
     if not prettify_tokens:
         capture = _with_tokens_as_given(capture)
     scope = shown(capture, include_layers, include_heads)

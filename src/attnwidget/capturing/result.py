@@ -127,6 +127,10 @@ class StackRecord:
         return int(self.layers[0].shape[0])
 
 
+def _of_input_side(field: str, doc: str) -> property:
+    return property(lambda capture: getattr(capture.input_side, field), doc=doc)
+
+
 class Capture:
     """Attention of one text through one model, ready to inspect or visualize."""
 
@@ -143,25 +147,12 @@ class Capture:
     def input_side(self) -> TokenSide:
         return self._sides["input"]
 
-    @property
-    def tokens(self) -> list[str]:
-        return self.input_side.tokens
-
-    @property
-    def raw_tokens(self) -> list[str]:
-        return self.input_side.raw_tokens
-
-    @property
-    def token_ids(self) -> list[int]:
-        return self.input_side.token_ids
-
-    @property
-    def special_tokens_mask(self) -> list[bool]:
-        return self.input_side.special
-
-    @property
-    def segment_b_start(self) -> int | None:
-        return self.input_side.segment_b_start
+    # The input side's lists, under the names BertViz users and the first version of this class know.
+    tokens = _of_input_side("tokens", "Display strings of the input tokens.")
+    raw_tokens = _of_input_side("raw_tokens", "The tokenizer's own strings of the input tokens.")
+    token_ids = _of_input_side("token_ids", "Token ids of the input (-1 where only strings were given).")
+    special_tokens_mask = _of_input_side("special", "Whether each input token is a special token.")
+    segment_b_start = _of_input_side("segment_b_start", "First token of the second text of a pair, or None.")
 
     @property
     def sides(self) -> dict[str, TokenSide]:
