@@ -1,4 +1,4 @@
-// The synced traits (docs/data-contract.md), exactly as named in widget.py, and the `meta` JSON.
+// The synced traits (docs/data-contract.md), exactly as named in src/attnwidget/wire.py, and the `meta` JSON.
 // Renaming a trait here (or in Python) must turn every reader into a type error.
 
 import type { ImageAnswer, Request } from "./messages";
@@ -39,7 +39,7 @@ export interface Meta {
 /** A binary value as the widget manager hands it over: a DataView, sometimes a bare buffer. */
 export type Binary = DataView | ArrayBuffer | ArrayBufferView;
 
-/** The synced traits, exactly as named in widget.py. */
+/** The synced traits, exactly as named in src/attnwidget/wire.py. */
 export interface Traits {
   layer: number;
   head: number;

@@ -1,7 +1,7 @@
 """The one Python side of the data contract (docs/data-contract.md): names, messages and bytes.
 
 Every synced trait name and its allowed values, every custom-message kind, the chunk keys and
-how attention, queries and keys look on the wire live here, so this module and `js/contract.ts`
+how attention, queries and keys look on the wire live here, so this module and `js/contract/`
 can be read side by side. The widget, serving, the export, the image requests and the command
 line import these; none of them keeps its own list of names or encodes numbers itself.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from .capturing import Capture
 
 CONTRACT_VERSION = 1
-"""`meta.version`; bump it together with docs/data-contract.md and js/contract.ts."""
+"""`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
 ATTENTION_SCALE = 255
