@@ -50,3 +50,18 @@ def test_float16_storage_halves_the_attention(minilm, pair_capture):
     assert half.layer_attention(0).dtype == np.float16
     assert half.layer_attention(0).nbytes * 2 == pair_capture.layer_attention(0).nbytes
     np.testing.assert_allclose(half.attention(), pair_capture.attention(), atol=1e-3)
+
+
+
+def test_a_400_token_capture_is_exact(minilm):
+    """Long inputs run other matrix kernels than a sentence does; the capture must still be the model's own."""
+    model, tokenizer = minilm
+    words = "the leaves of the old oak fall slowly in autumn while children gather seeds".split()
+    text = " ".join(words[i % len(words)] for i in range(398))  # one word piece each, plus [CLS] and [SEP]
+    long = capture(model, tokenizer, text)
+    assert len(long.tokens) == 400
+
+    reference = eager_attentions(model, dict(tokenizer(text, return_tensors="pt")))["self"]
+    np.testing.assert_allclose(long.attention(), reference[:, 0], atol=1e-6, rtol=0)
+    for layer in range(long.num_layers()):
+        np.testing.assert_allclose(softmax_of_scores(long, layer, "self"), reference[layer, 0], atol=1e-4, rtol=0)
