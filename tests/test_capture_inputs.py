@@ -77,8 +77,24 @@ def test_request_over_the_memory_budget_is_refused_before_running(counted):
         capture(model, tokenizer, TEXT, max_memory_bytes=1000)
     assert isinstance(refused.value, ValueError)
     assert not calls
+    needed = f"{refused.value.needed:,} bytes"
+    assert f"needs {needed} by estimate, over the budget of 1,000 bytes" in str(refused.value), "sizes that differ"
     capture(model, tokenizer, TEXT, max_memory_bytes=10**6)
     assert calls
+
+
+@pytest.mark.parametrize(
+    "needed, budget, expected",
+    [
+        (6 * 2**30, 4 * 2**30, ("6,144 MiB", "4,096 MiB")),
+        (2**20 + 4096, 2**20, ("1,028 KiB", "1,024 KiB")),  # equal in MiB: one unit down
+        (2**20 + 1, 2**20, ("1,048,577 bytes", "1,048,576 bytes")),
+        (5000, 1000, ("5,000 bytes", "1,000 bytes")),
+    ],
+)
+def test_memory_budget_message_shows_sizes_that_differ(needed, budget, expected):
+    message = str(MemoryBudgetError(needed, budget, "so far"))
+    assert f"needs {expected[0]} so far, over the budget of {expected[1]}" in message
 
 
 def test_encoder_decoder_budget_counts_the_longest_greedy_output(tiny_models):
