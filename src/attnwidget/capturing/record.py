@@ -12,7 +12,9 @@ import contextlib
 import contextvars
 import math
 import sys
+import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -251,10 +253,24 @@ def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype
     return tensor.numpy()
 
 
+_MODEL_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def exclusively(model: nn.Module) -> Iterator[None]:
+    """Hold the model alone while it is switched: two overlapping captures would each save the other's
+    switched state as the original and restore it last. Other threads wait; the same thread may nest."""
+    with _MODEL_LOCKS_GUARD:
+        lock = _MODEL_LOCKS.setdefault(model, threading.RLock())
+    with lock:
+        yield
+
+
 @contextlib.contextmanager
 def recording(model: nn.Module, recorder: Recorder) -> Iterator[None]:
     """Run the model in eval mode, without gradients, through the capturing implementation; restore all."""
-    with switched_to_eval(model), _switched_implementation(model), watched(model, recorder):
+    with exclusively(model), switched_to_eval(model), _switched_implementation(model), watched(model, recorder):
         token = _ACTIVE.set(recorder)
         try:
             with torch.inference_mode():
