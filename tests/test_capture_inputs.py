@@ -71,6 +71,23 @@ def test_tokenizer_larger_than_the_vocabulary_is_refused(tiny_models):
         capture(model, tokenizer, "leaves fall")
 
 
+@pytest.mark.parametrize("arch", ["t5", "bart"])
+def test_greedy_output_with_ids_the_tokenizer_lacks_shows_them(tiny_models, arch):
+    model, tokenizer = tiny_models(arch)
+    vocabulary = len(tokenizer)
+    model.resize_token_embeddings(vocabulary + 28, mean_resizing=False)  # padded like t5-small: 32,128 rows
+    # Steer greedy decoding to the rows past the vocabulary, as a trained model now and then picks one.
+    model.generation_config.suppress_tokens = list(range(vocabulary))
+    model.generation_config.eos_token_id = None
+    result = capture(model, tokenizer, TEXT, max_new_tokens=3)
+    decoder = result.sides["decoder"]
+    outside = [index for index, token_id in enumerate(decoder.token_ids) if token_id >= vocabulary]
+    assert outside, "the greedy output should hold ids past the tokenizer"
+    for index in outside:
+        assert decoder.tokens[index] == decoder.raw_tokens[index] == f"<id {decoder.token_ids[index]}>"
+    assert result.attention("cross").shape[2:] == (len(decoder), len(result.tokens))
+
+
 def test_request_over_the_memory_budget_is_refused_before_running(counted):
     model, tokenizer, calls = counted
     with pytest.raises(MemoryBudgetError, match="max_memory_bytes") as refused:
