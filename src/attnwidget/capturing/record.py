@@ -142,6 +142,7 @@ class Recorder:
             layer.stored_attention = None  # queries and keys give it back: keep only them
         self._count(layer)
         stack.layers.append(layer)
+        stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
 
     def _stack_of(self, module: nn.Module) -> str:
         name = self._names.get(id(module))
@@ -184,6 +185,12 @@ class Recorder:
         stored = layer.stored_attention
         itemsize = 0 if stored is None else stored.itemsize
         self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize))
+
+
+def _layer_number(module_name: str) -> int | None:
+    """The model's own layer number in a module's name: its first numeric part ("model.layers.3.self_attn",
+    "transformer.h.3.attn", "decoder.block.3.layer.1.EncDecAttention" -> 3)."""
+    return next((int(part) for part in module_name.split(".") if part.isdigit()), None)
 
 
 def _warn_unless_reproduced(module, layer: LayerRecord, kv_head_of: np.ndarray, model_dtype) -> None:
