@@ -5,6 +5,7 @@ import type { ChunkStore } from "./chunks";
 import {
   IMAGE_FORMATS,
   PAIR_FILTERS,
+  layerLabel,
   pairFilterApplies,
   type ImageFormat,
   type PairFilter,
@@ -107,7 +108,8 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
     stackField.field.hidden = !meta || meta.stacks.length < 2;
     if (meta) setOptions(stackField.select, meta.stacks.map((s) => [s.name, STACK_LABELS[s.name] ?? s.name]));
     stackField.select.value = selection.stack;
-    setOptions(layerField.select, Array.from({ length: info?.stack.layers ?? 0 }, (_, l) => [String(l), String(l)]));
+    // The value is the index the `layer` trait holds; the text is the model's own layer number.
+    setOptions(layerField.select, Array.from({ length: info?.stack.layers ?? 0 }, (_, l) => [String(l), layerLabel(info?.stack, l)]));
     layerField.select.value = String(selection.layer);
     layerField.field.hidden = !info;
     pairField.field.hidden = selection.view !== "head" || !pairFilterApplies(info);

@@ -9,6 +9,7 @@ import {
   decodeAttentionChunk,
   decodeQueryKey,
   isResponse,
+  layerLabel,
   parseChunkKey,
   stackInfo,
   toUint8,
@@ -63,6 +64,13 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
   it("names the chunk it holds by its key", () => {
     expect(chunkKey(stack, layer)).toBe(expected.key);
     expect(parseChunkKey(expected.key)).toEqual([stack, layer]);
+  });
+
+  it("names the layer by the model's own number, the chunk by its index", () => {
+    const info = stackInfo(meta, stack);
+    expect(info?.stack.layer_numbers).toEqual([1, 3]);
+    expect(layerLabel(info?.stack, layer)).toBe("3");
+    expect(layerLabel({ ...info!.stack, layer_numbers: undefined }, layer)).toBe(String(layer)); // a version 1 meta
   });
 
   it("decodes the attention chunk to the expected probabilities", () => {

@@ -48,6 +48,8 @@ def test_stacks_follow_the_architecture(captured):
         query_side, key_side = result.stack_tokens(stack)
         shape = result.attention(stack).shape
         assert shape[2:] == (len(query_side), len(key_side))
+        # Every layer attends (ALBERT's one shared layer runs three times): the model's numbers are 0, 1, 2...
+        assert result.layer_numbers(stack) == list(range(shape[0]))
 
 
 def test_softmax_of_recorded_scores_reproduces_attention(captured):
@@ -154,6 +156,26 @@ def test_soft_capped_scores_are_flagged(minilm_tokenizer):
         result = capture(model, minilm_tokenizer, TEXT)
     reference = eager_attentions(model, dict(minilm_tokenizer(TEXT, return_tensors="pt")))["self"]
     np.testing.assert_allclose(result.attention(), reference[:, 0], atol=1e-6)
+
+
+def test_hybrid_model_keeps_its_own_layer_numbers(minilm_tokenizer):
+    from transformers import AutoModelForCausalLM, Lfm2Config
+
+    from attnwidget import wire
+
+    layer_types = ["conv", "full_attention", "conv", "conv", "full_attention"]
+    config = Lfm2Config(
+        vocab_size=30522, pad_token_id=0, hidden_size=32, intermediate_size=64, num_hidden_layers=len(layer_types),
+        num_attention_heads=4, num_key_value_heads=2, layer_types=layer_types, max_position_embeddings=128,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    result = capture(model, minilm_tokenizer, TEXT)
+    attending = [number for number, kind in enumerate(layer_types) if kind == "full_attention"]
+    assert result.num_layers() == 2 and result.layer_numbers() == attending == [1, 4]
+    assert wire.build_meta(result, chunks_complete=True)["stacks"][0]["layer_numbers"] == [1, 4]
+    reference = eager_attentions(model, dict(minilm_tokenizer(TEXT, return_tensors="pt")))["self"]
+    np.testing.assert_array_equal(result.attention(), reference[:, 0])  # index 1 is the model's layer 4
 
 
 @pytest.mark.parametrize("arch", ["t5", "bart"])

@@ -71,14 +71,47 @@ def test_tokenizer_larger_than_the_vocabulary_is_refused(tiny_models):
         capture(model, tokenizer, "leaves fall")
 
 
+@pytest.mark.parametrize("arch", ["t5", "bart"])
+def test_greedy_output_with_ids_the_tokenizer_lacks_shows_them(tiny_models, arch):
+    model, tokenizer = tiny_models(arch)
+    vocabulary = len(tokenizer)
+    model.resize_token_embeddings(vocabulary + 28, mean_resizing=False)  # padded like t5-small: 32,128 rows
+    # Steer greedy decoding to the rows past the vocabulary, as a trained model now and then picks one.
+    model.generation_config.suppress_tokens = list(range(vocabulary))
+    model.generation_config.eos_token_id = None
+    result = capture(model, tokenizer, TEXT, max_new_tokens=3)
+    decoder = result.sides["decoder"]
+    outside = [index for index, token_id in enumerate(decoder.token_ids) if token_id >= vocabulary]
+    assert outside, "the greedy output should hold ids past the tokenizer"
+    for index in outside:
+        assert decoder.tokens[index] == decoder.raw_tokens[index] == f"<id {decoder.token_ids[index]}>"
+    assert result.attention("cross").shape[2:] == (len(decoder), len(result.tokens))
+
+
 def test_request_over_the_memory_budget_is_refused_before_running(counted):
     model, tokenizer, calls = counted
     with pytest.raises(MemoryBudgetError, match="max_memory_bytes") as refused:
         capture(model, tokenizer, TEXT, max_memory_bytes=1000)
     assert isinstance(refused.value, ValueError)
     assert not calls
+    needed = f"{refused.value.needed:,} bytes"
+    assert f"needs {needed} by estimate, over the budget of 1,000 bytes" in str(refused.value), "sizes that differ"
     capture(model, tokenizer, TEXT, max_memory_bytes=10**6)
     assert calls
+
+
+@pytest.mark.parametrize(
+    "needed, budget, expected",
+    [
+        (6 * 2**30, 4 * 2**30, ("6,144 MiB", "4,096 MiB")),
+        (2**20 + 4096, 2**20, ("1,028 KiB", "1,024 KiB")),  # equal in MiB: one unit down
+        (2**20 + 1, 2**20, ("1,048,577 bytes", "1,048,576 bytes")),
+        (5000, 1000, ("5,000 bytes", "1,000 bytes")),
+    ],
+)
+def test_memory_budget_message_shows_sizes_that_differ(needed, budget, expected):
+    message = str(MemoryBudgetError(needed, budget, "so far"))
+    assert f"needs {expected[0]} so far, over the budget of {expected[1]}" in message
 
 
 def test_encoder_decoder_budget_counts_the_longest_greedy_output(tiny_models):

@@ -132,3 +132,41 @@ def test_model_dispatched_with_cpu_and_disk_offload(tiny_models, tmp_path, arch)
             np.testing.assert_allclose(
                 softmax_of_scores(result, layer, stack), result.attention(stack)[layer], atol=1e-4
             )
+
+
+def test_overlapping_captures_of_one_model_wait_for_each_other(tiny_models):
+    import threading
+    import time
+
+    model, tokenizer = tiny_models("llama", attn_implementation="sdpa")
+    user_hook = make_unusual(model, "llama")
+    before = model_state(model)
+    inside = threading.Event()
+
+    def slow_layer(module, args):
+        # The first capture is mid-forward when the second starts: without waiting, the second saves
+        # the first one's switched model as "the original" and, finishing last, restores that.
+        inside.set()
+        time.sleep(0.3)
+
+    slow = model.get_submodule(INNER_LAYER["llama"]).register_forward_pre_hook(slow_layer)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(capture(model, tokenizer, TEXT))
+        except Exception as error:  # reported below, with the thread's own message
+            errors.append(error)
+
+    first, second = threading.Thread(target=run), threading.Thread(target=run)
+    first.start()
+    assert inside.wait(timeout=30)
+    second.start()
+    first.join(), second.join()
+    slow.remove()
+    assert not errors, errors
+    assert model_state(model) == before
+    assert model.training and model.config._attn_implementation == "sdpa"
+    assert len(results) == 2
+    np.testing.assert_array_equal(results[0].attention(), results[1].attention())
+    user_hook.remove()

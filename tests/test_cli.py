@@ -15,6 +15,7 @@ import pytest
 
 from attnwidget import cli
 from attnwidget.wire import STATE_ELEMENT_ATTRIBUTE
+from conftest import make_capture
 
 SENTENCE = "leaves fall in autumn"
 PAIR = "autumn is marked by colorful foliage"
@@ -226,3 +227,10 @@ def test_console_script_entry_point_is_main():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, name = scripts["attnwidget"].partition(":")
     assert getattr(import_module(module), name) is cli.main
+
+
+def test_progress_names_a_hybrid_model_s_own_layer_numbers():
+    captured = make_capture(layers=2)
+    assert cli._shape(captured) == "self: 2 layers x 3 heads, over 5 input tokens"
+    captured.stack().model_layer_numbers[:] = [1, 4]  # attention in layers 1 and 4 only, as LFM2 or Jamba
+    assert cli._shape(captured) == "self: 2 layers (the model's 1, 4) x 3 heads, over 5 input tokens"

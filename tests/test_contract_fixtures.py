@@ -25,7 +25,8 @@ STACK, LAYER = "self", 1
 
 def fixture_capture() -> Capture:
     """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a
-    position bias and one masked key, so every optional part of the format is present."""
+    position bias and one masked key, so every optional part of the format is present; the model numbers
+    its two attention layers 1 and 3, as a hybrid model whose other layers do not attend would."""
     rng = np.random.default_rng(7)
     tokens = ["[CLS]", "leaves", "fall", "[SEP]", "autumn"]
     side = TokenSide("input", tokens, list(tokens), [101, 3727, 2991, 102, 7114], [True, False, False, True, False], 3)
@@ -37,7 +38,7 @@ def fixture_capture() -> Capture:
         query = rng.normal(size=(heads, n, dim)).astype(np.float32)
         key = rng.normal(size=(kv_heads, n, dim)).astype(np.float32)
         layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias))
-    return Capture([side], [StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]))])
+    return Capture([side], [StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]), [1, 3])])
 
 
 def _finite_or_none(values: np.ndarray) -> list:

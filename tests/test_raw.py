@@ -146,6 +146,7 @@ def test_encoder_decoder_tuples(bart_run):
         ("cross", out.cross_attentions),
     ):
         np.testing.assert_array_equal(capture.attention(name), stacked(given))
+        assert capture.layer_numbers(name) == list(range(len(given)))
     query_side, key_side = capture.stack_tokens("cross")
     assert (query_side.name, key_side.name) == ("decoder", "input")
     assert key_side.tokens == ["<s>", "the", "cat", "sat", ".", "</s>"]

@@ -146,9 +146,10 @@ def test_wordpiece_keeps_raw_tokens_and_shows_specials_as_they_are(wordpiece):
     assert display[0] == "[CLS]" and display[-1] == "[SEP]"
 
 
-def test_an_id_outside_the_vocabulary_is_named(wordpiece):
-    with pytest.raises(ValueError, match="token id 999999 is not in the tokenizer's vocabulary"):
-        display_tokens(wordpiece, [101, 999999])
+def test_an_id_outside_the_vocabulary_is_shown_by_its_number(wordpiece):
+    display, raw = display_tokens(wordpiece, [101, 999999, -1, 2000])
+    assert display == ["[CLS]", "<id 999999>", "<id -1>", "to"]
+    assert raw == ["[CLS]", "<id 999999>", "<id -1>", "to"]
 
 
 # -- byte-level BPE -------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ export interface StackMeta {
   layers: number;
   heads: number;
   kv_head_of: number[];
+  /** The model's own number of each captured layer ([1, 3] for a hybrid model attending in layers 1 and 3);
+   * absent before contract version 2. Chunk keys, requests and the `layer` trait use the 0-based index. */
+  layer_numbers?: number[];
 }
 
 export interface Meta {
@@ -103,6 +106,11 @@ export function stackInfo(meta: Meta | null | undefined, name: string): StackInf
   const query = meta.sides[stack.query_side];
   const key = meta.sides[stack.key_side];
   return query && key ? { stack, query, key } : null;
+}
+
+/** How a layer is named to people: by the model's own number, falling back to the index. */
+export function layerLabel(stack: StackMeta | null | undefined, layer: number): string {
+  return String(stack?.layer_numbers?.[layer] ?? layer);
 }
 
 /** Whether both token sides are sentence pairs, so that the pair filter means something. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { button } from "../test/dom";
+import { button, labelled } from "../test/dom";
 import { chunkBytes, fakeModel } from "../test/fixtures";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { blobBytes } from "./save";
@@ -141,6 +141,23 @@ describe("saving the current view", () => {
     expect(doc.querySelectorAll("image")).toHaveLength(12);
     expect(doc.querySelector("image")!.getAttribute("href")).toMatch(/^data:image\/png;base64,/);
     expect(doc.querySelector("desc")!.textContent).toContain("12 raster image(s)");
+  });
+
+  it("names layers by the model's own numbers where a hybrid model attends in some layers only", async () => {
+    const model = fakeModel({ layers: 3, layerNumbers: [1, 4, 7], heads: 2, traits: { view: "model", layer: 1 } });
+    const host = mount(model);
+    const select = labelled(host, "Layer");
+    expect([...select.options].map((o) => [o.value, o.textContent])).toEqual([["0", "1"], ["1", "4"], ["2", "7"]]);
+    expect(select.value).toBe("1");
+    const rows = [...host.querySelectorAll(".aw-mrow[data-layer] .aw-mlabel")].map((l) => l.firstChild?.textContent);
+    expect(rows).toEqual(["Layer 1", "Layer 4", "Layer 7"]);
+    const saved = await clickSave(host, "Save SVG");
+    expect(saved.name).toBe("attnwidget-model-layer4-head0.svg");
+    const doc = parseSvg(await blobText(saved.blob));
+    expect(doc.querySelector("text")!.textContent).toBe("Model view · layer 4 · head 0 selected");
+    expect([...doc.querySelectorAll("text")].map((t) => t.textContent)).toEqual(expect.arrayContaining(["Layer 1", "Layer 7"]));
+    button(host, "Layer 7 Head 1").click();
+    expect(model.takeWrites().writes).toMatchObject({ layer: 2, head: 1 }); // the trait stays the index
   });
 
   it("loads the model view's rows that were never scrolled to before picturing them", async () => {

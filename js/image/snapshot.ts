@@ -2,7 +2,7 @@
 // gives a Snapshot (its size and how to paint itself); this module frames it with a
 // caption saying what is shown, on the theme's background.
 
-import type { ImageFormat } from "../contract";
+import { layerLabel, type ImageFormat } from "../contract";
 import { textWidth } from "../draw/canvas";
 import { css, paper } from "../draw/colors";
 import { PAIR_NAMES, headList } from "../draw/format";
@@ -26,7 +26,7 @@ export function caption(selection: Selection): string {
   const view = selection.view;
   const parts: string[] = [VIEW_TITLES[view]];
   if (info && info.stack.name !== "self") parts.push(`${info.stack.name} attention`);
-  parts.push(`layer ${selection.layer}`);
+  parts.push(`layer ${layerLabel(info?.stack, selection.layer)}`);
   const visible = selection.heads;
   if (view === "head") {
     const all = info && visible.length === info.stack.heads;
@@ -44,7 +44,7 @@ export function caption(selection: Selection): string {
 /** attnwidget-head-layer3-head5.png */
 export function fileName(selection: Selection, format: ImageFormat): string {
   const stack = selection.stack && selection.stack !== "self" ? `-${selection.stack}` : "";
-  return `attnwidget-${selection.view}${stack}-layer${selection.layer}-head${selection.head}.${format}`;
+  return `attnwidget-${selection.view}${stack}-layer${layerLabel(selection.info?.stack, selection.layer)}-head${selection.head}.${format}`;
 }
 
 /** The snapshot under its caption, with margins and the theme's background. */

@@ -5,10 +5,13 @@
 import {
   KIND,
   WHAT,
+  layerLabel,
+  stackInfo,
   type Binary,
   type CustomMessageHandler,
   type ImageAnswer,
   type LayerData,
+  type Meta,
   type Request,
   type Traits,
   type WidgetModel,
@@ -47,7 +50,7 @@ export class PageModel implements WidgetModel {
   send(content: Request | ImageAnswer): void {
     // Only Python asks for images, and no Python is here: nothing to answer.
     if (content.kind !== KIND.request) return;
-    const error = missingData(content);
+    const error = missingData(content, this.traits.meta);
     // Answered later, as a kernel would: the asker registers its request before sending.
     queueMicrotask(() => this.emit("msg:custom", { kind: KIND.response, id: content.id, error }, [] as Binary[]));
   }
@@ -59,6 +62,7 @@ export class PageModel implements WidgetModel {
 
 const DATA_NAMES: Record<LayerData, string> = { [WHAT.attention]: "the attention", [WHAT.queryKey]: "the queries and keys" };
 
-function missingData({ what, stack, layer }: Request): string {
-  return `this export leaves out ${DATA_NAMES[what]} of layer ${layer} (${stack}) to stay under its size budget`;
+function missingData({ what, stack, layer }: Request, meta: Meta): string {
+  const name = layerLabel(stackInfo(meta, stack)?.stack, layer);
+  return `this export leaves out ${DATA_NAMES[what]} of layer ${name} (${stack}) to stay under its size budget`;
 }

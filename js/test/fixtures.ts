@@ -8,6 +8,8 @@ export interface FixtureOptions {
   /** Index where sentence B starts, as in a BERT pair. */
   segmentB?: number | null;
   layers?: number;
+  /** The model's own numbers of those layers (a hybrid model's); absent as in a version 1 meta. */
+  layerNumbers?: number[];
   heads?: number;
   /** Stacks of an encoder-decoder instead of one "self" stack. */
   encoderDecoder?: { decoderTokens: string[] };
@@ -59,6 +61,7 @@ export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks
     layers,
     heads,
     kv_head_of: [...Array(heads).keys()],
+    ...(options.layerNumbers ? { layer_numbers: options.layerNumbers } : {}),
   });
   const sides: Meta["sides"] = { input: side(tokens, segmentB) };
   let stacks = [stack("self", "input", "input")];

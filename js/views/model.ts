@@ -1,7 +1,7 @@
 // Model view: every layer × head as a small attention matrix. A cell is a button; clicking
 // one opens that layer and head in the head view. Rows load their chunk when scrolled near.
 
-import type { StackInfo, WatchedTrait } from "../contract";
+import { layerLabel, type StackInfo, type WatchedTrait } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
@@ -74,10 +74,10 @@ export function modelView(ctx: ViewContext): View {
     rows = Array.from({ length: info.stack.layers }, (_, layer) => {
       const element = el("div", { class: "aw-mrow", "data-layer": layer, "aria-busy": "true" });
       const state = el("span", { class: "aw-mstate" }, "loading…");
-      const label = el("span", { class: "aw-mlabel" }, `Layer ${layer}`);
+      const label = el("span", { class: "aw-mlabel" }, `Layer ${layerLabel(info.stack, layer)}`);
       label.append(state);
       const cells = Array.from({ length: info.stack.heads }, (_, head) => {
-        const cell = el("button", { type: "button", class: "aw-cell", "data-layer": layer, "data-head": head, "aria-label": `Layer ${layer} Head ${head}` });
+        const cell = el("button", { type: "button", class: "aw-cell", "data-layer": layer, "data-head": head, "aria-label": `Layer ${layerLabel(info.stack, layer)} Head ${head}` });
         cell.append(el("canvas", { "aria-hidden": "true" }));
         return cell;
       });
@@ -175,7 +175,7 @@ export function modelView(ctx: ViewContext): View {
           const bytes = chunks[layer];
           g.fillStyle = colors.muted;
           g.textAlign = "left";
-          g.fillText(`Layer ${layer}`, 0, cellY(layer) + CELL_SIZE / 2);
+          g.fillText(`Layer ${layerLabel(info.stack, layer)}`, 0, cellY(layer) + CELL_SIZE / 2);
           if (!bytes) {
             g.fillText("not available", cellX(0), cellY(layer) + CELL_SIZE / 2);
             continue;

@@ -11,6 +11,9 @@ import { NEURON_ROW, sharingCaption } from "./neuron";
 // The query-key record is the golden fixture Python wrote (tests/fixtures/contract/), and the
 // numbers the view must show are the ones Python wrote beside it in expected.json.
 const { meta: GOLDEN_META, expected } = golden();
+/** The page names layers by the model's own numbers: the fixture's layer 1 is the model's layer 3. */
+const LAYER_NUMBERS = GOLDEN_META.stacks[0].layer_numbers!;
+const LAYER_NAME = LAYER_NUMBERS[expected.layer];
 const [, N_QUERY, N_KEY] = expected.query_key.scores.shape;
 const TOKENS = GOLDEN_META.sides.input.tokens;
 const SCORES = numbers(expected.query_key.scores);
@@ -97,7 +100,7 @@ describe("neuron view", () => {
     const model = neuronModel({ traits: { head: 3 } });
     const host = mount(model);
     expect(host.querySelector(".aw-neuron-caption")!.textContent).toBe(
-      `layer ${expected.layer} · head 3 · query head 3 reads key/value head 1 (shared by heads 2, 3)`,
+      `layer ${LAYER_NAME} · head 3 · query head 3 reads key/value head 1 (shared by heads 2, 3)`,
     );
   });
 
@@ -114,7 +117,7 @@ describe("neuron view", () => {
 
     model.fromPython({ head: 1, token: 3 });
     expect(host.querySelector(".aw-neuron-caption")!.textContent).toBe(
-      `layer ${expected.layer} · head 1 · query head 1 reads key/value head 0 (shared by heads 0, 1)`,
+      `layer ${LAYER_NAME} · head 1 · query head 1 reads key/value head 0 (shared by heads 0, 1)`,
     );
     rowsOf(host).forEach((row, k) => expect(row.dataset.score).toBe(score(1, 3, k).toPrecision(3)));
     button(host, "Head 0").click();
@@ -147,7 +150,7 @@ describe("neuron view", () => {
     const { queryKey } = golden();
     const host = mount(model);
     const layer = expected.layer;
-    expect(status(host)).toMatch(new RegExp(`Loading the queries and keys of layer ${layer}`));
+    expect(status(host)).toMatch(new RegExp(`Loading the queries and keys of layer ${LAYER_NAME}…`));
     const requests = model.sent().filter((m) => m.what === "query_key");
     expect(requests).toEqual([{ kind: "request", id: requests[0].id, what: "query_key", stack: "self", layer }]);
 
@@ -161,7 +164,7 @@ describe("neuron view", () => {
     const second = model.sent().filter((m) => m.what === "query_key")[1];
     model.reply({ kind: "response", id: second.id, error: "layer 0 is gone" });
     await settle();
-    expect(status(host)).toBe("Could not load the queries and keys of layer 0: layer 0 is gone");
+    expect(status(host)).toBe(`Could not load the queries and keys of layer ${LAYER_NUMBERS[0]}: layer 0 is gone`);
   });
 
   it("shows cross-attention: decoder queries against input keys, which are not clickable", () => {
@@ -183,7 +186,7 @@ describe("neuron view", () => {
     const host = mount(model);
 
     expect(host.querySelector(".aw-neuron-caption")!.textContent).toBe(
-      `cross attention · layer ${expected.layer} · head 0 · query head 0 reads key/value head 0 (shared by heads 0, 1)`,
+      `cross attention · layer ${LAYER_NAME} · head 0 · query head 0 reads key/value head 0 (shared by heads 0, 1)`,
     );
     expect(host.querySelector(".aw-neuron-query")!.textContent).toBe("le");
     const rows = rowsOf(host);

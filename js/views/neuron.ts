@@ -7,7 +7,7 @@
 // data-score / data-bias / data-softmax.
 
 import "./neuron.css";
-import type { QueryKeyLayer, StackInfo } from "../contract";
+import { layerLabel, type QueryKeyLayer, type StackInfo } from "../contract";
 import { prepareCanvas } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen, listenKeys } from "../draw/dom";
@@ -130,11 +130,11 @@ export function neuronView(ctx: ViewContext): View {
     const info = selection.info;
     if (!info) return clear("No attention to show.");
     if (!store.available()) return clear(NO_QUERY_KEY);
-    const layerIndex = selection.layer;
+    const layerName = layerLabel(info.stack, selection.layer);
     const layer = selectedLayer(selection, store, life, draw, (message) =>
-      clear(`Could not load the queries and keys of layer ${layerIndex}: ${message}`),
+      clear(`Could not load the queries and keys of layer ${layerName}: ${message}`),
     );
-    if (!layer) return clear(`Loading the queries and keys of layer ${layerIndex}…`);
+    if (!layer) return clear(`Loading the queries and keys of layer ${layerName}…`);
     const token = selection.token;
     if (token === null) return clear("Click a query token above to see how it attends to each key.");
     status.textContent = "";
@@ -372,7 +372,7 @@ export function neuronView(ctx: ViewContext): View {
     legendBar.style.background = divergingGradient(ctx.dark());
     const sharing = info ? sharingCaption(selection.head, info.stack.kv_head_of) : null;
     const where = info && info.stack.name !== "self" ? `${info.stack.name} attention · ` : "";
-    caption.textContent = info ? `${where}layer ${selection.layer} · head ${selection.head}${sharing ? ` · ${sharing}` : ""}` : "";
+    caption.textContent = info ? `${where}layer ${layerLabel(info.stack, selection.layer)} · head ${selection.head}${sharing ? ` · ${sharing}` : ""}` : "";
     draw();
   }
 

@@ -1,7 +1,7 @@
 // What every view is given and what it gives back.
 
 import type { ChunkStore, LayerStore } from "../chunks";
-import type { WatchedTrait } from "../contract";
+import { layerLabel, type WatchedTrait } from "../contract";
 import type { Painter } from "../draw/painter";
 import type { Selection } from "../selection";
 
@@ -79,7 +79,7 @@ export function selectedLayer<T>(
 
 /** The selected layer's attention chunk, with `status` saying while it loads or why it could not; `redraw` once it is here. */
 export function selectedChunk(ctx: ViewContext, life: Lifetime, status: HTMLElement, redraw: () => void): Uint8Array | null {
-  const layer = ctx.selection.layer;
+  const layer = layerLabel(ctx.selection.info?.stack, ctx.selection.layer);
   const bytes = selectedLayer(ctx.selection, ctx.chunks, life, redraw, (message) => {
     status.textContent = `Could not load layer ${layer}: ${message}`;
   });

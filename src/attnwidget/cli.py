@@ -296,12 +296,22 @@ def _token_count(tokenizer, text: str, pair: str | None) -> int:
 
 
 def _shape(captured) -> str:
-    """e.g. "self: 6 layers x 12 heads, over 13 input tokens"."""
-    stacks = ", ".join(
-        f"{stack}: {captured.num_layers(stack)} layers x {captured.num_heads(stack)} heads" for stack in captured.stacks
-    )
+    """e.g. "self: 6 layers x 12 heads, over 13 input tokens"; "self: 2 layers (the model's 1, 4) x 4 heads, ..."
+    for a hybrid model, whose --layer 1 is the model's layer 4."""
+    parts = []
+    for stack in captured.stacks:
+        layers = f"{captured.num_layers(stack)} layers{_model_numbers(captured, stack)}"
+        parts.append(f"{stack}: {layers} x {captured.num_heads(stack)} heads")
+    stacks = ", ".join(parts)
     sides = " and ".join(f"{len(side.tokens)} {name} tokens" for name, side in captured.sides.items())
     return f"{stacks}, over {sides}"
+
+
+def _model_numbers(captured, stack: str) -> str:
+    numbers = captured.layer_numbers(stack)
+    if numbers == list(range(len(numbers))):
+        return ""
+    return f" (the model's {', '.join(map(str, numbers))})"
 
 
 def _looks_like_path(source: str) -> bool:

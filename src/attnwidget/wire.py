@@ -15,7 +15,7 @@ import numpy as np
 
 from .capturing import Capture
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
@@ -264,6 +264,7 @@ def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: b
                 "layers": record.num_layers,
                 "heads": record.num_heads,
                 "kv_head_of": [int(h) for h in capture.kv_head_of(name)],
+                "layer_numbers": capture.layer_numbers(name),
             }
         )
     return {

@@ -20,15 +20,23 @@ class MemoryBudgetError(ValueError):
     def __init__(self, needed: int, budget: int, when: str):
         self.needed = needed
         self.budget = budget
-        self.problem = f"this capture needs {_mib(needed)} {when}, over the budget of {_mib(budget)}"
+        needed_text, budget_text = _sizes(needed, budget)
+        self.problem = f"this capture needs {needed_text} {when}, over the budget of {budget_text}"
         super().__init__(
             f"{self.problem}; pass max_memory_bytes=... to raise it, attention_dtype='float16' to halve the attention "
             "kept for layers whose attention cannot be rebuilt from queries and keys, or use a shorter text"
         )
 
 
-def _mib(nbytes: int) -> str:
-    return f"{nbytes / 2**20:,.0f} MiB"
+def _sizes(needed: int, budget: int) -> tuple[str, str]:
+    """Both sizes in the largest unit that still tells them apart ("6,144 MiB" against "4,096 MiB"),
+    down to exact bytes: a budget of 1000 bytes must not read "needs 0 MiB, over the budget of 0 MiB"."""
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if budget >= size:
+            texts = tuple(f"{nbytes / size:,.0f} {unit}" for nbytes in (needed, budget))
+            if texts[0] != texts[1]:
+                return texts
+    return f"{needed:,} bytes", f"{budget:,} bytes"
 
 
 def layer_record_bytes(

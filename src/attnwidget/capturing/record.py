@@ -12,7 +12,9 @@ import contextlib
 import contextvars
 import math
 import sys
+import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -140,6 +142,7 @@ class Recorder:
             layer.stored_attention = None  # queries and keys give it back: keep only them
         self._count(layer)
         stack.layers.append(layer)
+        stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
 
     def _stack_of(self, module: nn.Module) -> str:
         name = self._names.get(id(module))
@@ -182,6 +185,12 @@ class Recorder:
         stored = layer.stored_attention
         itemsize = 0 if stored is None else stored.itemsize
         self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize))
+
+
+def _layer_number(module_name: str) -> int | None:
+    """The model's own layer number in a module's name: its first numeric part ("model.layers.3.self_attn",
+    "transformer.h.3.attn", "decoder.block.3.layer.1.EncDecAttention" -> 3)."""
+    return next((int(part) for part in module_name.split(".") if part.isdigit()), None)
 
 
 def _warn_unless_reproduced(module, layer: LayerRecord, kv_head_of: np.ndarray, model_dtype) -> None:
@@ -251,10 +260,24 @@ def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype
     return tensor.numpy()
 
 
+_MODEL_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def exclusively(model: nn.Module) -> Iterator[None]:
+    """Hold the model alone while it is switched: two overlapping captures would each save the other's
+    switched state as the original and restore it last. Other threads wait; the same thread may nest."""
+    with _MODEL_LOCKS_GUARD:
+        lock = _MODEL_LOCKS.setdefault(model, threading.RLock())
+    with lock:
+        yield
+
+
 @contextlib.contextmanager
 def recording(model: nn.Module, recorder: Recorder) -> Iterator[None]:
     """Run the model in eval mode, without gradients, through the capturing implementation; restore all."""
-    with switched_to_eval(model), _switched_implementation(model), watched(model, recorder):
+    with exclusively(model), switched_to_eval(model), _switched_implementation(model), watched(model, recorder):
         token = _ACTIVE.set(recorder)
         try:
             with torch.inference_mode():

@@ -117,6 +117,9 @@ class StackRecord:
     key_side: str
     layers: list[LayerRecord] = field(default_factory=list)
     kv_head_of: np.ndarray | None = None
+    model_layer_numbers: list[int | None] = field(default_factory=list)
+    """The model's own number of each recorded layer, read from its module name (None where the name
+    holds none); empty when unknown. `Capture.layer_numbers` says which numbers are shown."""
 
     @property
     def num_layers(self) -> int:
@@ -179,6 +182,18 @@ class Capture:
 
     def num_heads(self, stack: str | None = None) -> int:
         return self.stack(stack).num_heads
+
+    def layer_numbers(self, stack: str | None = None) -> list[int]:
+        """The model's own number of each layer: [1, 3] where a hybrid model (Jamba, LFM2) attends only in
+        layers 1 and 3 of four. Layer arguments everywhere else are 0-based indices into the captured
+        layers. 0, 1, 2... when the model's numbers are unknown (tensors given by hand) or do not increase
+        (ALBERT runs one shared layer several times)."""
+        record = self.stack(stack)
+        numbers = record.model_layer_numbers
+        known = len(numbers) == record.num_layers and all(isinstance(number, int) for number in numbers)
+        if known and all(earlier < later for earlier, later in zip(numbers, numbers[1:])):
+            return list(numbers)
+        return list(range(record.num_layers))
 
     # -- arrays ---------------------------------------------------------------------------
     def attention(self, stack: str | None = None) -> np.ndarray:

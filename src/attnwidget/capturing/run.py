@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, check_estimate
-from .record import Recorder, SideRows, StackPlan, recording, switched_to_eval
+from .record import Recorder, SideRows, StackPlan, exclusively, recording, switched_to_eval
 from .result import Capture, TokenSide
 from .tokens import display_tokens
 
@@ -295,7 +295,7 @@ def _greedy_output(model, inputs, max_new_tokens: int) -> list[list[int]]:
             "pass decoder_text=... (or load the model with its generation head)"
         )
     encoder_inputs = {key: inputs[key] for key in ("input_ids", "attention_mask") if key in inputs}
-    with switched_to_eval(model), torch.inference_mode():
+    with exclusively(model), switched_to_eval(model), torch.inference_mode():
         output = model.generate(**encoder_inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
     sequences = getattr(output, "sequences", output).to("cpu").tolist()
     eos = getattr(model.generation_config, "eos_token_id", None)

@@ -244,21 +244,33 @@ def is_special_token(token: str) -> bool:
 
 
 def display_tokens(tokenizer, token_ids: list[int]) -> tuple[list[str], list[str]]:
-    """Return (display strings, raw tokens) for the ids, one per position."""
+    """Return (display strings, raw tokens) for the ids, one per position.
+
+    An id the tokenizer lacks shows, raw and displayed, as `unknown_id_token(id)`: a model's output can
+    hold one, because embedding matrices are often padded past the vocabulary (t5-small has 32,128 rows
+    against 32,100 tokens), and what the model produced is shown as it is rather than refused.
+    """
     ids = [int(token_id) for token_id in token_ids]
-    raw = tokenizer.convert_ids_to_tokens(ids)
-    for token_id, token in zip(ids, raw):
-        if token is None:
-            raise ValueError(
-                f"token id {token_id} is not in the tokenizer's vocabulary ({len(tokenizer)} tokens); "
-                "pass ids produced by this same tokenizer"
-            )
-    raw = [str(token) for token in raw]
+    size = len(tokenizer)
+    # Slow tokenizers raise on an id past their vocabulary where fast ones answer None: ask only for the rest.
+    raw = [tokenizer.convert_ids_to_tokens(token_id) if 0 <= token_id < size else None for token_id in ids]
     scheme = detect_scheme(tokenizer)
     # Added tokens are stored as plain text, not in the scheme's alphabet, so they are never decoded.
     added = set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
-    display = [display_token(token, scheme, special=token_id in added) for token_id, token in zip(ids, raw)]
+    display = []
+    for index, (token_id, token) in enumerate(zip(ids, raw)):
+        if token is None:
+            raw[index] = unknown_id_token(token_id)
+            display.append(raw[index])
+        else:
+            raw[index] = str(token)
+            display.append(display_token(raw[index], scheme, special=token_id in added))
     return display, raw
+
+
+def unknown_id_token(token_id: int) -> str:
+    """The visible stand-in for an id the tokenizer has no token for, e.g. `<id 32101>`."""
+    return f"<id {token_id}>"
 
 
 def readable_tokens(tokens: list[str]) -> list[str]:
