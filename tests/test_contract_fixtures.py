@@ -25,7 +25,7 @@ STACK, LAYER = "self", 1
 
 def fixture_capture() -> Capture:
     """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a
-    position bias and one masked key, so every optional part of the format is present."""
+    position bias, one masked key and logit soft-capping, so every optional part of the format is present."""
     rng = np.random.default_rng(7)
     tokens = ["[CLS]", "leaves", "fall", "[SEP]", "autumn"]
     side = TokenSide("input", tokens, list(tokens), [101, 3727, 2991, 102, 7114], [True, False, False, True, False], 3)
@@ -36,7 +36,7 @@ def fixture_capture() -> Capture:
     for _ in range(2):
         query = rng.normal(size=(heads, n, dim)).astype(np.float32)
         key = rng.normal(size=(kv_heads, n, dim)).astype(np.float32)
-        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias))
+        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias, softcap=1.5))
     return Capture([side], [StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]))])
 
 
@@ -62,6 +62,7 @@ def build_fixtures() -> dict[str, bytes]:
         },
         "query_key": {
             "scale": header["scale"],
+            "softcap": header["softcap"],
             **{name: {"shape": list(array.shape), "values": _finite_or_none(array)} for name, array in arrays.items()},
             "softmax": {"shape": list(shape), "values": capture.layer_attention(LAYER, STACK).astype(np.float64).ravel().tolist()},
         },
@@ -89,6 +90,7 @@ def test_the_fixture_decodes_back_in_python():
     np.testing.assert_array_equal(probabilities.ravel(), np.array(expected["attention"]["probabilities"], np.float32))
     header, arrays = wire.decode_query_key_record((FIXTURES / "query_key.bin").read_bytes())
     assert header["scale"] == expected["query_key"]["scale"]
+    assert header["softcap"] == expected["query_key"]["softcap"] == 1.5
     assert sorted(arrays) == ["bias", "key", "query", "scores"]
 
 

@@ -4,7 +4,7 @@ import { headList } from "../draw/format";
 import { button, key, mouse } from "../test/dom";
 import { buildFixture, offsetView } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
-import { golden, goldenTraits, maskOnlyRecord, numbers } from "../test/golden";
+import { golden, goldenTraits, maskOnlyRecord, numbers, uncappedRecord } from "../test/golden";
 import { mount, settle } from "../test/mount";
 import { NEURON_ROW, sharingCaption } from "./neuron";
 
@@ -86,6 +86,36 @@ describe("neuron view", () => {
       expect(row.dataset.bias).toBe(bias === -Infinity ? "masked" : bias === 0 ? "0" : bias.toPrecision(3));
       expectShown(row.dataset.softmax, softmax[k]);
     });
+  });
+
+  it("shows the soft-capped score as a step of its own, between the score and the bias (Gemma 2)", () => {
+    const host = mount(neuronModel());
+    const cap = expected.query_key.softcap!;
+
+    expect(host.querySelector(".aw-neuron-table--capped")).not.toBeNull();
+    const titles = [...host.querySelectorAll(".aw-nrow--head > span")].map((span) => span.textContent);
+    expect(titles.slice(4, 7)).toEqual(["q·k × scale", "capped", "+ bias"]);
+    rowsOf(host).forEach((row, k) => expectShown(row.dataset.capped, cap * Math.tanh(score(0, 2, k) / cap)));
+    // The cap changes what the softmax reads: uncapped scores would give other weights.
+    const big = rowsOf(host).findIndex((_, k) => Math.abs(score(0, 2, k)) > cap / 2);
+    expect(big).toBeGreaterThanOrEqual(0);
+    const capped = cap * Math.tanh(score(0, 2, big) / cap);
+    expect(Math.abs(capped - score(0, 2, big))).toBeGreaterThan(0.01);
+
+    const body = host.querySelector<HTMLElement>(".aw-neuron-body")!;
+    mouse(body, "mousemove", { clientX: 2000, clientY: big * NEURON_ROW + 5 });
+    expect(host.querySelector(".aw-readout")!.textContent).toContain(`, capped ${capped.toPrecision(6)}`);
+  });
+
+  it("has no capped column for a model that does not cap its scores", () => {
+    const model = neuronModel();
+    model.fromPython({ _qk: { [expected.key]: offsetView(uncappedRecord()) }, meta: { ...model.get("meta") } });
+    const host = mount(model);
+
+    expect(host.querySelector(".aw-neuron-table--capped")).toBeNull();
+    rowsOf(host).forEach((row) => expect(row.dataset.capped).toBeUndefined());
+    mouse(host.querySelector<HTMLElement>(".aw-neuron-body")!, "mousemove", { clientX: 2000, clientY: 3 * NEURON_ROW + 5 });
+    expect(host.querySelector(".aw-readout")!.textContent).toMatch(/^key 3 .*: q·k × scale = \S+ [+−]/);
   });
 
   it("names the key/value head a grouped query head reads", () => {

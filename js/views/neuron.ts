@@ -1,10 +1,11 @@
 // Neuron view: how one query token of one head attends. The query vector on top; per key
-// token its key vector, q × k elementwise, the score q·k × scale, the model's bias where it
-// has one, and the softmax, with a line from the query to each key as strong as its weight.
+// token its key vector, q × k elementwise, the score q·k × scale, the capped score where the
+// model soft-caps (Gemma 2), the model's bias where it has one, and the softmax, with a line
+// from the query to each key as strong as its weight.
 //
 // Scores and weights come from the float32 scores Python sends (js/contract/query-key.ts,
 // js/neuron/row.ts), so the digits shown are the capture's. Each row carries them as
-// data-score / data-bias / data-softmax.
+// data-score / data-capped / data-bias / data-softmax.
 
 import "./neuron.css";
 import type { QueryKeyLayer, StackInfo } from "../contract";
@@ -63,14 +64,14 @@ export function neuronView(ctx: ViewContext): View {
   const table = el("div", { class: "aw-neuron-table" });
   const headRow = el("div", { class: "aw-nrow aw-nrow--head" });
   headRow.append(
-    ...["", "key", "key vector", "q × k", "q·k × scale", "+ bias", "softmax"].map((text) => el("span", {}, text)),
+    ...["", "key", "key vector", "q × k", "q·k × scale", "capped", "+ bias", "softmax"].map((text) => el("span", {}, text)),
   );
   const queryRow = el("div", { class: "aw-nrow aw-nrow--query" });
   const queryLabel = el("span", { class: "aw-tok aw-neuron-query" });
   const queryBand = el("canvas", { class: "aw-neuron-qband", "aria-label": "Query vector: hover to read a dimension" });
   const queryBandCell = el("span", {});
   queryBandCell.append(queryBand);
-  queryRow.append(el("span", { class: "aw-neuron-q" }, "query"), queryLabel, queryBandCell, el("span"), el("span"), el("span"), el("span"));
+  queryRow.append(el("span", { class: "aw-neuron-q" }, "query"), queryLabel, queryBandCell, ...Array.from({ length: 5 }, () => el("span")));
   const body = el("div", { class: "aw-neuron-body" });
   const canvas = el("canvas", { "aria-hidden": "true" });
   const rows = el("div", { class: "aw-neuron-rows", role: "list", "aria-label": "Key tokens" });
@@ -152,11 +153,13 @@ export function neuronView(ctx: ViewContext): View {
     const vectorMax = maxMagnitude([row.query, ...keys]);
     const productMax = maxMagnitude(products);
     const columns = [LINES_WIDTH, geometry.label, geometry.band + 2 * BAND_PAD, geometry.band + 2 * BAND_PAD, SCORE_WIDTH];
+    if (row.capped) columns.push(SCORE_WIDTH);
     if (withBias) columns.push(SCORE_WIDTH);
     columns.push(SOFTMAX_WIDTH);
     shownRow = { info, row, layer, geometry, keys, products, columns, withBias };
     table.style.setProperty("--aw-neuron-columns", columns.map((w) => `${w}px`).join(" "));
     table.classList.toggle("aw-neuron-table--bias", withBias);
+    table.classList.toggle("aw-neuron-table--capped", !!row.capped);
     headRow.hidden = false;
     queryRow.hidden = false;
     queryLabel.textContent = info.query.tokens[token];
@@ -171,6 +174,7 @@ export function neuronView(ctx: ViewContext): View {
           role: "listitem",
           "data-key": k,
           "data-score": shown(row.scores[k]),
+          "data-capped": row.capped ? shown(row.capped[k]) : null,
           "data-bias": withBias ? shown(row.bias[k]) : null,
           "data-softmax": masked ? "0" : shown(row.softmax[k]),
           "data-masked": masked ? "true" : null,
@@ -192,6 +196,7 @@ export function neuronView(ctx: ViewContext): View {
           el("span"),
           el("span"),
           el("span", { class: "aw-nnum" }, masked ? "masked" : shown(row.scores[k])),
+          el("span", { class: "aw-nnum aw-ncapped" }, row.capped && !masked ? shown(row.capped[k]) : ""),
           el("span", { class: "aw-nnum aw-nbias" }, withBias ? (masked ? "−∞" : signed(shown(row.bias[k]))) : ""),
           softmax,
         );
@@ -256,7 +261,9 @@ export function neuronView(ctx: ViewContext): View {
       width: columns.reduce((a, b) => a + b, 0),
       height: top + layer.nKey * NEURON_ROW,
       paint(g) {
-        const titles = ["", "key", "key vector", "q × k", "q·k × scale", ...(withBias ? ["+ bias"] : []), "softmax"];
+        const optional = [...(row.capped ? ["capped"] : []), ...(withBias ? ["+ bias"] : [])];
+        const titles = ["", "key", "key vector", "q × k", "q·k × scale", ...optional, "softmax"];
+        const biasX = x[row.capped ? 6 : 5];
         g.font = UI_FONT;
         g.fillStyle = colors.muted;
         g.textAlign = "left";
@@ -285,7 +292,8 @@ export function neuronView(ctx: ViewContext): View {
           g.textAlign = "right";
           g.textBaseline = "middle";
           g.fillText(masked ? "masked" : shown(row.scores[k]), x[4] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
-          if (withBias) g.fillText(masked ? "−∞" : signed(shown(row.bias[k])), x[5] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
+          if (row.capped && !masked) g.fillText(shown(row.capped[k]), x[5] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
+          if (withBias) g.fillText(masked ? "−∞" : signed(shown(row.bias[k])), biasX + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
           g.strokeStyle = colors.muted;
           g.lineWidth = 1;
           g.strokeRect(softmaxX + 4.5, y + 4.5, BAR_WIDTH, NEURON_ROW - 9);
@@ -305,8 +313,10 @@ export function neuronView(ctx: ViewContext): View {
     const { info, row } = shownRow;
     const name = `key ${k} “${info.key.tokens[k]}”`;
     if (row.masked[k]) return `${name}: masked (the model does not let this query see this key)`;
-    const bias = shownRow.layer.bias?.additive ? ` ${signed(exact(row.bias[k]))} bias = ${exact(row.scores[k] + row.bias[k])}` : "";
-    return `${name}: q·k × scale = ${exact(row.scores[k])}${bias}; softmax = ${exact(row.softmax[k])}`;
+    const logit = row.capped ? row.capped[k] : row.scores[k];
+    const capped = row.capped ? `, capped ${exact(logit)}` : "";
+    const bias = shownRow.layer.bias?.additive ? ` ${signed(exact(row.bias[k]))} bias = ${exact(logit + row.bias[k])}` : "";
+    return `${name}: q·k × scale = ${exact(row.scores[k])}${capped}${bias}; softmax = ${exact(row.softmax[k])}`;
   }
 
   function describeDimension(k: number | null, d: number): string {

@@ -15,7 +15,7 @@ import numpy as np
 
 from .capturing import Capture
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
@@ -165,7 +165,10 @@ def has_query_key(capture: Capture) -> bool:
 
 
 def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.ndarray]:
-    """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any."""
+    """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any.
+
+    Scores are before soft-capping: the header's `softcap` says how to cap them, so the browser
+    can show the capped score as a step of its own."""
     query, key = capture.query_key(layer, stack)  # raises the capture's own errors for bad input
     record = capture.stack(stack).layers[layer]
     scores = np.einsum("hqd,hkd->hqk", query, key) * np.float32(capture.layer_scale(layer, stack))
@@ -190,7 +193,7 @@ def query_key_record(capture: Capture, stack: str, layer: int) -> bytes:
     for name, array in arrays.items():
         layout.append({"name": name, "dtype": array.dtype.name, "shape": list(array.shape), "offset": offset})
         offset += _aligned(array.nbytes)
-    header = {"scale": capture.layer_scale(layer, stack), "arrays": layout}
+    header = {"scale": capture.layer_scale(layer, stack), "softcap": capture.softcap(layer, stack), "arrays": layout}
     header_bytes = json.dumps(header).encode("utf-8")
     start = _aligned(_HEADER_LENGTH.itemsize + len(header_bytes))
     parts = [np.array(len(header_bytes), dtype=_HEADER_LENGTH).tobytes(), header_bytes]
