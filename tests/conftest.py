@@ -101,10 +101,11 @@ def _tiny_config(arch: str):
 
 ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra")
 DECODER_ONLY = (
-    "gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo", "gemma2", "gemma4_text"
+    "gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo", "gemma2", "gemma4_text",
+    "gpt_oss",
 )  # fmt: skip
-NOT_SHOWN_EXACTLY = ("diffllama", "gpt_oss")
-"""Decoders whose attention one map per layer cannot show from queries and keys alone: refused or warned."""
+REFUSED = ("diffllama",)
+"""Decoders whose attention one map per layer cannot show: capture refuses them."""
 ENCODER_DECODER = ("t5", "bart")
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
 
@@ -116,7 +117,7 @@ def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torc
     config = _tiny_config(arch)
     if arch in ENCODER_DECODER:
         auto = t.AutoModelForSeq2SeqLM
-    elif arch in DECODER_ONLY + NOT_SHOWN_EXACTLY:
+    elif arch in DECODER_ONLY + REFUSED:
         auto = t.AutoModelForCausalLM
     else:
         auto = t.AutoModel
@@ -159,8 +160,15 @@ def softmax_of_scores(result, layer: int, stack: str) -> np.ndarray:
     bias = result.bias(layer, stack)
     if bias is not None:
         scores = scores + bias
-    scores = scores - scores.max(axis=-1, keepdims=True)
-    weights = np.exp(scores)
+    sinks = result.sinks(layer, stack)
+    if sinks is not None:  # one more logit per head, whose weight goes to no token
+        sink_column = np.broadcast_to(sinks[:, None, None], (*scores.shape[:2], 1))
+        return _softmax(np.concatenate([scores, sink_column], axis=-1))[..., :-1]
+    return _softmax(scores)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return weights / weights.sum(axis=-1, keepdims=True)
 
 

@@ -18,8 +18,8 @@ from attnwidget.capturing import IncompleteScoresWarning
 from conftest import ARCHITECTURES, DECODER_ONLY, ENCODER_DECODER, eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
-# No sdpa in transformers: BLOOM and GPT-Neo (recorded through module hooks), Gemma 2 (soft-capping).
-EAGER_ONLY = ("bloom", "gpt_neo", "gemma2")
+# No sdpa in transformers: BLOOM and GPT-Neo (recorded through module hooks), Gemma 2 (soft-capping), GPT-OSS (sinks).
+EAGER_ONLY = ("bloom", "gpt_neo", "gemma2", "gpt_oss")
 
 
 def model_inputs(model, result, encoding) -> dict:

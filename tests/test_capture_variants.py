@@ -1,6 +1,6 @@
 """Attention variants beyond softmax(q @ k.T * scale + bias): each recorded exactly, or refused, never shown wrong.
 
-The two invariants of `test_capture_architectures.py` hold for Gemma 2 and Gemma 4 there (they are
+The two invariants of `test_capture_architectures.py` hold for Gemma 2, Gemma 4 and GPT-OSS there (they are
 in `DECODER_ONLY`); this file checks what is particular to each variant.
 """
 
@@ -82,24 +82,39 @@ def test_a_module_run_once_per_layer_is_one_layer_per_run(tiny_models):
     np.testing.assert_allclose(result.attention(), reference, atol=1e-6, rtol=0)
 
 
-def test_every_layer_is_checked_against_the_promised_tolerance(tiny_models):
-    """GPT-OSS's attention sinks take a share of each softmax that queries and keys do not explain. With the
-    first layer's sink silenced, a second layer off by less than 1e-3 (which a check of the first layer
-    alone, or at 1e-3, let pass) is still named."""
-    model, tokenizer = tiny_models("gpt_oss")
-    first, second = (layer.self_attn for layer in model.model.layers)
-    with torch.no_grad():
-        first.sinks.fill_(-1e4)
-        second.sinks.fill_(-9.0)
-    with pytest.warns(IncompleteScoresWarning, match=r"GptOssAttention \(layer 1 of 'self'\).*attention sinks"):
-        result = capture(model, tokenizer, TEXT)
-    assert 1e-4 < largest_reconstruction_error(result, 1) < 1e-3
-    assert largest_reconstruction_error(result, 0) < 1e-6
-    reference = eager_attentions(model, dict(tokenizer(TEXT, return_tensors="pt")))["self"][:, 0]
-    np.testing.assert_allclose(result.attention(), reference, atol=1e-6, rtol=0)
-
-    with torch.no_grad():
-        second.sinks.fill_(-1e4)
+def test_gpt_oss_sinks_are_recorded_and_give_back_the_attention_bit_for_bit(tiny_models):
+    model, tokenizer = tiny_models("gpt_oss", attn_implementation=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error", IncompleteScoresWarning)
-        capture(model, tokenizer, TEXT)
+        result = capture(model, tokenizer, TEXT)
+
+    layers = result.stack().layers
+    for index, layer in enumerate(model.model.layers):
+        np.testing.assert_array_equal(result.sinks(index), layer.self_attn.sinks.detach().numpy())
+    assert all(layer.stored_attention is None for layer in layers)
+    reference = eager_attentions(model, dict(tokenizer(TEXT, return_tensors="pt")))["self"][:, 0]
+    np.testing.assert_array_equal(result.attention(), reference)
+    # The sink takes its share of every row: the weights of the real keys sum to less than 1.
+    assert reference.sum(axis=-1).min() < 0.9
+    without = LayerRecord(query=layers[0].query, key=layers[0].key, scale=layers[0].scale, bias=layers[0].bias)
+    assert np.abs(without.derived_attention() - reference[0]).max() > 0.05
+
+
+def test_every_layer_is_checked_against_the_promised_tolerance(tiny_models, monkeypatch):
+    """An architecture whose second layer gives a share of 5e-4 of each row to no token, which its queries and
+    keys do not explain: a check of the first layer alone, or at 1e-3, would let it pass."""
+    from transformers.models.llama import modeling_llama
+
+    own = modeling_llama.eager_attention_forward
+
+    def with_an_unrecorded_share(module, query, key, value, attention_mask, **kwargs):
+        output, weights = own(module, query, key, value, attention_mask, **kwargs)
+        return output, weights * (1 - 5e-4) if module.layer_idx == 1 else weights
+
+    model, tokenizer = tiny_models("llama", attn_implementation=None)
+    monkeypatch.setattr(modeling_llama, "eager_attention_forward", with_an_unrecorded_share)
+    with pytest.warns(IncompleteScoresWarning, match=r"LlamaAttention \(layer 1 of 'self'\).* by up to 0.0005"):
+        result = capture(model, tokenizer, TEXT)
+    assert largest_reconstruction_error(result, 0) < 1e-6
+    assert 1e-4 < largest_reconstruction_error(result, 1) < 1e-3
+    assert result.stack().layers[1].stored_attention is not None, "the model's own numbers are kept"

@@ -25,7 +25,8 @@ STACK, LAYER = "self", 1
 
 def fixture_capture() -> Capture:
     """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a
-    position bias, one masked key and logit soft-capping, so every optional part of the format is present."""
+    position bias, one masked key, logit soft-capping and attention sinks, so every optional part of the format
+    is present."""
     rng = np.random.default_rng(7)
     tokens = ["[CLS]", "leaves", "fall", "[SEP]", "autumn"]
     side = TokenSide("input", tokens, list(tokens), [101, 3727, 2991, 102, 7114], [True, False, False, True, False], 3)
@@ -36,7 +37,8 @@ def fixture_capture() -> Capture:
     for _ in range(2):
         query = rng.normal(size=(heads, n, dim)).astype(np.float32)
         key = rng.normal(size=(kv_heads, n, dim)).astype(np.float32)
-        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias, softcap=1.5))
+        sinks = rng.normal(size=heads).astype(np.float32)
+        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias, softcap=1.5, sinks=sinks))
     return Capture([side], [StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]))])
 
 
@@ -91,7 +93,7 @@ def test_the_fixture_decodes_back_in_python():
     header, arrays = wire.decode_query_key_record((FIXTURES / "query_key.bin").read_bytes())
     assert header["scale"] == expected["query_key"]["scale"]
     assert header["softcap"] == expected["query_key"]["softcap"] == 1.5
-    assert sorted(arrays) == ["bias", "key", "query", "scores"]
+    assert sorted(arrays) == ["bias", "key", "query", "scores", "sinks"]
 
 
 if __name__ == "__main__":

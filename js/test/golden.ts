@@ -26,7 +26,16 @@ export interface Golden {
     stack: string;
     layer: number;
     attention: { shape: number[]; probabilities: number[] };
-    query_key: { scale: number; softcap: number | null; query: Expected; key: Expected; scores: Expected; bias: Expected; softmax: Expected };
+    query_key: {
+      scale: number;
+      softcap: number | null;
+      query: Expected;
+      key: Expected;
+      scores: Expected;
+      bias: Expected;
+      sinks: Expected;
+      softmax: Expected;
+    };
   };
 }
 

@@ -28,7 +28,8 @@ function neuronModel(options: { traits?: Partial<Traits>; preload?: "all" | "non
   return new FakeModel({ ...traits, meta, _qk: preloaded ? traits._qk : {} });
 }
 
-const rowsOf = (host: HTMLElement) => [...host.querySelectorAll<HTMLElement>(".aw-neuron-rows .aw-nrow")];
+const rowsOf = (host: HTMLElement) => [...host.querySelectorAll<HTMLElement>(".aw-neuron-rows .aw-nrow:not(.aw-nrow--sink)")];
+const sinkOf = (host: HTMLElement) => host.querySelector<HTMLElement>(".aw-neuron-rows .aw-nrow--sink");
 const status = (host: HTMLElement) => host.querySelector(".aw-neuronview [role=status]")!.textContent;
 
 /** A shown number equals `value` to the three significant digits shown. */
@@ -51,7 +52,8 @@ describe("neuron view", () => {
       expectShown(row.dataset.softmax, softmax[k]);
       if (softmax[k] > 0) expect(row.querySelector(".aw-nvalue")!.textContent).toBe(row.dataset.softmax);
     });
-    expect(rows.reduce((sum, row) => sum + Number(row.dataset.softmax), 0)).toBeCloseTo(1, 2);
+    // The head's sink takes the rest of the row (the fixture has one per head, as GPT-OSS does).
+    expect(rows.reduce((sum, row) => sum + Number(row.dataset.softmax), Number(sinkOf(host)!.dataset.softmax))).toBeCloseTo(1, 2);
     expect(host.querySelector(".aw-neuron-query")!.textContent).toBe(TOKENS[2]);
     expect(status(host)).toBe("");
   });
@@ -116,6 +118,24 @@ describe("neuron view", () => {
     rowsOf(host).forEach((row) => expect(row.dataset.capped).toBeUndefined());
     mouse(host.querySelector<HTMLElement>(".aw-neuron-body")!, "mousemove", { clientX: 2000, clientY: 3 * NEURON_ROW + 5 });
     expect(host.querySelector(".aw-readout")!.textContent).toMatch(/^key 3 .*: q·k × scale = \S+ [+−]/);
+  });
+
+  it("shows the head's attention sink as a last row: its logit and the weight that goes to no token (GPT-OSS)", () => {
+    const host = mount(neuronModel({ traits: { head: 2 } }));
+    const sinks = numbers(expected.query_key.sinks);
+    const sink = sinkOf(host)!;
+
+    expect(sink.querySelector(".aw-tok")!.textContent).toBe("<sink>");
+    expect(sink.dataset.score).toBe(sinks[2].toPrecision(3));
+    const keys = expectedSoftmax(2, 2).reduce((a, b) => a + b, 0);
+    expect(keys).toBeLessThan(0.99);
+    expectShown(sink.dataset.softmax, 1 - keys);
+    const body = host.querySelector<HTMLElement>(".aw-neuron-body")!;
+    expect(body.style.height).toBe(`${(N_KEY + 1) * NEURON_ROW}px`);
+    mouse(body, "mousemove", { clientX: 2000, clientY: N_KEY * NEURON_ROW + 5 });
+    expect(host.querySelector(".aw-readout")!.textContent).toBe(
+      `<sink>: logit ${sinks[2].toPrecision(6)}; softmax = ${Number(1 - keys).toPrecision(6)}, which goes to no token`,
+    );
   });
 
   it("names the key/value head a grouped query head reads", () => {

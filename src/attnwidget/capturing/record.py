@@ -3,9 +3,11 @@
 The model is switched to a registered attention implementation for the call only. That
 implementation runs the architecture's own eager function, so the attention is exactly
 what eager would compute, and keeps what the function was given (queries after rotary
-embedding, keys before GQA repetition, the scale, the mask, T5's position bias and Gemma 2's
-logit soft-cap). Every layer is then checked: softmax of what was kept must give back the model's
-attention to 1e-4, or the capture warns.
+embedding, keys before GQA repetition, the scale, the mask, T5's position bias, Gemma 2's
+logit soft-cap and GPT-OSS's attention sinks). Every layer is then checked: softmax of what
+was kept must give back the model's attention to 1e-4, or the capture warns. Records are keyed
+by module and forward call, so a module that computes attention twice in one forward
+(DiffLlama's differential attention) is refused, never taken for two layers.
 """
 
 from __future__ import annotations
@@ -86,7 +88,12 @@ def _capturing_attention(module, query, key, value, attention_mask, *args, **kwa
     if recorder is not None:
         scaling = kwargs.get("scaling", args[0] if args else None)
         position_bias, softcap = kwargs.get("position_bias"), kwargs.get("softcap")
-        recorder.record(module, query, key, weights, attention_mask, scaling, position_bias, softcap=softcap)
+        # GPT-OSS's eager function reads its sinks from the module: one extra logit per head in every softmax.
+        sinks = getattr(module, "sinks", None)
+        sinks = sinks if isinstance(sinks, torch.Tensor) else None
+        recorder.record(
+            module, query, key, weights, attention_mask, scaling, position_bias, softcap=softcap, sinks=sinks
+        )
     return output, weights
 
 
@@ -125,7 +132,9 @@ class Recorder:
         self._handles: list = []
         self._warned: set[str] = set()
 
-    def record(self, module, query, key, weights, attention_mask, scaling, position_bias, softcap=None) -> None:
+    def record(
+        self, module, query, key, weights, attention_mask, scaling, position_bias, softcap=None, sinks=None
+    ) -> None:
         if weights is None:
             raise RuntimeError(f"{type(module).__name__} returned no attention weights from its eager function")
         self._check_one_call_per_forward(module)
@@ -144,6 +153,7 @@ class Recorder:
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
             softcap=None if softcap is None else float(softcap),
+            sinks=None if sinks is None else sinks.detach().to("cpu", torch.float32).numpy().copy(),
         )
         exact, error = _derivation_error(layer)
         if exact and self._attention_dtype == torch.float32 and _all_float32(query, key, weights):
@@ -153,7 +163,7 @@ class Recorder:
             warnings.warn(
                 f"{type(module).__name__} (layer {len(stack.layers)} of {stack_name!r}): softmax(q @ k.T * scale "
                 f"+ bias) differs from its attention by up to {error:.2g}; this architecture adds something "
-                "attnwidget does not record (such as attention sinks). The attention itself is exact; queries and "
+                "attnwidget does not record. The attention itself is exact; queries and "
                 "keys explain it in part.",
                 IncompleteScoresWarning,
             )
@@ -240,7 +250,7 @@ def _derivation_error(layer: LayerRecord) -> tuple[bool, float]:
     It is exact for MiniLM and most layers of most architectures. It may not be where an
     architecture orders its ops differently (BLOOM's fused scale-and-add), where other shapes run
     other matrix kernels (a padded batch, a decoder of a few tokens), or where it adds terms we do
-    not record (attention sinks). A fully masked row is NaN here and counts as inexact, not as an
+    not record. A fully masked row is NaN here and counts as inexact, not as an
     error: the model's numbers for it mean nothing. Inexact layers keep their attention stored: a
     capture always returns the model's own numbers."""
     stored = torch.from_numpy(layer.stored_attention)
