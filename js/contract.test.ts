@@ -92,6 +92,8 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     const record = decodeQueryKey(meta, stack, layer, offsetView(queryKey, 5));
     const qk = expected.query_key;
     expect(record.scale).toBe(qk.scale);
+    expect(record.softcap).toBe(qk.softcap);
+    expect(Array.from(record.sinks!)).toEqual(numbers(qk.sinks));
     expect([record.heads, record.nQuery, record.dim]).toEqual(qk.query.shape);
     expect([record.kvHeads, record.nKey, record.dim]).toEqual(qk.key.shape);
     expect([record.heads, record.nQuery, record.nKey]).toEqual(qk.scores.shape);

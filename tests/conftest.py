@@ -70,6 +70,22 @@ def _tiny_config(arch: str):
         "phi": lambda: t.PhiConfig(
             **_COMMON, **_DECODER_ONLY, partial_rotary_factor=0.5, max_position_embeddings=128, initializer_range=0.2
         ),
+        "gemma2": lambda: t.Gemma2Config(
+            **_COMMON, **_DECODER_ONLY, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8,
+            attn_logit_softcapping=0.5, sliding_window=4, initializer_range=0.2,
+        ),
+        "gemma4_text": lambda: t.Gemma4TextConfig(  # head_dim 8 in the sliding layer, 16 in the full one
+            **_COMMON, **_DECODER_ONLY, num_key_value_heads=2, head_dim=8, global_head_dim=16, sliding_window=4,
+            layer_types=["sliding_attention", "full_attention"], hidden_size_per_layer_input=8,
+            vocab_size_per_layer_input=MINILM_VOCAB, initializer_range=0.2,
+        ),
+        "diffllama": lambda: t.DiffLlamaConfig(
+            **_COMMON, **_DECODER_ONLY, num_key_value_heads=2, max_position_embeddings=128, initializer_range=0.2
+        ),
+        "gpt_oss": lambda: t.GptOssConfig(
+            **_COMMON, **_DECODER_ONLY, num_key_value_heads=2, head_dim=8, num_local_experts=2,
+            num_experts_per_tok=1, sliding_window=4, initializer_range=0.2,
+        ),
         "t5": lambda: t.T5Config(
             **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
             relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
@@ -84,7 +100,12 @@ def _tiny_config(arch: str):
 
 
 ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra")
-DECODER_ONLY = ("gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo")
+DECODER_ONLY = (
+    "gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo", "gemma2", "gemma4_text",
+    "gpt_oss",
+)  # fmt: skip
+REFUSED = ("diffllama",)
+"""Decoders whose attention one map per layer cannot show: capture refuses them."""
 ENCODER_DECODER = ("t5", "bart")
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
 
@@ -96,7 +117,7 @@ def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torc
     config = _tiny_config(arch)
     if arch in ENCODER_DECODER:
         auto = t.AutoModelForSeq2SeqLM
-    elif arch in DECODER_ONLY:
+    elif arch in DECODER_ONLY + REFUSED:
         auto = t.AutoModelForCausalLM
     else:
         auto = t.AutoModel
@@ -129,15 +150,25 @@ def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
 
 
 def softmax_of_scores(result, layer: int, stack: str) -> np.ndarray:
-    """softmax(q @ k.T * scale + bias) from what the capture recorded, in float64."""
+    """softmax(q @ k.T * scale, soft-capped, + bias) from what the capture recorded, in float64."""
     query, key = result.query_key(layer, stack)
     scores = np.einsum("hqd,hkd->hqk", query.astype(np.float64), key.astype(np.float64))
     scores = scores * result.layer_scale(layer, stack)
+    softcap = result.softcap(layer, stack)
+    if softcap is not None:
+        scores = np.tanh(scores / softcap) * softcap
     bias = result.bias(layer, stack)
     if bias is not None:
         scores = scores + bias
-    scores = scores - scores.max(axis=-1, keepdims=True)
-    weights = np.exp(scores)
+    sinks = result.sinks(layer, stack)
+    if sinks is not None:  # one more logit per head, whose weight goes to no token
+        sink_column = np.broadcast_to(sinks[:, None, None], (*scores.shape[:2], 1))
+        return _softmax(np.concatenate([scores, sink_column], axis=-1))[..., :-1]
+    return _softmax(scores)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
     return weights / weights.sum(axis=-1, keepdims=True)
 
 

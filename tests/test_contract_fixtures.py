@@ -25,8 +25,9 @@ STACK, LAYER = "self", 1
 
 def fixture_capture() -> Capture:
     """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a
-    position bias and one masked key, so every optional part of the format is present; the model numbers
-    its two attention layers 1 and 3, as a hybrid model whose other layers do not attend would."""
+    position bias, one masked key, logit soft-capping and attention sinks, so every optional part of the format
+    is present; the model numbers its two attention layers 1 and 3, as a hybrid model whose other layers do not
+    attend would."""
     rng = np.random.default_rng(7)
     tokens = ["[CLS]", "leaves", "fall", "[SEP]", "autumn"]
     side = TokenSide("input", tokens, list(tokens), [101, 3727, 2991, 102, 7114], [True, False, False, True, False], 3)
@@ -37,7 +38,8 @@ def fixture_capture() -> Capture:
     for _ in range(2):
         query = rng.normal(size=(heads, n, dim)).astype(np.float32)
         key = rng.normal(size=(kv_heads, n, dim)).astype(np.float32)
-        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias))
+        sinks = rng.normal(size=heads).astype(np.float32)
+        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias, softcap=1.5, sinks=sinks))
     return Capture([side], [StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]), [1, 3])])
 
 
@@ -63,6 +65,7 @@ def build_fixtures() -> dict[str, bytes]:
         },
         "query_key": {
             "scale": header["scale"],
+            "softcap": header["softcap"],
             **{name: {"shape": list(array.shape), "values": _finite_or_none(array)} for name, array in arrays.items()},
             "softmax": {"shape": list(shape), "values": capture.layer_attention(LAYER, STACK).astype(np.float64).ravel().tolist()},
         },
@@ -90,7 +93,8 @@ def test_the_fixture_decodes_back_in_python():
     np.testing.assert_array_equal(probabilities.ravel(), np.array(expected["attention"]["probabilities"], np.float32))
     header, arrays = wire.decode_query_key_record((FIXTURES / "query_key.bin").read_bytes())
     assert header["scale"] == expected["query_key"]["scale"]
-    assert sorted(arrays) == ["bias", "key", "query", "scores"]
+    assert header["softcap"] == expected["query_key"]["softcap"] == 1.5
+    assert sorted(arrays) == ["bias", "key", "query", "scores", "sinks"]
 
 
 if __name__ == "__main__":

@@ -35,14 +35,20 @@ def served(widget, stack, layer):
     return wire.decode_query_key_record(buffers[0])
 
 
-def softmax(arrays) -> np.ndarray:
-    """What the browser computes: softmax(scores + bias) in float64, masked (-inf) positions 0."""
+def softmax(header, arrays) -> np.ndarray:
+    """What the browser computes: softmax(scores, soft-capped, + bias) in float64, masked (-inf) positions 0."""
     logits = arrays["scores"].astype(np.float64)
+    if header["softcap"] is not None:
+        logits = np.tanh(logits / header["softcap"]) * header["softcap"]
     if "bias" in arrays:
         logits = logits + arrays["bias"]
+    if "sinks" in arrays:  # one more logit per head, whose weight goes to no token
+        sinks = np.broadcast_to(arrays["sinks"][:, None, None], (*logits.shape[:2], 1))
+        logits = np.concatenate([logits, sinks], axis=-1)
     logits = logits - logits.max(axis=-1, keepdims=True)
     weights = np.exp(logits)
-    return weights / weights.sum(axis=-1, keepdims=True)
+    weights = weights / weights.sum(axis=-1, keepdims=True)
+    return weights[..., :-1] if "sinks" in arrays else weights
 
 
 def assert_record_matches_capture(result, stack, layer, header, arrays):
@@ -51,6 +57,7 @@ def assert_record_matches_capture(result, stack, layer, header, arrays):
     np.testing.assert_allclose(arrays["query"], query, **FLOAT16)
     np.testing.assert_allclose(arrays["key"], record.key, **FLOAT16)
     assert header["scale"] == result.layer_scale(layer, stack)
+    assert header["softcap"] == result.softcap(layer, stack)
     expected_scores = np.einsum("hqd,hkd->hqk", query.astype(np.float64), key) * header["scale"]
     np.testing.assert_allclose(arrays["scores"], expected_scores, rtol=1e-5, atol=1e-5)
     bias = result.bias(layer, stack)
@@ -58,9 +65,14 @@ def assert_record_matches_capture(result, stack, layer, header, arrays):
         assert "bias" not in arrays
     else:
         np.testing.assert_array_equal(arrays["bias"], np.asarray(bias).reshape(arrays["bias"].shape))
+    sinks = result.sinks(layer, stack)
+    if sinks is None:
+        assert "sinks" not in arrays
+    else:
+        np.testing.assert_array_equal(arrays["sinks"], sinks)
     # The numbers the neuron view shows (3 significant digits) equal the model's attention: the
     # tolerance is the float32 rounding of scores in the hundreds, as the tiny T5's are.
-    np.testing.assert_allclose(softmax(arrays), result.layer_attention(layer, stack), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(softmax(header, arrays), result.layer_attention(layer, stack), rtol=1e-4, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

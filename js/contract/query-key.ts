@@ -10,6 +10,8 @@ import { stackInfo, type Binary, type Meta } from "./traits";
 
 export interface QueryKeyLayer {
   scale: number;
+  /** Logit soft-capping (Gemma 2): each score s becomes softcap × tanh(s / softcap) before the bias; null without. */
+  softcap: number | null;
   heads: number;
   kvHeads: number;
   nQuery: number;
@@ -23,6 +25,8 @@ export interface QueryKeyLayer {
   scores: Float32Array;
   /** The additive term before the softmax (mask, relative position bias), or null. */
   bias: Bias | null;
+  /** [heads] attention sinks (GPT-OSS): one more logit per head in every softmax, attending to no token; or null. */
+  sinks: Float32Array | null;
 }
 
 /** Broadcast like numpy: a size-1 head or query dimension serves every head or query. */
@@ -98,6 +102,7 @@ function decodeRecord(bytes: Uint8Array, expected: { heads: number; nQuery: numb
   const headerLength = new DataView(buffer).getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength))) as {
     scale: number;
+    softcap: number | null;
     arrays: ArrayEntry[];
   };
   const start = aligned(4 + headerLength);
@@ -133,7 +138,11 @@ function decodeRecord(bytes: Uint8Array, expected: { heads: number; nQuery: numb
     const additive = biasArray.values.some((v) => Number.isFinite(v) && v !== 0);
     bias = { data: biasArray.values, heads: bh, rows, nKey, additive };
   }
-  return { scale: header.scale, heads, kvHeads, nQuery, nKey, dim, query: query.values, key: key.values, scores: scores.values, bias };
+  const sinks = array("sinks");
+  if (sinks && !sameShape(sinks.entry.shape, [heads])) {
+    throw new Error(`the query-key record's sinks of shape ${sinks.entry.shape.join("×")} are not one per head`);
+  }
+  return { scale: header.scale, softcap: header.softcap ?? null, sinks: sinks?.values ?? null, heads, kvHeads, nQuery, nKey, dim, query: query.values, key: key.values, scores: scores.values, bias };
 }
 
 /** The query-key record of one layer, checked against what meta says of its stack. */

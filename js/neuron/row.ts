@@ -1,5 +1,6 @@
 // The neuron view's numbers for one query token of one head, from a decoded query-key record:
-// its query, the keys it reads, scores plus bias, and the softmax over them.
+// its query, the keys it reads, scores (soft-capped where the model caps them) plus bias, and the
+// softmax over them.
 
 import type { QueryKeyLayer } from "../contract";
 
@@ -11,10 +12,14 @@ export interface NeuronRow {
   key(k: number): Float32Array;
   /** q·k × scale of key k. */
   scores: Float32Array;
+  /** softcap × tanh(score / softcap) of key k, or null where the model does not cap its scores. */
+  capped: Float64Array | null;
   /** The bias of key k (0 without one; -Infinity where masked). */
   bias: Float64Array;
-  /** softmax(score + bias), in float64; 0 where masked. */
+  /** softmax(score + bias), in float64; 0 where masked. With a sink, the keys' weights sum to less than 1. */
   softmax: Float64Array;
+  /** The head's attention sink (GPT-OSS): its logit and the weight it takes, which goes to no token; or null. */
+  sink: { logit: number; weight: number } | null;
   masked: boolean[];
 }
 
@@ -30,11 +35,16 @@ export function neuronRow(layer: QueryKeyLayer, head: number, queryIndex: number
     for (let k = 0; k < nKey; k++) bias[k] = b.data[start + k];
   }
   const masked = Array.from(bias, (v) => v === -Infinity);
-  const logits = Array.from(scores, (s, k) => s + bias[k]);
-  const top = Math.max(...logits.filter((_, k) => !masked[k]));
+  const { softcap } = layer;
+  const capped = softcap === null ? null : Float64Array.from(scores, (s) => softcap * Math.tanh(s / softcap));
+  const logits = Array.from(capped ?? scores, (s, k) => s + bias[k]);
+  const sinkLogit = layer.sinks ? layer.sinks[head] : null;
+  const top = Math.max(...logits.filter((_, k) => !masked[k]), sinkLogit ?? -Infinity);
   const weights = Float64Array.from(logits, (logit, k) => (masked[k] ? 0 : Math.exp(logit - top)));
-  const total = weights.reduce((a, w) => a + w, 0);
+  const sinkWeight = sinkLogit === null ? 0 : Math.exp(sinkLogit - top);
+  const total = weights.reduce((a, w) => a + w, sinkWeight);
   const softmax = total > 0 ? weights.map((w) => w / total) : weights;
+  const sink = sinkLogit === null ? null : { logit: sinkLogit, weight: sinkWeight / total };
   const key = (k: number) => layer.key.subarray((kvHead * nKey + k) * dim, (kvHead * nKey + k + 1) * dim);
-  return { kvHead, query, key, scores, bias, softmax, masked };
+  return { kvHead, query, key, scores, capped, bias, softmax, sink, masked };
 }

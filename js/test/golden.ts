@@ -26,7 +26,16 @@ export interface Golden {
     stack: string;
     layer: number;
     attention: { shape: number[]; probabilities: number[] };
-    query_key: { scale: number; query: Expected; key: Expected; scores: Expected; bias: Expected; softmax: Expected };
+    query_key: {
+      scale: number;
+      softcap: number | null;
+      query: Expected;
+      key: Expected;
+      scores: Expected;
+      bias: Expected;
+      sinks: Expected;
+      softmax: Expected;
+    };
   };
 }
 
@@ -56,6 +65,21 @@ export function goldenTraits(traits: Partial<Traits> = {}): Traits {
     _qk: { [expected.key]: queryKey },
     ...traits,
   };
+}
+
+/** The fixture's record with `softcap: null` in its header, as a model that does not cap its scores sends it. */
+export function uncappedRecord(): Uint8Array {
+  const { queryKey } = golden();
+  const aligned = (n: number) => Math.ceil(n / 8) * 8;
+  const length = new DataView(queryKey.buffer, queryKey.byteOffset).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(queryKey.subarray(4, 4 + length)));
+  const text = new TextEncoder().encode(JSON.stringify({ ...header, softcap: null }));
+  const arrays = queryKey.subarray(aligned(4 + length));
+  const record = new Uint8Array(aligned(4 + text.length) + arrays.length);
+  new DataView(record.buffer).setUint32(0, text.length, true);
+  record.set(text, 4);
+  record.set(arrays, aligned(4 + text.length));
+  return record;
 }
 
 /** The fixture's record with its bias reduced to the mask (finite terms set to 0), as a causal model sends it. */

@@ -4,7 +4,7 @@ import { headList } from "../draw/format";
 import { button, key, mouse } from "../test/dom";
 import { buildFixture, offsetView } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
-import { golden, goldenTraits, maskOnlyRecord, numbers } from "../test/golden";
+import { golden, goldenTraits, maskOnlyRecord, numbers, uncappedRecord } from "../test/golden";
 import { mount, settle } from "../test/mount";
 import { NEURON_ROW, sharingCaption } from "./neuron";
 
@@ -31,7 +31,8 @@ function neuronModel(options: { traits?: Partial<Traits>; preload?: "all" | "non
   return new FakeModel({ ...traits, meta, _qk: preloaded ? traits._qk : {} });
 }
 
-const rowsOf = (host: HTMLElement) => [...host.querySelectorAll<HTMLElement>(".aw-neuron-rows .aw-nrow")];
+const rowsOf = (host: HTMLElement) => [...host.querySelectorAll<HTMLElement>(".aw-neuron-rows .aw-nrow:not(.aw-nrow--sink)")];
+const sinkOf = (host: HTMLElement) => host.querySelector<HTMLElement>(".aw-neuron-rows .aw-nrow--sink");
 const status = (host: HTMLElement) => host.querySelector(".aw-neuronview [role=status]")!.textContent;
 
 /** A shown number equals `value` to the three significant digits shown. */
@@ -54,7 +55,8 @@ describe("neuron view", () => {
       expectShown(row.dataset.softmax, softmax[k]);
       if (softmax[k] > 0) expect(row.querySelector(".aw-nvalue")!.textContent).toBe(row.dataset.softmax);
     });
-    expect(rows.reduce((sum, row) => sum + Number(row.dataset.softmax), 0)).toBeCloseTo(1, 2);
+    // The head's sink takes the rest of the row (the fixture has one per head, as GPT-OSS does).
+    expect(rows.reduce((sum, row) => sum + Number(row.dataset.softmax), Number(sinkOf(host)!.dataset.softmax))).toBeCloseTo(1, 2);
     expect(host.querySelector(".aw-neuron-query")!.textContent).toBe(TOKENS[2]);
     expect(status(host)).toBe("");
   });
@@ -89,6 +91,54 @@ describe("neuron view", () => {
       expect(row.dataset.bias).toBe(bias === -Infinity ? "masked" : bias === 0 ? "0" : bias.toPrecision(3));
       expectShown(row.dataset.softmax, softmax[k]);
     });
+  });
+
+  it("shows the soft-capped score as a step of its own, between the score and the bias (Gemma 2)", () => {
+    const host = mount(neuronModel());
+    const cap = expected.query_key.softcap!;
+
+    expect(host.querySelector(".aw-neuron-table--capped")).not.toBeNull();
+    const titles = [...host.querySelectorAll(".aw-nrow--head > span")].map((span) => span.textContent);
+    expect(titles.slice(4, 7)).toEqual(["q·k × scale", "capped", "+ bias"]);
+    rowsOf(host).forEach((row, k) => expectShown(row.dataset.capped, cap * Math.tanh(score(0, 2, k) / cap)));
+    // The cap changes what the softmax reads: uncapped scores would give other weights.
+    const big = rowsOf(host).findIndex((_, k) => Math.abs(score(0, 2, k)) > cap / 2);
+    expect(big).toBeGreaterThanOrEqual(0);
+    const capped = cap * Math.tanh(score(0, 2, big) / cap);
+    expect(Math.abs(capped - score(0, 2, big))).toBeGreaterThan(0.01);
+
+    const body = host.querySelector<HTMLElement>(".aw-neuron-body")!;
+    mouse(body, "mousemove", { clientX: 2000, clientY: big * NEURON_ROW + 5 });
+    expect(host.querySelector(".aw-readout")!.textContent).toContain(`, capped ${capped.toPrecision(6)}`);
+  });
+
+  it("has no capped column for a model that does not cap its scores", () => {
+    const model = neuronModel();
+    model.fromPython({ _qk: { [expected.key]: offsetView(uncappedRecord()) }, meta: { ...model.get("meta") } });
+    const host = mount(model);
+
+    expect(host.querySelector(".aw-neuron-table--capped")).toBeNull();
+    rowsOf(host).forEach((row) => expect(row.dataset.capped).toBeUndefined());
+    mouse(host.querySelector<HTMLElement>(".aw-neuron-body")!, "mousemove", { clientX: 2000, clientY: 3 * NEURON_ROW + 5 });
+    expect(host.querySelector(".aw-readout")!.textContent).toMatch(/^key 3 .*: q·k × scale = \S+ [+−]/);
+  });
+
+  it("shows the head's attention sink as a last row: its logit and the weight that goes to no token (GPT-OSS)", () => {
+    const host = mount(neuronModel({ traits: { head: 2 } }));
+    const sinks = numbers(expected.query_key.sinks);
+    const sink = sinkOf(host)!;
+
+    expect(sink.querySelector(".aw-tok")!.textContent).toBe("<sink>");
+    expect(sink.dataset.score).toBe(sinks[2].toPrecision(3));
+    const keys = expectedSoftmax(2, 2).reduce((a, b) => a + b, 0);
+    expect(keys).toBeLessThan(0.99);
+    expectShown(sink.dataset.softmax, 1 - keys);
+    const body = host.querySelector<HTMLElement>(".aw-neuron-body")!;
+    expect(body.style.height).toBe(`${(N_KEY + 1) * NEURON_ROW}px`);
+    mouse(body, "mousemove", { clientX: 2000, clientY: N_KEY * NEURON_ROW + 5 });
+    expect(host.querySelector(".aw-readout")!.textContent).toBe(
+      `<sink>: logit ${sinks[2].toPrecision(6)}; softmax = ${Number(1 - keys).toPrecision(6)}, which goes to no token`,
+    );
   });
 
   it("names the key/value head a grouped query head reads", () => {

@@ -1,10 +1,12 @@
 // Neuron view: how one query token of one head attends. The query vector on top; per key
-// token its key vector, q × k elementwise, the score q·k × scale, the model's bias where it
-// has one, and the softmax, with a line from the query to each key as strong as its weight.
+// token its key vector, q × k elementwise, the score q·k × scale, the capped score where the
+// model soft-caps (Gemma 2), the model's bias where it has one, and the softmax, with a line
+// from the query to each key as strong as its weight. A head with an attention sink (GPT-OSS)
+// gets one more row, "<sink>": its logit and the weight it takes, which goes to no token.
 //
 // Scores and weights come from the float32 scores Python sends (js/contract/query-key.ts,
 // js/neuron/row.ts), so the digits shown are the capture's. Each row carries them as
-// data-score / data-bias / data-softmax.
+// data-score / data-capped / data-bias / data-softmax.
 
 import "./neuron.css";
 import { layerLabel, type QueryKeyLayer, type StackInfo } from "../contract";
@@ -33,6 +35,32 @@ const LABEL_MAX = 150;
 const LABEL_CHAR = 7;
 const HEADER_ROW = 20;
 const BAR_WIDTH = 70;
+const SINK_LABEL = "<sink>";
+const SINK_TITLE = "attention sink: a learned logit of this head in every softmax; its weight goes to no token";
+
+/** The softmax cell of a row: a bar as long as the weight, and the weight (or "masked"). */
+function softmaxCell(weight: number, text: string): HTMLElement {
+  const bar = el("span", { class: "aw-nbar" });
+  bar.style.setProperty("--aw-weight", String(weight));
+  const cell = el("span", { class: "aw-nsoftmax" });
+  cell.append(bar, el("span", { class: "aw-nvalue" }, text));
+  return cell;
+}
+
+/** The head's attention sink as a last key row: its logit and the weight it takes. */
+function sinkRow(sink: { logit: number; weight: number }): HTMLElement {
+  const item = el("div", {
+    class: "aw-nrow aw-nrow--sink",
+    role: "listitem",
+    "data-sink": "true",
+    "data-score": shown(sink.logit),
+    "data-softmax": shown(sink.weight),
+  });
+  const label = el("span", { class: "aw-tok aw-tok--special", title: SINK_TITLE }, SINK_LABEL);
+  const logit = el("span", { class: "aw-nnum" }, shown(sink.logit));
+  item.append(el("span"), label, el("span"), el("span"), logit, el("span"), el("span"), softmaxCell(sink.weight, shown(sink.weight)));
+  return item;
+}
 
 /** "query head 5 reads key/value head 1 (shared by heads 4–7)", or null without grouped queries. */
 export function sharingCaption(head: number, kvHeadOf: number[]): string | null {
@@ -43,6 +71,9 @@ export function sharingCaption(head: number, kvHeadOf: number[]): string | null 
   const shared = sharers.length > 1 ? ` (shared by heads ${headList(sharers)})` : "";
   return `query head ${head} reads key/value head ${kv}${shared}`;
 }
+
+/** Key rows, and the sink's row where the head has one. */
+const rowCount = (row: NeuronRow, layer: QueryKeyLayer) => layer.nKey + (row.sink ? 1 : 0);
 
 interface Geometry {
   label: number;
@@ -63,14 +94,14 @@ export function neuronView(ctx: ViewContext): View {
   const table = el("div", { class: "aw-neuron-table" });
   const headRow = el("div", { class: "aw-nrow aw-nrow--head" });
   headRow.append(
-    ...["", "key", "key vector", "q × k", "q·k × scale", "+ bias", "softmax"].map((text) => el("span", {}, text)),
+    ...["", "key", "key vector", "q × k", "q·k × scale", "capped", "+ bias", "softmax"].map((text) => el("span", {}, text)),
   );
   const queryRow = el("div", { class: "aw-nrow aw-nrow--query" });
   const queryLabel = el("span", { class: "aw-tok aw-neuron-query" });
   const queryBand = el("canvas", { class: "aw-neuron-qband", "aria-label": "Query vector: hover to read a dimension" });
   const queryBandCell = el("span", {});
   queryBandCell.append(queryBand);
-  queryRow.append(el("span", { class: "aw-neuron-q" }, "query"), queryLabel, queryBandCell, el("span"), el("span"), el("span"), el("span"));
+  queryRow.append(el("span", { class: "aw-neuron-q" }, "query"), queryLabel, queryBandCell, ...Array.from({ length: 5 }, () => el("span")));
   const body = el("div", { class: "aw-neuron-body" });
   const canvas = el("canvas", { "aria-hidden": "true" });
   const rows = el("div", { class: "aw-neuron-rows", role: "list", "aria-label": "Key tokens" });
@@ -152,11 +183,13 @@ export function neuronView(ctx: ViewContext): View {
     const vectorMax = maxMagnitude([row.query, ...keys]);
     const productMax = maxMagnitude(products);
     const columns = [LINES_WIDTH, geometry.label, geometry.band + 2 * BAND_PAD, geometry.band + 2 * BAND_PAD, SCORE_WIDTH];
+    if (row.capped) columns.push(SCORE_WIDTH);
     if (withBias) columns.push(SCORE_WIDTH);
     columns.push(SOFTMAX_WIDTH);
     shownRow = { info, row, layer, geometry, keys, products, columns, withBias };
     table.style.setProperty("--aw-neuron-columns", columns.map((w) => `${w}px`).join(" "));
     table.classList.toggle("aw-neuron-table--bias", withBias);
+    table.classList.toggle("aw-neuron-table--capped", !!row.capped);
     headRow.hidden = false;
     queryRow.hidden = false;
     queryLabel.textContent = info.query.tokens[token];
@@ -171,6 +204,7 @@ export function neuronView(ctx: ViewContext): View {
           role: "listitem",
           "data-key": k,
           "data-score": shown(row.scores[k]),
+          "data-capped": row.capped ? shown(row.capped[k]) : null,
           "data-bias": withBias ? shown(row.bias[k]) : null,
           "data-softmax": masked ? "0" : shown(row.softmax[k]),
           "data-masked": masked ? "true" : null,
@@ -182,24 +216,22 @@ export function neuronView(ctx: ViewContext): View {
           ? el("button", { type: "button", class: tokenClass, "data-index": k, title: `${text}: click to make it the query` }, text)
           : el("span", { class: tokenClass, title: text }, text);
         if (sameSide) label.setAttribute("aria-pressed", String(k === token));
-        const bar = el("span", { class: "aw-nbar" });
-        bar.style.setProperty("--aw-weight", String(row.softmax[k]));
-        const softmax = el("span", { class: "aw-nsoftmax" });
-        softmax.append(bar, el("span", { class: "aw-nvalue" }, masked ? "masked" : shown(row.softmax[k])));
         item.append(
           el("span"),
           label,
           el("span"),
           el("span"),
           el("span", { class: "aw-nnum" }, masked ? "masked" : shown(row.scores[k])),
+          el("span", { class: "aw-nnum aw-ncapped" }, row.capped && !masked ? shown(row.capped[k]) : ""),
           el("span", { class: "aw-nnum aw-nbias" }, withBias ? (masked ? "−∞" : signed(shown(row.bias[k]))) : ""),
-          softmax,
+          softmaxCell(row.softmax[k], masked ? "masked" : shown(row.softmax[k])),
         );
         return item;
       }),
+      ...(row.sink ? [sinkRow(row.sink)] : []),
     );
 
-    const height = layer.nKey * NEURON_ROW;
+    const height = rowCount(row, layer) * NEURON_ROW;
     body.style.height = `${height}px`;
     const width = columns.reduce((a, b) => a + b, 0);
     const g = prepareCanvas(canvas, width, height);
@@ -229,7 +261,8 @@ export function neuronView(ctx: ViewContext): View {
   function drawLines(g: Painter, row: NeuronRow, info: StackInfo, dark: boolean): void {
     g.strokeStyle = css(headColor(selection.head, info.stack.heads, dark));
     g.lineCap = "round";
-    row.softmax.forEach((weight, k) => {
+    const weights = row.sink ? [...row.softmax, row.sink.weight] : [...row.softmax];
+    weights.forEach((weight, k) => {
       if (row.masked[k] || weight < 0.005) return;
       g.globalAlpha = 0.15 + 0.85 * weight;
       g.lineWidth = 1 + 2 * weight;
@@ -254,9 +287,11 @@ export function neuronView(ctx: ViewContext): View {
     const accent = css(headColor(selection.head, info.stack.heads, dark));
     return {
       width: columns.reduce((a, b) => a + b, 0),
-      height: top + layer.nKey * NEURON_ROW,
+      height: top + rowCount(row, layer) * NEURON_ROW,
       paint(g) {
-        const titles = ["", "key", "key vector", "q × k", "q·k × scale", ...(withBias ? ["+ bias"] : []), "softmax"];
+        const optional = [...(row.capped ? ["capped"] : []), ...(withBias ? ["+ bias"] : [])];
+        const titles = ["", "key", "key vector", "q × k", "q·k × scale", ...optional, "softmax"];
+        const biasX = x[row.capped ? 6 : 5];
         g.font = UI_FONT;
         g.fillStyle = colors.muted;
         g.textAlign = "left";
@@ -276,25 +311,33 @@ export function neuronView(ctx: ViewContext): View {
         drawBands(g, keys, vectorMax, x[2] + BAND_PAD, geometry, layer.dim, dark);
         drawBands(g, products, maxMagnitude(products), x[3] + BAND_PAD, geometry, layer.dim, dark);
         const softmaxX = x[columns.length - 1];
-        keys.forEach((_, k) => {
-          const y = k * NEURON_ROW;
-          const masked = row.masked[k];
-          paintToken(g, info.key.tokens[k], x[1], y, columns[1], NEURON_ROW, { ...tokenStyle, special: info.key.special[k] });
+        /** A row's label and score; then its weight as a bar and a number. */
+        const paintRow = (y: number, label: string, special: boolean, score: string, weight: number, text: string) => {
+          paintToken(g, label, x[1], y, columns[1], NEURON_ROW, { ...tokenStyle, special });
           g.font = UI_FONT;
           g.fillStyle = colors.text;
           g.textAlign = "right";
           g.textBaseline = "middle";
-          g.fillText(masked ? "masked" : shown(row.scores[k]), x[4] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
-          if (withBias) g.fillText(masked ? "−∞" : signed(shown(row.bias[k])), x[5] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
+          g.fillText(score, x[4] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
           g.strokeStyle = colors.muted;
           g.lineWidth = 1;
           g.strokeRect(softmaxX + 4.5, y + 4.5, BAR_WIDTH, NEURON_ROW - 9);
           g.fillStyle = accent;
-          if (!masked) g.fillRect(softmaxX + 4.5, y + 4.5, BAR_WIDTH * row.softmax[k], NEURON_ROW - 9);
+          g.fillRect(softmaxX + 4.5, y + 4.5, BAR_WIDTH * weight, NEURON_ROW - 9);
           g.fillStyle = colors.text;
           g.textAlign = "left";
-          g.fillText(masked ? "masked" : shown(row.softmax[k]), softmaxX + BAR_WIDTH + 10, y + NEURON_ROW / 2);
+          g.fillText(text, softmaxX + BAR_WIDTH + 10, y + NEURON_ROW / 2);
+          g.textAlign = "right";
+        };
+        keys.forEach((_, k) => {
+          const y = k * NEURON_ROW;
+          const masked = row.masked[k];
+          const weight = masked ? 0 : row.softmax[k];
+          paintRow(y, info.key.tokens[k], info.key.special[k], masked ? "masked" : shown(row.scores[k]), weight, masked ? "masked" : shown(weight));
+          if (row.capped && !masked) g.fillText(shown(row.capped[k]), x[5] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
+          if (withBias) g.fillText(masked ? "−∞" : signed(shown(row.bias[k])), biasX + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
         });
+        if (row.sink) paintRow(layer.nKey * NEURON_ROW, SINK_LABEL, true, shown(row.sink.logit), row.sink.weight, shown(row.sink.weight));
         g.restore();
       },
     };
@@ -303,10 +346,15 @@ export function neuronView(ctx: ViewContext): View {
   function describeRow(k: number): string {
     if (!shownRow) return "";
     const { info, row } = shownRow;
+    if (row.sink && k === shownRow.layer.nKey) {
+      return `${SINK_LABEL}: logit ${exact(row.sink.logit)}; softmax = ${exact(row.sink.weight)}, which goes to no token`;
+    }
     const name = `key ${k} “${info.key.tokens[k]}”`;
     if (row.masked[k]) return `${name}: masked (the model does not let this query see this key)`;
-    const bias = shownRow.layer.bias?.additive ? ` ${signed(exact(row.bias[k]))} bias = ${exact(row.scores[k] + row.bias[k])}` : "";
-    return `${name}: q·k × scale = ${exact(row.scores[k])}${bias}; softmax = ${exact(row.softmax[k])}`;
+    const logit = row.capped ? row.capped[k] : row.scores[k];
+    const capped = row.capped ? `, capped ${exact(logit)}` : "";
+    const bias = shownRow.layer.bias?.additive ? ` ${signed(exact(row.bias[k]))} bias = ${exact(logit + row.bias[k])}` : "";
+    return `${name}: q·k × scale = ${exact(row.scores[k])}${capped}${bias}; softmax = ${exact(row.softmax[k])}`;
   }
 
   function describeDimension(k: number | null, d: number): string {
@@ -323,14 +371,15 @@ export function neuronView(ctx: ViewContext): View {
     const rect = body.getBoundingClientRect();
     const x = event.clientX - rect.left;
     const k = Math.floor((event.clientY - rect.top) / NEURON_ROW);
-    if (k < 0 || k >= shownRow.layer.nKey) return;
+    if (k < 0 || k >= rowCount(shownRow.row, shownRow.layer)) return;
     const { geometry } = shownRow;
     const keyX = LINES_WIDTH + geometry.label + BAND_PAD;
     const productX = keyX + geometry.band + 2 * BAND_PAD;
     const dimAt = (start: number) => Math.floor((x - start) / geometry.dimWidth);
     const inside = (start: number) => x >= start && x < start + geometry.band;
-    if (inside(keyX)) readout.textContent = describeDimension(k, dimAt(keyX));
-    else if (inside(productX)) readout.textContent = describeDimension(k, dimAt(productX));
+    const isKey = k < shownRow.layer.nKey;
+    if (isKey && inside(keyX)) readout.textContent = describeDimension(k, dimAt(keyX));
+    else if (isKey && inside(productX)) readout.textContent = describeDimension(k, dimAt(productX));
     else readout.textContent = describeRow(k);
   }
 

@@ -165,7 +165,10 @@ def has_query_key(capture: Capture) -> bool:
 
 
 def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.ndarray]:
-    """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any."""
+    """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any.
+
+    Scores are before soft-capping: the header's `softcap` says how to cap them, so the browser
+    can show the capped score as a step of its own. `sinks` (GPT-OSS) is one more logit per head."""
     query, key = capture.query_key(layer, stack)  # raises the capture's own errors for bad input
     record = capture.stack(stack).layers[layer]
     scores = np.einsum("hqd,hkd->hqk", query, key) * np.float32(capture.layer_scale(layer, stack))
@@ -180,6 +183,9 @@ def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.n
         bias = bias.reshape((1,) * (3 - bias.ndim) + bias.shape)
         np.broadcast_shapes(bias.shape, scores.shape)  # a bias that does not fit is a bug upstream
         arrays["bias"] = bias
+    sinks = capture.sinks(layer, stack)
+    if sinks is not None:
+        arrays["sinks"] = np.asarray(sinks, dtype=_FLOAT32_LITTLE_ENDIAN).reshape(scores.shape[0])
     return arrays
 
 
@@ -190,7 +196,7 @@ def query_key_record(capture: Capture, stack: str, layer: int) -> bytes:
     for name, array in arrays.items():
         layout.append({"name": name, "dtype": array.dtype.name, "shape": list(array.shape), "offset": offset})
         offset += _aligned(array.nbytes)
-    header = {"scale": capture.layer_scale(layer, stack), "arrays": layout}
+    header = {"scale": capture.layer_scale(layer, stack), "softcap": capture.softcap(layer, stack), "arrays": layout}
     header_bytes = json.dumps(header).encode("utf-8")
     start = _aligned(_HEADER_LENGTH.itemsize + len(header_bytes))
     parts = [np.array(len(header_bytes), dtype=_HEADER_LENGTH).tobytes(), header_bytes]
@@ -221,7 +227,8 @@ def query_key_bytes(capture: Capture, stack: str, layer: int) -> int:
     """About what one record weighs, without building it: float16 q and k, float32 scores and bias."""
     record = capture.stack(stack).layers[layer]
     bias = 0 if record.bias is None else np.size(record.bias)
-    return 2 * (np.size(record.query) + np.size(record.key)) + 4 * (int(np.prod(record.shape)) + bias)
+    sinks = 0 if record.sinks is None else np.size(record.sinks)
+    return 2 * (np.size(record.query) + np.size(record.key)) + 4 * (int(np.prod(record.shape)) + bias + sinks)
 
 
 def all_query_key_bytes(capture: Capture) -> int:

@@ -61,28 +61,44 @@ def estimated_bytes(config, n_input: int, n_decoder: int | None, attention_items
     bias) of at most heads x n_query x n_key values.
     """
 
-    def first(*names: str) -> int | None:
-        values = [getattr(config, name, None) for name in names]
-        return next((value for value in values if isinstance(value, int) and value > 0), None)
-
-    layers = first("encoder_layers", "num_hidden_layers", "num_layers", "n_layer")
-    heads = first("encoder_attention_heads", "num_attention_heads", "num_heads", "n_head")
-    hidden = first("d_model", "hidden_size", "n_embd")
-    if layers is None or heads is None:
+    layers = _first(config, "encoder_layers", "num_hidden_layers", "num_layers", "n_layer")
+    shapes = [] if layers is None else [_head_shape(layer) for layer in _layer_configs(config, layers)]
+    if not shapes or None in shapes:
         return None
-    head_dim = first("head_dim", "d_kv") or (hidden // heads if hidden else 64)
-    kv_heads = first("num_key_value_heads") or heads
-    shapes = [(layers, heads, kv_heads, n_input, n_input)]
+    total = sum(layer_record_bytes(h, kv, n_input, n_input, dim, attention_itemsize) for h, kv, dim in shapes)
+    total += max(heads for heads, _, _ in shapes) * n_input * n_input * 4
     if n_decoder is not None:
-        decoder_layers = first("decoder_layers", "num_decoder_layers") or layers
-        decoder_heads = first("decoder_attention_heads") or heads
-        shapes.append((decoder_layers, decoder_heads, decoder_heads, n_decoder, n_decoder))  # decoder self-attention
-        shapes.append((decoder_layers, decoder_heads, decoder_heads, n_decoder, n_input))  # cross-attention
-    total = 0
-    for stack_layers, stack_heads, stack_kv_heads, n_query, n_key in shapes:
-        layer = layer_record_bytes(stack_heads, stack_kv_heads, n_query, n_key, head_dim, attention_itemsize)
-        total += stack_layers * layer + stack_heads * n_query * n_key * 4
+        heads, _, head_dim = shapes[0]
+        decoder_layers = _first(config, "decoder_layers", "num_decoder_layers") or layers
+        decoder_heads = _first(config, "decoder_attention_heads") or heads
+        for n_key in (n_decoder, n_input):  # decoder self-attention, cross-attention
+            layer = layer_record_bytes(decoder_heads, decoder_heads, n_decoder, n_key, head_dim, attention_itemsize)
+            total += decoder_layers * layer + decoder_heads * n_decoder * n_key * 4
     return total
+
+
+def _head_shape(config) -> tuple[int, int, int] | None:
+    """(heads, kv_heads, head_dim) of a layer, from the config it reads; None if the config does not say."""
+    heads = _first(config, "encoder_attention_heads", "num_attention_heads", "num_heads", "n_head")
+    if heads is None:
+        return None
+    hidden = _first(config, "d_model", "hidden_size", "n_embd")
+    head_dim = _first(config, "head_dim", "d_kv") or (hidden // heads if hidden else 64)
+    return heads, _first(config, "num_key_value_heads") or heads, head_dim
+
+
+def _first(config, *names: str) -> int | None:
+    """The first of `names` the config sets to a positive integer."""
+    values = [getattr(config, name, None) for name in names]
+    return next((value for value in values if isinstance(value, int) and value > 0), None)
+
+
+def _layer_configs(config, layers: int) -> list:
+    """The config each layer reads its shape from. A heterogeneous config (Gemma 4: head_dim differs between
+    sliding and full layers) refuses to answer per-layer attributes globally; each layer has its own."""
+    if getattr(config, "is_heterogeneous", False):
+        return list(config.per_layer_config)
+    return [config] * layers
 
 
 def check_estimate(config, n_input: int, n_decoder: int | None, attention_itemsize: int, budget: int) -> None:

@@ -3,7 +3,11 @@
 The model is switched to a registered attention implementation for the call only. That
 implementation runs the architecture's own eager function, so the attention is exactly
 what eager would compute, and keeps what the function was given (queries after rotary
-embedding, keys before GQA repetition, the scale, the mask and T5's position bias).
+embedding, keys before GQA repetition, the scale, the mask, T5's position bias, Gemma 2's
+logit soft-cap and GPT-OSS's attention sinks). Every layer is then checked: softmax of what
+was kept must give back the model's attention to 1e-4, or the capture warns. Records are keyed
+by module and forward call, so a module that computes attention twice in one forward
+(DiffLlama's differential attention) is refused, never taken for two layers.
 """
 
 from __future__ import annotations
@@ -85,7 +89,13 @@ def _capturing_attention(module, query, key, value, attention_mask, *args, **kwa
     recorder = _ACTIVE.get()
     if recorder is not None:
         scaling = kwargs.get("scaling", args[0] if args else None)
-        recorder.record(module, query, key, weights, attention_mask, scaling, kwargs.get("position_bias"))
+        position_bias, softcap = kwargs.get("position_bias"), kwargs.get("softcap")
+        # GPT-OSS's eager function reads its sinks from the module: one extra logit per head in every softmax.
+        sinks = getattr(module, "sinks", None)
+        sinks = sinks if isinstance(sinks, torch.Tensor) else None
+        recorder.record(
+            module, query, key, weights, attention_mask, scaling, position_bias, softcap=softcap, sinks=sinks
+        )
     return output, weights
 
 
@@ -117,10 +127,19 @@ class Recorder:
         # Masks and T5's position bias are the same tensor in every layer: convert each once.
         # The source tensors are kept alive so their ids cannot be reused by new tensors.
         self._biases: dict[tuple[int, int], tuple[object, object, np.ndarray | None]] = {}
+        # Records are keyed by module and by which of its forward calls made them, never by call
+        # order alone: a module calling attention twice in one forward is not two layers.
+        self._calls: dict[int, int] = {}
+        self._recorded: set[tuple[int, int]] = set()
+        self._handles: list = []
+        self._warned: set[str] = set()
 
-    def record(self, module, query, key, weights, attention_mask, scaling, position_bias) -> None:
+    def record(
+        self, module, query, key, weights, attention_mask, scaling, position_bias, softcap=None, sinks=None
+    ) -> None:
         if weights is None:
             raise RuntimeError(f"{type(module).__name__} returned no attention weights from its eager function")
+        self._check_one_call_per_forward(module)
         stack_name = self._stack_of(module)
         plan = self._plans[stack_name]
         q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
@@ -135,14 +154,49 @@ class Recorder:
             key=_keep(key, k_rows, None, torch.float32),
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
+            softcap=None if softcap is None else float(softcap),
+            sinks=None if sinks is None else sinks.detach().to("cpu", torch.float32).numpy().copy(),
         )
-        if not stack.layers:
-            _warn_unless_reproduced(module, layer, stack.kv_head_of, query.dtype)
-        if self._attention_dtype == torch.float32 and _all_float32(query, key, weights) and _derives_exactly(layer):
+        exact, error = _derivation_error(layer)
+        if exact and self._attention_dtype == torch.float32 and _all_float32(query, key, weights):
             layer.stored_attention = None  # queries and keys give it back: keep only them
+        elif error > _tolerance(query.dtype, layer.stored_attention.dtype) and stack_name not in self._warned:
+            self._warned.add(stack_name)  # once per stack: the cause is the architecture's, not one layer's
+            warnings.warn(
+                f"{type(module).__name__} (layer {len(stack.layers)} of {stack_name!r}): softmax(q @ k.T * scale "
+                f"+ bias) differs from its attention by up to {error:.2g}; this architecture adds something "
+                "attnwidget does not record. The attention itself is exact; queries and "
+                "keys explain it in part.",
+                IncompleteScoresWarning,
+            )
         self._count(layer)
         stack.layers.append(layer)
         stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
+
+    def _check_one_call_per_forward(self, module: nn.Module) -> None:
+        if id(module) not in self._calls:
+            # Count the module's later forward calls; this one, already running, is call 0.
+            self._calls[id(module)] = 0
+            self._handles.append(module.register_forward_pre_hook(self._count_call))
+        call = (id(module), self._calls[id(module)])
+        if call in self._recorded:
+            raise ValueError(
+                f"{type(module).__name__} computes attention twice in one layer, as DiffLlama's differential "
+                "attention does (each layer uses one head's softmax minus λ times another's). One attention map "
+                "per layer cannot show that, so attnwidget does not capture it. To look at its softmax maps "
+                "anyway, load the model with attn_implementation='eager', run it with output_attentions=True and "
+                "pass outputs.attentions to AttentionWidget.from_attention(attention, tokens)"
+            )
+        self._recorded.add(call)
+
+    def _count_call(self, module: nn.Module, args) -> None:
+        self._calls[id(module)] += 1
+
+    def close(self) -> None:
+        """Remove the hooks that count forward calls."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
 
     def _stack_of(self, module: nn.Module) -> str:
         name = self._names.get(id(module))
@@ -193,42 +247,36 @@ def _layer_number(module_name: str) -> int | None:
     return next((int(part) for part in module_name.split(".") if part.isdigit()), None)
 
 
-def _warn_unless_reproduced(module, layer: LayerRecord, kv_head_of: np.ndarray, model_dtype) -> None:
-    """Recompute a few query rows of a stack's first layer: an architecture may add what we do not
-    record (Gemma 2's logit soft-capping, attention sinks), and then queries and keys tell only part."""
-    n_query = layer.query.shape[1]
-    rows = np.unique(np.linspace(0, n_query - 1, num=min(n_query, 8)).astype(int))
-    query, key = layer.query[:, rows].astype(np.float64), layer.key[kv_head_of].astype(np.float64)
-    scores = np.einsum("hqd,hkd->hqk", query, key) * layer.scale
-    if layer.bias is not None:
-        scores = scores + (layer.bias if layer.bias.shape[1] == 1 else layer.bias[:, rows])
-    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    difference = np.abs(scores / scores.sum(axis=-1, keepdims=True) - layer.attention[:, rows]).max()
-    tolerance = 1e-3 if model_dtype in (torch.float32, torch.float64) else 5e-2
-    if difference > tolerance:
-        warnings.warn(
-            f"{type(module).__name__}: softmax(q @ k.T * scale + bias) differs from its attention by up to "
-            f"{difference:.2g}; this architecture adds something attnwidget does not record (such as logit "
-            "soft-capping or attention sinks). The attention itself is exact; queries and keys explain it in part.",
-            IncompleteScoresWarning,
-        )
-
-
 def _all_float32(*tensors: torch.Tensor) -> bool:
     # Half-precision models round their attention in their own way: only their stored output is exact.
     return all(tensor.dtype == torch.float32 for tensor in tensors)
 
 
-def _derives_exactly(layer: LayerRecord) -> bool:
-    """Whether softmax(q @ k.T * scale + bias) gives back this layer's attention bit for bit.
+def _derivation_error(layer: LayerRecord) -> tuple[bool, float]:
+    """Whether softmax(q @ k.T * scale + bias) gives back this layer's attention bit for bit, and by
+    how much it differs where not, over every head and query.
 
-    It does for MiniLM and most layers of most architectures. It may not where an architecture
-    orders its ops differently (BLOOM's fused scale-and-add), where other shapes run other matrix
-    kernels (a padded batch, a decoder of a few tokens), or where it adds terms we do not record
-    (soft-capping); a fully masked row is NaN here. Those layers keep their attention stored: a
+    It is exact for MiniLM and most layers of most architectures. It may not be where an
+    architecture orders its ops differently (BLOOM's fused scale-and-add), where other shapes run
+    other matrix kernels (a padded batch, a decoder of a few tokens), or where it adds terms we do
+    not record. A fully masked row is NaN here and counts as inexact, not as an
+    error: the model's numbers for it mean nothing. Inexact layers keep their attention stored: a
     capture always returns the model's own numbers."""
     stored = torch.from_numpy(layer.stored_attention)
-    return all(torch.equal(weights, stored[head]) for head, weights in enumerate(layer.derived_heads()))
+    exact, error = True, 0.0
+    for head, weights in enumerate(layer.derived_heads()):
+        theirs = stored[head].float()
+        exact = exact and torch.equal(weights, theirs)
+        error = max(error, float((weights - theirs).abs().nan_to_num(nan=0.0).max()))
+    return exact, error
+
+
+def _tolerance(model_dtype: torch.dtype, stored_dtype: np.dtype) -> float:
+    """How far a derivation may be off and still count as explaining the attention: the promised 1e-4
+    plus the rounding of a float16 store; a half-precision model rounds its own scores on top."""
+    if model_dtype not in (torch.float32, torch.float64):
+        return 5e-2
+    return 1e-4 + float(np.finfo(stored_dtype).eps)
 
 
 def _additive(term: torch.Tensor, n_key: int) -> torch.Tensor:
@@ -277,7 +325,13 @@ def exclusively(model: nn.Module) -> Iterator[None]:
 @contextlib.contextmanager
 def recording(model: nn.Module, recorder: Recorder) -> Iterator[None]:
     """Run the model in eval mode, without gradients, through the capturing implementation; restore all."""
-    with exclusively(model), switched_to_eval(model), _switched_implementation(model), watched(model, recorder):
+    with (
+        exclusively(model),
+        switched_to_eval(model),
+        _switched_implementation(model),
+        watched(model, recorder),
+        contextlib.closing(recorder),  # the recorder's own hooks go too
+    ):
         token = _ACTIVE.set(recorder)
         try:
             with torch.inference_mode():

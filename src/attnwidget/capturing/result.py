@@ -60,6 +60,8 @@ class LayerRecord:
         key: np.ndarray | None = None,
         scale: float | None = None,
         bias: np.ndarray | None = None,
+        softcap: float | None = None,
+        sinks: np.ndarray | None = None,
     ):
         self.stored_attention = attention
         """[heads, n_query, n_key], float32 or float16; None when derived from the rest."""
@@ -70,6 +72,11 @@ class LayerRecord:
         self.scale = scale
         self.bias = bias
         """Broadcastable to [heads, n_query, n_key]; masked positions are -inf."""
+        self.softcap = softcap
+        """Logit soft-capping (Gemma 2): scores become tanh(scores / softcap) * softcap before the bias."""
+        self.sinks = sinks
+        """[heads] float32 attention sinks (GPT-OSS), or None: each head's softmax has one more logit, its
+        sink, whose weight goes to no token; the attention is the weights of the real keys."""
         if attention is None and (query is None or key is None or scale is None):
             raise ValueError("a layer record needs its attention, or the query, key and scale to derive it from")
 
@@ -86,7 +93,7 @@ class LayerRecord:
         return (self.query.shape[0], self.query.shape[1], self.key.shape[1])
 
     def derived_attention(self) -> np.ndarray:
-        """softmax(q @ k.T * scale + bias) as float32 [heads, n_query, n_key]."""
+        """softmax(q @ k.T * scale, capped, + bias) as float32 [heads, n_query, n_key]."""
         attention = np.empty(self.shape, dtype=np.float32)
         for head, weights in enumerate(self.derived_heads()):
             attention[head] = weights.numpy()
@@ -103,9 +110,17 @@ class LayerRecord:
         groups = query.shape[0] // key.shape[0]
         for head in range(query.shape[0]):
             scores = torch.matmul(query[head], key[head // groups].transpose(0, 1)).mul_(self.scale)
+            if self.softcap is not None:
+                scores = scores.div_(self.softcap).tanh_().mul_(self.softcap)
             if bias is not None:
                 scores.add_(bias[head if bias.shape[0] > 1 else 0])
-            yield torch.softmax(scores, dim=-1, dtype=torch.float32)
+            if self.sinks is None:
+                yield torch.softmax(scores, dim=-1, dtype=torch.float32)
+                continue
+            # As GPT-OSS's eager function: the sink as a last column, the row's maximum taken out, then dropped.
+            logits = torch.cat([scores, scores.new_full((scores.shape[0], 1), float(self.sinks[head]))], dim=-1)
+            logits = logits - logits.max(dim=-1, keepdim=True).values
+            yield torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
 
 
 @dataclass
@@ -233,6 +248,14 @@ class Capture:
     def bias(self, layer: int, stack: str | None = None) -> np.ndarray | None:
         """The additive pre-softmax term (mask, relative position bias, ALiBi) or None; -inf where masked."""
         return self._layer(layer, stack).bias
+
+    def softcap(self, layer: int, stack: str | None = None) -> float | None:
+        """The logit soft-cap c (Gemma 2), or None: scores become c·tanh(scores / c) before the bias."""
+        return self._layer(layer, stack).softcap
+
+    def sinks(self, layer: int, stack: str | None = None) -> np.ndarray | None:
+        """[heads] attention-sink logits (GPT-OSS), or None: one more logit in each softmax, attending to no token."""
+        return self._layer(layer, stack).sinks
 
     # -- internals ------------------------------------------------------------------------
     def _layer(self, layer: int, stack: str | None) -> LayerRecord:
