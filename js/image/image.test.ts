@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { button } from "../test/dom";
 import { chunkBytes, fakeModel } from "../test/fixtures";
+import { FakeModel } from "../test/fake-model";
+import { goldenTraits } from "../test/golden";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { blobBytes } from "./save";
 import { escapeXml, SvgPainter } from "./svg";
@@ -189,6 +191,30 @@ describe("saving the current view", () => {
     expect(saved.name).toBe("attnwidget-matrix-cross-layer1-head0.svg");
     doc = parseSvg(await blobText(saved.blob));
     expect(doc.querySelector("text")!.textContent).toBe("Matrix view · cross attention · layer 1 · head 0");
+  });
+
+  it("cuts a very long token with an ellipsis, as the page does, in the head, matrix and neuron pictures", async () => {
+    const long = "x".repeat(100_000);
+    const tokens = ["[CLS]", "a", long, "b", "[SEP]"];
+    const cut = (texts: (string | null)[]) => texts.filter((t) => t !== null && t.startsWith("xxx"));
+    const check = async (model: FakeModel, maxWidth: number) => {
+      const doc = parseSvg(await blobText((await clickSave(mount(model), "Save SVG")).blob));
+      const svg = doc.documentElement;
+      expect(Number(svg.getAttribute("width"))).toBeLessThan(maxWidth);
+      const texts = [...doc.querySelectorAll("text")].map((t) => t.textContent);
+      expect(texts[0]).toMatch(/token 2 “x+…”$/);
+      const labels = cut(texts);
+      expect(labels.length).toBeGreaterThan(0);
+      for (const label of labels) expect(label!.length).toBeLessThan(40);
+      expect(labels.every((label) => label!.endsWith("…"))).toBe(true);
+    };
+    await check(fakeModel({ tokens, traits: { token: 2 } }), 900);
+    await check(fakeModel({ tokens, traits: { token: 2, view: "matrix" } }), 900);
+    // The neuron view on the golden record, with one of its tokens made very long.
+    const traits = goldenTraits({ view: "neuron", token: 2 });
+    const input = traits.meta.sides.input;
+    const meta = { ...traits.meta, query_key: { available: true, complete: true }, sides: { input: { ...input, tokens: input.tokens.map((t, i) => (i === 2 ? long : t)) } } };
+    await check(new FakeModel({ ...traits, meta }), 1400);
   });
 
   it("answers Python's image request with the picture as one buffer, and an error when there is nothing to draw", async () => {

@@ -3,9 +3,10 @@
 // caption saying what is shown, on the theme's background.
 
 import type { ImageFormat } from "../contract";
-import { textWidth } from "../draw/canvas";
+import { fitText, textWidth } from "../draw/canvas";
 import { css, paper } from "../draw/colors";
 import { PAIR_NAMES, headList } from "../draw/format";
+import { TOKEN_MAX_WIDTH } from "../draw/paint";
 import { CAPTION_FONT, ink } from "../draw/text";
 import type { Selection } from "../selection";
 import type { Snapshot } from "../views/view";
@@ -36,7 +37,11 @@ export function caption(selection: Selection): string {
     parts.push(`head ${selection.head}${view === "model" ? " selected" : ""}`);
   }
   const token = selection.token;
-  if (token !== null && info && view !== "model") parts.push(`${view === "neuron" ? "query " : ""}token ${token} “${info.query.tokens[token]}”`);
+  if (token !== null && info && view !== "model") {
+    // Cut as the token is cut on screen, so a very long one cannot widen the picture.
+    const text = fitText(info.query.tokens[token], CAPTION_FONT, TOKEN_MAX_WIDTH);
+    parts.push(`${view === "neuron" ? "query " : ""}token ${token} “${text}”`);
+  }
   if (view === "head" && selection.pairFilter !== "all") parts.push(`pairs ${PAIR_NAMES[selection.pairFilter]}`);
   return parts.join(" · ");
 }

@@ -2,7 +2,7 @@
 // become one ImageData scaled onto the canvas, so thousands of tokens stay one drawImage.
 
 import { byteToProbability, chunkKey, type StackInfo, type WatchedTrait } from "../contract";
-import { imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
+import { fitText, imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { attentionRamp, css, headColor, rampGradient } from "../draw/colors";
 import { el, listen } from "../draw/dom";
 import type { Painter } from "../draw/painter";
@@ -153,8 +153,9 @@ export function matrixView(ctx: ViewContext): View {
     g.textAlign = "right";
     info.query.tokens.forEach((token, q) => {
       if (q % step !== 0 && q !== pinned) return;
-      g.font = q === pinned ? `bold ${LABEL_FONT}` : LABEL_FONT;
-      g.fillText(token, left - 6, top + (q + 0.5) * cell, left - 8);
+      const font = q === pinned ? `bold ${LABEL_FONT}` : LABEL_FONT;
+      g.font = font;
+      g.fillText(fitText(token, font, left - 8), left - 6, top + (q + 0.5) * cell);
     });
     g.font = LABEL_FONT;
     // Which way is which, in the corner the labels leave free.
@@ -168,7 +169,7 @@ export function matrixView(ctx: ViewContext): View {
     g.rotate(-Math.PI / 2);
     g.textAlign = "left";
     info.key.tokens.forEach((token, k) => {
-      if (k % step === 0) g.fillText(token, 0, (k + 0.5) * cell, top - 8);
+      if (k % step === 0) g.fillText(fitText(token, LABEL_FONT, top - 8), 0, (k + 0.5) * cell);
     });
     g.restore();
   }
