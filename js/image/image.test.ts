@@ -217,6 +217,15 @@ describe("saving the current view", () => {
     await check(new FakeModel({ ...traits, meta }), 1400);
   });
 
+  it("pictures the neuron view's default query token and names it in the caption", async () => {
+    const traits = goldenTraits({ view: "neuron", token: null });
+    const model = new FakeModel({ ...traits, meta: { ...traits.meta, query_key: { available: true, complete: true } } });
+    const doc = parseSvg(await blobText((await clickSave(mount(model), "Save SVG")).blob));
+    const first = traits.meta.sides.input.special.indexOf(false);
+    expect(doc.querySelector("text")!.textContent).toMatch(new RegExp(`· query token ${first} “${traits.meta.sides.input.tokens[first]}”$`));
+    expect(model.get("token")).toBeNull();
+  });
+
   it("answers Python's image request with the picture as one buffer, and an error when there is nothing to draw", async () => {
     const model = fakeModel({ layers: 2, heads: 3, traits: { layer: 1, head: 0 } });
     const send = vi.spyOn(model, "send");

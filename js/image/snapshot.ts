@@ -8,6 +8,7 @@ import { css, paper } from "../draw/colors";
 import { PAIR_NAMES, headList } from "../draw/format";
 import { TOKEN_MAX_WIDTH } from "../draw/paint";
 import { CAPTION_FONT, ink } from "../draw/text";
+import { shownQuery } from "../neuron/query";
 import type { Selection } from "../selection";
 import type { Snapshot } from "../views/view";
 import { SvgPainter } from "./svg";
@@ -36,7 +37,8 @@ export function caption(selection: Selection): string {
   } else {
     parts.push(`head ${selection.head}${view === "model" ? " selected" : ""}`);
   }
-  const token = selection.token;
+  // The neuron view shows a query token even before one is selected.
+  const token = view === "neuron" ? shownQuery(selection) : selection.token;
   if (token !== null && info && view !== "model") {
     // Cut as the token is cut on screen, so a very long one cannot widen the picture.
     const text = fitText(info.query.tokens[token], CAPTION_FONT, TOKEN_MAX_WIDTH);
