@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { button } from "../test/dom";
+import { button, chooseOption, labelled } from "../test/dom";
 import { chunkBytes, fakeModel } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
 import { goldenTraits } from "../test/golden";
@@ -224,6 +224,17 @@ describe("saving the current view", () => {
     const first = traits.meta.sides.input.special.indexOf(false);
     expect(doc.querySelector("text")!.textContent).toMatch(new RegExp(`· query token ${first} “${traits.meta.sides.input.tokens[first]}”$`));
     expect(model.get("token")).toBeNull();
+  });
+
+  it("pictures the matrix on the chosen colour scale, with a legend that names it", async () => {
+    const host = mount(fakeModel({ traits: { view: "matrix" } }));
+    let doc = parseSvg(await blobText((await clickSave(host, "Save SVG")).blob));
+    const texts = () => [...doc.querySelectorAll("text")].map((t) => t.textContent);
+    expect(texts()).toContain("1  attention, square root scale");
+    chooseOption(labelled(host, "Full colour at"), "row");
+    chooseOption(labelled(host, "Curve"), "log");
+    doc = parseSvg(await blobText((await clickSave(host, "Save SVG")).blob));
+    expect(texts()).toContain("row max  attention, log scale (3 decades)");
   });
 
   it("answers Python's image request with the picture as one buffer, and an error when there is nothing to draw", async () => {
