@@ -194,9 +194,11 @@ def test_hostile_tokens_stay_text_in_the_svg(open_export, tmp_path):
         _, data, _ = save(page, "Save SVG", tmp_path)
         root, texts = svg_texts(data)  # parses: nothing broke the XML
         assert not [element for element in root.iter() if element.tag.split("}")[-1] in ("script", "foreignObject")]
-        # The tokens as the page shows them (attnwidget.capturing.tokens makes NUL and lone surrogates visible).
+        # The tokens as the page shows them (attnwidget.capturing.tokens makes NUL and lone surrogates visible),
+        # a long one cut with "…" where the page cuts it.
         for token in widget.meta["sides"]["input"]["tokens"]:
-            assert token in texts, f"{token!r} is not in the {view} view's SVG as text"
+            shown = token in texts or any(t.endswith("…") and token.startswith(t[:-1]) for t in texts[1:])
+            assert shown, f"{token!r} is not in the {view} view's SVG as text"
         assert f"“{HOSTILE[0]}”" in texts[0]
 
 
@@ -342,3 +344,26 @@ def test_save_image_from_python_in_jupyterlab(jupyter_server, browser):
         assert f"layer {LAYER}" in text and f"head {HEAD}" in text
         errors.assert_no_uncaught()
         (jupyter_server.root / "out.png").replace(ARTIFACTS / "lab-out.png")
+
+
+def test_a_very_long_token_is_cut_in_saved_pictures_as_on_screen(open_export, tmp_path):
+    import numpy as np
+
+    from attnwidget import AttentionWidget
+
+    tokens = ["[CLS]", "x" * 100_000, "b", "[SEP]"]
+    n = len(tokens)
+    attention = np.full((1, 1, 2, n, n), 1 / n, dtype=np.float32)
+    widget = AttentionWidget.from_attention(list(attention), tokens, token=1)
+    page = open_export(widget, "long-token.html")
+    for view in ("Head", "Matrix"):
+        page.widget.get_by_role("button", name=view, exact=True).click()
+        page.page.wait_for_function("() => document.querySelector('.aw-view canvas').width > 1")
+        _, data, _ = save(page, "Save PNG", tmp_path)
+        width, height = png_size(data)
+        # Twice the CSS size of a picture about as wide as the page shows it, and tall enough to read.
+        assert width < 2 * 1400 and height > 2 * n * 12, f"{view} view PNG is {width} x {height}"
+        _, svg, _ = save(page, "Save SVG", tmp_path)
+        _, texts = svg_texts(svg)
+        cut = [text for text in texts if text.startswith("xxx")]
+        assert cut and all(text.endswith("…") and len(text) < 40 for text in cut), cut

@@ -40,8 +40,8 @@ export function caption(selection: Selection): string {
   // The neuron view shows a query token even before one is selected.
   const token = view === "neuron" ? shownQuery(selection) : selection.token;
   if (token !== null && info && view !== "model") {
-    // Cut as the token is cut on screen, so a very long one cannot widen the picture.
-    const text = fitText(info.query.tokens[token], CAPTION_FONT, TOKEN_MAX_WIDTH);
+    // Cut, with room for twice what a token box shows, so a very long one cannot widen the picture.
+    const text = fitText(info.query.tokens[token], CAPTION_FONT, 2 * TOKEN_MAX_WIDTH);
     parts.push(`${view === "neuron" ? "query " : ""}token ${token} “${text}”`);
   }
   if (view === "head" && selection.pairFilter !== "all") parts.push(`pairs ${PAIR_NAMES[selection.pairFilter]}`);
