@@ -177,10 +177,9 @@ export function matrixView(ctx: ViewContext): View {
         drawLabels(g, info, shape);
         drawPinned(g, info, shape);
         const y = shape.height + LEGEND.height / 2;
-        // The legend in the heatmap's colours: value from 0 to the full-colour value.
-        const bar = imageCanvas(LEGEND.bar, 1, (data) =>
-          paintScaled(data, Uint8Array.from({ length: LEGEND.bar }, (_, i) => Math.round((i / (LEGEND.bar - 1)) * 255)), 0, 1, LEGEND.bar, { ...scale, range: "fixed" }, dark),
-        );
+        // The legend in the heatmap's colours: value from 0 (left) to the full-colour value (right).
+        const steps = Uint8Array.from({ length: LEGEND.bar }, (_, i) => Math.round((i / (LEGEND.bar - 1)) * 255));
+        const bar = imageCanvas(LEGEND.bar, 1, (data) => paintScaled(data, steps, 0, 1, LEGEND.bar, { ...scale, range: "fixed" }, dark));
         g.fillStyle = ink(dark).muted;
         g.font = LABEL_FONT;
         g.textBaseline = "middle";
