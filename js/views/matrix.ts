@@ -167,10 +167,12 @@ export function matrixView(ctx: ViewContext): View {
     const shape = computeLayout(info, boxWidth > 0 ? boxWidth : IMAGE_WIDTH);
     const dark = ctx.dark();
     // As wide as the heatmap (and its legend), not the page: no empty strip beside it.
-    const words = legendWords(heatmap(info, bytes).headTop);
-    const used = shape.left + Math.max(shape.cell * info.key.tokens.length, LEGEND.bar + 80) + 8;
+    const legendText = `${legendWords(heatmap(info, bytes).headTop).high}  attention, ${curveDescription(scale.curve)}`;
+    const legendWidth = LEGEND.bar + 4 + textWidth(legendText, LABEL_FONT);
+    const used = shape.left + Math.max(shape.cell * info.key.tokens.length, legendWidth) + 8;
     return {
-      width: Math.ceil(Math.min(shape.width, used)),
+      // Never narrower than the legend, which must be read whole.
+      width: Math.ceil(Math.max(Math.min(shape.width, used), shape.left + legendWidth + 8)),
       height: shape.height + LEGEND.height,
       paint(g) {
         drawHeatmap(g, info, bytes, shape);
@@ -190,7 +192,7 @@ export function matrixView(ctx: ViewContext): View {
           g.drawImage(bar, shape.left, y - 4, LEGEND.bar, 8);
         }
         g.textAlign = "left";
-        g.fillText(`${words.high}  attention, ${curveDescription(scale.curve)}`, shape.left + LEGEND.bar + 4, y);
+        g.fillText(legendText, shape.left + LEGEND.bar + 4, y);
       },
     };
   }
