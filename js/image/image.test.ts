@@ -213,7 +213,8 @@ describe("saving the current view", () => {
     // The neuron view on the golden record, with one of its tokens made very long.
     const traits = goldenTraits({ view: "neuron", token: 2 });
     const input = traits.meta.sides.input;
-    const meta = { ...traits.meta, query_key: { available: true, complete: true }, sides: { input: { ...input, tokens: input.tokens.map((t, i) => (i === 2 ? long : t)) } } };
+    const sides = { input: { ...input, tokens: input.tokens.map((t, i) => (i === 2 ? long : t)) } };
+    const meta = { ...traits.meta, query_key: { available: true, complete: true }, sides };
     await check(new FakeModel({ ...traits, meta }), 1400);
   });
 
