@@ -38,6 +38,16 @@ def test_a_click_on_a_head_changes_the_view(minilm_widget, open_export):
     expect(page.widget.get_by_role("button", name="Head 1", exact=True)).to_have_attribute("aria-pressed", "false")
     after = page.inked_pixels("Head view")
     assert 0 < after < before, f"one head should draw fewer lines than twelve ({after} vs {before} pixels)"
+    # Space on a chip shows or hides that head alone (a shift-click does the same), without the click's solo.
+    second = page.widget.get_by_role("button", name="Head 1", exact=True)
+    second.focus()
+    page.page.keyboard.press("Space")
+    expect(second).to_have_attribute("aria-pressed", "true")
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    second.click(modifiers=["Shift"])
+    expect(second).to_have_attribute("aria-pressed", "false")
+    page.widget.get_by_role("button", name="All", exact=True).click()
+    expect(page.widget.get_by_role("button", name="Head 11", exact=True)).to_have_attribute("aria-pressed", "true")
 
 
 def test_model_and_matrix_views_draw_without_a_kernel(minilm_widget, open_export):
