@@ -13,7 +13,7 @@ import {
   type WatchedTrait,
   type WidgetModel,
 } from "./contract";
-import { el, listen, uniqueId } from "./draw/dom";
+import { el, listen } from "./draw/dom";
 import { PAIR_NAMES } from "./draw/format";
 import { answerImageRequests, download, makeImage } from "./image/save";
 import { Selection } from "./selection";
@@ -22,6 +22,7 @@ import { headView } from "./views/head";
 import { matrixView } from "./views/matrix";
 import { modelView } from "./views/model";
 import { neuronView } from "./views/neuron";
+import { labelledSelect } from "./views/parts";
 import type { View, ViewContext } from "./views/view";
 
 export const ROOT_CLASS = "attnwidget";
@@ -39,15 +40,6 @@ const VIEWS: Record<ViewName, (ctx: ViewContext) => View> = {
   matrix: matrixView,
 };
 const STACK_LABELS: Record<string, string> = { self: "Self", encoder: "Encoder", decoder: "Decoder", cross: "Cross" };
-
-/** A <select> with a real <label for>, so "Layer" names it for screen readers and tests. */
-function labelledSelect(text: string): { field: HTMLElement; select: HTMLSelectElement } {
-  const id = uniqueId("select");
-  const field = el("span", { class: "aw-field" });
-  const select = el("select", { id });
-  field.append(el("label", { for: id }, text), select);
-  return { field, select };
-}
 
 function setOptions(select: HTMLSelectElement, options: [string, string][]): void {
   const same =

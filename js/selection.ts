@@ -125,6 +125,12 @@ export class Selection {
     if (isIndex(head, this.info?.stack.heads ?? 0)) this.write({ heads: [head], head });
   }
 
+  /** Show every head, keeping the focus. */
+  showAllHeads(): void {
+    const count = this.info?.stack.heads ?? 0;
+    if (count > 0) this.write({ heads: [...Array(count).keys()] });
+  }
+
   setToken(token: number | null): void {
     if (token === null || isIndex(token, this.info?.query.tokens.length ?? 0)) this.write({ token });
   }

@@ -33,11 +33,21 @@ def test_a_click_on_a_head_changes_the_view(minilm_widget, open_export):
     chip = page.widget.get_by_role("button", name="Head 0", exact=True)
     expect(chip).to_have_attribute("aria-pressed", "true")
     before = page.inked_pixels("Head view")
-    chip.dblclick()  # head 0 alone: one head's lines instead of twelve
+    chip.click()  # head 0 alone: one head's lines instead of twelve
     expect(chip).to_have_attribute("aria-pressed", "true")
     expect(page.widget.get_by_role("button", name="Head 1", exact=True)).to_have_attribute("aria-pressed", "false")
     after = page.inked_pixels("Head view")
     assert 0 < after < before, f"one head should draw fewer lines than twelve ({after} vs {before} pixels)"
+    # Space on a chip shows or hides that head alone (a shift-click does the same), without the click's solo.
+    second = page.widget.get_by_role("button", name="Head 1", exact=True)
+    second.focus()
+    page.page.keyboard.press("Space")
+    expect(second).to_have_attribute("aria-pressed", "true")
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    second.click(modifiers=["Shift"])
+    expect(second).to_have_attribute("aria-pressed", "false")
+    page.widget.get_by_role("button", name="All", exact=True).click()
+    expect(page.widget.get_by_role("button", name="Head 11", exact=True)).to_have_attribute("aria-pressed", "true")
 
 
 def test_model_and_matrix_views_draw_without_a_kernel(minilm_widget, open_export):
@@ -140,3 +150,51 @@ def test_an_encoder_decoder_export_switches_stacks_offline(open_export):
     expect(keys).to_have_text(re.compile("kleines"))
     expect(page.widget.locator(".aw-status")).to_have_text("")
     assert page.inked_pixels("Head view") > 0
+
+
+def test_the_neuron_view_opens_on_the_first_word_without_selecting_it(minilm_widget, open_export):
+    from attnwidget import AttentionWidget
+
+    widget = AttentionWidget.from_capture(minilm_widget.capture, view="neuron")
+    assert widget.token is None
+    page = open_export(widget)
+    view = page.page.get_by_role("region", name="Neuron view")
+    side = widget.meta["sides"]["input"]
+    first = side["special"].index(False)
+    expect(view.locator(".aw-neuron-query")).to_have_text(side["tokens"][first])
+    expect(view.locator(".aw-neuron-rows .aw-nrow")).to_have_count(len(side["tokens"]))
+    queries = view.get_by_role("group", name="Query tokens").get_by_role("button")
+    expect(queries.nth(first)).to_have_class(re.compile(r"\baw-tok--focus\b"))
+    expect(queries.nth(first)).to_have_attribute("aria-pressed", "false")
+    view.screenshot(path=ARTIFACTS / "export-neuron-first-look.png")
+
+
+# Pixels of the matrix's heatmap canvas: how many carry colour (not near the white paper), and how
+# many are the orange of the lines where sentence B starts.
+MATRIX_PIXELS = """view => {
+  const canvas = view.querySelector('.aw-matrix canvas');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let coloured = 0, orange = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+    if (data[i + 3] > 0 && r < 200 && b > r) coloured++;
+    if (r > 180 && r > g + 60 && r > b + 100) orange++;
+  }
+  return {coloured, orange};
+}"""
+
+
+def test_the_matrix_offers_a_scale_that_shows_faint_attention_and_marks_sentence_b(minilm_widget, open_export):
+    page = open_export(minilm_widget)
+    page.widget.get_by_role("button", name="Matrix", exact=True).click()
+    view = page.page.get_by_role("region", name="Matrix view")
+    page.page.wait_for_function(f"() => ({INKED_PIXELS})(document.querySelector('.aw-matrixview')) > 0")
+    fixed = view.evaluate(MATRIX_PIXELS)
+    assert fixed["orange"] > 0, "no line where sentence B starts"
+    page.widget.get_by_label("Curve", exact=True).select_option("log")
+    expect(view.locator(".aw-legend")).to_have_text("01")
+    logged = view.evaluate(MATRIX_PIXELS)
+    assert logged["coloured"] > 1.5 * fixed["coloured"], f"the log curve should colour faint cells: {fixed} vs {logged}"
+    page.widget.get_by_label("Full colour at", exact=True).select_option("row")
+    expect(view.locator(".aw-legend")).to_have_text("0row max")
+    view.screenshot(path=ARTIFACTS / "export-matrix-row-log.png")

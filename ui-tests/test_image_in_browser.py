@@ -179,24 +179,35 @@ def test_a_matrix_of_thousands_of_tokens_embeds_its_heatmap_with_vector_labels(o
 HOSTILE = ["<script>alert(1)</script>", "a&b", '"q\'', "nul\x00end", "]]>", "lone\ud800", "😀", "  two  spaces"]
 
 
-def test_hostile_tokens_stay_text_in_the_svg(open_export, tmp_path):
+def exported_tokens(open_export, tokens: list[str], name: str, token: int):
+    """The widget of uniform attention over `tokens` with `token` pinned, and its export opened offline."""
     import numpy as np
 
     from attnwidget import AttentionWidget
 
-    n = len(HOSTILE)
+    n = len(tokens)
     attention = np.full((1, 1, 2, n, n), 1 / n, dtype=np.float32)
-    widget = AttentionWidget.from_attention(list(attention), HOSTILE, token=0)
-    page = open_export(widget, "hostile.html")
+    widget = AttentionWidget.from_attention(list(attention), tokens, token=token)
+    return widget, open_export(widget, name)
+
+
+def show_view(page, view: str) -> None:
+    page.widget.get_by_role("button", name=view, exact=True).click()
+    page.page.wait_for_function("() => document.querySelector('.aw-view canvas').width > 1")
+
+
+def test_hostile_tokens_stay_text_in_the_svg(open_export, tmp_path):
+    widget, page = exported_tokens(open_export, HOSTILE, "hostile.html", token=0)
     for view in ("Head", "Matrix"):
-        page.widget.get_by_role("button", name=view, exact=True).click()
-        page.page.wait_for_function("() => document.querySelector('.aw-view canvas').width > 1")
+        show_view(page, view)
         _, data, _ = save(page, "Save SVG", tmp_path)
         root, texts = svg_texts(data)  # parses: nothing broke the XML
         assert not [element for element in root.iter() if element.tag.split("}")[-1] in ("script", "foreignObject")]
-        # The tokens as the page shows them (attnwidget.capturing.tokens makes NUL and lone surrogates visible).
+        # The tokens as the page shows them (attnwidget.capturing.tokens makes NUL and lone surrogates visible),
+        # a long one cut with "…" where the page cuts it.
         for token in widget.meta["sides"]["input"]["tokens"]:
-            assert token in texts, f"{token!r} is not in the {view} view's SVG as text"
+            shown = token in texts or any(t.endswith("…") and token.startswith(t[:-1]) for t in texts[1:])
+            assert shown, f"{token!r} is not in the {view} view's SVG as text"
         assert f"“{HOSTILE[0]}”" in texts[0]
 
 
@@ -342,3 +353,19 @@ def test_save_image_from_python_in_jupyterlab(jupyter_server, browser):
         assert f"layer {LAYER}" in text and f"head {HEAD}" in text
         errors.assert_no_uncaught()
         (jupyter_server.root / "out.png").replace(ARTIFACTS / "lab-out.png")
+
+
+def test_a_very_long_token_is_cut_in_saved_pictures_as_on_screen(open_export, tmp_path):
+    tokens = ["[CLS]", "x" * 100_000, "b", "[SEP]"]
+    n = len(tokens)
+    _, page = exported_tokens(open_export, tokens, "long-token.html", token=1)
+    for view in ("Head", "Matrix"):
+        show_view(page, view)
+        _, data, _ = save(page, "Save PNG", tmp_path)
+        width, height = png_size(data)
+        # Twice the CSS size of a picture about as wide as the page shows it, and tall enough to read.
+        assert width < 2 * 1400 and height > 2 * n * 12, f"{view} view PNG is {width} x {height}"
+        _, svg, _ = save(page, "Save SVG", tmp_path)
+        _, texts = svg_texts(svg)
+        cut = [text for text in texts if text.startswith("xxx")]
+        assert cut and all(text.endswith("…") and len(text) < 40 for text in cut), cut

@@ -54,9 +54,15 @@ def test_clicking_a_head_chip_sets_head_in_the_kernel(notebook, widget):
     assert notebook.execute("print(w.head, 5 in w.heads)") == "0 True"
     chip = widget.get_by_role("button", name="Head 5", exact=True)
     chip.click()
-    # In the head view a click hides or shows that head and focuses it.
+    # In the head view a click focuses that head and shows it alone.
+    expect(widget.get_by_role("button", name="Head 0", exact=True)).to_have_attribute("aria-pressed", "false")
+    assert notebook.execute("print(w.head, w.heads)") == "5 [5]"
+    # Shift-click (BertViz's click) hides or shows a head; All shows every head again.
+    chip.click(modifiers=["Shift"])
     expect(chip).to_have_attribute("aria-pressed", "false")
-    assert notebook.execute("print(w.head, 5 in w.heads)") == "5 False"
+    assert notebook.execute("print(w.head, w.heads)") == "5 []"
+    widget.get_by_role("button", name="All", exact=True).click()
+    assert notebook.execute("print(w.head, len(w.heads))") == "5 12"
 
 
 def test_setting_layer_in_the_kernel_changes_the_view(notebook, widget):

@@ -32,10 +32,12 @@ def assert_selection(widget: Locator, layer: int, focused: int, hidden: int) -> 
 
 
 def assert_head_click_redraws(widget: Locator, head: int) -> None:
-    """A click on a visible head's chip hides and focuses it, and the drawing changes."""
+    """A click on a head's chip shows that head alone and focuses it, and the drawing changes."""
     canvas = widget.locator("canvas").first
     before = canvas.screenshot()
     chip(widget, head).click()
-    expect(chip(widget, head)).to_have_attribute("aria-pressed", "false")
+    expect(chip(widget, head)).to_have_attribute("aria-pressed", "true")
     expect(chip(widget, head)).to_have_class(FOCUSED)
-    assert canvas.screenshot() != before, f"hiding head {head} left the attention drawing as it was"
+    other = next(h for h in range(HEADS) if h != head)
+    expect(chip(widget, other)).to_have_attribute("aria-pressed", "false")
+    assert canvas.screenshot() != before, f"showing head {head} alone left the attention drawing as it was"

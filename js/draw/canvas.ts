@@ -75,3 +75,20 @@ export function textWidth(text: string, font: string): number {
   measurer.font = font;
   return measurer.measureText(text).width;
 }
+
+/**
+ * `text` cut with "…" to fit `maxWidth`, as the page's `text-overflow: ellipsis` cuts labels, so a
+ * picture is never stretched, nor a label squeezed to a smear, by a very long token.
+ */
+export function fitText(text: string, font: string, maxWidth: number): string {
+  if (textWidth(text, font) <= maxWidth) return text;
+  // No visible character is narrower than a pixel: what lies beyond maxWidth characters is never shown.
+  const chars = Array.from(text.slice(0, Math.max(0, Math.ceil(maxWidth)) + 1));
+  let [fits, tooLong] = [0, chars.length];
+  while (tooLong - fits > 1) {
+    const middle = (fits + tooLong) >> 1;
+    if (textWidth(chars.slice(0, middle).join("") + "…", font) <= maxWidth) fits = middle;
+    else tooLong = middle;
+  }
+  return chars.slice(0, fits).join("") + "…";
+}

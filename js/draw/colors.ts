@@ -45,29 +45,41 @@ export function css([r, g, b]: Rgb, alpha = 1): string {
 /** Background of the heatmaps: the page colour of each theme, so p = 0 disappears. */
 export const paper = (dark: boolean): Rgb => (dark ? [30, 32, 36] : [255, 255, 255]);
 
-/** A CSS gradient of the ramp, for legends. */
-export function rampGradient(dark: boolean): string {
-  const ramp = attentionRamp(dark);
-  const stops = [0, 16, 48, 96, 160, 255].map((byte) => `rgb(${ramp[byte * 4]}, ${ramp[byte * 4 + 1]}, ${ramp[byte * 4 + 2]}) ${((byte / 255) * 100).toFixed(0)}%`);
+/** A CSS gradient, left to right, of the ramp's colour at `position(x)` for x from 0 to 1: a legend of a scale. */
+export function rampGradient(dark: boolean, position: (x: number) => number): string {
+  const stops = Array.from({ length: 33 }, (_, i) => {
+    const x = i / 32;
+    return `${css(rampColor(dark, position(x)))} ${(x * 100).toFixed(1)}%`;
+  });
   return `linear-gradient(to right, ${stops.join(", ")})`;
 }
 
-/**
- * 256 RGBA entries from p = 0 (paper) to p = 1 (ink), through a blue, so faint attention
- * is visible without one strong cell drowning the rest.
- */
-export function attentionRamp(dark: boolean): Uint8ClampedArray {
+/** The heatmaps' colour at `position` from 0 (paper) to 1 (ink), through a blue. */
+function rampColor(dark: boolean, position: number): Rgb {
   const stops: Rgb[] = dark
     ? [paper(true), [44, 86, 150], [94, 160, 235], [225, 240, 255]]
     : [paper(false), [150, 190, 235], [40, 100, 190], [8, 30, 90]];
-  const ramp = new Uint8ClampedArray(256 * 4);
+  const t = Math.min(1, Math.max(0, position)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(t));
+  const f = t - i;
+  return [0, 1, 2].map((c) => Math.round(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * f)) as unknown as Rgb;
+}
+
+/** 256 RGBA entries, entry `byte` the ramp's colour at `position(byte)`: a heatmap's byte → colour table. */
+export function rampTable(dark: boolean, position: (byte: number) => number): Uint8ClampedArray {
+  const table = new Uint8ClampedArray(256 * 4);
   for (let byte = 0; byte < 256; byte++) {
-    // A square root spreads the many small probabilities over more of the ramp.
-    const t = Math.sqrt(byte / 255) * (stops.length - 1);
-    const i = Math.min(stops.length - 2, Math.floor(t));
-    const f = t - i;
-    for (let c = 0; c < 3; c++) ramp[byte * 4 + c] = stops[i][c] + (stops[i + 1][c] - stops[i][c]) * f;
-    ramp[byte * 4 + 3] = 255;
+    table.set(rampColor(dark, position(byte)), byte * 4);
+    table[byte * 4 + 3] = 255;
   }
-  return ramp;
+  return table;
+}
+
+/**
+ * 256 RGBA entries from p = 0 (paper) to p = 1 (ink). A square root spreads the many small
+ * probabilities over more of the ramp, so faint attention is visible without one strong cell
+ * drowning the rest.
+ */
+export function attentionRamp(dark: boolean): Uint8ClampedArray {
+  return rampTable(dark, (byte) => Math.sqrt(byte / 255));
 }

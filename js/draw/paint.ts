@@ -1,16 +1,19 @@
 // The pieces every picture shares, painted the way the page shows them: tokens in their
 // boxes and the row of head chips.
 
-import { textWidth } from "./canvas";
+import { fitText, textWidth } from "./canvas";
 import { css, headColor, textOn } from "./colors";
 import type { Painter } from "./painter";
 import { TOKEN_FONT, UI_FONT, ink } from "./text";
 
 const TOKEN_PAD = 6;
+/** The widest token box, border and padding included: `.aw-tok`'s max-width of 14em at 12px in styles.css. */
+export const TOKEN_MAX_WIDTH = 168;
 
-/** Width of a column that holds every token (bold, as a pinned one is drawn), with padding. */
+/** Width of a column that holds every token (bold, as a pinned one is drawn), with padding; longer ones are cut. */
 export function tokenColumnWidth(tokens: string[]): number {
-  return Math.ceil(Math.max(0, ...tokens.map((t) => textWidth(t, `bold ${TOKEN_FONT}`)))) + 2 * TOKEN_PAD + 2;
+  const widest = Math.ceil(Math.max(0, ...tokens.map((t) => textWidth(t, `bold ${TOKEN_FONT}`)))) + 2 * TOKEN_PAD + 2;
+  return Math.min(TOKEN_MAX_WIDTH, widest);
 }
 
 export interface TokenStyle {
@@ -22,7 +25,7 @@ export interface TokenStyle {
   dark: boolean;
 }
 
-/** One token in its box, as the page draws it: tinted background, outlined and bold when pinned. */
+/** One token in its box, as the page draws it: tinted background, outlined and bold when pinned, cut with "…" when too long. */
 export function paintToken(g: Painter, text: string, x: number, y: number, width: number, height: number, style: TokenStyle): void {
   const colors = ink(style.dark);
   if (style.tint) {
@@ -34,11 +37,12 @@ export function paintToken(g: Painter, text: string, x: number, y: number, width
     g.lineWidth = 1;
     g.strokeRect(x + 0.5, y + 1.5, width - 1, height - 3);
   }
-  g.font = style.pinned ? `bold ${TOKEN_FONT}` : TOKEN_FONT;
+  const font = style.pinned ? `bold ${TOKEN_FONT}` : TOKEN_FONT;
+  g.font = font;
   g.fillStyle = style.special ? colors.muted : colors.text;
   g.textAlign = style.align;
   g.textBaseline = "middle";
-  g.fillText(text, style.align === "right" ? x + width - TOKEN_PAD : x + TOKEN_PAD, y + height / 2);
+  g.fillText(fitText(text, font, width - 2 * TOKEN_PAD - 2), style.align === "right" ? x + width - TOKEN_PAD : x + TOKEN_PAD, y + height / 2);
 }
 
 const CHIP = { width: 24, height: 16, gap: 4 };

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { button, labelled } from "../test/dom";
+import { button, chooseOption, labelled } from "../test/dom";
 import { chunkBytes, fakeModel } from "../test/fixtures";
+import { FakeModel } from "../test/fake-model";
+import { goldenTraits } from "../test/golden";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { blobBytes } from "./save";
 import { escapeXml, SvgPainter } from "./svg";
@@ -206,6 +208,51 @@ describe("saving the current view", () => {
     expect(saved.name).toBe("attnwidget-matrix-cross-layer1-head0.svg");
     doc = parseSvg(await blobText(saved.blob));
     expect(doc.querySelector("text")!.textContent).toBe("Matrix view · cross attention · layer 1 · head 0");
+  });
+
+  it("cuts a very long token with an ellipsis, as the page does, in the head, matrix and neuron pictures", async () => {
+    const long = "x".repeat(100_000);
+    const tokens = ["[CLS]", "a", long, "b", "[SEP]"];
+    const cut = (texts: (string | null)[]) => texts.filter((t) => t !== null && t.startsWith("xxx"));
+    const check = async (model: FakeModel, maxWidth: number) => {
+      const doc = parseSvg(await blobText((await clickSave(mount(model), "Save SVG")).blob));
+      const svg = doc.documentElement;
+      expect(Number(svg.getAttribute("width"))).toBeLessThan(maxWidth);
+      const texts = [...doc.querySelectorAll("text")].map((t) => t.textContent);
+      expect(texts[0]).toMatch(/token 2 “x+…”$/);
+      const labels = cut(texts);
+      expect(labels.length).toBeGreaterThan(0);
+      for (const label of labels) expect(label!.length).toBeLessThan(40);
+      expect(labels.every((label) => label!.endsWith("…"))).toBe(true);
+    };
+    await check(fakeModel({ tokens, traits: { token: 2 } }), 900);
+    await check(fakeModel({ tokens, traits: { token: 2, view: "matrix" } }), 900);
+    // The neuron view on the golden record, with one of its tokens made very long.
+    const traits = goldenTraits({ view: "neuron", token: 2 });
+    const input = traits.meta.sides.input;
+    const sides = { input: { ...input, tokens: input.tokens.map((t, i) => (i === 2 ? long : t)) } };
+    const meta = { ...traits.meta, query_key: { available: true, complete: true }, sides };
+    await check(new FakeModel({ ...traits, meta }), 1400);
+  });
+
+  it("pictures the neuron view's default query token and names it in the caption", async () => {
+    const traits = goldenTraits({ view: "neuron", token: null });
+    const model = new FakeModel({ ...traits, meta: { ...traits.meta, query_key: { available: true, complete: true } } });
+    const doc = parseSvg(await blobText((await clickSave(mount(model), "Save SVG")).blob));
+    const first = traits.meta.sides.input.special.indexOf(false);
+    expect(doc.querySelector("text")!.textContent).toMatch(new RegExp(`· query token ${first} “${traits.meta.sides.input.tokens[first]}”$`));
+    expect(model.get("token")).toBeNull();
+  });
+
+  it("pictures the matrix on the chosen colour scale, with a legend that names it", async () => {
+    const host = mount(fakeModel({ traits: { view: "matrix" } }));
+    let doc = parseSvg(await blobText((await clickSave(host, "Save SVG")).blob));
+    const texts = () => [...doc.querySelectorAll("text")].map((t) => t.textContent);
+    expect(texts()).toContain("1  attention, square root scale");
+    chooseOption(labelled(host, "Full colour at"), "row");
+    chooseOption(labelled(host, "Curve"), "log");
+    doc = parseSvg(await blobText((await clickSave(host, "Save SVG")).blob));
+    expect(texts()).toContain("row max  attention, log scale (3 decades)");
   });
 
   it("answers Python's image request with the picture as one buffer, and an error when there is nothing to draw", async () => {

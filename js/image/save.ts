@@ -26,7 +26,7 @@ export async function makeImage(
 ): Promise<SavedImage> {
   const snapshot = await pending;
   if (!snapshot) {
-    const why = "its data is still loading, or no token is selected";
+    const why = "its data is still loading, or it has none to show";
     throw new Error(`the ${selection.view} view has nothing drawn yet (${why}); try again once it shows`);
   }
   const picture = framed(snapshot, caption(selection), dark);

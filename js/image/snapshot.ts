@@ -3,10 +3,12 @@
 // caption saying what is shown, on the theme's background.
 
 import { layerLabel, type ImageFormat } from "../contract";
-import { textWidth } from "../draw/canvas";
+import { fitText, textWidth } from "../draw/canvas";
 import { css, paper } from "../draw/colors";
 import { PAIR_NAMES, headList } from "../draw/format";
+import { TOKEN_MAX_WIDTH } from "../draw/paint";
 import { CAPTION_FONT, ink } from "../draw/text";
+import { shownQuery } from "../neuron/query";
 import type { Selection } from "../selection";
 import type { Snapshot } from "../views/view";
 import { SvgPainter } from "./svg";
@@ -35,8 +37,13 @@ export function caption(selection: Selection): string {
   } else {
     parts.push(`head ${selection.head}${view === "model" ? " selected" : ""}`);
   }
-  const token = selection.token;
-  if (token !== null && info && view !== "model") parts.push(`${view === "neuron" ? "query " : ""}token ${token} “${info.query.tokens[token]}”`);
+  // The neuron view shows a query token even before one is selected.
+  const token = view === "neuron" ? shownQuery(selection) : selection.token;
+  if (token !== null && info && view !== "model") {
+    // Cut, with room for twice what a token box shows, so a very long one cannot widen the picture.
+    const text = fitText(info.query.tokens[token], CAPTION_FONT, 2 * TOKEN_MAX_WIDTH);
+    parts.push(`${view === "neuron" ? "query " : ""}token ${token} “${text}”`);
+  }
   if (view === "head" && selection.pairFilter !== "all") parts.push(`pairs ${PAIR_NAMES[selection.pairFilter]}`);
   return parts.join(" · ");
 }

@@ -18,6 +18,13 @@ function drawnPairs(host: HTMLElement): Set<string> {
   return pairs;
 }
 
+/** The stroke colours the head view drew its lines in since it last cleared. */
+function lineColors(host: HTMLElement): unknown[] {
+  const calls: DrawCall[] = drawCalls.get(host.querySelector<HTMLCanvasElement>(".aw-lines canvas")!) ?? [];
+  const afterClear = calls.slice(calls.map((c) => c[0]).lastIndexOf("clearRect"));
+  return afterClear.filter((c) => c[0] === "set strokeStyle").map((c) => c[1]);
+}
+
 const queryToken = (host: HTMLElement, i: number) => host.querySelectorAll<HTMLButtonElement>(".aw-tokens--query .aw-tok")[i];
 
 describe("head view", () => {
@@ -25,24 +32,49 @@ describe("head view", () => {
   beforeEach(() => (restoreWidth = withLayoutWidth(300)));
   afterEach(() => restoreWidth());
 
-  it("toggles a head's visibility and focuses it on click", () => {
+  it("shows a clicked head alone and focused, and every head again from All", () => {
     const model = fakeModel({ heads: 3 });
     const host = mount(model);
+    const all = button(host, "All");
+    expect(all.disabled).toBe(true);
     button(host, "Head 1").click();
-    expect(model.takeWrites()).toEqual({ writes: { heads: [0, 2], head: 1 }, saves: 1 });
-    expect(button(host, "Head 1").getAttribute("aria-pressed")).toBe("false");
-    button(host, "Head 1").click();
-    expect(model.get("heads")).toEqual([0, 1, 2]);
-    expect(button(host, "Head 1").getAttribute("aria-pressed")).toBe("true");
+    expect(model.takeWrites()).toEqual({ writes: { heads: [1], head: 1 }, saves: 1 });
+    expect(["Head 0", "Head 1", "Head 2"].map((name) => button(host, name).getAttribute("aria-pressed"))).toEqual(["false", "true", "false"]);
+    // One head's lines instead of three heads'.
+    expect(drawnPairs(host).size).toBe(8 * 8);
+    expect(new Set(lineColors(host)).size).toBe(1);
+    // A double-click (BertViz's "show alone") ends the same way.
+    mouse(button(host, "Head 2"), "click");
+    mouse(button(host, "Head 2"), "click");
+    mouse(button(host, "Head 2"), "dblclick");
+    expect([model.get("heads"), model.get("head")]).toEqual([[2], 2]);
+    all.click();
+    expect([model.get("heads"), model.get("head")]).toEqual([[0, 1, 2], 2]);
+    expect(all.disabled).toBe(true);
   });
 
-  it("shows only the double-clicked head", () => {
+  it("shows or hides a head on shift-click or Space, BertViz's click", () => {
     const model = fakeModel({ heads: 3 });
     const host = mount(model);
-    mouse(button(host, "Head 2"), "dblclick");
-    expect(model.get("heads")).toEqual([2]);
-    expect(model.get("head")).toBe(2);
-    expect(model.takeWrites().saves).toBe(1);
+    mouse(button(host, "Head 1"), "click", { shiftKey: true });
+    expect(model.takeWrites()).toEqual({ writes: { heads: [0, 2], head: 1 }, saves: 1 });
+    expect(button(host, "Head 1").getAttribute("aria-pressed")).toBe("false");
+    expect(button(host, "All").disabled).toBe(false);
+    button(host, "Head 1").focus();
+    key(button(host, "Head 1"), " ");
+    expect(model.get("heads")).toEqual([0, 1, 2]);
+    expect(button(host, "Head 1").title).toMatch(/shift-click or Space to show or hide/);
+    expect(host.querySelector(".aw-hint")!.textContent).toMatch(/click a head to show it alone, shift-click or Space to show or hide it/);
+  });
+
+  it("labels the query and key columns and the head chips", () => {
+    const host = mount(fakeModel());
+    const labels = [...host.querySelectorAll(".aw-col-label")].map((label) => label.textContent);
+    expect(labels).toEqual(["query", "key"]);
+    const pair = host.querySelector(".aw-pair")!;
+    const [query, , key] = [...pair.children];
+    expect([query.textContent, key.textContent]).toEqual(["query", "key"]);
+    expect(host.querySelector(".aw-chips")!.firstElementChild!.textContent).toBe("Heads");
   });
 
   it("pins a token on click, unpins on a second click and on Escape", () => {

@@ -7,7 +7,8 @@ import { css, headColor } from "../draw/colors";
 import { el, listen, listenKeys } from "../draw/dom";
 import { CHIP_ROW_HEIGHT, headChipsWidth, paintHeadChips, paintToken, tokenColumnWidth } from "../draw/paint";
 import type { Painter } from "../draw/painter";
-import { headChips } from "./chips";
+import { UI_FONT, ink } from "../draw/text";
+import { SHOW_GESTURES, headChips } from "./chips";
 import { hintLine, scrollBox } from "./parts";
 import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
@@ -23,6 +24,8 @@ const OVERVIEW = {
   minByteLarge: 26,
 };
 const ALPHA_LEVELS = 16;
+/** Height of the "query" / "key" labels over the token columns in a saved image. */
+const LABEL_ROW = 16;
 /** Width of the lines in a saved image when the view has not been laid out. */
 const IMAGE_LINES_WIDTH = 240;
 
@@ -42,7 +45,7 @@ function pairAllowed(info: StackInfo, filter: PairFilter): (q: number, k: number
 
 export function headView(ctx: ViewContext): View {
   const { selection } = ctx;
-  const chips = headChips(ctx, "toggle");
+  const chips = headChips(ctx, "show");
   const queryColumn = el("div", { class: "aw-tokens aw-tokens--query", role: "group", "aria-label": "Query tokens" });
   const keyColumn = el("div", { class: "aw-tokens aw-tokens--key", "aria-label": "Key tokens", role: "group" });
   const canvasBox = el("div", { class: "aw-lines" });
@@ -50,10 +53,12 @@ export function headView(ctx: ViewContext): View {
   canvasBox.append(canvas);
   const status = el("p", { class: "aw-status", role: "status" });
   const pair = el("div", { class: "aw-pair" });
-  pair.append(queryColumn, canvasBox, keyColumn);
+  // Which side is which, above each column: a row of the same grid.
+  const columnLabel = (side: Focus["side"]) => el("span", { class: `aw-col-label aw-col-label--${side}`, "aria-hidden": "true" }, side);
+  pair.append(columnLabel("query"), el("span"), columnLabel("key"), queryColumn, canvasBox, keyColumn);
   const scroller = scrollBox(pair);
   const hint = hintLine(
-    "Hover a token to see only its lines, click to pin it. ↑↓ token · ←→ head · Esc unpin · double-click a head to show it alone.",
+    `Hover a token to see only its lines, click to pin it. ↑↓ token · ←→ head · Esc unpin · ${SHOW_GESTURES}.`,
   );
   const element = el("section", { class: "aw-view aw-headview", "aria-label": "Head view" });
   element.style.setProperty("--aw-row", `${ROW_HEIGHT}px`);
@@ -145,10 +150,17 @@ export function headView(ctx: ViewContext): View {
     const rows = Math.max(info.query.tokens.length, info.key.tokens.length);
     return {
       width: Math.max(queryWidth + linesWidth + keyWidth, headChipsWidth(selection.heads.length)),
-      height: CHIP_ROW_HEIGHT + rows * ROW_HEIGHT,
+      height: CHIP_ROW_HEIGHT + LABEL_ROW + rows * ROW_HEIGHT,
       paint(g) {
         paintHeadChips(g, selection.heads, info.stack.heads, selection.head, dark);
-        const top = CHIP_ROW_HEIGHT;
+        g.font = UI_FONT;
+        g.fillStyle = ink(dark).muted;
+        g.textBaseline = "middle";
+        g.textAlign = "right";
+        g.fillText("query", queryWidth - 6, CHIP_ROW_HEIGHT + LABEL_ROW / 2);
+        g.textAlign = "left";
+        g.fillText("key", queryWidth + linesWidth + 6, CHIP_ROW_HEIGHT + LABEL_ROW / 2);
+        const top = CHIP_ROW_HEIGHT + LABEL_ROW;
         const column = (side: TokenSide, which: Focus["side"], x: number, width: number) =>
           side.tokens.forEach((text, i) =>
             paintToken(g, text, x, top + i * ROW_HEIGHT, width, ROW_HEIGHT, {
@@ -239,7 +251,9 @@ export function headView(ctx: ViewContext): View {
   function revealPinned(): void {
     const token = selection.token;
     if (token === null) return;
-    const top = token * ROW_HEIGHT;
+    // The token column starts below the column labels.
+    const columnTop = queryColumn.getBoundingClientRect().top - scroller.getBoundingClientRect().top + scroller.scrollTop;
+    const top = columnTop + token * ROW_HEIGHT;
     const outside = top < scroller.scrollTop || top + ROW_HEIGHT > scroller.scrollTop + scroller.clientHeight;
     if (outside) scroller.scrollTop = top - scroller.clientHeight / 2;
   }

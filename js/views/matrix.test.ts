@@ -1,9 +1,24 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { drawCalls } from "../test/setup";
-import { button } from "../test/dom";
+import { button, chooseOption, labelled } from "../test/dom";
 import { attentionByte, buildFixture, fakeModel } from "../test/fixtures";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { labelStep } from "./matrix";
+
+/** The RGBA pixels of the heatmap image the view drew last. */
+function heatmapPixels(host: HTMLElement): Uint8ClampedArray {
+  const images = drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage");
+  const picture = images[images.length - 1][1] as HTMLCanvasElement;
+  const put = drawCalls.get(picture)!.filter((c) => c[0] === "putImageData");
+  return (put[put.length - 1][1] as ImageData).data;
+}
+
+/** Lines the base canvas stroked since its last clear, as [x0, y0, x1, y1]. */
+function strokedLines(host: HTMLElement): number[][] {
+  const calls = drawCalls.get(matrixCanvases(host).base)!;
+  const afterClear = calls.slice(calls.map((c) => c[0]).lastIndexOf("clearRect"));
+  return afterClear.flatMap((call, i) => (call[0] === "moveTo" ? [[call[1], call[2], afterClear[i + 1][1], afterClear[i + 1][2]] as number[]] : []));
+}
 
 function matrixCanvases(host: HTMLElement) {
   const [base, overlay] = host.querySelectorAll<HTMLCanvasElement>(".aw-matrix canvas");
@@ -69,6 +84,49 @@ describe("matrix view", () => {
     expect(host.querySelector(".aw-status")!.textContent).toBe("");
     const images = drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage");
     expect((images[images.length - 1][1] as HTMLCanvasElement).width).toBe(3);
+  });
+
+  it("scales colour to the head's or each row's maximum, on a chosen curve, and the legend says which", () => {
+    const model = fakeModel({ traits: { view: "matrix" } });
+    const host = mount(model);
+    const legend = () => host.querySelector(".aw-legend")!.textContent;
+    // The fixture's largest value is byte 192 of 255: on 0–1 it never reaches full colour.
+    const peak = 0; // the pixel of query 0, key 0: query 0's largest value (layer 0, head 0)
+    const fixed = heatmapPixels(host).slice(peak, peak + 3);
+    expect(legend()).toBe("01");
+    chooseOption(labelled(host, "Full colour at"), "head");
+    const head = heatmapPixels(host).slice(peak, peak + 3);
+    expect([...head]).not.toEqual([...fixed]);
+    expect(legend()).toBe(`0${(192 / 255).toFixed(3)} (head max)`);
+    chooseOption(labelled(host, "Curve"), "log");
+    expect(host.querySelector(".aw-matrix-head")!.getAttribute("title")).toMatch(/head max\), log scale/);
+    const faint = heatmapPixels(host).slice(4, 7); // key 1: about 5% of the peak
+    chooseOption(labelled(host, "Curve"), "linear");
+    expect([...heatmapPixels(host).slice(4, 7)]).not.toEqual([...faint]);
+    chooseOption(labelled(host, "Full colour at"), "row");
+    expect(legend()).toBe("0row max");
+    // Hovering tells the value and where it sits on the row's scale.
+    matrixCanvases(host).overlay.dispatchEvent(new MouseEvent("mousemove", pointAt(host, 0, 0)));
+    expect(host.querySelector(".aw-readout")!.textContent).toMatch(/: 0\.753 \(100% of the row's maximum\)$/);
+    // The choice outlives a trip to another view.
+    model.fromPython({ view: "head" });
+    model.fromPython({ view: "matrix" });
+    expect([labelled(host, "Full colour at").value, labelled(host, "Curve").value]).toEqual(["row", "linear"]);
+    expect(legend()).toBe("0row max");
+  });
+
+  it("marks where sentence B starts on both axes, and only for a pair", () => {
+    const host = mount(fakeModel({ segmentB: 5, traits: { view: "matrix" } }));
+    const { left, top, cell } = (() => {
+      const image = drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage").pop() as [string, unknown, number, number, number];
+      return { left: image[2], top: image[3], cell: image[4] / 8 };
+    })();
+    const lines = strokedLines(host);
+    expect(lines).toContainEqual([left - 4, top + 5 * cell, left + 8 * cell, top + 5 * cell]);
+    expect(lines).toContainEqual([left + 5 * cell, top - 4, left + 5 * cell, top + 8 * cell]);
+    expect(host.querySelector(".aw-readout")!.textContent).toMatch(/orange lines mark where sentence B starts/);
+    const single = mount(fakeModel({ segmentB: null, traits: { view: "matrix" } }));
+    expect(strokedLines(single)).toEqual([]);
   });
 
   it("focuses a head from its chip without hiding any", () => {

@@ -1,14 +1,26 @@
 // Matrix view: the focused head as a heatmap, query rows × key columns. The n × n values
 // become one ImageData scaled onto the canvas, so thousands of tokens stay one drawImage.
 
-import { byteToProbability, chunkKey, type StackInfo, type WatchedTrait } from "../contract";
-import { imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
-import { attentionRamp, css, headColor, rampGradient } from "../draw/colors";
+import { byteToProbability, chunkKey, type StackInfo, type WatchedTrait, type WidgetModel } from "../contract";
+import { fitText, imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
+import { css, headColor } from "../draw/colors";
 import { el, listen } from "../draw/dom";
 import type { Painter } from "../draw/painter";
+import {
+  CURVE_NAMES,
+  DEFAULT_SCALE,
+  RANGE_NAMES,
+  curveDescription,
+  fullColorLabel,
+  paintScaled,
+  scaleGradient,
+  type ColorScale,
+  type ScaleCurve,
+  type ScaleRange,
+} from "../draw/scale";
 import { UI_FONT as LABEL_FONT, ink } from "../draw/text";
 import { headChips } from "./chips";
-import { readoutHeading } from "./parts";
+import { labelledSelect, readoutHeading } from "./parts";
 import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 const MAX_CELL = 22;
@@ -18,6 +30,11 @@ const MAX_GUTTER = 150;
 /** Width of a saved image when the view has not been laid out. */
 const IMAGE_WIDTH = 640;
 const LEGEND = { height: 24, bar: 160 };
+/** Where sentence B starts, in a colour the blue ramp does not have. */
+const SEGMENT_B = { light: "#d4380d", dark: "#ffa940" };
+
+/** The colour scale chosen in each widget, kept while the page is open so switching views keeps it. */
+const chosenScales = new WeakMap<WidgetModel, ColorScale>();
 
 interface Layout {
   left: number;
@@ -32,6 +49,9 @@ export function labelStep(cell: number): number {
   return Math.max(1, Math.ceil(LABEL_SPACING / cell));
 }
 
+/** Whether either axis has a sentence B to mark. */
+const hasSegmentB = (info: StackInfo | null) => !!info && (info.query.segment_b_start !== null || info.key.segment_b_start !== null);
+
 export function matrixView(ctx: ViewContext): View {
   const { selection } = ctx;
   const chips = headChips(ctx, "focus");
@@ -42,18 +62,30 @@ export function matrixView(ctx: ViewContext): View {
   box.append(base, overlay);
   const element = el("section", { class: "aw-view aw-matrixview", "aria-label": "Matrix view" });
   const heading = readoutHeading("0", "1");
-  const { readout, legendBar } = heading;
-  element.append(chips.element, heading.element, status, box);
+  const { readout, legendBar, legendHigh } = heading;
+  const rangeField = labelledSelect("Full colour at");
+  const curveField = labelledSelect("Curve");
+  rangeField.select.append(...Object.entries(RANGE_NAMES).map(([value, text]) => el("option", { value }, text)));
+  curveField.select.append(...Object.entries(CURVE_NAMES).map(([value, text]) => el("option", { value }, text)));
+  const controls = el("div", { class: "aw-matrix-controls" });
+  controls.append(rangeField.field, curveField.field);
+  element.append(chips.element, controls, heading.element, status, box);
+  let scale = chosenScales.get(selection.model) ?? DEFAULT_SCALE;
+  rangeField.select.value = scale.range;
+  curveField.select.value = scale.curve;
 
   const life = new Lifetime();
   let boxWidth = 0;
   let widthBefore = -1;
   let layout: Layout | null = null;
   let hover: [number, number] | null = null;
-  // The scaled-up image of the drawn head, kept while only the hover or selection changes.
-  let image: { bytes: Uint8Array; key: string; canvas: HTMLCanvasElement | null } | null = null;
+  // The image of the drawn head, kept while only the hover or selection changes, and the byte
+  // that got full colour (null: each row's largest).
+  let image: { bytes: Uint8Array; key: string; canvas: HTMLCanvasElement | null; headTop: number | null } | null = null;
 
-  const idleText = "Hover a cell to read its value; click a row to select that query token.";
+  const idleText = (info: StackInfo | null) =>
+    "Hover a cell to read its value; click a row to select that query token." +
+    (hasSegmentB(info) ? " The orange lines mark where sentence B starts." : "");
 
   function computeLayout(info: StackInfo, width = boxWidth): Layout {
     const longest = (tokens: string[]) => Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))));
@@ -66,25 +98,17 @@ export function matrixView(ctx: ViewContext): View {
     return { left, top, cell, width, height: Math.ceil(top + cell * nq + 4) };
   }
 
-  function heatmap(info: StackInfo, bytes: Uint8Array): HTMLCanvasElement | null {
+  function heatmap(info: StackInfo, bytes: Uint8Array): NonNullable<typeof image> {
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const head = selection.head;
-    const key = `${chunkKey(info.stack.name, selection.layer)}/${head}/${ctx.dark()}`;
-    if (image?.key === key && image.bytes === bytes) return image.canvas;
-    const ramp = attentionRamp(ctx.dark());
-    const start = head * nq * nk;
-    const canvas = imageCanvas(nk, nq, (data) => {
-      for (let i = 0; i < nq * nk; i++) {
-        const v = bytes[start + i] * 4;
-        data[i * 4] = ramp[v];
-        data[i * 4 + 1] = ramp[v + 1];
-        data[i * 4 + 2] = ramp[v + 2];
-        data[i * 4 + 3] = 255;
-      }
-    });
-    image = { bytes, key, canvas };
-    return canvas;
+    const dark = ctx.dark();
+    const key = `${chunkKey(info.stack.name, selection.layer)}/${head}/${dark}/${scale.range}/${scale.curve}`;
+    if (image?.key === key && image.bytes === bytes) return image;
+    let headTop: number | null = null;
+    const canvas = imageCanvas(nk, nq, (data) => (headTop = paintScaled(data, bytes, head * nq * nk, nq, nk, scale, dark)));
+    image = { bytes, key, canvas, headTop };
+    return image;
   }
 
   function draw(): void {
@@ -103,11 +127,36 @@ export function matrixView(ctx: ViewContext): View {
   }
 
   function drawHeatmap(g: Painter, info: StackInfo, bytes: Uint8Array, { left, top, cell }: Layout): void {
-    const picture = heatmap(info, bytes);
+    const picture = heatmap(info, bytes).canvas;
     if (!picture) return;
     // Crisp cells when enlarging; averaging when thousands of tokens shrink below a pixel.
     g.imageSmoothingEnabled = cell < 1;
-    g.drawImage(picture, left, top, cell * info.key.tokens.length, cell * info.query.tokens.length);
+    const width = cell * info.key.tokens.length;
+    const height = cell * info.query.tokens.length;
+    g.drawImage(picture, left, top, width, height);
+    // Where sentence B starts: a line across the rows, and one down the columns.
+    const queryB = info.query.segment_b_start;
+    const keyB = info.key.segment_b_start;
+    if (queryB === null && keyB === null) return;
+    g.strokeStyle = ctx.dark() ? SEGMENT_B.dark : SEGMENT_B.light;
+    g.lineWidth = 1.5;
+    g.beginPath();
+    if (queryB !== null) {
+      g.moveTo(left - 4, top + queryB * cell);
+      g.lineTo(left + width, top + queryB * cell);
+    }
+    if (keyB !== null) {
+      g.moveTo(left + keyB * cell, top - 4);
+      g.lineTo(left + keyB * cell, top + height);
+    }
+    g.stroke();
+  }
+
+  /** The legend's high end and the readout's words for the scale the heatmap was drawn on. */
+  function legendWords(headTop: number | null): { high: string; scale: string } {
+    const meta = selection.meta;
+    const high = fullColorLabel(scale.range, headTop, (byte) => (meta ? byteToProbability(byte, meta) : byte / 255));
+    return { high, scale: `full colour at ${high}, ${curveDescription(scale.curve)}` };
   }
 
   /** The heatmap with its labels, the selected row and a legend under it. */
@@ -118,17 +167,21 @@ export function matrixView(ctx: ViewContext): View {
     const shape = computeLayout(info, boxWidth > 0 ? boxWidth : IMAGE_WIDTH);
     const dark = ctx.dark();
     // As wide as the heatmap (and its legend), not the page: no empty strip beside it.
-    const used = shape.left + Math.max(shape.cell * info.key.tokens.length, LEGEND.bar + 80) + 8;
+    const legendText = `${legendWords(heatmap(info, bytes).headTop).high}  attention, ${curveDescription(scale.curve)}`;
+    const legendWidth = LEGEND.bar + 4 + textWidth(legendText, LABEL_FONT);
+    const used = shape.left + Math.max(shape.cell * info.key.tokens.length, legendWidth) + 8;
     return {
-      width: Math.ceil(Math.min(shape.width, used)),
+      // Never narrower than the legend, which must be read whole.
+      width: Math.ceil(Math.max(Math.min(shape.width, used), shape.left + legendWidth + 8)),
       height: shape.height + LEGEND.height,
       paint(g) {
         drawHeatmap(g, info, bytes, shape);
         drawLabels(g, info, shape);
         drawPinned(g, info, shape);
         const y = shape.height + LEGEND.height / 2;
-        const ramp = attentionRamp(dark);
-        const bar = imageCanvas(256, 1, (data) => data.set(ramp));
+        // The legend in the heatmap's colours: value from 0 (left) to the full-colour value (right).
+        const steps = Uint8Array.from({ length: LEGEND.bar }, (_, i) => Math.round((i / (LEGEND.bar - 1)) * 255));
+        const bar = imageCanvas(LEGEND.bar, 1, (data) => paintScaled(data, steps, 0, 1, LEGEND.bar, { ...scale, range: "fixed" }, dark));
         g.fillStyle = ink(dark).muted;
         g.font = LABEL_FONT;
         g.textBaseline = "middle";
@@ -139,7 +192,7 @@ export function matrixView(ctx: ViewContext): View {
           g.drawImage(bar, shape.left, y - 4, LEGEND.bar, 8);
         }
         g.textAlign = "left";
-        g.fillText("1  attention", shape.left + LEGEND.bar + 4, y);
+        g.fillText(legendText, shape.left + LEGEND.bar + 4, y);
       },
     };
   }
@@ -153,8 +206,9 @@ export function matrixView(ctx: ViewContext): View {
     g.textAlign = "right";
     info.query.tokens.forEach((token, q) => {
       if (q % step !== 0 && q !== pinned) return;
-      g.font = q === pinned ? `bold ${LABEL_FONT}` : LABEL_FONT;
-      g.fillText(token, left - 6, top + (q + 0.5) * cell, left - 8);
+      const font = q === pinned ? `bold ${LABEL_FONT}` : LABEL_FONT;
+      g.font = font;
+      g.fillText(fitText(token, font, left - 8), left - 6, top + (q + 0.5) * cell);
     });
     g.font = LABEL_FONT;
     // Which way is which, in the corner the labels leave free.
@@ -168,7 +222,7 @@ export function matrixView(ctx: ViewContext): View {
     g.rotate(-Math.PI / 2);
     g.textAlign = "left";
     info.key.tokens.forEach((token, k) => {
-      if (k % step === 0) g.fillText(token, 0, (k + 0.5) * cell, top - 8);
+      if (k % step === 0) g.fillText(fitText(token, LABEL_FONT, top - 8), 0, (k + 0.5) * cell);
     });
     g.restore();
   }
@@ -213,14 +267,18 @@ export function matrixView(ctx: ViewContext): View {
     const meta = selection.meta;
     const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
     if (!hover || !info || !meta || !bytes) {
-      readout.textContent = idleText;
+      readout.textContent = idleText(info);
       return;
     }
     const [q, k] = hover;
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
-    const value = byteToProbability(bytes[selection.head * nq * nk + q * nk + k], meta);
-    readout.textContent = `query ${q} “${info.query.tokens[q]}” → key ${k} “${info.key.tokens[k]}”: ${value.toFixed(3)}`;
+    const row = selection.head * nq * nk + q * nk;
+    const value = byteToProbability(bytes[row + k], meta);
+    // On a relative scale, how far along it the value is, since its colour says only that.
+    const top = scale.range === "row" ? Math.max(...bytes.subarray(row, row + nk)) : scale.range === "head" ? heatmap(info, bytes).headTop : null;
+    const share = top ? ` (${Math.round((100 * bytes[row + k]) / top)}% of the ${scale.range}'s maximum)` : "";
+    readout.textContent = `query ${q} “${info.query.tokens[q]}” → key ${k} “${info.key.tokens[k]}”: ${value.toFixed(3)}${share}`;
   }
 
   life.add(
@@ -241,14 +299,32 @@ export function matrixView(ctx: ViewContext): View {
       const at = cellAt(event);
       if (at) selection.setToken(at[0]);
     }),
+    listen(rangeField.select, "change", () => chooseScale({ ...scale, range: rangeField.select.value as ScaleRange })),
+    listen(curveField.select, "change", () => chooseScale({ ...scale, curve: curveField.select.value as ScaleCurve })),
   );
+
+  function showLegend(): void {
+    const info = selection.info;
+    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
+    const words = legendWords(info && bytes ? heatmap(info, bytes).headTop : null);
+    legendBar.style.background = scaleGradient(scale, ctx.dark());
+    legendHigh.textContent = words.high;
+    heading.element.title = `Colour: ${words.scale}`;
+  }
+
+  function chooseScale(next: ColorScale): void {
+    scale = next;
+    chosenScales.set(selection.model, scale);
+    draw();
+    showLegend();
+  }
 
   function update(trait?: WatchedTrait): void {
     // The selected token shows as a row outline and a kept label, so it needs a redraw too.
     if (trait !== "token") chips.update();
-    legendBar.style.background = rampGradient(ctx.dark());
     showReadout();
     draw();
+    showLegend();
   }
 
   update();

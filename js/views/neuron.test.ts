@@ -61,6 +61,23 @@ describe("neuron view", () => {
     expect(status(host)).toBe("");
   });
 
+  it("opens on the first non-special token without selecting it, and moves on from there", () => {
+    const model = neuronModel({ traits: { token: null, head: 1 } });
+    const host = mount(model);
+    const first = GOLDEN_META.sides.input.special.indexOf(false);
+    expect(first).toBeGreaterThan(0);
+    expect(host.querySelector(".aw-neuron-query")!.textContent).toBe(TOKENS[first]);
+    rowsOf(host).forEach((row, k) => expect(row.dataset.score).toBe(score(1, first, k).toPrecision(3)));
+    const queries = [...host.querySelectorAll<HTMLButtonElement>(".aw-neuron-queries button")];
+    expect(queries.map((b) => b.getAttribute("aria-pressed"))).not.toContain("true");
+    expect(queries[first].classList.contains("aw-tok--focus")).toBe(true);
+    // Shown, not selected: Python's `token` is left alone until the user picks one.
+    expect(model.takeWrites().writes).toEqual({});
+    key(host.querySelector(".aw-neuronview")!, "ArrowDown");
+    expect(model.get("token")).toBe(first + 1);
+    expect(queries[first].classList.contains("aw-tok--focus")).toBe(false);
+  });
+
   it("greys out and labels the keys a causal mask hides, with no bias column for a pure mask", () => {
     const model = neuronModel({ traits: { token: 3 } });
     model.fromPython({ _qk: { [expected.key]: offsetView(maskOnlyRecord()) }, meta: { ...model.get("meta") } });

@@ -19,6 +19,7 @@ import type { Painter } from "../draw/painter";
 import { UI_FONT, ink } from "../draw/text";
 import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
 import { neuronRow, type NeuronRow } from "../neuron/row";
+import { shownQuery } from "../neuron/query";
 import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
 import { headChips } from "./chips";
 import { hintLine, readoutHeading, scrollBox } from "./parts";
@@ -122,6 +123,7 @@ export function neuronView(ctx: ViewContext): View {
   // What is on screen, for the hover readout.
   let shownRow: {
     info: StackInfo;
+    token: number;
     row: NeuronRow;
     layer: QueryKeyLayer;
     geometry: Geometry;
@@ -139,8 +141,8 @@ export function neuronView(ctx: ViewContext): View {
     builtQueries = info;
   }
 
-  function geometryOf(info: StackInfo, layer: QueryKeyLayer): Geometry {
-    const longest = Math.max(0, ...info.key.tokens.map((t) => t.length), info.query.tokens[selection.token ?? 0]?.length ?? 0);
+  function geometryOf(info: StackInfo, layer: QueryKeyLayer, token: number): Geometry {
+    const longest = Math.max(0, ...info.key.tokens.map((t) => t.length), info.query.tokens[token]?.length ?? 0);
     const label = Math.min(LABEL_MAX, Math.max(LABEL_MIN, longest * LABEL_CHAR + 16));
     // About 128-160 px per band whatever the head size: up to 8 px per dimension, at least 1.
     const dimWidth = Math.max(1, Math.min(8, Math.floor(160 / layer.dim)));
@@ -166,8 +168,8 @@ export function neuronView(ctx: ViewContext): View {
       clear(`Could not load the queries and keys of layer ${layerName}: ${message}`),
     );
     if (!layer) return clear(`Loading the queries and keys of layer ${layerName}…`);
-    const token = selection.token;
-    if (token === null) return clear("Click a query token above to see how it attends to each key.");
+    const token = shownQuery(selection);
+    if (token === null) return clear("There are no query tokens to show.");
     status.textContent = "";
     drawRow(info, layer, token);
   }
@@ -175,7 +177,7 @@ export function neuronView(ctx: ViewContext): View {
   function drawRow(info: StackInfo, layer: QueryKeyLayer, token: number): void {
     const head = selection.head;
     const row = neuronRow(layer, head, token, info.stack.kv_head_of);
-    const geometry = geometryOf(info, layer);
+    const geometry = geometryOf(info, layer, token);
     const dark = ctx.dark();
     const withBias = !!layer.bias?.additive;
     const keys = Array.from({ length: layer.nKey }, (_, k) => row.key(k));
@@ -186,14 +188,14 @@ export function neuronView(ctx: ViewContext): View {
     if (row.capped) columns.push(SCORE_WIDTH);
     if (withBias) columns.push(SCORE_WIDTH);
     columns.push(SOFTMAX_WIDTH);
-    shownRow = { info, row, layer, geometry, keys, products, columns, withBias };
+    shownRow = { info, token, row, layer, geometry, keys, products, columns, withBias };
     table.style.setProperty("--aw-neuron-columns", columns.map((w) => `${w}px`).join(" "));
     table.classList.toggle("aw-neuron-table--bias", withBias);
     table.classList.toggle("aw-neuron-table--capped", !!row.capped);
     headRow.hidden = false;
     queryRow.hidden = false;
     queryLabel.textContent = info.query.tokens[token];
-    queryLabel.title = `query token ${token}`;
+    queryLabel.title = `query token ${token}${selection.token === null ? ", shown until you pick a token" : ""}`;
 
     const sameSide = info.stack.query_side === info.stack.key_side;
     rows.replaceChildren(
@@ -276,9 +278,8 @@ export function neuronView(ctx: ViewContext): View {
 
   /** The table as shown: column titles, the query and its vector, then per key its vectors, numbers and line. */
   function snapshot(): Snapshot | null {
-    if (!shownRow || selection.token === null) return null;
-    const { info, row, layer, geometry, keys, products, columns, withBias } = shownRow;
-    const token = selection.token;
+    if (!shownRow) return null;
+    const { info, token, row, layer, geometry, keys, products, columns, withBias } = shownRow;
     const dark = ctx.dark();
     const colors = ink(dark);
     const x = columns.map((_, i) => columns.slice(0, i).reduce((a, b) => a + b, 0));
@@ -359,9 +360,9 @@ export function neuronView(ctx: ViewContext): View {
 
   function describeDimension(k: number | null, d: number): string {
     if (!shownRow) return "";
-    const { info, row, products } = shownRow;
+    const { info, token, row, products } = shownRow;
     const q = `q = ${shown(row.query[d])}`;
-    if (k === null) return `query “${info.query.tokens[selection.token ?? 0]}”, dimension ${d}: ${q}`;
+    if (k === null) return `query “${info.query.tokens[token]}”, dimension ${d}: ${q}`;
     const key = row.key(k)[d];
     return `key ${k} “${info.key.tokens[k]}”, dimension ${d}: k = ${shown(key)}, ${q}, q × k = ${shown(products[k][d])} (float16 values)`;
   }
@@ -392,7 +393,7 @@ export function neuronView(ctx: ViewContext): View {
     chips.dispose,
     listenKeys(element, () => {
       const count = selection.info?.query.tokens.length ?? 0;
-      const token = selection.token;
+      const token = shownQuery(selection);
       if (count === 0) return null;
       return {
         ArrowUp: () => selection.setToken(token === null ? count - 1 : Math.max(0, token - 1)),
@@ -415,8 +416,13 @@ export function neuronView(ctx: ViewContext): View {
   function update(): void {
     const info = selection.info;
     if (info && (!builtQueries || builtQueries.query !== info.query)) buildQueries(info);
+    // The selected token is pressed; the one shown by default is only outlined.
     const token = selection.token;
-    queryButtons.forEach((button, i) => button.setAttribute("aria-pressed", String(i === token)));
+    const shownToken = shownQuery(selection);
+    queryButtons.forEach((button, i) => {
+      button.setAttribute("aria-pressed", String(i === token));
+      button.classList.toggle("aw-tok--focus", i === shownToken && token === null);
+    });
     chips.update();
     legendBar.style.background = divergingGradient(ctx.dark());
     const sharing = info ? sharingCaption(selection.head, info.stack.kv_head_of) : null;

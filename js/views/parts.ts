@@ -1,7 +1,7 @@
 // Page pieces several views build alike: the scrolling box, the hint under a view, and the
 // heading with a readout of what the pointer is over beside the colour legend.
 
-import { el } from "../draw/dom";
+import { el, uniqueId } from "../draw/dom";
 
 /** `content` in a box that scrolls when it is taller or wider than the view allows. */
 export function scrollBox(content: HTMLElement): HTMLElement {
@@ -19,6 +19,8 @@ export interface ReadoutHeading {
   readout: HTMLElement;
   /** The legend's colour bar, whose background the view sets to its scale. */
   legendBar: HTMLElement;
+  /** The legend's high end, which a view with a changing scale rewrites. */
+  legendHigh: HTMLElement;
 }
 
 /** The readout beside a legend going from `low` to `high`. */
@@ -26,8 +28,18 @@ export function readoutHeading(low: string, high: string): ReadoutHeading {
   const readout = el("p", { class: "aw-readout", "aria-live": "polite" });
   const legendBar = el("span", { class: "aw-legend-bar" });
   const legend = el("span", { class: "aw-legend", "aria-hidden": "true" });
-  legend.append(el("span", {}, low), legendBar, el("span", {}, high));
+  const legendHigh = el("span", {}, high);
+  legend.append(el("span", {}, low), legendBar, legendHigh);
   const element = el("div", { class: "aw-matrix-head" });
   element.append(readout, legend);
-  return { element, readout, legendBar };
+  return { element, readout, legendBar, legendHigh };
+}
+
+/** A <select> with a real <label for>, so "Layer" names it for screen readers and tests. */
+export function labelledSelect(text: string): { field: HTMLElement; select: HTMLSelectElement } {
+  const id = uniqueId("select");
+  const field = el("span", { class: "aw-field" });
+  const select = el("select", { id });
+  field.append(el("label", { for: id }, text), select);
+  return { field, select };
 }
