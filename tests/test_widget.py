@@ -103,7 +103,9 @@ def test_from_capture_refuses_something_that_is_not_a_capture():
         ("theme", "blue", r"'auto', 'light', 'dark'"),
         ("pair_filter", "AB", r"pair_filter 'AB' needs a sentence pair"),
         ("layer", "1", r"expected an int"),
-        ("token", True, r"token must be an integer in 0\.\.4, not True"),
+        ("token", True, r"token must be an integer index, not True"),
+        ("head", False, r"head must be an integer index, not False"),
+        ("heads", [True], r"heads must be a list of integer indices, not \[True\]"),
     ],
 )
 def test_an_invalid_python_assignment_raises_and_changes_nothing(widgets, name, value, message):
@@ -209,6 +211,57 @@ def test_the_browser_cannot_overwrite_what_only_python_writes(widgets, caplog):
     assert data["buffer_paths"] == [["_chunks", "self/0"], ["_chunks", "self/1"]] and buffers == list(chunks.values())
 
 
+@pytest.mark.parametrize("name", ["_esm", "_css", "_view_name", "_model_name", "_view_module", "_anywidget_id"])
+def test_the_browser_cannot_overwrite_the_bundle_or_anywidgets_names(widgets, name, caplog):
+    widget = widgets(make_capture())
+    before = getattr(widget, name)
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {name: "export default { render() { alert(1) } }"})
+
+    assert getattr(widget, name) == before
+    assert "only Python writes it" in caplog.text
+    assert widget.comm.updates() == [{name: before}], "the browser is put back in step"
+
+
+def test_bools_from_the_browser_are_not_indices_even_where_they_equal_the_current_one(widgets):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5))  # head 0, heads [0, 1, 2]: False == 0, True == 1
+
+    from_browser(widget, {"head": False, "layer": False, "heads": [True], "token": True})
+
+    assert type(widget.head) is int and type(widget.layer) is int and widget.token is None
+    assert widget.heads == [0, 1, 2] and not any(isinstance(h, bool) for h in widget.heads)
+    assert sorted(key for update in widget.comm.updates() for key in update) == ["head", "heads", "layer", "token"]
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_deeply_nested_browser_value_is_rejected_without_recursing(widgets, caplog):
+    widget = widgets(make_capture())
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {"heads": nested(100_000), "layer": {"a": 1}, "token": 2})
+
+    assert widget.heads == [0, 1, 2] and widget.layer == 0 and widget.token == 2
+    assert caplog.text.count("no selection value is nested") == 2
+
+
+def test_a_huge_browser_value_is_logged_in_a_few_hundred_characters(widgets, caplog):
+    widget = widgets(make_capture())
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {"view": "x" * 1_000_000, "meta": "y" * 1_000_000})
+
+    assert widget.view == "head"
+    assert len(caplog.text) < 2_000, "the 1 MB values are quoted in a few hundred characters, not whole"
+    assert "ignored view='xxx" in caplog.text
+
+
 def test_a_browser_value_of_the_wrong_type_is_rejected(widgets):
     widget = widgets(make_capture())
 
@@ -251,6 +304,18 @@ def test_a_bad_chunk_request_gets_an_error_reply(widgets, request_content, messa
     assert content.keys() == {"kind", "id", "error"}
     assert re.search(message, content["error"])
     assert buffers == []
+
+
+def test_a_request_with_a_deeply_nested_layer_still_gets_an_error_reply(widgets, caplog):
+    widget = widgets(make_seq2seq_capture())
+
+    with caplog.at_level(logging.WARNING):
+        content, buffers = browser_request(
+            widget, {"kind": "request", "id": 5, "what": "attention", "stack": "cross", "layer": nested(100_000)}
+        )
+
+    assert content["id"] == 5 and "layer must be an integer in 0..1" in content["error"] and buffers == []
+    assert len(content["error"]) < 500 and len(caplog.text) < 2_000
 
 
 def test_custom_messages_that_are_not_requests_are_left_alone(widgets):

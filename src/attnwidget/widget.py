@@ -35,6 +35,29 @@ _APPLY_FIRST = ("stack",)
 log = logging.getLogger(__name__)
 
 
+# Indices refuse True and False: bool is an int to Python, so JSON true would pass as 1. Checked in the
+# traits themselves: a browser update skips the validators when the value equals the old one (False == 0).
+class _Index(traitlets.Int):
+    """An integer index, never a bool."""
+
+    def validate(self, obj: Any, value: Any) -> int:
+        if isinstance(value, bool):
+            raise traitlets.TraitError(f"{self.name} must be an integer index, not {value!r}")
+        return super().validate(obj, value)
+
+
+class _Indices(traitlets.List):
+    """A list of integer indices, never bools."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(traitlets.Int(), **kwargs)
+
+    def validate(self, obj: Any, value: Any) -> list[int]:
+        if isinstance(value, list) and any(isinstance(item, bool) for item in value):
+            raise traitlets.TraitError(f"{self.name} must be a list of integer indices, not {wire.quoted(value)}")
+        return super().validate(obj, value)
+
+
 class AttentionWidget(anywidget.AnyWidget):
     """Linked attention views of one capture. Selection traits are two-way: click in the page, read them here.
 
@@ -46,12 +69,10 @@ class AttentionWidget(anywidget.AnyWidget):
     _esm = traitlets.Unicode(help="The built frontend module, static/widget.js.").tag(sync=True)
     _css = traitlets.Unicode(help="The built stylesheet, static/widget.css.").tag(sync=True)
 
-    layer = traitlets.Int(0, help="Selected layer (0-based) of the selected stack.").tag(sync=True)
-    head = traitlets.Int(0, help="Focused head (0-based).").tag(sync=True)
-    heads = traitlets.List(traitlets.Int(), help="Heads visible in the head view, ascending, no repeats.").tag(
-        sync=True
-    )
-    token = traitlets.Int(None, allow_none=True, help="Selected query token index, or None.").tag(sync=True)
+    layer = _Index(0, help="Selected layer (0-based) of the selected stack.").tag(sync=True)
+    head = _Index(0, help="Focused head (0-based).").tag(sync=True)
+    heads = _Indices(help="Heads visible in the head view, ascending, no repeats.").tag(sync=True)
+    token = _Index(None, allow_none=True, help="Selected query token index, or None.").tag(sync=True)
     stack = traitlets.Unicode("", help="Selected attention stack, one of the names in meta['stacks'].").tag(sync=True)
     view = traitlets.Enum(wire.VIEWS, default_value="head", help="Visible view.").tag(sync=True)
     theme = traitlets.Enum(wire.THEMES, default_value="auto", help="Colour theme; 'auto' follows the page.").tag(
@@ -299,17 +320,23 @@ class AttentionWidget(anywidget.AnyWidget):
         rejected = []
         for name in sorted(sync_data, key=lambda name: name not in _APPLY_FIRST):
             value = sync_data[name]
-            if name in wire.BROWSER_READ_ONLY:
-                log.warning("ignored a browser change to %r: only Python writes it", name)
+            if name not in wire.BROWSER_WRITABLE:
+                log.warning("ignored a browser change to %s: only Python writes it", wire.quoted(name))
+                rejected.append(name)
+                continue
+            if not _flat(value):  # nested values would reach traitlets' recursive repr and validation
+                log.warning("ignored %s=%s from the browser: no selection value is nested", name, wire.quoted(value))
                 rejected.append(name)
                 continue
             try:
                 super().set_state({name: value})
             except traitlets.TraitError as error:
-                log.warning("ignored %s=%r from the browser: %s", name, value, error)
+                log.warning(
+                    "ignored %s=%s from the browser: %s", name, wire.quoted(value), wire.clipped(str(error))
+                )
                 rejected.append(name)
             except Exception:  # a bug, not bad input, but still must not escape into the comm
-                log.exception("failed to apply %s=%r from the browser", name, value)
+                log.exception("failed to apply %s=%s from the browser", name, wire.quoted(value))
                 rejected.append(name)
         if rejected:
             self.send_state(rejected)
@@ -335,9 +362,14 @@ def _read_bundle() -> tuple[str, str]:
     return BUNDLE_JS.read_text(encoding="utf-8"), BUNDLE_CSS.read_text(encoding="utf-8")
 
 
+def _flat(value: Any) -> bool:
+    """A selection value's shape: a number, a string, None, or a list of those (heads)."""
+    if isinstance(value, dict):
+        return False
+    return not isinstance(value, list) or not any(isinstance(item, (list, dict)) for item in value)
+
+
 def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = None) -> int:
-    if isinstance(value, bool):  # JSON true would otherwise pass as the integer 1
-        raise traitlets.TraitError(f"{name} must be an integer in 0..{count - 1}, not {value!r}")
     if not 0 <= value < count:
         raise traitlets.TraitError(
             f"{name} {value} is out of range: {owner} {count} {unit or name + 's'}, so {name} must be in 0..{count - 1}"
