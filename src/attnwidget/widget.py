@@ -7,11 +7,12 @@ pictures are `image.py`, and exported pages are `export.py`.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import os
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import anywidget
 import traitlets
@@ -101,14 +102,21 @@ class AttentionWidget(anywidget.AnyWidget):
     def __init__(self, model: Any, text: str, tokenizer: Any = None, text_pair: str | None = None, **options: Any):
         """Run `model` once on `text` (and `text_pair`) and show its attention.
 
+        `model` is a loaded transformers model, or the name of one to load from local files: a model
+        folder, or a Hugging Face name already in your cache (nothing is downloaded).
         `options` are the widget options of `from_capture` (layer, head, view, ...) and, for the rest,
         options of `attnwidget.capture`.
         """
-        widget_options, capture_options = _split_widget_options(options)
-        if tokenizer is None:
-            tokenizer = resolve_tokenizer(model)
-        from .capturing import capture  # loads torch and transformers only when a model is given
+        # Loads torch and transformers only when a model is given.
+        from .capturing import capture, check_model, load_model
 
+        widget_options, capture_options = _split_options(options, "AttentionWidget", capture)
+        if isinstance(model, (str, os.PathLike)):
+            model, tokenizer = load_model(model, tokenizer)
+        else:
+            check_model(model)  # before looking for its tokenizer: a tokenizer here has one too
+            if tokenizer is None:
+                tokenizer = resolve_tokenizer(model)
         self._setup(capture(model, tokenizer, text, text_pair, **capture_options), **widget_options)
 
     @classmethod
@@ -116,11 +124,11 @@ class AttentionWidget(anywidget.AnyWidget):
         """Show attention tensors you already have, e.g. `model(..., output_attentions=True).attentions`.
 
         `options` are the widget options of `from_capture` and, for the rest, options of
-        `attnwidget.capturing.capture_from_attention` (sentence_b_start, encoder_attention, ...).
+        `attnwidget.capturing.capture_from_attention` (sentence_b_start, encoder_attention, row, ...).
         """
         from .capturing import capture_from_attention
 
-        widget_options, raw_options = _split_widget_options(options)
+        widget_options, raw_options = _split_options(options, "AttentionWidget.from_attention", capture_from_attention)
         return cls.from_capture(capture_from_attention(attention, tokens, **raw_options), **widget_options)
 
     @classmethod
@@ -129,8 +137,9 @@ class AttentionWidget(anywidget.AnyWidget):
 
         Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes.
         """
+        widget_options, _none = _split_options(options, "AttentionWidget.from_capture")
         widget = cls.__new__(cls)
-        widget._setup(capture, **options)
+        widget._setup(capture, **widget_options)
         return widget
 
     def _setup(
@@ -380,8 +389,27 @@ def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = 
 WIDGET_OPTIONS = tuple(name for name in inspect.signature(AttentionWidget._setup).parameters if name not in ("self", "capture"))
 
 
-def _split_widget_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(widget options, the rest) of a constructor's keyword arguments."""
+def _split_options(
+    options: dict[str, Any], caller: str, rest_of: Callable[..., Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(widget options, options of `rest_of`) of a constructor's keyword arguments.
+
+    An option neither takes is refused here, with the closest one named: passed on, it would be
+    blamed on a function the user never called.
+    """
+    accepted = [*WIDGET_OPTIONS, *_keyword_only(rest_of)]
+    for name in options:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{caller}() has no option {name!r}{hint}; its options are {', '.join(accepted)}")
     widget = {name: value for name, value in options.items() if name in WIDGET_OPTIONS}
     rest = {name: value for name, value in options.items() if name not in WIDGET_OPTIONS}
     return widget, rest
+
+
+def _keyword_only(function: Callable[..., Any] | None) -> list[str]:
+    if function is None:
+        return []
+    parameters = inspect.signature(function).parameters.values()
+    return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
