@@ -202,10 +202,7 @@ def _export(widget, output: Path, size_budget: int):
             widget.capture, widget.selection, output, size_budget=size_budget, budget_option="--size-budget"
         )
     except BudgetTooSmall as error:
-        raise BadInput(
-            f"--size-budget {error.size_budget:,} bytes cannot hold even the page without attention "
-            f"({error.needed:,} bytes: the viewer, the CSS and the tokens); raise --size-budget"
-        ) from error
+        raise BadInput(str(error)) from error
 
 
 def _checked_image(image: Path) -> Path:

@@ -79,10 +79,10 @@ class ExportedPage:
 class BudgetTooSmall(ValueError):
     """The size budget cannot hold the page even without attention; `needed` is what it takes."""
 
-    def __init__(self, size_budget: int, needed: int):
+    def __init__(self, size_budget: int, needed: int, budget_option: str):
         super().__init__(
-            f"size_budget={size_budget:,} bytes cannot hold even the page without attention "
-            f"({needed:,} bytes: the viewer, the CSS and the tokens); raise size_budget"
+            f"{budget_option} of {size_budget:,} bytes cannot hold even the page without attention "
+            f"({needed:,} bytes: the viewer, the CSS and the tokens); raise {budget_option}"
         )
         self.size_budget = size_budget
         self.needed = needed
@@ -100,8 +100,8 @@ def export_page(
     """The page of `capture` opening on `selection` (every name of `wire.SELECTION_TRAITS`).
 
     With `path`, the page is also written there, atomically; the path is checked before any work.
-    `budget_option` is how the caller's users raise the budget, named in the page's notice
-    (the command line's is "--size-budget").
+    `budget_option` is how the caller's users raise the budget, named in the page's notice and in
+    `BudgetTooSmall` (the command line's is "--size-budget").
     """
     budget = _checked_budget(size_budget)
     target = None if path is None else files.checked_target(path)
@@ -136,7 +136,7 @@ def _render(
     # Room is counted with the longest notice in place, so whatever is left out, the page fits.
     room = budget - _size(document({}, _notice(_left_out(parts, {}), budget, budget_option)))
     if room < 0:
-        raise BudgetTooSmall(budget, budget - room)
+        raise BudgetTooSmall(budget, budget - room, budget_option)
     kept: dict[_Part, str] = {}
     gave_up: set[str] = set()
     for part in parts:
