@@ -209,3 +209,13 @@ def test_an_answer_with_an_id_no_request_can_have_is_ignored_without_raising(wid
     assert not pending.done() and "ignored an image answer" in caplog.text
     answer(widget, {"kind": "image", "id": pending.request_id, "format": "png", "width": 1, "height": 1}, png(2, 2))
     assert pending.result(timeout=0).read_bytes() == png(2, 2)
+
+
+def test_render_image_writes_nothing_when_the_browser_drew_an_empty_picture(widget, tmp_path, monkeypatch):
+    from attnwidget import headless
+
+    monkeypatch.setattr(headless, "_draw_page", lambda *_args: png(0, 0))  # what Chromium handed over
+    target = tmp_path / "figure.png"
+    with pytest.raises(ValueError, match=r"empty \(0×0 px\)"):
+        headless.render_image(widget, target, browser=object())
+    assert not target.exists()
