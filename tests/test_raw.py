@@ -117,7 +117,8 @@ def test_stacked_numpy_with_and_without_batch_axis(batch_run):
     np.testing.assert_array_equal(five_dims, original)
     from_torch = capture_from_attention(torch.stack(attentions), tokens[1], row=1)
     np.testing.assert_array_equal(from_torch.attention(), second)
-    assert capture.tokens.count("[PAD]") == 0 and capture_from_attention(five_dims, tokens[0], row=0).tokens[-1] == "[PAD]"
+    assert capture.tokens.count("[PAD]") == 0
+    assert capture_from_attention(five_dims, tokens[0], row=0).tokens[-1] == "[PAD]"
 
 
 def test_nested_lists(pair_run):
@@ -262,7 +263,8 @@ def test_row_out_of_range(batch_run):
     raises(ValueError, r"attention layer 0: row=2 is out of range for shape \(2, 12, \d+, \d+\) \(batch of 2\)",
            attentions, tokens[0], row=2)  # fmt: skip
     raises(ValueError, r"row=-1 is negative", attentions, tokens[0], row=-1)
-    raises(TypeError, r"row must be an int \(the 0-based batch row to show\), not bool True", attentions, tokens[0], row=True)
+    raises(TypeError, r"row must be an int \(the 0-based batch row to show\), not bool True", attentions, tokens[0],
+           row=True)  # fmt: skip
     raises(
         ValueError,
         r"attention layer 0: shape \(2, 4, 4\) has no batch axis",

@@ -137,7 +137,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
         Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes.
         """
-        widget_options, _none = _split_options(options, "AttentionWidget.from_capture")
+        widget_options = _split_options(options, "AttentionWidget.from_capture")[0]
         widget = cls.__new__(cls)
         widget._setup(capture, **widget_options)
         return widget

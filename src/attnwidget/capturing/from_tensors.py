@@ -184,7 +184,9 @@ class _Positions:
         return f"{self.query_tokens} has {self.n_query} and {self.key_tokens} has {self.n_key} tokens"
 
 
-def _layers(given: object, argument: str, positions: _Positions, row: int | None, probabilities: bool) -> list[LayerRecord]:
+def _layers(
+    given: object, argument: str, positions: _Positions, row: int | None, probabilities: bool
+) -> list[LayerRecord]:
     layers: list[LayerRecord] = []
     heads = None
     for index, item in enumerate(_split_layers(given, argument, positions)):

@@ -24,7 +24,9 @@ def load_model(source: str | os.PathLike[str], tokenizer: Any = None) -> tuple[A
     name = os.fspath(source)
     folder = Path(name).expanduser()
     if _looks_like_path(name) and not folder.is_dir():
-        raise ModelLoadError(f"there is no model folder {name!r}; pass an existing folder or a cached Hugging Face name")
+        raise ModelLoadError(
+            f"there is no model folder {name!r}; pass an existing folder or a cached Hugging Face name"
+        )
     name = str(folder) if folder.is_dir() else name
 
     import transformers  # on use: importing attnwidget must not load transformers
