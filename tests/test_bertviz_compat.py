@@ -467,3 +467,15 @@ def test_show_passes_on_captures_error_for_a_model_it_cannot_read(pair):
                                  intermediate_size=64))  # fmt: skip
     with pytest.raises(ValueError, match="this tokenizer does not match the model"):
         show(model.eval(), "bert", pair.tokenizer, SENTENCE_A)
+
+
+def test_bertvizs_last_output_idiom_is_answered_with_where_the_attention_is(tiny_models):
+    """BertViz's README: `attention = model(inputs)[-1]`; in transformers 5 that is an empty cross_attentions."""
+    model, tokenizer = tiny_models("bert")
+    model.config.output_attentions = True
+    inputs = tokenizer.encode("leaves fall in autumn", return_tensors="pt")
+    outputs = model(inputs)
+    tokens = tokenizer.convert_ids_to_tokens(inputs[0])
+    with pytest.raises(ValueError, match=r"model\(inputs\)\[-1\]` gives an empty tuple.*Pass outputs\.attentions"):
+        head_view(outputs[-1], tokens)
+    assert head_view(outputs.attentions, tokens).capture.num_layers("self") == 2  # what the message says works

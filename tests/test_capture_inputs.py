@@ -134,6 +134,12 @@ def test_options_are_checked(counted, tiny_models):
         capture(model, tokenizer, TEXT, max_new_tokens=0)
     with pytest.raises(ValueError, match=r"row=2 .*row=0..1"):
         capture(model, tokenizer, [TEXT, "autumn"], row=2)
+    with pytest.raises(ValueError, match=r"text is a list of 2 texts and the widget shows one; pass row=0..1"):
+        capture(model, tokenizer, [TEXT, "autumn"])
+    with pytest.raises(TypeError, match=r"row is the 0-based index of the text to show, an int, not bool True"):
+        capture(model, tokenizer, [TEXT, "autumn"], row=True)
+    with pytest.raises(ValueError, match="max_new_tokens must be a positive integer, not True"):
+        capture(model, tokenizer, TEXT, max_new_tokens=True)
     with pytest.raises(ValueError, match="decoder_text is only for encoder-decoder"):
         capture(model, tokenizer, TEXT, decoder_text="feuilles")
     with pytest.raises(ValueError, match="text_pair has 1 entries but text has 2"):
@@ -163,3 +169,20 @@ def test_architecture_that_bypasses_the_attention_interface_is_named(tiny_models
         capture(model, tokenizer, TEXT)
     assert model.config._attn_implementation != "attnwidget_capture"
     assert not torch.is_inference_mode_enabled()
+
+
+def test_a_tokenizer_where_the_model_goes_says_which_goes_where(counted):
+    model, tokenizer, calls = counted
+    with pytest.raises(TypeError, match=r"a tokenizer \(BertTokenizer\) was passed where the model goes.*"
+                                        r"AttentionWidget\(model, text, tokenizer=tokenizer\)"):  # fmt: skip
+        capture(tokenizer, tokenizer, TEXT)
+    with pytest.raises(TypeError, match="not a loaded model; AttentionWidget\\(name, text\\) loads it"):
+        capture("bert-base-uncased", tokenizer, TEXT)
+    assert not calls
+
+
+def test_a_model_without_weights_on_the_meta_device_is_refused(tiny_models):
+    model, tokenizer = tiny_models("bert")
+    model.to("meta")
+    with pytest.raises(ValueError, match=r"BertModel has its weights on the 'meta' device.*from_pretrained"):
+        capture(model, tokenizer, TEXT)

@@ -167,6 +167,8 @@ def test_a_page_trimmed_to_the_size_budget_is_written_with_a_warning(capsys, tmp
     assert out.stat().st_size <= budget
     warning = next(line for line in err.splitlines() if "warning:" in line)
     assert "leaves out" in warning and "--size-budget" in warning, warning
+    notice = re.search(r'<p class="attnwidget-export-notice" role="note">(.*?)</p>', out.read_text()).group(1)
+    assert "larger --size-budget" in notice and "size_budget" not in notice, "the page speaks to a CLI user in flags"
     def parts(page):
         return sum(len(layers) for layers in exported_state(page)["binary"].values())
 

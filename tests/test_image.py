@@ -176,3 +176,46 @@ def test_cli_refuses_an_image_name_that_is_neither_png_nor_svg_before_loading_a_
     error = capsys.readouterr().err
     assert "--image" in error and "name the picture .png or .svg" in error
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("figure.png", png(0, 0), r"empty \(0×0 px\)"),
+        ("figure.svg", SVG.replace(b'width="300" height="200"', b'width="0" height="0"'), r"empty \(0×0 px\)"),
+        ("figure.svg", b'<?xml version="1.0"?>\n<html>error</html>', "not an SVG"),
+    ],
+)
+def test_an_empty_or_broken_picture_writes_nothing_and_says_why(widget, tmp_path, name, data, message):
+    pending = widget.save_image(tmp_path / name)
+    answer(widget, {"kind": "image", "id": pending.request_id, "format": pending.format, "width": 0, "height": 0}, data)
+    with pytest.raises(RuntimeError, match=message):
+        pending.result()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_answer_that_also_carries_a_file_writes_nothing(widget, tmp_path):
+    pending = widget.save_image(tmp_path / "figure.svg")
+    answer(widget, {"kind": "image", "id": pending.request_id, "format": "svg", "error": "paint failed"}, SVG)
+    with pytest.raises(RuntimeError, match="paint failed"):
+        pending.result()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad_id", [[1], {"id": 1}, True, None, "1"])
+def test_an_answer_with_an_id_no_request_can_have_is_ignored_without_raising(widget, tmp_path, bad_id, caplog):
+    pending = widget.save_image(tmp_path / "figure.png")
+    answer(widget, {"kind": "image", "id": bad_id, "format": "png", "width": 1, "height": 1}, png(2, 2))
+    assert not pending.done() and "ignored an image answer" in caplog.text
+    answer(widget, {"kind": "image", "id": pending.request_id, "format": "png", "width": 1, "height": 1}, png(2, 2))
+    assert pending.result(timeout=0).read_bytes() == png(2, 2)
+
+
+def test_render_image_writes_nothing_when_the_browser_drew_an_empty_picture(widget, tmp_path, monkeypatch):
+    from attnwidget import headless
+
+    monkeypatch.setattr(headless, "_draw_page", lambda *_args: png(0, 0))  # what Chromium handed over
+    target = tmp_path / "figure.png"
+    with pytest.raises(ValueError, match=r"empty \(0×0 px\)"):
+        headless.render_image(widget, target, browser=object())
+    assert not target.exists()

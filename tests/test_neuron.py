@@ -13,7 +13,7 @@ import pytest
 from conftest import ARCHITECTURES, ENCODER_DECODER, browser_request, make_capture
 
 from attnwidget import AttentionWidget, capture, wire
-from attnwidget.wire import BROWSER_READ_ONLY
+from attnwidget.wire import BROWSER_WRITABLE
 
 pytestmark = pytest.mark.usefixtures("recording_comm")
 
@@ -84,7 +84,7 @@ def minilm_capture(minilm):
 def test_the_query_key_trait_is_synced_and_read_only_from_the_browser():
     trait = AttentionWidget.class_traits(sync=True).get("_qk")
     assert trait is not None and trait.help
-    assert "_qk" in BROWSER_READ_ONLY
+    assert "_qk" not in BROWSER_WRITABLE
 
 
 def test_minilm_records_equal_the_capture_and_are_preloaded_for_a_short_text(minilm_capture, widgets):

@@ -117,7 +117,8 @@ def test_stacked_numpy_with_and_without_batch_axis(batch_run):
     np.testing.assert_array_equal(five_dims, original)
     from_torch = capture_from_attention(torch.stack(attentions), tokens[1], row=1)
     np.testing.assert_array_equal(from_torch.attention(), second)
-    assert capture.tokens.count("[PAD]") == 0 and capture_from_attention(five_dims, tokens[0]).tokens[-1] == "[PAD]"
+    assert capture.tokens.count("[PAD]") == 0
+    assert capture_from_attention(five_dims, tokens[0], row=0).tokens[-1] == "[PAD]"
 
 
 def test_nested_lists(pair_run):
@@ -190,7 +191,8 @@ def test_too_few_tokens_names_both_numbers(pair_run):
     attentions, tokens, _ = pair_run
     n = len(tokens)
     message = raises(ValueError, r"attention layer 0: shape \(12, %d, %d\)" % (n, n), attentions, tokens[:-1])
-    assert f"tokens has {n - 1}" in message and f"(heads, {n - 1}, {n - 1})" in message
+    assert f"but tokens has {n - 1} tokens (expected (heads, {n - 1}, {n - 1}))" in message
+    assert "and tokens has" not in message, "one argument sets both sides: it is named once"
 
 
 def test_a_layer_of_another_size_is_named():
@@ -245,12 +247,25 @@ def test_rows_that_do_not_sum_to_one_are_located():
     raises(ValueError, r"attention layer 4: .* head 1, query 2 sums to 0.4 .*probabilities=False", layers, TOKENS)
 
 
+def test_a_batch_of_several_rows_needs_row_and_the_error_names_it(batch_run):
+    attentions, tokens = batch_run
+    message = raises(ValueError, r"attention layer 0: shape \(2, 12, \d+, \d+\) holds a batch of 2 rows", attentions,
+                     tokens[1])  # fmt: skip
+    assert "row=0..1" in message
+    np.testing.assert_array_equal(
+        capture_from_attention(attentions, tokens[1], row=1).attention(), stacked(attentions, row=1)
+    )
+    one_row = capture_from_attention([layer[:1] for layer in attentions], tokens[0])  # a batch of one needs no row
+    np.testing.assert_array_equal(one_row.attention(), stacked(attentions, row=0))
+
+
 def test_row_out_of_range(batch_run):
     attentions, tokens = batch_run
     raises(ValueError, r"attention layer 0: row=2 is out of range for shape \(2, 12, \d+, \d+\) \(batch of 2\)",
            attentions, tokens[0], row=2)  # fmt: skip
     raises(ValueError, r"row=-1 is negative", attentions, tokens[0], row=-1)
-    raises(TypeError, r"row must be an int", attentions, tokens[0], row=True)
+    raises(TypeError, r"row must be an int \(the 0-based batch row to show\), not bool True", attentions, tokens[0],
+           row=True)  # fmt: skip
     raises(
         ValueError,
         r"attention layer 0: shape \(2, 4, 4\) has no batch axis",

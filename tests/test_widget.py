@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ import traitlets
 from conftest import browser_request, make_capture, make_seq2seq_capture, random_stack, token_side
 from ipywidgets.widgets.widget import _remove_buffers
 
-from attnwidget import AttentionWidget, Capture, wire
+from attnwidget import AttentionWidget, Capture, capture, wire
 from attnwidget import widget as widget_module
 from attnwidget.wire import SELECTION_TRAITS as SELECTION
 
@@ -103,7 +106,9 @@ def test_from_capture_refuses_something_that_is_not_a_capture():
         ("theme", "blue", r"'auto', 'light', 'dark'"),
         ("pair_filter", "AB", r"pair_filter 'AB' needs a sentence pair"),
         ("layer", "1", r"expected an int"),
-        ("token", True, r"token must be an integer in 0\.\.4, not True"),
+        ("token", True, r"token must be an integer index, not True"),
+        ("head", False, r"head must be an integer index, not False"),
+        ("heads", [True], r"heads must be a list of integer indices, not \[True\]"),
     ],
 )
 def test_an_invalid_python_assignment_raises_and_changes_nothing(widgets, name, value, message):
@@ -209,6 +214,57 @@ def test_the_browser_cannot_overwrite_what_only_python_writes(widgets, caplog):
     assert data["buffer_paths"] == [["_chunks", "self/0"], ["_chunks", "self/1"]] and buffers == list(chunks.values())
 
 
+@pytest.mark.parametrize("name", ["_esm", "_css", "_view_name", "_model_name", "_view_module", "_anywidget_id"])
+def test_the_browser_cannot_overwrite_the_bundle_or_anywidgets_names(widgets, name, caplog):
+    widget = widgets(make_capture())
+    before = getattr(widget, name)
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {name: "export default { render() { alert(1) } }"})
+
+    assert getattr(widget, name) == before
+    assert "only Python writes it" in caplog.text
+    assert widget.comm.updates() == [{name: before}], "the browser is put back in step"
+
+
+def test_bools_from_the_browser_are_not_indices_even_where_they_equal_the_current_one(widgets):
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5))  # head 0, heads [0, 1, 2]: False == 0, True == 1
+
+    from_browser(widget, {"head": False, "layer": False, "heads": [True], "token": True})
+
+    assert type(widget.head) is int and type(widget.layer) is int and widget.token is None
+    assert widget.heads == [0, 1, 2] and not any(isinstance(h, bool) for h in widget.heads)
+    assert sorted(key for update in widget.comm.updates() for key in update) == ["head", "heads", "layer", "token"]
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_deeply_nested_browser_value_is_rejected_without_recursing(widgets, caplog):
+    widget = widgets(make_capture())
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {"heads": nested(100_000), "layer": {"a": 1}, "token": 2})
+
+    assert widget.heads == [0, 1, 2] and widget.layer == 0 and widget.token == 2
+    assert caplog.text.count("no selection value is nested") == 2
+
+
+def test_a_huge_browser_value_is_logged_in_a_few_hundred_characters(widgets, caplog):
+    widget = widgets(make_capture())
+
+    with caplog.at_level(logging.WARNING, logger="attnwidget.widget"):
+        from_browser(widget, {"view": "x" * 1_000_000, "meta": "y" * 1_000_000})
+
+    assert widget.view == "head"
+    assert len(caplog.text) < 2_000, "the 1 MB values are quoted in a few hundred characters, not whole"
+    assert "ignored view='xxx" in caplog.text
+
+
 def test_a_browser_value_of_the_wrong_type_is_rejected(widgets):
     widget = widgets(make_capture())
 
@@ -251,6 +307,18 @@ def test_a_bad_chunk_request_gets_an_error_reply(widgets, request_content, messa
     assert content.keys() == {"kind", "id", "error"}
     assert re.search(message, content["error"])
     assert buffers == []
+
+
+def test_a_request_with_a_deeply_nested_layer_still_gets_an_error_reply(widgets, caplog):
+    widget = widgets(make_seq2seq_capture())
+
+    with caplog.at_level(logging.WARNING):
+        content, buffers = browser_request(
+            widget, {"kind": "request", "id": 5, "what": "attention", "stack": "cross", "layer": nested(100_000)}
+        )
+
+    assert content["id"] == 5 and "layer must be an integer in 0..1" in content["error"] and buffers == []
+    assert len(content["error"]) < 500 and len(caplog.text) < 2_000
 
 
 def test_custom_messages_that_are_not_requests_are_left_alone(widgets):
@@ -341,6 +409,88 @@ def test_a_model_widget_with_an_explicit_tokenizer(tiny_models):
     try:
         assert [s["name"] for s in widget.meta["stacks"]] == ["encoder", "decoder", "cross"]
         assert widget.stack == "cross" and "cross/0" in widget._chunks
+    finally:
+        widget.close()
+
+
+def test_a_model_named_by_its_folder_loads_from_it(tiny_models, tmp_path):
+    model, tokenizer = tiny_models("bert")
+    model.save_pretrained(tmp_path / "with-tokenizer")
+    tokenizer.save_pretrained(tmp_path / "with-tokenizer")
+    model.save_pretrained(tmp_path / "model-only")
+
+    for widget in (
+        AttentionWidget(str(tmp_path / "with-tokenizer"), "leaves fall", layer=1),
+        AttentionWidget(tmp_path / "model-only", "leaves fall", tokenizer=tokenizer),  # no 'str' has no 'forward'
+    ):
+        try:
+            assert widget.capture.token_ids == tokenizer("leaves fall")["input_ids"]
+            assert [(s["layers"], s["heads"]) for s in widget.meta["stacks"]] == [(2, 4)]
+            expected = capture(model, tokenizer, "leaves fall").layer_attention(1)
+            np.testing.assert_allclose(widget.capture.layer_attention(1), expected, atol=1e-6)
+        finally:
+            widget.close()
+    with pytest.raises(ValueError, match=r"could not load a model from the folder .*model-only.*no tokenizer is saved"):
+        AttentionWidget(str(tmp_path / "model-only"), "leaves fall")  # no tokenizer there, none given
+    with pytest.raises(ValueError, match="there is no model folder"):
+        AttentionWidget(str(tmp_path / "missing"), "leaves fall")
+
+
+def test_a_model_named_as_on_the_hub_loads_from_the_local_cache_and_downloads_nothing(tiny_models, tmp_path):
+    """The cache laid out as the hub client does (as in test_cli.py); a fresh process reads HF_HUB_CACHE."""
+    model, tokenizer = tiny_models("bert")
+    repo = tmp_path / "hub-cache" / "models--someone--tiny-bert"
+    model.save_pretrained(repo / "snapshots" / ("0" * 40))
+    tokenizer.save_pretrained(repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    script = (
+        "from attnwidget import AttentionWidget\n"
+        "w = AttentionWidget('someone/tiny-bert', 'leaves fall')\n"
+        "print(w.meta['stacks'][0]['layers'], w.meta['stacks'][0]['heads'])\n"
+        "try:\n"
+        "    AttentionWidget('nobody/not-cached', 'leaves fall')\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub-cache"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    shape, refusal = done.stdout.splitlines()[:2]
+    assert shape == "2 4"
+    assert "neither a model folder nor a model in your Hugging Face cache" in refusal and "downloads nothing" in refusal
+
+
+def test_a_tokenizer_passed_as_the_model_says_which_goes_where(tiny_models):
+    _model, tokenizer = tiny_models("bert")
+    with pytest.raises(TypeError, match=r"tokenizer .* was passed where the model goes.*tokenizer=tokenizer"):
+        AttentionWidget(tokenizer, "leaves fall")
+
+
+@pytest.mark.parametrize(
+    ("make", "typo", "suggestion"),
+    [
+        (lambda **options: AttentionWidget(None, "leaves fall", **options), "layr", "layer"),
+        (lambda **options: AttentionWidget(None, "leaves fall", **options), "max_new_token", "max_new_tokens"),
+        (lambda **options: AttentionWidget.from_attention(np.full((1, 1, 2, 2), 0.5), ["a", "b"], **options),
+         "sentense_b_start", "sentence_b_start"),
+        (lambda **options: AttentionWidget.from_capture(make_capture(), **options), "veiw", "view"),
+    ],
+)  # fmt: skip
+def test_an_option_typo_names_the_closest_option_before_any_work(make, typo, suggestion):
+    with pytest.raises(TypeError, match=rf"has no option '{typo}' \(did you mean '{suggestion}'\?\); its options are"):
+        make(**{typo: 3})
+
+
+def test_from_attention_with_a_batch_needs_row(widgets):
+    attention = np.stack([np.full((2, 3, 4, 4), 0.25), np.eye(4)[None, None].repeat(2, 0).repeat(3, 1)], axis=1)
+    tokens = ["[CLS]", "a", "b", "[SEP]"]  # attention: [layers=2, batch=2, heads=3, 4, 4]
+
+    with pytest.raises(ValueError, match=r"holds a batch of 2 rows and one is shown; pick it with row=0\.\.1"):
+        AttentionWidget.from_attention(attention, tokens)
+    widget = AttentionWidget.from_attention(attention, tokens, row=1, layer=1)
+    try:
+        np.testing.assert_allclose(widget.capture.layer_attention(0), np.eye(4)[None].repeat(3, 0))
     finally:
         widget.close()
 

@@ -4,7 +4,8 @@ import { chunkBytes, fakeModel } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
 import { goldenTraits } from "../test/golden";
 import { mount, settle, withLayoutWidth } from "../test/mount";
-import { blobBytes } from "./save";
+import type { Selection } from "../selection";
+import { blobBytes, makeImage } from "./save";
 import { escapeXml, SvgPainter } from "./svg";
 
 const blobText = async (blob: Blob) => new TextDecoder().decode(await blobBytes(blob));
@@ -273,5 +274,13 @@ describe("saving the current view", () => {
     model.reply({ kind: "image_request", id: 42, format: "png" });
     for (let i = 0; i < 5 && send.mock.calls.length === 0; i++) await settle();
     expect(send.mock.calls[0][0]).toMatchObject({ kind: "image", id: 42, format: "png", error: expect.stringContaining("neuron view has nothing drawn") });
+  });
+
+  it("refuses to make a 0 × 0 picture, in either format, and says the view drew nothing", async () => {
+    const selection = { view: "matrix" } as unknown as Selection;
+    const empty = { width: 0, height: 0, paint: () => {} };
+    for (const format of ["png", "svg"] as const) {
+      await expect(makeImage(selection, empty, false, format)).rejects.toThrow("the matrix view drew an empty picture (0 × 0 px)");
+    }
   });
 });

@@ -29,6 +29,10 @@ export async function makeImage(
     const why = "its data is still loading, or it has none to show";
     throw new Error(`the ${selection.view} view has nothing drawn yet (${why}); try again once it shows`);
   }
+  if (!(snapshot.width >= 1 && snapshot.height >= 1)) {
+    // A 0 × 0 file is no picture: say so instead of answering with one.
+    throw new Error(`the ${selection.view} view drew an empty picture (${snapshot.width} × ${snapshot.height} px); try again once it shows`);
+  }
   const picture = framed(snapshot, caption(selection), dark);
   const blob = format === "svg" ? new Blob([toSvg(picture, caption(selection))], { type: "image/svg+xml" }) : await toPng(picture, scale);
   return { format, width: picture.width, height: picture.height, fileName: fileName(selection, format), blob };

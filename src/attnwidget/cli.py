@@ -198,12 +198,11 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _export(widget, output: Path, size_budget: int):
     try:
-        return export_page(widget.capture, widget.selection, output, size_budget=size_budget)
+        return export_page(
+            widget.capture, widget.selection, output, size_budget=size_budget, budget_option="--size-budget"
+        )
     except BudgetTooSmall as error:
-        raise BadInput(
-            f"--size-budget {error.size_budget:,} bytes cannot hold even the page without attention "
-            f"({error.needed:,} bytes: the viewer, the CSS and the tokens); raise --size-budget"
-        ) from error
+        raise BadInput(str(error)) from error
 
 
 def _checked_image(image: Path) -> Path:
@@ -241,31 +240,16 @@ def bundled_model_folder() -> str:
 
 def load_model(source: str):
     """(model, tokenizer) from a local folder or the Hugging Face cache, never from the network."""
-    if _looks_like_path(source) and not Path(source).expanduser().is_dir():
-        raise BadInput(f"there is no model folder {source!r}; pass an existing folder or a cached Hugging Face name")
-    source = str(Path(source).expanduser()) if Path(source).expanduser().is_dir() else source
-
     import transformers
+
+    from .capturing.loading import ModelLoadError, load_model as load
 
     transformers.logging.set_verbosity_error()  # load reports (unused weights...) would bury our progress lines
     transformers.logging.disable_progress_bar()
     try:
-        config = transformers.AutoConfig.from_pretrained(source, local_files_only=True)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
-        # An encoder-decoder needs its generation head: by default the decoder reads the model's own output.
-        auto = transformers.AutoModelForSeq2SeqLM if config.is_encoder_decoder else transformers.AutoModel
-        model = auto.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError) as error:
-        if Path(source).is_dir():
-            raise BadInput(f"could not load a model from the folder {source!r}: {_first_line(error)}") from error
-        # transformers words this as a failed download; attnwidget never tried one.
-        raise BadInput(
-            f"{source!r} is neither a model folder nor a model in your Hugging Face cache; "
-            "attnwidget export downloads nothing: download the model once (e.g. `hf download NAME`) "
-            "or pass a local folder"
-        ) from error
-    model.eval()
-    return model, tokenizer
+        return load(source)
+    except ModelLoadError as error:
+        raise BadInput(str(error)) from error
 
 
 def _checked_output(output: Path) -> Path:
@@ -313,12 +297,3 @@ def _model_numbers(captured, stack: str) -> str:
         return ""
     return f" (the model's {', '.join(map(str, numbers))})"
 
-
-def _looks_like_path(source: str) -> bool:
-    # Hub names are "name" or "owner/name"; anything else with a separator or a leading dot is a path.
-    return source.startswith((".", "~", "/")) or source.count("/") > 1 or "\\" in source
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

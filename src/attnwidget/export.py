@@ -79,10 +79,10 @@ class ExportedPage:
 class BudgetTooSmall(ValueError):
     """The size budget cannot hold the page even without attention; `needed` is what it takes."""
 
-    def __init__(self, size_budget: int, needed: int):
+    def __init__(self, size_budget: int, needed: int, budget_option: str):
         super().__init__(
-            f"size_budget={size_budget:,} bytes cannot hold even the page without attention "
-            f"({needed:,} bytes: the viewer, the CSS and the tokens); raise size_budget"
+            f"{budget_option} of {size_budget:,} bytes cannot hold even the page without attention "
+            f"({needed:,} bytes: the viewer, the CSS and the tokens); raise {budget_option}"
         )
         self.size_budget = size_budget
         self.needed = needed
@@ -95,21 +95,27 @@ def export_page(
     *,
     size_budget: int | None = DEFAULT_SIZE_BUDGET,
     title: str | None = None,
+    budget_option: str = "size_budget",
 ) -> ExportedPage:
     """The page of `capture` opening on `selection` (every name of `wire.SELECTION_TRAITS`).
 
     With `path`, the page is also written there, atomically; the path is checked before any work.
+    `budget_option` is how the caller's users raise the budget, named in the page's notice and in
+    `BudgetTooSmall` (the command line's is "--size-budget").
     """
     budget = _checked_budget(size_budget)
     target = None if path is None else files.checked_target(path)
-    page = _render(capture, selection, budget, _default_title(capture) if title is None else str(title))
+    title = _default_title(capture) if title is None else str(title)
+    page = _render(capture, selection, budget, title, budget_option)
     if target is not None:
         files.write_atomically(target, page.html)
     return page
 
 
 # -- the document --------------------------------------------------------------------------------
-def _render(capture: Capture, selection: Mapping[str, Any], budget: int | None, title: str) -> ExportedPage:
+def _render(
+    capture: Capture, selection: Mapping[str, Any], budget: int | None, title: str, budget_option: str
+) -> ExportedPage:
     script, css = _read_standalone()
     selection = {name: selection[name] for name in wire.SELECTION_TRAITS}
     parts = _parts(capture, selection["stack"], selection["layer"])
@@ -128,9 +134,9 @@ def _render(capture: Capture, selection: Mapping[str, Any], budget: int | None, 
     if budget is None:
         return ExportedPage(document({part: _encoded(capture, part) for part in parts}, ""), budget, ())
     # Room is counted with the longest notice in place, so whatever is left out, the page fits.
-    room = budget - _size(document({}, _notice(_left_out(parts, {}), budget)))
+    room = budget - _size(document({}, _notice(_left_out(parts, {}), budget, budget_option)))
     if room < 0:
-        raise BudgetTooSmall(budget, budget - room)
+        raise BudgetTooSmall(budget, budget - room, budget_option)
     kept: dict[_Part, str] = {}
     gave_up: set[str] = set()
     for part in parts:
@@ -145,7 +151,7 @@ def _render(capture: Capture, selection: Mapping[str, Any], budget: int | None, 
         elif part.trait == wire.QUERY_KEY_TRAIT:
             gave_up.add(part.trait)  # records of one capture weigh about the same; spare compressing the rest
     left_out = _left_out(parts, kept)
-    return ExportedPage(document(kept, _notice(left_out, budget) if left_out else ""), budget, left_out)
+    return ExportedPage(document(kept, _notice(left_out, budget, budget_option) if left_out else ""), budget, left_out)
 
 
 def _page(title: str, css: str, script: str, state_json: str, notice: str) -> str:
@@ -265,10 +271,10 @@ def _listed(left_out: tuple[LeftOut, ...]) -> str:
     return " and ".join(str(entry) for entry in left_out)
 
 
-def _notice(left_out: tuple[LeftOut, ...], budget: int) -> str:
+def _notice(left_out: tuple[LeftOut, ...], budget: int, budget_option: str) -> str:
     return (
         f"This export leaves out {_listed(left_out)} to stay under the {readable_size(budget)} size budget; "
-        "those show as unavailable. Export again with a larger size_budget to include them."
+        f"those show as unavailable. Export again with a larger {budget_option} to include them."
     )
 
 

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import files
-from .image import image_format
+from .image import checked_image, image_format
 
 if TYPE_CHECKING:
     from .widget import AttentionWidget
@@ -80,7 +80,9 @@ def _draw_export(browser: Any, widget: AttentionWidget, image_type: str, timeout
     with tempfile.TemporaryDirectory(prefix="attnwidget-image-") as folder:
         page_path = pathlib.Path(folder) / "widget.html"
         widget.to_html(page_path)
-        return _draw_page(browser, page_path, image_type, timeout)
+        data = _draw_page(browser, page_path, image_type, timeout)
+    checked_image(image_type, data)  # an empty or broken picture is reported, not written
+    return data
 
 
 def _only_files(route: Any) -> None:

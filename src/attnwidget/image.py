@@ -13,6 +13,7 @@ import itertools
 import logging
 import os
 import pathlib
+import re
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -106,11 +107,13 @@ class PendingImage:
 
     def _settle(self, content: dict[str, Any], buffers: list[Any]) -> None:
         try:
-            if "error" in content:
-                raise ValueError(str(content["error"]))
-            data = _checked_image(self.format, content, buffers)
+            if "error" in content:  # an error answer writes nothing, whatever else it carries
+                raise ValueError(wire.clipped(str(content["error"])))
+            if content.get("format") != self.format or not buffers:
+                raise ValueError(f"the browser answered with no {self.format} image (format {content.get('format')!r})")
+            data = bytes(buffers[0])
+            self.size = checked_image(self.format, data)
             files.write_atomically(self.path, data)
-            self.size = _pixel_size(self.format, data, content)
         except Exception as error:  # reported by result() and the repr; the comm handler must not raise
             log.warning("could not save %s: %s", self.path, error)
             self._error = str(error)
@@ -147,26 +150,42 @@ class ImageRequests:
         """Custom-message handler: settle the request an `{"kind": "image"}` answer names."""
         if not isinstance(content, dict) or content.get("kind") != wire.IMAGE_KIND:
             return
+        request_id = content.get("id")
+        if isinstance(request_id, bool) or not isinstance(request_id, int):  # ids are ours, and ints
+            log.warning("ignored an image answer with the id %s, which no request has", wire.quoted(request_id))
+            return
         # Several views of one widget each answer; the first settles the request.
-        pending = self._pending.pop(content.get("id"), None)
+        pending = self._pending.pop(request_id, None)
         if pending is not None:
             pending._settle(content, buffers)
 
 
-def _checked_image(format: str, content: dict[str, Any], buffers: list[Any]) -> bytes:
-    if content.get("format") != format or not buffers:
-        raise ValueError(f"the browser answered with no {format} image (format {content.get('format')!r})")
-    data = bytes(buffers[0])
-    looks_right = data.startswith(_PNG_SIGNATURE) if format == "png" else data.lstrip().startswith(b"<?xml")
-    if not looks_right:
-        raise ValueError(f"the browser's answer is not a {format.upper()} file")
-    return data
+def checked_image(format: str, data: bytes) -> tuple[int, int]:
+    """The (width, height) of a PNG or SVG file the browser made; ValueError for anything not worth writing.
+
+    A view with nothing to show can still produce a well-formed file of 0 × 0 pixels: refused too.
+    """
+    if format == "png":
+        if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+            raise ValueError("the browser's answer is not a PNG file")
+        # The IHDR chunk, right after the signature, starts with width and height.
+        size = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    else:
+        root = _SVG_ROOT.search(data[:4096]) if data.lstrip().startswith(b"<?xml") else None
+        if root is None:
+            raise ValueError("the browser's answer is not an SVG file")
+        size = tuple(round(float(_svg_length(root.group(0), name))) for name in ("width", "height"))
+    if min(size) <= 0:
+        raise ValueError(f"the browser's {format.upper()} is empty ({size[0]}×{size[1]} px); nothing was drawn")
+    return size  # type: ignore[return-value]
 
 
-def _pixel_size(format: str, data: bytes, content: dict[str, Any]) -> tuple[int, int]:
-    if format == "png":  # the IHDR chunk, right after the signature, starts with width and height
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    return round(content.get("width", 0)), round(content.get("height", 0))
+_SVG_ROOT = re.compile(rb"<svg\b[^>]*>")
+
+
+def _svg_length(root: bytes, name: str) -> float:
+    match = re.search(rb"\s" + name.encode() + rb'="([0-9.]+)', root)
+    return float(match.group(1)) if match else 0.0
 
 
 def _current_cell() -> int | None:

@@ -67,25 +67,25 @@ def answer_request(capture: Capture, content: Any) -> tuple[dict[str, Any], list
     try:
         return _serve(capture, content)
     except BadRequest as error:
-        log.warning("bad request from the browser %r: %s", content, error)
+        log.warning("bad request from the browser %s: %s", wire.quoted(content), error)
         return wire.error_response(request_id, str(error)), []
     except Exception as error:  # a bug; the browser still gets an answer instead of waiting forever
-        log.exception("failed to answer %r", content)
-        return wire.error_response(request_id, f"internal error: {error}"), []
+        log.exception("failed to answer %s", wire.quoted(content))
+        return wire.error_response(request_id, wire.clipped(f"internal error: {error}")), []
 
 
 def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     what = request.get("what")
     if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY):
         raise BadRequest(
-            f"unknown request what={what!r}; expected {wire.WHAT_ATTENTION!r} or {wire.WHAT_QUERY_KEY!r}"
+            f"unknown request what={wire.quoted(what)}; expected {wire.WHAT_ATTENTION!r} or {wire.WHAT_QUERY_KEY!r}"
         )
     stack, layer = request.get("stack"), request.get("layer")
     if stack not in capture.stacks:
-        raise BadRequest(f"no stack {stack!r}; this widget has {list(capture.stacks)}")
+        raise BadRequest(f"no stack {wire.quoted(stack)}; this widget has {list(capture.stacks)}")
     count = capture.num_layers(stack)
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < count:
-        raise BadRequest(f"layer must be an integer in 0..{count - 1} for stack {stack!r}; got {layer!r}")
+        raise BadRequest(f"layer must be an integer in 0..{count - 1} for stack {stack!r}; got {wire.quoted(layer)}")
     if what == wire.WHAT_QUERY_KEY:
         if not wire.has_query_key(capture):
             raise BadRequest(

@@ -7,11 +7,12 @@ pictures are `image.py`, and exported pages are `export.py`.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import os
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import anywidget
 import traitlets
@@ -35,6 +36,29 @@ _APPLY_FIRST = ("stack",)
 log = logging.getLogger(__name__)
 
 
+# Indices refuse True and False: bool is an int to Python, so JSON true would pass as 1. Checked in the
+# traits themselves: a browser update skips the validators when the value equals the old one (False == 0).
+class _Index(traitlets.Int):
+    """An integer index, never a bool."""
+
+    def validate(self, obj: Any, value: Any) -> int:
+        if isinstance(value, bool):
+            raise traitlets.TraitError(f"{self.name} must be an integer index, not {value!r}")
+        return super().validate(obj, value)
+
+
+class _Indices(traitlets.List):
+    """A list of integer indices, never bools."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(traitlets.Int(), **kwargs)
+
+    def validate(self, obj: Any, value: Any) -> list[int]:
+        if isinstance(value, list) and any(isinstance(item, bool) for item in value):
+            raise traitlets.TraitError(f"{self.name} must be a list of integer indices, not {wire.quoted(value)}")
+        return super().validate(obj, value)
+
+
 class AttentionWidget(anywidget.AnyWidget):
     """Linked attention views of one capture. Selection traits are two-way: click in the page, read them here.
 
@@ -46,12 +70,10 @@ class AttentionWidget(anywidget.AnyWidget):
     _esm = traitlets.Unicode(help="The built frontend module, static/widget.js.").tag(sync=True)
     _css = traitlets.Unicode(help="The built stylesheet, static/widget.css.").tag(sync=True)
 
-    layer = traitlets.Int(0, help="Selected layer (0-based) of the selected stack.").tag(sync=True)
-    head = traitlets.Int(0, help="Focused head (0-based).").tag(sync=True)
-    heads = traitlets.List(traitlets.Int(), help="Heads visible in the head view, ascending, no repeats.").tag(
-        sync=True
-    )
-    token = traitlets.Int(None, allow_none=True, help="Selected query token index, or None.").tag(sync=True)
+    layer = _Index(0, help="Selected layer (0-based) of the selected stack.").tag(sync=True)
+    head = _Index(0, help="Focused head (0-based).").tag(sync=True)
+    heads = _Indices(help="Heads visible in the head view, ascending, no repeats.").tag(sync=True)
+    token = _Index(None, allow_none=True, help="Selected query token index, or None.").tag(sync=True)
     stack = traitlets.Unicode("", help="Selected attention stack, one of the names in meta['stacks'].").tag(sync=True)
     view = traitlets.Enum(wire.VIEWS, default_value="head", help="Visible view.").tag(sync=True)
     theme = traitlets.Enum(wire.THEMES, default_value="auto", help="Colour theme; 'auto' follows the page.").tag(
@@ -80,14 +102,21 @@ class AttentionWidget(anywidget.AnyWidget):
     def __init__(self, model: Any, text: str, tokenizer: Any = None, text_pair: str | None = None, **options: Any):
         """Run `model` once on `text` (and `text_pair`) and show its attention.
 
+        `model` is a loaded transformers model, or the name of one to load from local files: a model
+        folder, or a Hugging Face name already in your cache (nothing is downloaded).
         `options` are the widget options of `from_capture` (layer, head, view, ...) and, for the rest,
         options of `attnwidget.capture`.
         """
-        widget_options, capture_options = _split_widget_options(options)
-        if tokenizer is None:
-            tokenizer = resolve_tokenizer(model)
-        from .capturing import capture  # loads torch and transformers only when a model is given
+        # Loads torch and transformers only when a model is given.
+        from .capturing import capture, check_model, load_model
 
+        widget_options, capture_options = _split_options(options, "AttentionWidget", capture)
+        if isinstance(model, (str, os.PathLike)):
+            model, tokenizer = load_model(model, tokenizer)
+        else:
+            check_model(model)  # before looking for its tokenizer: a tokenizer here has one too
+            if tokenizer is None:
+                tokenizer = resolve_tokenizer(model)
         self._setup(capture(model, tokenizer, text, text_pair, **capture_options), **widget_options)
 
     @classmethod
@@ -95,11 +124,11 @@ class AttentionWidget(anywidget.AnyWidget):
         """Show attention tensors you already have, e.g. `model(..., output_attentions=True).attentions`.
 
         `options` are the widget options of `from_capture` and, for the rest, options of
-        `attnwidget.capturing.capture_from_attention` (sentence_b_start, encoder_attention, ...).
+        `attnwidget.capturing.capture_from_attention` (sentence_b_start, encoder_attention, row, ...).
         """
         from .capturing import capture_from_attention
 
-        widget_options, raw_options = _split_widget_options(options)
+        widget_options, raw_options = _split_options(options, "AttentionWidget.from_attention", capture_from_attention)
         return cls.from_capture(capture_from_attention(attention, tokens, **raw_options), **widget_options)
 
     @classmethod
@@ -108,8 +137,9 @@ class AttentionWidget(anywidget.AnyWidget):
 
         Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes.
         """
+        widget_options = _split_options(options, "AttentionWidget.from_capture")[0]
         widget = cls.__new__(cls)
-        widget._setup(capture, **options)
+        widget._setup(capture, **widget_options)
         return widget
 
     def _setup(
@@ -299,17 +329,23 @@ class AttentionWidget(anywidget.AnyWidget):
         rejected = []
         for name in sorted(sync_data, key=lambda name: name not in _APPLY_FIRST):
             value = sync_data[name]
-            if name in wire.BROWSER_READ_ONLY:
-                log.warning("ignored a browser change to %r: only Python writes it", name)
+            if name not in wire.BROWSER_WRITABLE:
+                log.warning("ignored a browser change to %s: only Python writes it", wire.quoted(name))
+                rejected.append(name)
+                continue
+            if not _flat(value):  # nested values would reach traitlets' recursive repr and validation
+                log.warning("ignored %s=%s from the browser: no selection value is nested", name, wire.quoted(value))
                 rejected.append(name)
                 continue
             try:
                 super().set_state({name: value})
             except traitlets.TraitError as error:
-                log.warning("ignored %s=%r from the browser: %s", name, value, error)
+                log.warning(
+                    "ignored %s=%s from the browser: %s", name, wire.quoted(value), wire.clipped(str(error))
+                )
                 rejected.append(name)
             except Exception:  # a bug, not bad input, but still must not escape into the comm
-                log.exception("failed to apply %s=%r from the browser", name, value)
+                log.exception("failed to apply %s=%s from the browser", name, wire.quoted(value))
                 rejected.append(name)
         if rejected:
             self.send_state(rejected)
@@ -335,9 +371,14 @@ def _read_bundle() -> tuple[str, str]:
     return BUNDLE_JS.read_text(encoding="utf-8"), BUNDLE_CSS.read_text(encoding="utf-8")
 
 
+def _flat(value: Any) -> bool:
+    """A selection value's shape: a number, a string, None, or a list of those (heads)."""
+    if isinstance(value, dict):
+        return False
+    return not isinstance(value, list) or not any(isinstance(item, (list, dict)) for item in value)
+
+
 def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = None) -> int:
-    if isinstance(value, bool):  # JSON true would otherwise pass as the integer 1
-        raise traitlets.TraitError(f"{name} must be an integer in 0..{count - 1}, not {value!r}")
     if not 0 <= value < count:
         raise traitlets.TraitError(
             f"{name} {value} is out of range: {owner} {count} {unit or name + 's'}, so {name} must be in 0..{count - 1}"
@@ -348,8 +389,27 @@ def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = 
 WIDGET_OPTIONS = tuple(name for name in inspect.signature(AttentionWidget._setup).parameters if name not in ("self", "capture"))
 
 
-def _split_widget_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(widget options, the rest) of a constructor's keyword arguments."""
+def _split_options(
+    options: dict[str, Any], caller: str, rest_of: Callable[..., Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(widget options, options of `rest_of`) of a constructor's keyword arguments.
+
+    An option neither takes is refused here, with the closest one named: passed on, it would be
+    blamed on a function the user never called.
+    """
+    accepted = [*WIDGET_OPTIONS, *_keyword_only(rest_of)]
+    for name in options:
+        if name not in accepted:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{caller}() has no option {name!r}{hint}; its options are {', '.join(accepted)}")
     widget = {name: value for name, value in options.items() if name in WIDGET_OPTIONS}
     rest = {name: value for name, value in options.items() if name not in WIDGET_OPTIONS}
     return widget, rest
+
+
+def _keyword_only(function: Callable[..., Any] | None) -> list[str]:
+    if function is None:
+        return []
+    parameters = inspect.signature(function).parameters.values()
+    return [parameter.name for parameter in parameters if parameter.kind is inspect.Parameter.KEYWORD_ONLY]

@@ -9,6 +9,7 @@ line import these; none of them keeps its own list of names or encodes numbers i
 from __future__ import annotations
 
 import json
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -43,8 +44,9 @@ ATTENTION_TRAIT = "_chunks"
 QUERY_KEY_TRAIT = "_qk"
 """Query-key records (neuron view) keyed by `chunk_key`."""
 
-BROWSER_READ_ONLY = frozenset({META_TRAIT, ATTENTION_TRAIT, QUERY_KEY_TRAIT})
-"""Traits only Python writes; the browser's copies are never taken back."""
+BROWSER_WRITABLE = frozenset(SELECTION_TRAITS)
+"""The only traits the browser may change; every other one (meta, chunks, the bundle, anywidget's names)
+only Python writes, and the browser's copies are never taken back."""
 
 # Custom-message envelope: the browser asks with "request", Python answers with "response"
 # carrying the same id, and the payload as the message's one binary buffer.
@@ -130,6 +132,25 @@ def attention_response(request_id: Any, stack: str, layer: int, shape: list[int]
 
 def error_response(request_id: Any, message: str) -> dict[str, Any]:
     return {"kind": RESPONSE_KIND, "id": request_id, "error": message}
+
+
+_QUOTE = reprlib.Repr()  # keyword arguments to Repr() need Python 3.12
+_QUOTE.maxlevel, _QUOTE.maxlist, _QUOTE.maxdict, _QUOTE.maxstring, _QUOTE.maxother = 3, 10, 10, 80, 80
+_TEXT_LIMIT = 300
+
+
+def quoted(value: Any) -> str:
+    """A value the browser sent, as logs and error replies quote it: short whatever its size, safe at any nesting.
+
+    The browser may send anything; its repr could run to megabytes per message, or recurse too deep.
+    """
+    return clipped(_QUOTE.repr(value))
+
+
+def clipped(text: str) -> str:
+    """`text` cut to a few hundred characters (an error message may quote a huge value whole)."""
+    return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]}… ({len(text):,} characters)"
+
 
 
 # -- queries and keys (neuron view) -------------------------------------------------------

@@ -3,7 +3,8 @@
 Modules: `run` (capture(): the request, tokens, decoder input), `record` (the attention calls, restoring
 the model), `hooks` (architectures recorded through module hooks), `budget` (memory estimate and
 accounting), `result` (Capture and its records), `from_tensors` (a Capture from attention tensors),
-`tokens` (display strings of tokens), `tokenizer` (the tokenizer saved with a model).
+`tokens` (display strings of tokens), `loading` (a model and tokenizer from local files, and the checks
+of what was passed as the model).
 
 Importing this package stays cheap: the names that load torch and transformers are imported on first use.
 """
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from .budget import DEFAULT_MAX_MEMORY_BYTES, MemoryBudgetError
 from .from_tensors import capture_from_attention
 from .result import Capture, LayerRecord, StackRecord, TokenSide
-from .tokenizer import resolve_tokenizer
+from .loading import ModelLoadError, check_model, load_model, resolve_tokenizer
 
 __all__ = [
     "DEFAULT_MAX_MEMORY_BYTES",
@@ -21,11 +22,14 @@ __all__ = [
     "IncompleteScoresWarning",
     "LayerRecord",
     "MemoryBudgetError",
+    "ModelLoadError",
     "StackRecord",
     "TextTooLongError",
     "TokenSide",
     "capture",
     "capture_from_attention",
+    "check_model",
+    "load_model",
     "resolve_tokenizer",
 ]
 

@@ -33,7 +33,7 @@ def capture_from_attention(
     cross_attention: Any = None,
     encoder_tokens: Sequence[str] | None = None,
     decoder_tokens: Sequence[str] | None = None,
-    row: int = 0,
+    row: int | None = None,
     probabilities: bool = True,
 ) -> Capture:
     """A `Capture` of attention you already have, for `AttentionWidget.from_attention`.
@@ -45,7 +45,8 @@ def capture_from_attention(
     Attention may be a tuple/list with one entry per layer, each `[batch, heads, n_query, n_key]`
     or `[heads, n_query, n_key]`; or one array `[layers, heads, n, n]` or
     `[layers, batch, heads, n, n]`. Torch tensors (any float dtype, any device), numpy
-    arrays and nested lists are accepted. `row` picks the batch row. With
+    arrays and nested lists are accepted. `row` picks the batch row, and is required when there are
+    several. With
     `probabilities=False` any finite values are allowed (e.g. pre-softmax scores).
     """
     _check_flags(row, probabilities)
@@ -104,10 +105,11 @@ def _encoder_decoder_capture(
 
 
 def _check_flags(row: object, probabilities: object) -> None:
-    if isinstance(row, bool) or not isinstance(row, (int, np.integer)):
-        raise TypeError(f"row must be an int (the batch row to show), got {type(row).__name__}")
-    if row < 0:
-        raise ValueError(f"row={row} is negative; pass the 0-based index of the batch row to show")
+    if row is not None:  # None: the only batch row, checked against each layer
+        if isinstance(row, bool) or not isinstance(row, (int, np.integer)):
+            raise TypeError(f"row must be an int (the 0-based batch row to show), not {type(row).__name__} {row!r}")
+        if row < 0:
+            raise ValueError(f"row={row} is negative; pass the 0-based index of the batch row to show")
     if not isinstance(probabilities, (bool, np.bool_)):
         raise TypeError(f"probabilities must be True or False, got {type(probabilities).__name__}")
 
@@ -175,8 +177,16 @@ class _Positions:
     def shape(self, heads: object = "heads") -> str:
         return f"({heads}, {self.n_query}, {self.n_key})"
 
+    def token_counts(self) -> str:
+        """e.g. "tokens has 11 tokens", or both arguments of cross-attention."""
+        if self.query_tokens == self.key_tokens:
+            return f"{self.query_tokens} has {self.n_query} tokens"
+        return f"{self.query_tokens} has {self.n_query} and {self.key_tokens} has {self.n_key} tokens"
 
-def _layers(given: object, argument: str, positions: _Positions, row: int, probabilities: bool) -> list[LayerRecord]:
+
+def _layers(
+    given: object, argument: str, positions: _Positions, row: int | None, probabilities: bool
+) -> list[LayerRecord]:
     layers: list[LayerRecord] = []
     heads = None
     for index, item in enumerate(_split_layers(given, argument, positions)):
@@ -186,8 +196,8 @@ def _layers(given: object, argument: str, positions: _Positions, row: int, proba
         if values.shape[1:] != (positions.n_query, positions.n_key):
             raise ValueError(
                 f"{where}: shape {values.shape} has {values.shape[1]} query x {values.shape[2]} key positions, but "
-                f"{positions.query_tokens} has {positions.n_query} and {positions.key_tokens} has {positions.n_key} "
-                f"tokens (expected {positions.shape()}); pass the tokens the attention was computed for"
+                f"{positions.token_counts()} (expected {positions.shape()}); pass the tokens the attention was "
+                "computed for"
             )
         if heads is None:
             heads = values.shape[0]
@@ -207,7 +217,12 @@ def _split_layers(given: object, argument: str, positions: _Positions) -> list[o
     """One entry per layer: a tuple/list is already per layer; an array is split on its first axis."""
     if isinstance(given, (list, tuple)):
         if not given:
-            raise ValueError(f"{argument} is empty; pass one attention tensor per layer")
+            raise ValueError(
+                f"{argument} is empty, and needs one attention tensor per layer. BertViz's `model(inputs)[-1]` "
+                "gives an empty tuple in transformers 5: the last output of a model without cross-attention is "
+                "its empty cross_attentions. Pass outputs.attentions instead, from "
+                "`outputs = model(inputs, output_attentions=True)` (load the model with attn_implementation=\"eager\")"
+            )
         return list(given)
     stacked = _numeric_array(given, argument)
     if stacked.ndim not in (4, 5):
@@ -247,9 +262,9 @@ def _numeric_array(item: object, where: str) -> np.ndarray:
     return values
 
 
-def _pick_row(values: np.ndarray, where: str, row: int, positions: _Positions) -> np.ndarray:
+def _pick_row(values: np.ndarray, where: str, row: int | None, positions: _Positions) -> np.ndarray:
     if values.ndim == 3:
-        if row != 0:
+        if row not in (None, 0):
             raise ValueError(
                 f"{where}: shape {values.shape} has no batch axis, so row={row} cannot be picked; use row=0"
             )
@@ -259,6 +274,14 @@ def _pick_row(values: np.ndarray, where: str, row: int, positions: _Positions) -
             f"{where}: shape {values.shape} ({values.ndim} dims), expected (batch, heads, {positions.n_query}, "
             f"{positions.n_key}) or {positions.shape()}"
         )
+    if row is None:
+        if values.shape[0] != 1:
+            raise ValueError(
+                f"{where}: shape {values.shape} holds a batch of {values.shape[0]} rows and one is shown; pick it "
+                f"with row=0..{values.shape[0] - 1} (or pass one row's attention, e.g. [a[i:i + 1] for a in "
+                "attention])"
+            )
+        row = 0
     if row >= values.shape[0]:
         raise ValueError(
             f"{where}: row={row} is out of range for shape {values.shape} (batch of {values.shape[0]}); "

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, check_estimate
+from .loading import check_model
 from .record import Recorder, SideRows, StackPlan, exclusively, recording, switched_to_eval
 from .result import Capture, TokenSide
 from .tokens import display_tokens
@@ -35,7 +36,7 @@ def capture(
     text_pair: str | Sequence[str] | None = None,
     *,
     decoder_text: str | Sequence[str] | None = None,
-    row: int = 0,
+    row: int | None = None,
     truncation: bool = False,
     max_new_tokens: int = 20,
     attention_dtype: str = "float32",
@@ -46,7 +47,7 @@ def capture(
     - `text_pair`: the second text of a sentence pair (`Capture.segment_b_start` marks where it begins).
     - `decoder_text`: for encoder-decoders, the decoder input; by default the model's own greedy
       output of at most `max_new_tokens` tokens, so cross-attention shows a real translation or summary.
-    - A list of texts runs as one padded batch; `row` picks the sequence kept, without its padding.
+    - A list of texts runs as one padded batch; `row` (required then) picks the sequence kept, without its padding.
     - `truncation=True` cuts a text longer than the model accepts instead of raising `TextTooLongError`.
     - A float32 model's attention is not stored where softmax(q @ k.T * scale + bias) gives it back bit
       for bit (checked for every layer): it is derived on each read, and queries and keys hold
@@ -61,16 +62,16 @@ def capture(
     BLOOM and GPT-Neo, which compute attention themselves, are recorded through temporary forward hooks;
     other architectures that bypass transformers' AttentionInterface get a clear error.
     """
+    check_model(model)
     if attention_dtype not in _ATTENTION_DTYPES:
         raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
     for name, value in (("max_new_tokens", max_new_tokens), ("max_memory_bytes", max_memory_bytes)):
-        if not (isinstance(value, int) and value > 0):
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
     texts = _as_texts(text, "text")
     pairs = None if text_pair is None else _as_texts(text_pair, "text_pair", len(texts))
     decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
-    if not (isinstance(row, int) and 0 <= row < len(texts)):
-        raise ValueError(f"row={row!r} does not pick one of the {len(texts)} texts; pass row=0..{len(texts) - 1}")
+    row = _checked_row(row, len(texts))
     forward_parameters = set(inspect.signature(model.forward).parameters)
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False)) and (
         "decoder_input_ids" in forward_parameters
@@ -141,6 +142,21 @@ def _as_texts(value, name: str, count: int | None = None) -> list[str]:
             where = name if isinstance(value, str) else f"{name}[{index}]"
             raise ValueError(f"{where} is empty or only whitespace; pass some words to look at")
     return list(texts)
+
+
+def _checked_row(row, count: int) -> int:
+    """The one text of `count` that is shown: `row`, which a list of several must name."""
+    if row is None:
+        if count > 1:
+            raise ValueError(
+                f"text is a list of {count} texts and the widget shows one; pass row=0..{count - 1} to pick it"
+            )
+        return 0
+    if isinstance(row, bool) or not isinstance(row, int):
+        raise TypeError(f"row is the 0-based index of the text to show, an int, not {type(row).__name__} {row!r}")
+    if not 0 <= row < count:
+        raise ValueError(f"row={row} does not pick one of the {count} texts; pass row=0..{count - 1}")
+    return row
 
 
 def _max_length(model: nn.Module, tokenizer) -> int | None:
