@@ -303,15 +303,14 @@ def test_cli_export_saves_an_image_of_the_page_it_writes(tmp_path):
 
 
 def test_render_image_says_why_a_view_has_nothing_to_draw(minilm_widget, browser, tmp_path):
+    from attnwidget import AttentionWidget
     from attnwidget.headless import render_image
 
-    before = minilm_widget.view, minilm_widget.token
-    minilm_widget.view, minilm_widget.token = "neuron", None
-    try:
-        with pytest.raises(RuntimeError, match="no token is selected"):
-            render_image(minilm_widget, tmp_path / "neuron.png", browser=browser, timeout=15)
-    finally:
-        minilm_widget.view, minilm_widget.token = before
+    # Attention alone has no queries or keys, so its neuron view draws nothing (it opens on a token otherwise).
+    captured = minilm_widget.capture
+    attention_only = AttentionWidget.from_attention(captured.attention(), captured.raw_tokens, view="neuron")
+    with pytest.raises(RuntimeError, match="neuron view has nothing drawn"):
+        render_image(attention_only, tmp_path / "neuron.png", browser=browser, timeout=15)
     assert list(tmp_path.iterdir()) == []
 
 
