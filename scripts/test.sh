@@ -68,6 +68,8 @@ run "MiniLM"                   install_minilm
 run "installed package"        check_installed_package
 run "npm run typecheck"        npm run typecheck
 run "npm test (vitest)"        npm test
+# The tests' tensors are tiny: torch's threads only fight over the cores (one thread ran tests/ twice as fast).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # One worker per core; a test file stays on one worker, so its module fixtures are built once.
 run "pytest tests"             "$PYTHON" -m pytest -n auto --dist loadfile tests
 run "pytest ui-tests"          "$PYTHON" -m pytest ui-tests
