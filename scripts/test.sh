@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything and run every test: TypeScript typecheck and unit tests, Python tests, browser tests.
+# Install what is missing and run every test: TypeScript typecheck and unit tests, Python tests, browser tests.
 # Stops at the first failure. Tests import the installed package, never src/ directly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,7 +68,8 @@ run "MiniLM"                   install_minilm
 run "installed package"        check_installed_package
 run "npm run typecheck"        npm run typecheck
 run "npm test (vitest)"        npm test
-# The tests' tensors are tiny: torch's threads only fight over the cores (one thread ran tests/ twice as fast).
+# The tests' tensors are tiny, so torch's threads only fight over the cores: one thread per process ran the
+# capture tests twice as fast on two busy cores.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # One worker per core; a test file stays on one worker, so its module fixtures are built once.
 run "pytest tests"             "$PYTHON" -m pytest -n auto --dist loadfile tests
