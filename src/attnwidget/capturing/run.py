@@ -58,8 +58,10 @@ def capture(
     Whatever attention implementation the model was loaded with, it runs once through a capturing
     implementation that calls the architecture's own eager attention, in eval mode and without
     gradients; its implementation, training flags and hooks are restored afterwards, even on error.
-    BLOOM and GPT-Neo, which compute attention themselves, are recorded through temporary forward hooks;
-    other architectures that bypass transformers' AttentionInterface get a clear error.
+    BLOOM, GPT-Neo, DeBERTa-v2, Falcon, MPNet, MPT and RoFormer, which compute attention themselves, are
+    recorded through temporary module hooks (`hooks.py`); other architectures that bypass transformers'
+    AttentionInterface get a clear error, and so do models without attention (state-space, recurrent,
+    Fourier). docs/coverage.md lists the outcome for every text architecture.
     """
     if attention_dtype not in _ATTENTION_DTYPES:
         raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
@@ -71,6 +73,7 @@ def capture(
     decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
     if not (isinstance(row, int) and 0 <= row < len(texts)):
         raise ValueError(f"row={row!r} does not pick one of the {len(texts)} texts; pass row=0..{len(texts) - 1}")
+    _check_has_attention(model)
     forward_parameters = set(inspect.signature(model.forward).parameters)
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False)) and (
         "decoder_input_ids" in forward_parameters
@@ -315,7 +318,32 @@ def _recorded_stacks(model: nn.Module, recorder: Recorder):
         what = "no attention call" if len(empty) == len(stacks) else f"no {' or '.join(empty)} attention call"
         raise ValueError(
             f"{what} of {type(model).__name__} went through transformers' AttentionInterface, so attnwidget "
-            "cannot record it; this architecture computes attention its own way. Pass the attention tensors "
-            "you have to attnwidget's raw-tensor capture instead"
+            "cannot record it: this architecture computes attention its own way. Load the model with "
+            "attn_implementation='eager', run it with output_attentions=True, and pass outputs.attentions and "
+            "the tokens to AttentionWidget.from_attention(attention, tokens)"
         )
     return list(stacks.values())
+
+
+# Recurrent models that return their time-mixing state under the name "attentions".
+_RECURRENT_WITH_ATTENTION_OUTPUT = ("rwkv",)
+
+
+def _check_has_attention(model: nn.Module) -> None:
+    """State-space, recurrent and Fourier models (Mamba, RWKV, xLSTM, FNet) have no attention weights: say so
+    before running them. A model has attention when one of its transformers models can output it."""
+    from transformers import PreTrainedModel
+
+    def outputs_attention(module: nn.Module) -> bool:
+        recordable = getattr(module, "_can_record_outputs", None) or {}
+        return "attentions" in recordable or "output_attentions" in inspect.signature(module.forward).parameters
+
+    models = [module for module in model.modules() if isinstance(module, PreTrainedModel)]
+    if getattr(model.config, "model_type", None) in _RECURRENT_WITH_ATTENTION_OUTPUT or not any(
+        outputs_attention(module) for module in models
+    ):
+        raise ValueError(
+            f"{type(model).__name__} has no attention to show: it mixes tokens through a state-space, recurrent "
+            "or Fourier layer instead of attention weights. attnwidget shows models with attention layers "
+            "(hybrids such as Jamba show their attention layers)"
+        )
