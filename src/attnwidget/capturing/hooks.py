@@ -156,6 +156,18 @@ def _watch_roformer(modules: list[nn.Module], recorder) -> list:
     return _watch_asked_with_projections(modules, recorder, lambda attention: (attention.query, attention.key), terms)
 
 
+def _watch_bert_style(modules: list[nn.Module], recorder) -> list:
+    """BERT's eager self-attention, kept in modules of their own (RemBERT, Megatron-BERT): the scaled scores
+    plus the mask; cross-attention reads the encoder's mask."""
+
+    def terms(attention, given, query, key):
+        cross = given.get("encoder_hidden_states") is not None
+        mask = given.get("encoder_attention_mask") if cross else given.get("attention_mask")
+        return query, key, mask, 1 / math.sqrt(attention.attention_head_size), None
+
+    return _watch_asked_with_projections(modules, recorder, lambda attention: (attention.query, attention.key), terms)
+
+
 def _watch_asked_with_projections(modules: list[nn.Module], recorder, projections_of, terms) -> list:
     """BERT-style modules that return their weights only when asked, with their own query and key projections:
     `terms(module, arguments, query, key)` gives (query, key, mask, scaling, bias) as the module scores them."""
@@ -216,6 +228,8 @@ _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     "modeling_mpnet.MPNetSelfAttention": _watch_mpnet,
     "modeling_mpt.MptAttention": _watch_mpt,
     "modeling_roformer.RoFormerSelfAttention": _watch_roformer,
+    "modeling_rembert.RemBertSelfAttention": _watch_bert_style,
+    "modeling_megatron_bert.MegatronBertSelfAttention": _watch_bert_style,
 }
 
 
