@@ -33,9 +33,10 @@ pytestmark = pytest.mark.coverage
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "coverage.md"
 TEXT = "leaves fall in autumn and the old trees stand bare"
 DECODER_TEXT = "bare trees"
+# In this order, the model class a type is built as: an encoder-decoder as itself, not its decoder alone.
 MAPPINGS = (
-    "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
     "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
+    "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
     "MODEL_FOR_MASKED_LM_MAPPING_NAMES",
 )
 # Sizes every config gets when it has the field: 2 layers, 4 heads of 8 dims, MiniLM's vocabulary.

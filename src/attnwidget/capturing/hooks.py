@@ -168,6 +168,19 @@ def _watch_bert_style(modules: list[nn.Module], recorder) -> list:
     return _watch_asked_with_projections(modules, recorder, lambda attention: (attention.query, attention.key), terms)
 
 
+def _watch_bart_style(modules: list[nn.Module], recorder) -> list:
+    """BART's attention before the interface, kept by MVP and TrOCR: queries scaled before the product, plus
+    the mask; cross-attention projects the encoder's states (`key_value_states`) to keys."""
+
+    def terms(attention, given, query, key):
+        return query, key, given.get("attention_mask"), attention.scaling, None
+
+    def projections_of(attention):
+        return attention.q_proj, attention.k_proj
+
+    return _watch_asked_with_projections(modules, recorder, projections_of, terms)
+
+
 def _watch_asked_with_projections(modules: list[nn.Module], recorder, projections_of, terms) -> list:
     """BERT-style modules that return their weights only when asked, with their own query and key projections:
     `terms(module, arguments, query, key)` gives (query, key, mask, scaling, bias) as the module scores them."""
@@ -175,7 +188,8 @@ def _watch_asked_with_projections(modules: list[nn.Module], recorder, projection
     kept = _keep_outputs([linear for module in modules for linear in projections_of(module)], handles)
 
     def record(attention, args, kwargs, output):
-        query, key = _pop_heads(kept, projections_of(attention), attention.attention_head_size)
+        head_dim = getattr(attention, "attention_head_size", None) or attention.head_dim  # BERT's name, BART's
+        query, key = _pop_heads(kept, projections_of(attention), head_dim)
         query, key, mask, scaling, bias = terms(attention, _arguments(attention, args, kwargs), query, key)
         recorder.record(attention, query, key, output[1], mask, scaling, bias)
 
@@ -230,6 +244,8 @@ _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     "modeling_roformer.RoFormerSelfAttention": _watch_roformer,
     "modeling_rembert.RemBertSelfAttention": _watch_bert_style,
     "modeling_megatron_bert.MegatronBertSelfAttention": _watch_bert_style,
+    "modeling_mvp.MvpAttention": _watch_bart_style,
+    "modeling_trocr.TrOCRAttention": _watch_bart_style,
 }
 
 
