@@ -38,6 +38,10 @@ def _tiny_config(arch: str):
         "albert": lambda: t.AlbertConfig(
             **_COMMON, **{**bert_like, "num_hidden_layers": 3}, embedding_size=16, initializer_range=0.2
         ),
+        "deberta_v2": lambda: t.DebertaV2Config(
+            **_COMMON, **bert_like, relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=16,
+            max_relative_positions=-1, share_att_key=True, norm_rel_ebd="layer_norm", initializer_range=0.2,
+        ),
         "distilbert": lambda: t.DistilBertConfig(
             **_COMMON, dim=32, n_layers=2, n_heads=4, hidden_dim=64, initializer_range=0.2
         ),
@@ -66,6 +70,10 @@ def _tiny_config(arch: str):
         "gpt_neo": lambda: t.GPTNeoConfig(
             **_COMMON, hidden_size=32, num_layers=2, num_heads=4, attention_types=[[["global", "local"], 1]],
             window_size=4, max_position_embeddings=128, initializer_range=0.2, bos_token_id=CLS, eos_token_id=SEP,
+        ),
+        "falcon": lambda: t.FalconConfig(
+            **_COMMON, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, new_decoder_architecture=True,
+            num_kv_heads=2, max_position_embeddings=128, initializer_range=0.2, bos_token_id=CLS, eos_token_id=SEP,
         ),
         "phi": lambda: t.PhiConfig(
             **_COMMON, **_DECODER_ONLY, partial_rotary_factor=0.5, max_position_embeddings=128, initializer_range=0.2
@@ -99,10 +107,10 @@ def _tiny_config(arch: str):
     return configs[arch]()
 
 
-ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra")
+ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra", "deberta_v2")
 DECODER_ONLY = (
-    "gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo", "gemma2", "gemma4_text",
-    "gpt_oss",
+    "gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo", "falcon", "gemma2",
+    "gemma4_text", "gpt_oss",
 )  # fmt: skip
 REFUSED = ("diffllama",)
 """Decoders whose attention one map per layer cannot show: capture refuses them."""
@@ -130,6 +138,8 @@ def eager_copy(model):
     """The same weights, loaded with eager attention: the reference every capture must match."""
     reference = copy.deepcopy(model)
     reference.set_attn_implementation("eager")
+    # Falcon refuses to switch (it bypasses AttentionInterface) but reads the config on every call.
+    reference.config._attn_implementation = "eager"
     return reference
 
 

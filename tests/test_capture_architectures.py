@@ -18,8 +18,9 @@ from attnwidget.capturing import IncompleteScoresWarning
 from conftest import ARCHITECTURES, DECODER_ONLY, ENCODER_DECODER, eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
-# No sdpa in transformers: BLOOM and GPT-Neo (recorded through module hooks), Gemma 2 (soft-capping), GPT-OSS (sinks).
-EAGER_ONLY = ("bloom", "gpt_neo", "gemma2", "gpt_oss")
+# No sdpa in transformers: BLOOM, GPT-Neo and DeBERTa-v2 (recorded through module hooks), Gemma 2 (soft-capping),
+# GPT-OSS (sinks).
+EAGER_ONLY = ("bloom", "gpt_neo", "deberta_v2", "gemma2", "gpt_oss")
 
 
 def model_inputs(model, result, encoding) -> dict:
@@ -141,6 +142,47 @@ def test_gpt_neo_local_layers_see_a_window(tiny_models):
     assert result.attention()[1, :, last, : last - 3].max() == 0
     assert result.layer_scale(1) == 1.0, "GPT-Neo does not scale its scores"
     assert all(not module._forward_hooks for module in model.modules())
+
+
+def test_deberta_v2_bias_holds_its_relative_position_terms(tiny_models):
+    model, tokenizer = tiny_models("deberta_v2")  # content-to-position and position-to-content; module hooks
+    result = capture(model, tokenizer, TEXT)
+    n = len(result.tokens)
+    for layer in range(2):
+        bias = result.bias(layer)
+        assert bias.shape == (4, n, n) and np.isfinite(bias).all(), "no padding: every cell holds a position term"
+        assert not np.allclose(bias[0], bias[1]), "each head has its own relative position terms"
+    assert result.bias(0) is not result.bias(1), "each layer computes its terms from its own queries and keys"
+    assert result.layer_scale(0) == pytest.approx((8 * 3) ** -0.5), "scaled by sqrt(head_dim x (1 + 2 terms))"
+    assert all(not module._forward_hooks and not module._forward_pre_hooks for module in model.modules())
+
+
+@pytest.mark.parametrize("variant", [{"alibi": True, "multi_query": False}, {"multi_query": True}])
+def test_falcon_variants_are_exact(minilm_tokenizer, variant):
+    """Falcon-RW's ALiBi (added before the scale, like BLOOM's) and Falcon-7B's single shared key head."""
+    from transformers import AutoModelForCausalLM, FalconConfig
+
+    config = FalconConfig(
+        vocab_size=30522, pad_token_id=0, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=128, initializer_range=0.2, **variant,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    result = capture(model, minilm_tokenizer, TEXT)
+    reference = eager_attentions(model, dict(minilm_tokenizer(TEXT, return_tensors="pt")))["self"]
+    np.testing.assert_allclose(result.attention(), reference[:, 0], atol=1e-6, rtol=0)
+    for layer in range(2):
+        np.testing.assert_allclose(softmax_of_scores(result, layer, "self"), reference[layer, 0], atol=1e-4, rtol=0)
+    assert result.stack().layers[0].key.shape[0] == (1 if variant["multi_query"] else 4)
+    assert all(not module._forward_hooks for module in model.modules())
+
+
+def test_models_without_attention_say_so(minilm_tokenizer):
+    from transformers import MambaConfig, MambaForCausalLM
+
+    model = MambaForCausalLM(MambaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, state_size=4))
+    with pytest.raises(ValueError, match="MambaForCausalLM has no attention to show"):
+        capture(model, minilm_tokenizer, TEXT)
 
 
 def test_hybrid_model_keeps_its_own_layer_numbers(minilm_tokenizer):

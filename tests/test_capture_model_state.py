@@ -11,7 +11,8 @@ from conftest import eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
 # A module deep inside each model, for a user's own hook and for an error injected mid-forward.
-INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "encoder.layer.1"}
+INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "encoder.layer.1",
+               "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1"}
 
 
 def model_state(model) -> dict:
@@ -72,6 +73,20 @@ def test_model_is_restored_when_the_forward_pass_raises(tiny_models, arch):
     assert result.num_layers(result.stacks[0]) == 2
     np.testing.assert_allclose(softmax_of_scores(result, 1, result.stacks[0]), result.attention(result.stacks[0])[1],
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["deberta_v2", "falcon"])
+def test_models_recorded_through_hooks_are_restored_when_the_forward_pass_raises(tiny_models, arch):
+    """Their attention modules get forward hooks (and DeBERTa-v2 a pre-hook that asks for its weights)."""
+    model, tokenizer = tiny_models(arch)
+    user_hook = make_unusual(model, arch)
+    before = model_state(model)
+    failing = model.get_submodule(INNER_LAYER[arch]).register_forward_hook(lambda *_: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        capture(model, tokenizer, TEXT)
+    failing.remove()
+    assert model_state(model) == before
+    user_hook.remove()
 
 
 def test_model_loaded_with_eager_stays_eager(tiny_models):

@@ -59,8 +59,10 @@ def capture(
     Whatever attention implementation the model was loaded with, it runs once through a capturing
     implementation that calls the architecture's own eager attention, in eval mode and without
     gradients; its implementation, training flags and hooks are restored afterwards, even on error.
-    BLOOM and GPT-Neo, which compute attention themselves, are recorded through temporary forward hooks;
-    other architectures that bypass transformers' AttentionInterface get a clear error.
+    BLOOM, GPT-Neo, DeBERTa-v2, Falcon, MPNet, MPT, RoFormer, RemBERT, Megatron-BERT, MVP and TrOCR, which
+    compute attention themselves, are recorded through temporary module hooks (`hooks.py`); other
+    architectures that bypass transformers' AttentionInterface get a clear error, and so do models without
+    attention (state-space, recurrent, Fourier). docs/coverage.md lists the outcome for every text architecture.
     """
     check_model(model)
     if attention_dtype not in _ATTENTION_DTYPES:
@@ -72,6 +74,7 @@ def capture(
     pairs = None if text_pair is None else _as_texts(text_pair, "text_pair", len(texts))
     decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
     row = _checked_row(row, len(texts))
+    _check_has_attention(model)
     forward_parameters = set(inspect.signature(model.forward).parameters)
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False)) and (
         "decoder_input_ids" in forward_parameters
@@ -331,7 +334,32 @@ def _recorded_stacks(model: nn.Module, recorder: Recorder):
         what = "no attention call" if len(empty) == len(stacks) else f"no {' or '.join(empty)} attention call"
         raise ValueError(
             f"{what} of {type(model).__name__} went through transformers' AttentionInterface, so attnwidget "
-            "cannot record it; this architecture computes attention its own way. Pass the attention tensors "
-            "you have to attnwidget's raw-tensor capture instead"
+            "cannot record it: this architecture computes attention its own way. Load the model with "
+            "attn_implementation='eager', run it with output_attentions=True, and pass outputs.attentions and "
+            "the tokens to AttentionWidget.from_attention(attention, tokens)"
         )
     return list(stacks.values())
+
+
+# Recurrent models that return their time-mixing state under the name "attentions".
+_RECURRENT_WITH_ATTENTION_OUTPUT = ("rwkv",)
+
+
+def _check_has_attention(model: nn.Module) -> None:
+    """State-space, recurrent and Fourier models (Mamba, RWKV, xLSTM, FNet) have no attention weights: say so
+    before running them. A model has attention when one of its transformers models can output it."""
+    from transformers import PreTrainedModel
+
+    def outputs_attention(module: nn.Module) -> bool:
+        recordable = getattr(module, "_can_record_outputs", None) or {}
+        return "attentions" in recordable or "output_attentions" in inspect.signature(module.forward).parameters
+
+    models = [module for module in model.modules() if isinstance(module, PreTrainedModel)]
+    if getattr(model.config, "model_type", None) in _RECURRENT_WITH_ATTENTION_OUTPUT or not any(
+        outputs_attention(module) for module in models
+    ):
+        raise ValueError(
+            f"{type(model).__name__} has no attention to show: it mixes tokens through a state-space, recurrent "
+            "or Fourier layer instead of attention weights. attnwidget shows models with attention layers "
+            "(hybrids such as Jamba show their attention layers)"
+        )

