@@ -100,11 +100,7 @@ OVERRIDES = {
 OPEN = {
     **dict.fromkeys(("cohere_compass_text", "dbrx", "dots1", "gemma3n_text", "granitemoehybrid", "lfm2_moe",
                      "qwen4_exp_text", "zamba"), "no tiny config found yet: the generic sizes break it"),
-    **dict.fromkeys(("deepseek_v4", "flint", "hy_v4", "mimo_v2_flash"),
-                    "adds a term to the scores that is not recorded (attention sinks, like gpt_oss)"),
-    "gpt_oss": "attention sinks are not recorded (issue 9, its own bullet)",
-    "diffllama": "two attention calls per layer, recorded as two layers (issue 9, its own bullet)",
-    **dict.fromkeys(("gemma4_text", "gemma4_unified_text"), "per-layer head_dim (issue 9, its own bullet)"),
+    "mimo_v2_flash": "adds a term to the scores that is not recorded",
     "axk1": "capture fails while recording its latent attention",
     **dict.fromkeys(("inkling2_text", "inkling2_loop_text"), "an attention over blocks of layers, not tokens"),
     "minimax": "its lightning-attention layers return something else than weights under `attentions`",

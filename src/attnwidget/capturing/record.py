@@ -81,6 +81,20 @@ def _eager_function(module: nn.Module) -> Callable:
     return own if callable(own) else _generic_eager
 
 
+def _sinks_in_weights(module, weights: torch.Tensor) -> torch.Tensor | None:
+    """The module's attention sinks when the weights it returns include them, else None.
+
+    GPT-OSS's eager function puts one extra logit per head into every softmax and drops its column, so its
+    rows sum to less than 1. Granite SWA keeps the same `sinks` parameter but scales the output instead, and
+    returns plain softmax weights: there the sink is no part of the map."""
+    sinks = getattr(module, "sinks", None)
+    if not isinstance(sinks, torch.Tensor) or weights is None:
+        return None
+    sums = weights.float().sum(dim=-1)
+    sums = sums[sums > 0]  # fully masked rows hold nothing either way
+    return sinks if bool((sums < 1 - 1e-5).any()) else None
+
+
 _ACTIVE: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("attnwidget_recorder", default=None)
 
 
@@ -90,9 +104,7 @@ def _capturing_attention(module, query, key, value, attention_mask, *args, **kwa
     if recorder is not None:
         scaling = kwargs.get("scaling", args[0] if args else None)
         position_bias, softcap = kwargs.get("position_bias"), kwargs.get("softcap")
-        # GPT-OSS's eager function reads its sinks from the module: one extra logit per head in every softmax.
-        sinks = getattr(module, "sinks", None)
-        sinks = sinks if isinstance(sinks, torch.Tensor) else None
+        sinks = _sinks_in_weights(module, weights)
         recorder.record(
             module, query, key, weights, attention_mask, scaling, position_bias, softcap=softcap, sinks=sinks
         )
