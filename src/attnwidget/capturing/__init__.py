@@ -1,8 +1,8 @@
 """The capture pipeline: run a model once (or take tensors the user has) and hold its attention as a `Capture`.
 
 Modules: `run` (capture(): the request, tokens, decoder input), `record` (the attention calls, restoring
-the model), `hooks` (architectures recorded through module hooks), `budget` (memory estimate and
-accounting), `result` (Capture and its records), `from_tensors` (a Capture from attention tensors),
+the model), `watchers` (architectures recorded through module hooks, one module per family), `budget`
+(memory estimate and accounting), `result` (Capture and its records), `from_tensors` (a Capture from attention tensors),
 `tokens` (display strings of tokens), `loading` (a model and tokenizer from local files, and the checks
 of what was passed as the model).
 

@@ -29,7 +29,7 @@ from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from .budget import MemoryBudget, layer_record_bytes
-from .hooks import watched
+from .watchers import watched
 from .result import LayerRecord, StackRecord
 
 IMPLEMENTATION = "attnwidget_capture"

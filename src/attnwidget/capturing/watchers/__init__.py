@@ -1,0 +1,48 @@
+"""Architectures that compute attention inside their own modules, recorded with forward hooks.
+
+Most architectures call a function from transformers' AttentionInterface, which `record.py`
+replaces for the call. The few listed here never do, so their attention modules get forward
+hooks for the duration of the capture instead; the hooks read what the module itself computed
+(its weights, its projections' outputs) or recompute the queries and keys with the module's own
+layers, and every additive term the module puts before its softmax goes into the bias.
+
+One module per family of architectures, each with its WATCHERS table keyed by modeling file and class
+(DeBERTa and DeBERTa-v2 both name theirs DisentangledSelfAttention); docs/coverage.md lists the
+architectures that remain refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator
+
+from torch import nn
+
+from . import decoders, encoders, seq2seq
+
+_WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
+    **decoders.WATCHERS,
+    **encoders.WATCHERS,
+    **seq2seq.WATCHERS,
+}
+
+
+def _watcher_name(module: nn.Module) -> str:
+    return f"{type(module).__module__.rsplit('.', 1)[-1]}.{type(module).__name__}"
+
+
+@contextlib.contextmanager
+def watched(model: nn.Module, recorder) -> Iterator[None]:
+    """Hook the attention modules of the architectures above; remove every hook afterwards."""
+    by_class: dict[str, list[nn.Module]] = {}
+    for module in model.modules():
+        if _watcher_name(module) in _WATCHERS:
+            by_class.setdefault(_watcher_name(module), []).append(module)
+    handles = []
+    try:
+        for name, modules in by_class.items():
+            handles += _WATCHERS[name](modules, recorder)
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
