@@ -7,6 +7,7 @@ import {
   chunkKey,
   chunkLength,
   decodeAttentionChunk,
+  headSinkWeights,
   decodeQueryKey,
   isResponse,
   layerLabel,
@@ -78,13 +79,25 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     const [heads, nQuery, nKey] = expected.attention.shape;
     const info = stackInfo(meta, stack)!;
     expect([info.stack.heads, info.query.tokens.length, info.key.tokens.length]).toEqual([heads, nQuery, nKey]);
-    expect(bytes).toHaveLength(expected.attention.probabilities.length);
-    bytes.forEach((byte, i) => expect(byteToProbability(byte, meta)).toBeCloseTo(expected.attention.probabilities[i], 7));
+    const cells = chunkLength(info);
+    expect(cells).toBe(expected.attention.probabilities.length);
+    bytes.subarray(0, cells).forEach((byte, i) => expect(byteToProbability(byte, meta)).toBeCloseTo(expected.attention.probabilities[i], 7));
+  });
+
+  it("reads each head's sink weights after the attention (GPT-OSS's sinks), where the layer has them", () => {
+    const info = stackInfo(meta, stack)!;
+    const bytes = decodeAttentionChunk(meta, stack, layer, attention);
+    const nQuery = info.query.tokens.length;
+    const weights = Array.from({ length: info.stack.heads }, (_, head) => [...headSinkWeights(info, layer, bytes, head)!]).flat();
+    expect(weights.map((byte) => byteToProbability(byte, meta))).toEqual(expected.attention.sink_weights.map((p: number) => expect.closeTo(p, 7)));
+    expect(weights).toHaveLength(info.stack.heads * nQuery);
+    const without = { ...info, stack: { ...info.stack, has_sinks: undefined } }; // a version 2 meta
+    expect(headSinkWeights(without, layer, bytes, 0)).toBeNull();
   });
 
   it("rejects an attention chunk of the wrong size, saying what to do", () => {
     expect(() => decodeAttentionChunk(meta, stack, layer, attention.subarray(1))).toThrow(
-      /attention chunk self\/1 has 99 bytes, expected 100 .*re-create the widget/,
+      /attention chunk self\/1 has 119 bytes, expected 120 \(heads × query tokens × key tokens, then heads × query tokens sink weights\).*re-create the widget/,
     );
   });
 

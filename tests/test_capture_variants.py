@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from attnwidget import AttentionWidget, capture
+from attnwidget import AttentionWidget, capture, wire
 from attnwidget.capturing import IncompleteScoresWarning, LayerRecord
 from conftest import eager_attentions, eager_copy, softmax_of_scores
 
@@ -98,6 +98,13 @@ def test_gpt_oss_sinks_are_recorded_and_give_back_the_attention_bit_for_bit(tiny
     assert reference.sum(axis=-1).min() < 0.9
     without = LayerRecord(query=layers[0].query, key=layers[0].key, scale=layers[0].scale, bias=layers[0].bias)
     assert np.abs(without.derived_attention() - reference[0]).max() > 0.05
+    # The page gets the sink as one more key column: what each query gives it, in every layer.
+    meta = wire.build_meta(result, chunks_complete=True)
+    assert meta["stacks"][0]["has_sinks"] == [True] * len(layers)
+    for index in range(len(layers)):
+        chunk, shape = wire.attention_chunk(result, "self", index)
+        _, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
+        np.testing.assert_allclose(sink_weights, 1 - reference[index].sum(axis=-1), atol=1 / 510 + 1e-6)
 
 
 def test_every_layer_is_checked_against_the_promised_tolerance(tiny_models, monkeypatch):

@@ -55,13 +55,15 @@ def build_fixtures() -> dict[str, bytes]:
     chunk, shape = wire.attention_chunk(capture, STACK, LAYER)
     record = wire.query_key_record(capture, STACK, LAYER)
     header, arrays = wire.decode_query_key_record(record)
+    attention, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
     expected = {
         "key": wire.chunk_key(STACK, LAYER),
         "stack": STACK,
         "layer": LAYER,
         "attention": {
             "shape": shape,
-            "probabilities": wire.dequantize_attention(chunk, shape).astype(np.float64).ravel().tolist(),
+            "probabilities": attention.astype(np.float64).ravel().tolist(),
+            "sink_weights": sink_weights.astype(np.float64).ravel().tolist(),
         },
         "query_key": {
             "scale": header["scale"],
@@ -89,8 +91,10 @@ def test_wire_writes_exactly_the_golden_fixture():
 
 def test_the_fixture_decodes_back_in_python():
     expected = json.loads((FIXTURES / "expected.json").read_text())
-    probabilities = wire.dequantize_attention((FIXTURES / "attention.bin").read_bytes(), expected["attention"]["shape"])
+    chunk = (FIXTURES / "attention.bin").read_bytes()
+    probabilities, sink_weights = wire.split_attention_chunk(chunk, expected["attention"]["shape"], has_sinks=True)
     np.testing.assert_array_equal(probabilities.ravel(), np.array(expected["attention"]["probabilities"], np.float32))
+    np.testing.assert_array_equal(sink_weights.ravel(), np.array(expected["attention"]["sink_weights"], np.float32))
     header, arrays = wire.decode_query_key_record((FIXTURES / "query_key.bin").read_bytes())
     assert header["scale"] == expected["query_key"]["scale"]
     assert header["softcap"] == expected["query_key"]["softcap"] == 1.5

@@ -7,6 +7,7 @@ import pytest
 from conftest import make_capture, make_seq2seq_capture, random_attention
 
 from attnwidget import wire
+from attnwidget.capturing import Capture, LayerRecord, StackRecord
 
 
 # -- attention bytes ------------------------------------------------------------------------
@@ -81,6 +82,27 @@ def test_attention_bytes_counts_one_byte_per_value_over_all_stacks():
 
 
 # -- float16 --------------------------------------------------------------------------------
+def test_a_layer_with_attention_sinks_appends_what_each_query_gives_its_sink():
+    """Queries and keys of zeros score every key 0: each of n keys gets 1 / (n + e^s), the sink e^s / (n + e^s)."""
+    capture = make_capture(layers=1, heads=2, tokens=4)
+    side = capture.sides["input"]
+    sinks = np.array([0.0, np.log(4.0)], np.float32)
+    zeros = np.zeros((2, 4, 8), np.float32)
+    layer = LayerRecord(query=zeros, key=zeros, scale=1.0, sinks=sinks)
+    capture = Capture([side], [StackRecord("self", "input", "input", [layer], np.arange(2), [0])])
+
+    chunk, shape = wire.attention_chunk(capture, "self", 0)
+    attention, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
+
+    assert len(chunk) == 2 * 4 * 4 + 2 * 4 == wire.attention_bytes(capture)
+    np.testing.assert_allclose(sink_weights, [[1 / 5] * 4, [4 / 8] * 4], atol=1 / 510)
+    np.testing.assert_allclose(attention[0], 1 / 5, atol=1 / 510)
+    np.testing.assert_allclose(attention[1], 1 / 8, atol=1 / 510)
+    assert wire.build_meta(capture, chunks_complete=True)["stacks"][0]["has_sinks"] == [True]
+    with pytest.raises(ValueError, match="needs 40"):
+        wire.split_attention_chunk(chunk[:32], shape, has_sinks=True)
+
+
 def test_float16_round_trip_keeps_shape_and_half_precision():
     values = np.random.default_rng(3).normal(size=(2, 5, 8)).astype(np.float32)
 
@@ -110,7 +132,7 @@ def test_meta_describes_a_self_attention_capture_with_a_pair():
     }
     assert meta["stacks"] == [
         {"name": "self", "query_side": "input", "key_side": "input", "layers": 2, "heads": 4,
-         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1]}
+         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1], "has_sinks": [False, False]}
     ]
     assert meta["encoding"] == {"dtype": "uint8", "scale": 255}
     assert meta["chunks_complete"] is True

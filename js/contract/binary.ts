@@ -37,21 +37,35 @@ export function byteToProbability(byte: number, meta: Meta): number {
   return byte / (meta.encoding?.scale || DEFAULT_SCALE);
 }
 
-/** Bytes in one chunk: heads × n_query × n_key. */
+/** Bytes of attention in one chunk: heads × n_query × n_key. */
 export function chunkLength(info: StackInfo): number {
   return info.stack.heads * info.query.tokens.length * info.key.tokens.length;
 }
 
-/** The bytes of one attention chunk, checked against meta before any view indexes into them. */
+/** Whether a layer's chunk ends with its sink weights (GPT-OSS's attention sinks). */
+export const layerHasSinks = (info: StackInfo, layer: number): boolean => !!info.stack.has_sinks?.[layer];
+
+/** The bytes of one attention chunk, checked against meta before any view indexes into them:
+ *  the attention, then, for a layer with sinks, each head's sink weight per query. */
 export function decodeAttentionChunk(meta: Meta, stack: string, layer: number, binary: Binary): Uint8Array {
   const bytes = toUint8(binary);
   const info = stackInfo(meta, stack);
-  const expected = info ? chunkLength(info) : -1;
+  const sinks = info && layerHasSinks(info, layer) ? info.stack.heads * info.query.tokens.length : 0;
+  const expected = info ? chunkLength(info) + sinks : -1;
   if (bytes.length !== expected) {
     throw new Error(
       `attention chunk ${chunkKey(stack, layer)} has ${bytes.length} bytes, expected ${expected} ` +
-        `(heads × query tokens × key tokens); the widget's data is inconsistent, re-create the widget`,
+        `(heads × query tokens × key tokens${sinks ? ", then heads × query tokens sink weights" : ""}); ` +
+        `the widget's data is inconsistent, re-create the widget`,
     );
   }
   return bytes;
+}
+
+/** One head's sink weights, a byte per query token, from a decoded chunk; null when the layer has no sinks. */
+export function headSinkWeights(info: StackInfo, layer: number, bytes: Uint8Array, head: number): Uint8Array | null {
+  if (!layerHasSinks(info, layer)) return null;
+  const nq = info.query.tokens.length;
+  const start = chunkLength(info) + head * nq;
+  return bytes.subarray(start, start + nq);
 }

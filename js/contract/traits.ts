@@ -27,6 +27,9 @@ export interface StackMeta {
   /** The model's own number of each captured layer ([1, 3] for a hybrid model attending in layers 1 and 3);
    * absent before contract version 2. Chunk keys, requests and the `layer` trait use the 0-based index. */
   layer_numbers?: number[];
+  /** Per captured layer, whether its heads have attention sinks (GPT-OSS): its chunk then ends with each query's
+   * sink weight, heads × n_query bytes. Absent before contract version 3. */
+  has_sinks?: boolean[];
 }
 
 export interface Meta {

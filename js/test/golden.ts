@@ -25,7 +25,7 @@ export interface Golden {
     key: string;
     stack: string;
     layer: number;
-    attention: { shape: number[]; probabilities: number[] };
+    attention: { shape: number[]; probabilities: number[]; sink_weights: number[] };
     query_key: {
       scale: number;
       softcap: number | null;

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { drawCalls } from "../test/setup";
 import { button, chooseOption, labelled } from "../test/dom";
+import { FakeModel } from "../test/fake-model";
 import { attentionByte, buildFixture, fakeModel } from "../test/fixtures";
+import { golden, goldenTraits } from "../test/golden";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { labelStep } from "./matrix";
 
@@ -25,13 +27,16 @@ function matrixCanvases(host: HTMLElement) {
   return { base, overlay };
 }
 
+/** Where the view last drew the image's columns from `sourceX` on: [left, top, width, height] on the canvas. */
+function drawnAt(host: HTMLElement, sourceX = 0): number[] {
+  const images = drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage" && c[2] === sourceX);
+  return (images[images.length - 1] as number[]).slice(-4);
+}
+
 /** Mouse position over the centre of cell (q, k), from the layout the view drew with. */
-function pointAt(host: HTMLElement, q: number, k: number): MouseEventInit {
-  const { base } = matrixCanvases(host);
-  const images = drawCalls.get(base)!.filter((c) => c[0] === "drawImage");
-  const image = images[images.length - 1];
-  const [, , left, top, width] = image as [string, unknown, number, number, number];
-  const cell = width / 8;
+function pointAt(host: HTMLElement, q: number, k: number, nk = 8): MouseEventInit {
+  const [left, top, width] = drawnAt(host);
+  const cell = width / nk;
   return { clientX: left + (k + 0.5) * cell, clientY: top + (q + 0.5) * cell };
 }
 
@@ -117,16 +122,35 @@ describe("matrix view", () => {
 
   it("marks where sentence B starts on both axes, and only for a pair", () => {
     const host = mount(fakeModel({ segmentB: 5, traits: { view: "matrix" } }));
-    const { left, top, cell } = (() => {
-      const image = drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage").pop() as [string, unknown, number, number, number];
-      return { left: image[2], top: image[3], cell: image[4] / 8 };
-    })();
+    const [left, top, width] = drawnAt(host);
+    const cell = width / 8;
     const lines = strokedLines(host);
     expect(lines).toContainEqual([left - 4, top + 5 * cell, left + 8 * cell, top + 5 * cell]);
     expect(lines).toContainEqual([left + 5 * cell, top - 4, left + 5 * cell, top + 8 * cell]);
     expect(host.querySelector(".aw-readout")!.textContent).toMatch(/orange lines mark where sentence B starts/);
     const single = mount(fakeModel({ segmentB: null, traits: { view: "matrix" } }));
     expect(strokedLines(single)).toEqual([]);
+  });
+
+  it("shows a head's attention sink as one more column, apart from the keys (GPT-OSS)", () => {
+    const { expected, meta } = golden();
+    const [, nq, nk] = expected.attention.shape;
+    const head = 2;
+    const host = mount(new FakeModel(goldenTraits({ view: "matrix", head })));
+    const [keysLeft, top, keysWidth, height] = drawnAt(host);
+    const [sinkLeft, sinkTop, sinkWidth, sinkHeight] = drawnAt(host, nk); // the image's last column
+    const cell = keysWidth / nk;
+    expect([sinkTop, sinkHeight]).toEqual([top, height]);
+    expect(sinkLeft).toBeGreaterThan(keysLeft + keysWidth); // set apart by a gap
+    expect(sinkWidth).toBeCloseTo(cell);
+    const q = 3;
+    const overSink = { clientX: sinkLeft + sinkWidth / 2, clientY: top + (q + 0.5) * cell };
+    matrixCanvases(host).overlay.dispatchEvent(new MouseEvent("mousemove", overSink));
+    const weight = expected.attention.sink_weights[head * nq + q];
+    expect(host.querySelector(".aw-readout")!.textContent).toBe(`query ${q} “${meta.sides.input.tokens[q]}” → the head's <sink>, which holds no token: ${weight.toFixed(3)}`);
+    // The sink is a key of the same softmax: a row's weights and its sink's make 1, up to rounding.
+    const row = expected.attention.probabilities.slice((head * nq + q) * nk, (head * nq + q + 1) * nk);
+    expect(row.reduce((a: number, b: number) => a + b, weight)).toBeCloseTo(1, 1);
   });
 
   it("focuses a head from its chip without hiding any", () => {

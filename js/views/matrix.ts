@@ -1,7 +1,10 @@
 // Matrix view: the focused head as a heatmap, query rows × key columns. The n × n values
 // become one ImageData scaled onto the canvas, so thousands of tokens stay one drawImage.
+// A head with an attention sink (GPT-OSS) gets one more column, set apart: the weight each
+// query gives its sink, which goes to no token. It is a key of the same softmax, so it shares
+// the heatmap's colour scale.
 
-import { byteToProbability, chunkKey, type StackInfo, type WatchedTrait, type WidgetModel } from "../contract";
+import { byteToProbability, chunkKey, headSinkWeights, layerHasSinks, type StackInfo, type WatchedTrait, type WidgetModel } from "../contract";
 import { fitText, imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen } from "../draw/dom";
@@ -32,6 +35,8 @@ const IMAGE_WIDTH = 640;
 const LEGEND = { height: 24, bar: 160 };
 /** Where sentence B starts, in a colour the blue ramp does not have. */
 const SEGMENT_B = { light: "#d4380d", dark: "#ffa940" };
+/** The sink column: apart from the keys by a gap, and never thinner than this, so it shows at thousands of tokens. */
+const SINK = { gap: 6, minWidth: 8, label: "<sink>" };
 
 /** The colour scale chosen in each widget, kept while the page is open so switching views keeps it. */
 const chosenScales = new WeakMap<WidgetModel, ColorScale>();
@@ -42,6 +47,8 @@ interface Layout {
   cell: number;
   width: number;
   height: number;
+  /** Width of the sink column, 0 when the layer has none. */
+  sink: number;
 }
 
 /** Every k-th index, so labels never overlap: k = 1 when cells are tall enough for text. */
@@ -51,6 +58,9 @@ export function labelStep(cell: number): number {
 
 /** Whether either axis has a sentence B to mark. */
 const hasSegmentB = (info: StackInfo | null) => !!info && (info.query.segment_b_start !== null || info.key.segment_b_start !== null);
+
+/** Where the sink column starts: after the keys and the gap. */
+const sinkLeft = ({ left, cell }: Pick<Layout, "left" | "cell">, info: StackInfo) => left + cell * info.key.tokens.length + SINK.gap;
 
 export function matrixView(ctx: ViewContext): View {
   const { selection } = ctx;
@@ -79,13 +89,17 @@ export function matrixView(ctx: ViewContext): View {
   let widthBefore = -1;
   let layout: Layout | null = null;
   let hover: [number, number] | null = null;
-  // The image of the drawn head, kept while only the hover or selection changes, and the byte
-  // that got full colour (null: each row's largest).
-  let image: { bytes: Uint8Array; key: string; canvas: HTMLCanvasElement | null; headTop: number | null } | null = null;
+  // The image of the drawn head, kept while only the hover or selection changes: its values,
+  // n_query rows of `columns` bytes (the keys, then the sink if any), and the byte that got full
+  // colour (null: each row's largest).
+  let image: { bytes: Uint8Array; key: string; canvas: HTMLCanvasElement | null; headTop: number | null; values: Uint8Array; columns: number } | null =
+    null;
 
+  const hasSink = (info: StackInfo) => layerHasSinks(info, selection.layer);
   const idleText = (info: StackInfo | null) =>
     "Hover a cell to read its value; click a row to select that query token." +
-    (hasSegmentB(info) ? " The orange lines mark where sentence B starts." : "");
+    (hasSegmentB(info) ? " The orange lines mark where sentence B starts." : "") +
+    (info && hasSink(info) ? ` The column set apart on the right is the head's ${SINK.label}: weight that goes to no token.` : "");
 
   function computeLayout(info: StackInfo, width = boxWidth): Layout {
     const longest = (tokens: string[]) => Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))));
@@ -94,8 +108,15 @@ export function matrixView(ctx: ViewContext): View {
     const top = Math.max(36, Math.ceil(longest(info.key.tokens)) + 10);
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
-    const cell = Math.max(0.05, Math.min(MAX_CELL, (width - left - 8) / nk));
-    return { left, top, cell, width, height: Math.ceil(top + cell * nq + 4) };
+    const room = width - left - 8;
+    if (!hasSink(info)) {
+      const cell = Math.max(0.05, Math.min(MAX_CELL, room / nk));
+      return { left, top, cell, width, height: Math.ceil(top + cell * nq + 4), sink: 0 };
+    }
+    // The sink is one more column as wide as a key, or its minimum width when keys are thinner.
+    let cell = Math.max(0.05, Math.min(MAX_CELL, (room - SINK.gap - SINK.minWidth) / nk));
+    if (cell > SINK.minWidth) cell = Math.min(MAX_CELL, (room - SINK.gap) / (nk + 1));
+    return { left, top, cell, width, height: Math.ceil(top + cell * nq + 4), sink: Math.max(cell, SINK.minWidth) };
   }
 
   function heatmap(info: StackInfo, bytes: Uint8Array): NonNullable<typeof image> {
@@ -105,9 +126,19 @@ export function matrixView(ctx: ViewContext): View {
     const dark = ctx.dark();
     const key = `${chunkKey(info.stack.name, selection.layer)}/${head}/${dark}/${scale.range}/${scale.curve}`;
     if (image?.key === key && image.bytes === bytes) return image;
+    const sinks = headSinkWeights(info, selection.layer, bytes, head);
+    const columns = nk + (sinks ? 1 : 0);
+    let values = bytes.subarray(head * nq * nk, (head + 1) * nq * nk);
+    if (sinks) {
+      values = new Uint8Array(nq * columns);
+      for (let q = 0; q < nq; q++) {
+        values.set(bytes.subarray((head * nq + q) * nk, (head * nq + q + 1) * nk), q * columns);
+        values[q * columns + nk] = sinks[q];
+      }
+    }
     let headTop: number | null = null;
-    const canvas = imageCanvas(nk, nq, (data) => (headTop = paintScaled(data, bytes, head * nq * nk, nq, nk, scale, dark)));
-    image = { bytes, key, canvas, headTop };
+    const canvas = imageCanvas(columns, nq, (data) => (headTop = paintScaled(data, values, 0, nq, columns, scale, dark)));
+    image = { bytes, key, canvas, headTop, values, columns };
     return image;
   }
 
@@ -126,14 +157,17 @@ export function matrixView(ctx: ViewContext): View {
     drawOverlay();
   }
 
-  function drawHeatmap(g: Painter, info: StackInfo, bytes: Uint8Array, { left, top, cell }: Layout): void {
+  function drawHeatmap(g: Painter, info: StackInfo, bytes: Uint8Array, { left, top, cell, sink }: Layout): void {
     const picture = heatmap(info, bytes).canvas;
     if (!picture) return;
     // Crisp cells when enlarging; averaging when thousands of tokens shrink below a pixel.
     g.imageSmoothingEnabled = cell < 1;
-    const width = cell * info.key.tokens.length;
-    const height = cell * info.query.tokens.length;
-    g.drawImage(picture, left, top, width, height);
+    const nk = info.key.tokens.length;
+    const nq = info.query.tokens.length;
+    const width = cell * nk;
+    const height = cell * nq;
+    g.drawImage(picture, 0, 0, nk, nq, left, top, width, height);
+    if (sink) g.drawImage(picture, nk, 0, 1, nq, left + width + SINK.gap, top, sink, height);
     // Where sentence B starts: a line across the rows, and one down the columns.
     const queryB = info.query.segment_b_start;
     const keyB = info.key.segment_b_start;
@@ -169,7 +203,8 @@ export function matrixView(ctx: ViewContext): View {
     // As wide as the heatmap (and its legend), not the page: no empty strip beside it.
     const legendText = `${legendWords(heatmap(info, bytes).headTop).high}  attention, ${curveDescription(scale.curve)}`;
     const legendWidth = LEGEND.bar + 4 + textWidth(legendText, LABEL_FONT);
-    const used = shape.left + Math.max(shape.cell * info.key.tokens.length, legendWidth) + 8;
+    const keysWidth = shape.cell * info.key.tokens.length + (shape.sink ? SINK.gap + shape.sink : 0);
+    const used = shape.left + Math.max(keysWidth, legendWidth) + 8;
     return {
       // Never narrower than the legend, which must be read whole.
       width: Math.ceil(Math.max(Math.min(shape.width, used), shape.left + legendWidth + 8)),
@@ -197,7 +232,7 @@ export function matrixView(ctx: ViewContext): View {
     };
   }
 
-  function drawLabels(g: Painter, info: StackInfo, { left, top, cell }: Layout): void {
+  function drawLabels(g: Painter, info: StackInfo, { left, top, cell, sink }: Layout): void {
     const step = labelStep(cell);
     const pinned = selection.token;
     g.font = LABEL_FONT;
@@ -224,6 +259,7 @@ export function matrixView(ctx: ViewContext): View {
     info.key.tokens.forEach((token, k) => {
       if (k % step === 0) g.fillText(fitText(token, LABEL_FONT, top - 8), 0, (k + 0.5) * cell);
     });
+    if (sink) g.fillText(SINK.label, 0, sinkLeft({ left, cell }, info) - left + sink / 2);
     g.restore();
   }
 
@@ -238,27 +274,34 @@ export function matrixView(ctx: ViewContext): View {
     drawPinned(g, info, layout);
     if (hover) {
       const [q, k] = hover;
+      const onSink = k === info.key.tokens.length;
+      const x = onSink ? sinkLeft(layout, info) : left + k * cell;
       g.strokeStyle = ctx.dark() ? "#ffffff" : "#000000";
       g.lineWidth = 1;
-      g.strokeRect(left + k * cell - 0.5, top + q * cell - 0.5, Math.max(cell, 1) + 1, Math.max(cell, 1) + 1);
+      g.strokeRect(x - 0.5, top + q * cell - 0.5, Math.max(onSink ? layout.sink : cell, 1) + 1, Math.max(cell, 1) + 1);
     }
   }
 
-  function drawPinned(g: Painter, info: StackInfo, { left, top, cell }: Layout): void {
+  function drawPinned(g: Painter, info: StackInfo, { left, top, cell, sink }: Layout): void {
     const pinned = selection.token;
     if (pinned === null) return;
     g.strokeStyle = css(headColor(selection.head, info.stack.heads, ctx.dark()));
     g.lineWidth = 2;
-    g.strokeRect(left - 1, top + pinned * cell - 1, info.key.tokens.length * cell + 2, Math.max(cell, 1) + 2);
+    const right = sink ? sinkLeft({ left, cell }, info) + sink : left + info.key.tokens.length * cell;
+    g.strokeRect(left - 1, top + pinned * cell - 1, right - left + 2, Math.max(cell, 1) + 2);
   }
 
   function cellAt(event: MouseEvent): [number, number] | null {
     const info = selection.info;
     if (!layout || !info) return null;
     const rect = overlay.getBoundingClientRect();
+    const x = event.clientX - rect.left;
     const q = Math.floor((event.clientY - rect.top - layout.top) / layout.cell);
-    const k = Math.floor((event.clientX - rect.left - layout.left) / layout.cell);
-    const inside = q >= 0 && k >= 0 && q < info.query.tokens.length && k < info.key.tokens.length;
+    const nk = info.key.tokens.length;
+    const sinkAt = sinkLeft(layout, info);
+    // The sink column counts as key n_key; the gap before it as nothing.
+    const k = layout.sink && x >= sinkAt && x < sinkAt + layout.sink ? nk : Math.floor((x - layout.left) / layout.cell);
+    const inside = q >= 0 && k >= 0 && q < info.query.tokens.length && (k < nk || (k === nk && layout.sink > 0));
     return inside ? [q, k] : null;
   }
 
@@ -271,14 +314,14 @@ export function matrixView(ctx: ViewContext): View {
       return;
     }
     const [q, k] = hover;
-    const nq = info.query.tokens.length;
-    const nk = info.key.tokens.length;
-    const row = selection.head * nq * nk + q * nk;
-    const value = byteToProbability(bytes[row + k], meta);
+    const { values, columns, headTop } = heatmap(info, bytes);
+    const row = values.subarray(q * columns, (q + 1) * columns);
+    const value = byteToProbability(row[k], meta);
     // On a relative scale, how far along it the value is, since its colour says only that.
-    const top = scale.range === "row" ? Math.max(...bytes.subarray(row, row + nk)) : scale.range === "head" ? heatmap(info, bytes).headTop : null;
-    const share = top ? ` (${Math.round((100 * bytes[row + k]) / top)}% of the ${scale.range}'s maximum)` : "";
-    readout.textContent = `query ${q} “${info.query.tokens[q]}” → key ${k} “${info.key.tokens[k]}”: ${value.toFixed(3)}${share}`;
+    const top = scale.range === "row" ? Math.max(...row) : scale.range === "head" ? headTop : null;
+    const share = top ? ` (${Math.round((100 * row[k]) / top)}% of the ${scale.range}'s maximum)` : "";
+    const to = k === info.key.tokens.length ? `the head's ${SINK.label}, which holds no token` : `key ${k} “${info.key.tokens[k]}”`;
+    readout.textContent = `query ${q} “${info.query.tokens[q]}” → ${to}: ${value.toFixed(3)}${share}`;
   }
 
   life.add(

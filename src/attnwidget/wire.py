@@ -16,7 +16,7 @@ import numpy as np
 
 from .capturing import Capture
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
@@ -99,17 +99,43 @@ def dequantize_attention(chunk: bytes | memoryview, shape: tuple[int, int, int])
 
 
 def attention_chunk(capture: Capture, stack: str, layer: int) -> tuple[bytes, list[int]]:
-    """The encoded chunk for one layer of one stack, with its [heads, n_query, n_key] shape."""
+    """The encoded chunk for one layer of one stack, with its [heads, n_query, n_key] shape.
+
+    A layer with attention sinks (GPT-OSS, `meta.stacks[*].has_sinks`) appends what each query gives its head's
+    sink, [heads, n_query] more bytes: the weight that goes to no token, shown as one more key column."""
     attention = capture.layer_attention(layer, stack)
-    return quantize_attention(attention), list(attention.shape)
+    chunk = quantize_attention(attention)
+    if capture.sinks(layer, stack) is not None:
+        chunk += quantize_attention(sink_weights(attention)[..., None])
+    return chunk, list(attention.shape)
+
+
+def sink_weights(attention: np.ndarray) -> np.ndarray:
+    """[heads, n_query] weight each row gives the sink: what its keys' weights leave of 1."""
+    return np.clip(1.0 - attention.astype(np.float64).sum(axis=-1), 0.0, 1.0)
+
+
+def split_attention_chunk(chunk: bytes | memoryview, shape: tuple[int, int, int], has_sinks: bool):
+    """Inverse of `attention_chunk`: float32 attention [heads, n_query, n_key], and the sink weights
+    [heads, n_query] or None, each off by at most 1/510."""
+    heads, n_query, _ = shape
+    cells = int(np.prod(shape))
+    expected = cells + (heads * n_query if has_sinks else 0)
+    if len(chunk) != expected:
+        raise ValueError(f"chunk holds {len(chunk)} bytes, shape {tuple(shape)} needs {expected}")
+    attention = dequantize_attention(chunk[:cells], shape)
+    sinks = dequantize_attention(chunk[cells:], (heads, n_query, 1))[..., 0] if has_sinks else None
+    return attention, sinks
 
 
 def attention_bytes(capture: Capture) -> int:
-    """What preloading every chunk of every stack costs, in bytes (one per attention value)."""
+    """What preloading every chunk of every stack costs, in bytes (one per attention value, and per sink weight)."""
     total = 0
     for stack in capture.stacks:
         query_side, key_side = capture.stack_tokens(stack)
-        total += capture.num_layers(stack) * capture.num_heads(stack) * len(query_side) * len(key_side)
+        with_sinks = sum(capture.sinks(layer, stack) is not None for layer in range(capture.num_layers(stack)))
+        per_head = len(query_side) * len(key_side)
+        total += capture.num_heads(stack) * (capture.num_layers(stack) * per_head + with_sinks * len(query_side))
     return total
 
 
@@ -293,6 +319,7 @@ def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: b
                 "heads": record.num_heads,
                 "kv_head_of": [int(h) for h in capture.kv_head_of(name)],
                 "layer_numbers": capture.layer_numbers(name),
+                "has_sinks": [capture.sinks(layer, name) is not None for layer in range(record.num_layers)],
             }
         )
     return {
