@@ -42,6 +42,12 @@ def _tiny_config(arch: str):
             **_COMMON, **bert_like, relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=16,
             max_relative_positions=-1, share_att_key=True, norm_rel_ebd="layer_norm", initializer_range=0.2,
         ),
+        # XLM and Flaubert (the same module) and XLNet compute attention in their own modules
+        "xlm": lambda: t.XLMConfig(**_COMMON, emb_dim=32, n_layers=2, n_heads=4, init_std=0.2, embed_init_std=0.2),
+        "flaubert": lambda: t.FlaubertConfig(
+            **_COMMON, emb_dim=32, n_layers=2, n_heads=4, init_std=0.2, embed_init_std=0.2
+        ),
+        "xlnet": lambda: t.XLNetConfig(**_COMMON, d_model=32, n_layer=2, n_head=4, d_inner=64, initializer_range=0.2),
         "distilbert": lambda: t.DistilBertConfig(
             **_COMMON, dim=32, n_layers=2, n_heads=4, hidden_dim=64, initializer_range=0.2
         ),
@@ -107,7 +113,7 @@ def _tiny_config(arch: str):
     return configs[arch]()
 
 
-ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra", "deberta_v2")
+ENCODER_ONLY = ("bert", "roberta", "distilbert", "albert", "electra", "deberta_v2", "xlm", "flaubert", "xlnet")
 DECODER_ONLY = (
     "gpt2", "gpt_neox", "opt", "llama", "mistral", "qwen2", "phi", "bloom", "gpt_neo", "falcon", "gemma2",
     "gemma4_text", "gpt_oss",

@@ -18,9 +18,9 @@ from attnwidget.capturing import IncompleteScoresWarning
 from conftest import ARCHITECTURES, DECODER_ONLY, ENCODER_DECODER, eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
-# No sdpa in transformers: BLOOM, GPT-Neo and DeBERTa-v2 (recorded through module hooks), Gemma 2 (soft-capping),
-# GPT-OSS (sinks).
-EAGER_ONLY = ("bloom", "gpt_neo", "deberta_v2", "gemma2", "gpt_oss")
+# No sdpa in transformers: BLOOM, GPT-Neo, DeBERTa-v2, XLM, Flaubert and XLNet (recorded through module hooks),
+# Gemma 2 (soft-capping), GPT-OSS (sinks).
+EAGER_ONLY = ("bloom", "gpt_neo", "deberta_v2", "xlm", "flaubert", "xlnet", "gemma2", "gpt_oss")
 
 
 def model_inputs(model, result, encoding) -> dict:
