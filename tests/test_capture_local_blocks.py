@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from attnwidget import capture
+from attnwidget.capturing import capture_from_attention
 from conftest import eager_attentions, longt5_local_as_dense, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
@@ -114,3 +115,16 @@ def test_pegasus_x_is_refused_saying_why(tiny_models):
         capture(model, tokenizer, TEXT, decoder_text=DECODER_TEXT)
     assert "AttentionWidget.from_attention(decoder_attention=" in str(refusal.value)
     _assert_untouched(model)
+
+    # What the message says to do instead shows the decoder.
+    encoding = tokenizer(TEXT, return_tensors="pt")
+    decoder_ids = [102, *tokenizer(text_target=DECODER_TEXT)["input_ids"]]
+    with torch.no_grad():
+        out = model(**encoding, decoder_input_ids=torch.tensor([decoder_ids]), output_attentions=True)
+    shown = capture_from_attention(
+        decoder_attention=out.decoder_attentions,
+        cross_attention=out.cross_attentions,
+        encoder_tokens=tokenizer.convert_ids_to_tokens(encoding["input_ids"][0]),
+        decoder_tokens=tokenizer.convert_ids_to_tokens(decoder_ids),
+    )
+    assert shown.stacks == ("decoder", "cross")

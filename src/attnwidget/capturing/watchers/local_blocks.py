@@ -80,8 +80,8 @@ _GLOBAL_TOKENS = (
     "Pegasus-X's encoder attention cannot be shown token by token: each token attends to its own block of "
     "block_size tokens and to num_global_tokens learned global tokens, which are no tokens of the text (and attend "
     "to every token themselves). Part of every row of its softmax goes to those global tokens, so a map over the "
-    "tokens would not be the model's attention, and eager output_attentions does not return the encoder's "
-    "attention either."
+    "tokens would not be the model's attention (its eager encoder attentions are dicts of blocks: 'local', "
+    "[batch, heads, blocks, block_size, num_global_tokens + block_size], and 'global', the global tokens' own)."
 )
 
 
