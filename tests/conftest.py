@@ -104,6 +104,10 @@ def _tiny_config(arch: str):
             **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
             relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
         ),
+        "longt5": lambda: t.LongT5Config(  # local attention within 2 tokens, in blocks of 3
+            **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4, local_radius=2,
+            relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
+        ),
         "bart": lambda: t.BartConfig(
             **_COMMON, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
@@ -121,6 +125,8 @@ DECODER_ONLY = (
 REFUSED = ("diffllama",)
 """Decoders whose attention one map per layer cannot show: capture refuses them."""
 ENCODER_DECODER = ("t5", "bart")
+LOCAL_ENCODER_DECODER = ("longt5",)
+"""Encoder-decoders whose eager encoder attention comes in blocks (see longt5_local_as_dense), not token by token."""
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
 
 
@@ -129,7 +135,7 @@ def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torc
     import transformers as t
 
     config = _tiny_config(arch)
-    if arch in ENCODER_DECODER:
+    if arch in ENCODER_DECODER + LOCAL_ENCODER_DECODER:
         auto = t.AutoModelForSeq2SeqLM
     elif arch in DECODER_ONLY + REFUSED:
         auto = t.AutoModelForCausalLM
@@ -163,6 +169,19 @@ def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
     else:
         stacks = {"self": out.attentions}
     return {name: torch.stack(layers).float().numpy() for name, layers in stacks.items()}
+
+
+def longt5_local_as_dense(blocks: torch.Tensor, n: int) -> torch.Tensor:
+    """LongT5's local encoder attention as eager returns it, [batch, blocks, heads, L, 3L], as [batch, heads, n, n]:
+    query q is row q % L of block q // L, whose column j is key (q // L - 1) * L + j; other keys get 0."""
+    length = blocks.shape[-2]
+    dense = blocks.new_zeros(blocks.shape[0], blocks.shape[2], n, n)
+    for query in range(n):
+        for column in range(3 * length):
+            key = (query // length - 1) * length + column
+            if 0 <= key < n:
+                dense[:, :, query, key] = blocks[:, query // length, :, query % length, column]
+    return dense
 
 
 def softmax_of_scores(result, layer: int, stack: str) -> np.ndarray:

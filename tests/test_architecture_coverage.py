@@ -90,6 +90,7 @@ OVERRIDES = {
     "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"]},
     "lfm3": {"layer_types": ["conv", "full_attention"]},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    "longt5": {"local_radius": 2},  # blocks of 3 tokens: the band of local attention shows at 12 tokens
     "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
@@ -208,12 +209,24 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
         out = model(**inputs, output_attentions=True)
     names = {"encoder_attentions": "encoder", "decoder_attentions": "decoder", "cross_attentions": "cross",
              "attentions": "self"}  # fmt: skip
+    spread_out = _eager_block_layouts().get(model.config.model_type)
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
+        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a)]
+        if spread_out is not None:
+            maps = [spread_out(a, inputs["input_ids"].shape[-1]) if a.dim() == 5 else a for a in maps]
+        maps = [a for a in maps if a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
+
+
+def _eager_block_layouts() -> dict:
+    """Per type whose eager attention comes in blocks (5-D) rather than [batch, heads, n_query, n_key]: how to
+    spread it out over the tokens, (blocks, n) -> [batch, heads, n, n]."""
+    from conftest import longt5_local_as_dense
+
+    return {"longt5": longt5_local_as_dense}
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:

@@ -13,7 +13,7 @@ TEXT = "leaves fall in autumn and the old trees stand bare"
 # A module deep inside each model, for a user's own hook and for an error injected mid-forward.
 INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "encoder.layer.1",
                "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1", "xlm": "attentions.1",
-               "xlnet": "layer.1.rel_attn"}
+               "xlnet": "layer.1.rel_attn", "longt5": "decoder.block.1"}
 
 
 def model_state(model) -> dict:
@@ -76,16 +76,18 @@ def test_model_is_restored_when_the_forward_pass_raises(tiny_models, arch):
                                atol=1e-4)
 
 
-@pytest.mark.parametrize("arch", ["deberta_v2", "falcon", "xlm", "xlnet"])
+@pytest.mark.parametrize("arch", ["deberta_v2", "falcon", "xlm", "xlnet", "longt5"])
 def test_models_recorded_through_hooks_are_restored_when_the_forward_pass_raises(tiny_models, arch):
-    """Their attention modules get forward hooks (and DeBERTa-v2, XLM and XLNet a pre-hook that asks for their
-    weights); the failure is injected in a later layer, or in the hooked attention module itself."""
+    """Their attention modules get forward hooks (and DeBERTa-v2, XLM, XLNet and LongT5 pre-hooks that ask for
+    their weights); the failure is injected in a later layer, or in the hooked attention module itself."""
     model, tokenizer = tiny_models(arch)
     user_hook = make_unusual(model, arch)
     before = model_state(model)
     failing = model.get_submodule(INNER_LAYER[arch]).register_forward_hook(lambda *_: 1 / 0)
+    # An encoder-decoder reads a given decoder text: the failure comes after its encoder ran with the hooks.
+    decoder_text = "bare trees" if model.config.is_encoder_decoder else None
     with pytest.raises(ZeroDivisionError):
-        capture(model, tokenizer, TEXT)
+        capture(model, tokenizer, TEXT, decoder_text=decoder_text)
     failing.remove()
     assert model_state(model) == before
     user_hook.remove()

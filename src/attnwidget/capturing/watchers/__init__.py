@@ -18,11 +18,12 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, encoders, seq2seq, xlm_family, xlnet
+from . import decoders, encoders, local_blocks, seq2seq, xlm_family, xlnet
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **decoders.WATCHERS,
     **encoders.WATCHERS,
+    **local_blocks.WATCHERS,
     **seq2seq.WATCHERS,
     **xlm_family.WATCHERS,
     **xlnet.WATCHERS,
