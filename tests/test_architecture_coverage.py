@@ -90,11 +90,27 @@ OVERRIDES = {
     "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"]},
     "lfm3": {"layer_types": ["conv", "full_attention"]},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    # windows of 2 and 4 tokens each side over the 12 tokens of TEXT, which the model pads to 16 inside
+    **dict.fromkeys(("longformer", "led"), {"attention_window": [4, 8]}),
     "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
 }
+
+
+def _global_first_token(input_ids: torch.Tensor) -> dict:
+    """Global attention on the first token, as Longformer's classification and LED's summarization use it."""
+    mask = torch.zeros_like(input_ids)
+    mask[:, 0] = 1
+    return {"global_attention_mask": mask}
+
+
+# Inputs a type is run with, on top of the tokenized text, so its whole pattern shows.
+MODEL_INPUTS = {"longformer": _global_first_token, "led": _global_first_token}
+# Types whose eager output_attentions is a band, not an n x n map: (band field, global rows field) of each stack.
+BAND_LAYOUTS = {"longformer": {"attentions": "global_attentions"},
+                "led": {"encoder_attentions": "encoder_global_attentions"}}  # fmt: skip
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
 OPEN = {
@@ -181,10 +197,13 @@ def outcome(model_type: str, tokenizer) -> Outcome:
     except Exception as error:  # noqa: BLE001 - a type we cannot build must be named, not crash the run
         return Outcome("wrong", f"could not build a tiny model: {type(error).__name__}: {_first_line(error)}")
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    options = {"decoder_text": DECODER_TEXT if encoder_decoder else None}
+    if model_type in MODEL_INPUTS:
+        options["model_inputs"] = MODEL_INPUTS[model_type](tokenizer(TEXT, return_tensors="pt")["input_ids"])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = capture(model, tokenizer, TEXT, decoder_text=DECODER_TEXT if encoder_decoder else None)
+            result = capture(model, tokenizer, TEXT, **options)
     except ValueError as error:
         return _refusal(model, tokenizer, error)
     except Exception as error:  # noqa: BLE001
@@ -199,6 +218,9 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
     """The attention maps eager `output_attentions` returns, per stack (empty when the model has none)."""
     parameters = inspect.signature(model.forward).parameters
     inputs = {key: value for key, value in tokenizer(TEXT, return_tensors="pt").items() if key in parameters}
+    model_type = model.config.model_type
+    if model_type in MODEL_INPUTS:
+        inputs.update(MODEL_INPUTS[model_type](inputs["input_ids"]))
     if decoder_ids is not None:
         inputs["decoder_input_ids"] = torch.tensor([decoder_ids])
     if "use_cache" in parameters:
@@ -208,12 +230,41 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
         out = model(**inputs, output_attentions=True)
     names = {"encoder_attentions": "encoder", "decoder_attentions": "decoder", "cross_attentions": "cross",
              "attentions": "self"}  # fmt: skip
+    dense = {
+        field: _dense_from_bands(model.config, getattr(out, field), getattr(out, global_field), inputs)
+        for field, global_field in BAND_LAYOUTS.get(model_type, {}).items()
+    }
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
+        maps = [a for a in (dense.get(field) or getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
+
+
+def _dense_from_bands(config, bands, global_rows, inputs) -> list[torch.Tensor]:
+    """Longformer's eager attention as dense [1, heads, n, n] maps over the n real tokens. Each band is
+    [1, heads, n, globals + 2w + 1]: a local row's weights on the global tokens in order, then on the keys i - w ..
+    i + w (w = attention_window / 2 of its layer); each of `global_rows` [1, heads, padded n, globals] holds the
+    global tokens' own rows."""
+    mask = inputs.get("global_attention_mask")
+    global_tokens = [] if mask is None else torch.nonzero(mask[0]).flatten().tolist()
+    windows = config.attention_window
+    dense = []
+    for layer, band in enumerate(bands):
+        w, n = (windows[layer] if isinstance(windows, list) else windows) // 2, band.shape[2]
+        attention = torch.zeros(band.shape[1], n, n)
+        for i in range(n):
+            if i in global_tokens:
+                attention[:, i] = global_rows[layer][0, :, :n, global_tokens.index(i)]
+                continue
+            for column in range(2 * w + 1):
+                if 0 <= i - w + column < n:
+                    attention[:, i, i - w + column] += band[0, :, i, len(global_tokens) + column]
+            for rank, token in enumerate(global_tokens):
+                attention[:, i, token] += band[0, :, i, rank]
+        dense.append(attention[None])
+    return dense
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:

@@ -18,12 +18,13 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, encoders, seq2seq
+from . import decoders, encoders, seq2seq, sliding_window
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **decoders.WATCHERS,
     **encoders.WATCHERS,
     **seq2seq.WATCHERS,
+    **sliding_window.WATCHERS,
 }
 
 
