@@ -243,28 +243,17 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
 
 
 def _dense_from_bands(config, bands, global_rows, inputs) -> list[torch.Tensor]:
-    """Longformer's eager attention as dense [1, heads, n, n] maps over the n real tokens. Each band is
-    [1, heads, n, globals + 2w + 1]: a local row's weights on the global tokens in order, then on the keys i - w ..
-    i + w (w = attention_window / 2 of its layer); each of `global_rows` [1, heads, padded n, globals] holds the
-    global tokens' own rows."""
+    """Longformer's eager band attention of every layer as dense [1, heads, n, n] maps (conftest.dense_from_band)."""
+    from conftest import dense_from_band
+
     mask = inputs.get("global_attention_mask")
     global_tokens = [] if mask is None else torch.nonzero(mask[0]).flatten().tolist()
     windows = config.attention_window
-    dense = []
-    for layer, band in enumerate(bands):
-        w, n = (windows[layer] if isinstance(windows, list) else windows) // 2, band.shape[2]
-        attention = torch.zeros(band.shape[1], n, n)
-        for i in range(n):
-            if i in global_tokens:
-                attention[:, i] = global_rows[layer][0, :, :n, global_tokens.index(i)]
-                continue
-            for column in range(2 * w + 1):
-                if 0 <= i - w + column < n:
-                    attention[:, i, i - w + column] += band[0, :, i, len(global_tokens) + column]
-            for rank, token in enumerate(global_tokens):
-                attention[:, i, token] += band[0, :, i, rank]
-        dense.append(attention[None])
-    return dense
+    return [
+        dense_from_band(band[0], None if global_rows is None else global_rows[layer][0], global_tokens,
+                        (windows[layer] if isinstance(windows, list) else windows) // 2)[None]
+        for layer, band in enumerate(bands)
+    ]  # fmt: skip
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:

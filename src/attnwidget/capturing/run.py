@@ -95,7 +95,7 @@ def capture(
     rows = {"input": input_rows}
     device = _input_device(model)
     inputs = {key: value.to(device) for key, value in encoding.items() if key in forward_parameters}
-    extra = _checked_model_inputs(model, model_inputs, forward_parameters, set(inputs), encoding["input_ids"].shape)
+    extra = _checked_model_inputs(model, model_inputs, set(inputs), encoding["input_ids"].shape)
     inputs.update({key: value.to(device) for key, value in extra.items()})
     estimate = _estimated_itemsize(model, attention_dtype)
 
@@ -169,11 +169,11 @@ def _checked_row(row, count: int) -> int:
     return row
 
 
-# Inputs capture makes itself, beyond what the tokenizer gives.
-_CAPTURE_MADE_INPUTS = {"decoder_input_ids", "decoder_attention_mask", "use_cache"}
+# Inputs capture makes itself from the text, beyond what the tokenizer gives.
+_CAPTURE_MADE_INPUTS = {"inputs_embeds", "decoder_input_ids", "decoder_attention_mask", "use_cache"}
 
 
-def _checked_model_inputs(model, model_inputs, forward_parameters: set[str], tokenized: set[str], shape) -> dict:
+def _checked_model_inputs(model, model_inputs, tokenized: set[str], shape) -> dict:
     """`model_inputs` as given, once each is known to be another input of the model shaped like the text."""
     if model_inputs is None:
         return {}
@@ -182,13 +182,17 @@ def _checked_model_inputs(model, model_inputs, forward_parameters: set[str], tok
             f"model_inputs must be a dict of input name to tensor, such as {{'global_attention_mask': mask}}, "
             f"not {type(model_inputs).__name__}"
         )
+    named = [
+        parameter.name for parameter in inspect.signature(model.forward).parameters.values()
+        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]  # fmt: skip
     for name, value in model_inputs.items():
         if name in tokenized or name in _CAPTURE_MADE_INPUTS:
             raise ValueError(f"model_inputs[{name!r}]: capture makes {name} itself from the text; leave it out")
-        if name not in forward_parameters:
+        if name not in named:
+            others = [other for other in named if other not in tokenized and other not in _CAPTURE_MADE_INPUTS]
             raise ValueError(
-                f"model_inputs[{name!r}]: {type(model).__name__}.forward takes no {name}; it takes "
-                f"{', '.join(sorted(forward_parameters - tokenized - _CAPTURE_MADE_INPUTS))}"
+                f"model_inputs[{name!r}]: {type(model).__name__}.forward takes no {name}; it takes {', '.join(others)}"
             )
         if not isinstance(value, torch.Tensor) or tuple(value.shape[:2]) != tuple(shape):
             given = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
