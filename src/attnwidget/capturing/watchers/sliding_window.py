@@ -25,19 +25,20 @@ def _watching_padded(attention_class: str):
 
     def watch(owners: list[nn.Module], recorder) -> list:
         real_length: dict[int, int] = {}  # of each owner's input, read before it pads
-        owner_of = {
-            id(attention): owner
-            for owner in owners
-            for attention in owner.modules()
-            if type(attention).__name__ == attention_class
-        }
-        attentions = [attention for owner in owners for attention in owner.modules() if id(attention) in owner_of]
+        owner_of: dict[int, nn.Module] = {}
+        attentions: list[nn.Module] = []
+        for owner in owners:
+            for module in owner.modules():
+                if type(module).__name__ == attention_class:
+                    owner_of[id(module)] = owner
+                    attentions.append(module)
         allowed_of: dict[tuple, tuple] = {}  # layers of one window share their mask: one tensor for the recorder
 
         def note_length(owner, args, kwargs):
             given = arguments(owner, args, kwargs)
-            tokens = given.get("input_ids")
-            real_length[id(owner)] = (tokens if tokens is not None else given["inputs_embeds"]).shape[1]
+            tokens = next((given[name] for name in ("input_ids", "inputs_embeds") if given.get(name) is not None), None)
+            if tokens is not None:  # without either the model raises its own error
+                real_length[id(owner)] = tokens.shape[1]
 
         def record(attention, args, kwargs, output):
             given = arguments(attention, args, kwargs)
@@ -47,11 +48,12 @@ def _watching_padded(attention_class: str):
             window = attention.one_sided_attn_window_size
             if (id(mask), window) not in allowed_of:
                 allowed_of[(id(mask), window)] = (mask, _allowed(mask, window)[..., :n, :n])
+            allowed = allowed_of[(id(mask), window)][1]
             weights = _dense(output[1], output[2] if bool(is_global.any()) else None, is_global, window)
             query, key = _query_and_key(attention, given["hidden_states"], is_global)
-            cut = (slice(None), slice(None), slice(None, n))
-            recorder.record(attention, query[cut], key[cut], weights[cut][..., :n], allowed_of[(id(mask), window)][1],
-                            1.0, None)  # fmt: skip
+            cut = (slice(None), slice(None), slice(None, n))  # the model's padding to a window multiple goes
+            # The queries come scaled, as the module scales them before the product: the scale is 1.
+            recorder.record(attention, query[cut], key[cut], weights[cut][..., :n], allowed, 1.0, None)
 
         handles = asked_for_weights(attentions)
         handles += [owner.register_forward_pre_hook(note_length, with_kwargs=True) for owner in owners]
