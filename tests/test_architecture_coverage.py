@@ -91,11 +91,27 @@ OVERRIDES = {
     "lfm3": {"layer_types": ["conv", "full_attention"]},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "longt5": {"local_radius": 2},  # blocks of 3 tokens: the band of local attention shows at 12 tokens
+    # windows of 2 and 4 tokens each side over the 12 tokens of TEXT, which the model pads to 16 inside
+    **dict.fromkeys(("longformer", "led"), {"attention_window": [4, 8]}),
     "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
 }
+
+
+def _global_first_token(input_ids: torch.Tensor) -> dict:
+    """Global attention on the first token, as Longformer's classification and LED's summarization use it."""
+    mask = torch.zeros_like(input_ids)
+    mask[:, 0] = 1
+    return {"global_attention_mask": mask}
+
+
+# Inputs a type is run with, on top of the tokenized text, so its whole pattern shows.
+MODEL_INPUTS = {"longformer": _global_first_token, "led": _global_first_token}
+# Types whose eager output_attentions is a band, not an n x n map: (band field, global rows field) of each stack.
+BAND_LAYOUTS = {"longformer": {"attentions": "global_attentions"},
+                "led": {"encoder_attentions": "encoder_global_attentions"}}  # fmt: skip
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
 OPEN = {
@@ -182,10 +198,13 @@ def outcome(model_type: str, tokenizer) -> Outcome:
     except Exception as error:  # noqa: BLE001 - a type we cannot build must be named, not crash the run
         return Outcome("wrong", f"could not build a tiny model: {type(error).__name__}: {_first_line(error)}")
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    options = {"decoder_text": DECODER_TEXT if encoder_decoder else None}
+    if model_type in MODEL_INPUTS:
+        options["model_inputs"] = MODEL_INPUTS[model_type](tokenizer(TEXT, return_tensors="pt")["input_ids"])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = capture(model, tokenizer, TEXT, decoder_text=DECODER_TEXT if encoder_decoder else None)
+            result = capture(model, tokenizer, TEXT, **options)
     except ValueError as error:
         return _refusal(model, tokenizer, error)
     except Exception as error:  # noqa: BLE001
@@ -200,6 +219,9 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
     """The attention maps eager `output_attentions` returns, per stack (empty when the model has none)."""
     parameters = inspect.signature(model.forward).parameters
     inputs = {key: value for key, value in tokenizer(TEXT, return_tensors="pt").items() if key in parameters}
+    model_type = model.config.model_type
+    if model_type in MODEL_INPUTS:
+        inputs.update(MODEL_INPUTS[model_type](inputs["input_ids"]))
     if decoder_ids is not None:
         inputs["decoder_input_ids"] = torch.tensor([decoder_ids])
     if "use_cache" in parameters:
@@ -209,16 +231,28 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
         out = model(**inputs, output_attentions=True)
     names = {"encoder_attentions": "encoder", "decoder_attentions": "decoder", "cross_attentions": "cross",
              "attentions": "self"}  # fmt: skip
-    spread_out = _eager_block_layouts().get(model.config.model_type)
+    dense = _dense_eager_maps(model, out, inputs, names)
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a)]
-        if spread_out is not None:
-            maps = [spread_out(a, inputs["input_ids"].shape[-1]) if a.dim() == 5 else a for a in maps]
-        maps = [a for a in maps if a.dim() == 4]
+        maps = [a for a in (dense.get(field) or getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
+
+
+def _dense_eager_maps(model, out, inputs, fields) -> dict[str, list[torch.Tensor]]:
+    """The eager attention fields that do not come as [batch, heads, n_query, n_key] maps, laid out so:
+    Longformer's and LED's bands with their global rows, and LongT5's local blocks (5-D)."""
+    model_type = model.config.model_type
+    dense = {
+        field: _dense_from_bands(model.config, getattr(out, field), getattr(out, global_field), inputs)
+        for field, global_field in BAND_LAYOUTS.get(model_type, {}).items()
+    }
+    spread_out = _eager_block_layouts().get(model_type)
+    for field in fields if spread_out is not None else ():
+        maps = getattr(out, field, None) or ()
+        dense[field] = [spread_out(a, inputs["input_ids"].shape[-1]) if a.dim() == 5 else a for a in maps]
+    return dense
 
 
 def _eager_block_layouts() -> dict:
@@ -227,6 +261,20 @@ def _eager_block_layouts() -> dict:
     from conftest import longt5_local_as_dense
 
     return {"longt5": longt5_local_as_dense}
+
+
+def _dense_from_bands(config, bands, global_rows, inputs) -> list[torch.Tensor]:
+    """Longformer's eager band attention of every layer as dense [1, heads, n, n] maps (conftest.dense_from_band)."""
+    from conftest import dense_from_band
+
+    mask = inputs.get("global_attention_mask")
+    global_tokens = [] if mask is None else torch.nonzero(mask[0]).flatten().tolist()
+    windows = config.attention_window
+    return [
+        dense_from_band(band[0], None if global_rows is None else global_rows[layer][0], global_tokens,
+                        (windows[layer] if isinstance(windows, list) else windows) // 2)[None]
+        for layer, band in enumerate(bands)
+    ]  # fmt: skip
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:

@@ -147,6 +147,19 @@ def test_options_are_checked(counted, tiny_models):
     assert not calls
 
 
+def test_model_inputs_are_checked(counted):
+    model, tokenizer, calls = counted
+    with pytest.raises(TypeError, match=r"model_inputs must be a dict of input name to tensor.*not list"):
+        capture(model, tokenizer, TEXT, model_inputs=[torch.ones(1, 6)])
+    with pytest.raises(ValueError, match=r"BertModel.forward takes no global_attention_mask; it takes position_ids"):
+        capture(model, tokenizer, TEXT, model_inputs={"global_attention_mask": torch.ones(1, 6)})
+    with pytest.raises(ValueError, match=r"'attention_mask'\]: capture makes attention_mask itself from the text"):
+        capture(model, tokenizer, TEXT, model_inputs={"attention_mask": torch.ones(1, 6)})
+    with pytest.raises(ValueError, match=r"shaped like the tokenized text, \(1, 6\) \(texts, tokens\), not \(1, 5\)"):
+        capture(model, tokenizer, TEXT, model_inputs={"position_ids": torch.arange(5)[None]})
+    assert not calls
+
+
 def test_encoder_decoder_without_generation_head_needs_decoder_text(tiny_models):
     from transformers import T5Model
 

@@ -7,7 +7,7 @@ decoder input happen here; recording the attention calls lives in `record.py`.
 from __future__ import annotations
 
 import inspect
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ def capture(
     max_new_tokens: int = 20,
     attention_dtype: str = "float32",
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    model_inputs: Mapping[str, torch.Tensor] | None = None,
 ) -> Capture:
     """Run `model` on `text` once and return its attention, queries, keys and bias per layer.
 
@@ -55,6 +56,9 @@ def capture(
     - `attention_dtype="float16"` stores the attention at half precision (queries and keys stay float32).
     - `max_memory_bytes`: a capture that would hold more on the CPU raises `MemoryBudgetError`, before it
       starts when the estimate from the config is over (see `budget.py`), or as soon as what it recorded is.
+    - `model_inputs`: more inputs for the model's forward (and its greedy decoding), tensors shaped
+      [texts, tokens] like the tokenized text; e.g. `{"global_attention_mask": mask}` gives the tokens where `mask`
+      is 1 global attention in Longformer and LED (they attend to every token, and every token to them).
 
     Whatever attention implementation the model was loaded with, it runs once through a capturing
     implementation that calls the architecture's own eager attention, in eval mode and without
@@ -91,12 +95,15 @@ def capture(
     rows = {"input": input_rows}
     device = _input_device(model)
     inputs = {key: value.to(device) for key, value in encoding.items() if key in forward_parameters}
+    extra = _checked_model_inputs(model, model_inputs, set(inputs), encoding["input_ids"].shape)
+    inputs.update({key: value.to(device) for key, value in extra.items()})
     estimate = _estimated_itemsize(model, attention_dtype)
 
     if encoder_decoder:
         decoder_length = None if decoder_texts is not None else 1 + max_new_tokens
         check_estimate(model.config, _kept(input_rows), decoder_length, estimate, max_memory_bytes)
-        decoder_ids, decoder_mask = _decoder_input(model, tokenizer, inputs, decoder_texts, max_new_tokens)
+        encoder_inputs = {key: inputs[key] for key in ("input_ids", "attention_mask", *extra) if key in inputs}
+        decoder_ids, decoder_mask = _decoder_input(model, tokenizer, encoder_inputs, decoder_texts, max_new_tokens)
         rows["decoder"] = _rows(decoder_mask, row)
         decoder = {"input_ids": decoder_ids, "attention_mask": decoder_mask}
         sides.append(_token_side("decoder", tokenizer, decoder, rows["decoder"], paired=False))
@@ -160,6 +167,40 @@ def _checked_row(row, count: int) -> int:
     if not 0 <= row < count:
         raise ValueError(f"row={row} does not pick one of the {count} texts; pass row=0..{count - 1}")
     return row
+
+
+# Inputs capture makes itself from the text, beyond what the tokenizer gives.
+_CAPTURE_MADE_INPUTS = {"inputs_embeds", "decoder_input_ids", "decoder_attention_mask", "use_cache"}
+
+
+def _checked_model_inputs(model, model_inputs, tokenized: set[str], shape) -> dict:
+    """`model_inputs` as given, once each is known to be another input of the model shaped like the text."""
+    if model_inputs is None:
+        return {}
+    if not isinstance(model_inputs, Mapping):
+        raise TypeError(
+            f"model_inputs must be a dict of input name to tensor, such as {{'global_attention_mask': mask}}, "
+            f"not {type(model_inputs).__name__}"
+        )
+    named = [
+        parameter.name for parameter in inspect.signature(model.forward).parameters.values()
+        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]  # fmt: skip
+    for name, value in model_inputs.items():
+        if name in tokenized or name in _CAPTURE_MADE_INPUTS:
+            raise ValueError(f"model_inputs[{name!r}]: capture makes {name} itself from the text; leave it out")
+        if name not in named:
+            others = [other for other in named if other not in tokenized and other not in _CAPTURE_MADE_INPUTS]
+            raise ValueError(
+                f"model_inputs[{name!r}]: {type(model).__name__}.forward takes no {name}; it takes {', '.join(others)}"
+            )
+        if not isinstance(value, torch.Tensor) or tuple(value.shape[:2]) != tuple(shape):
+            given = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(
+                f"model_inputs[{name!r}] must be a tensor shaped like the tokenized text, {tuple(shape)} "
+                f"(texts, tokens), not {given}; build it from tokenizer(text, return_tensors='pt')['input_ids']"
+            )
+    return dict(model_inputs)
 
 
 def _max_length(model: nn.Module, tokenizer) -> int | None:
@@ -313,9 +354,8 @@ def _greedy_output(model, inputs, max_new_tokens: int) -> list[list[int]]:
             f"{type(model).__name__} cannot generate, so it has no output of its own to show; "
             "pass decoder_text=... (or load the model with its generation head)"
         )
-    encoder_inputs = {key: inputs[key] for key in ("input_ids", "attention_mask") if key in inputs}
     with exclusively(model), switched_to_eval(model), torch.inference_mode():
-        output = model.generate(**encoder_inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
     sequences = getattr(output, "sequences", output).to("cpu").tolist()
     eos = getattr(model.generation_config, "eos_token_id", None)
     eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, encoders, local_blocks, seq2seq, xlm_family, xlnet
+from . import decoders, encoders, local_blocks, seq2seq, sliding_window, xlm_family, xlnet
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **decoders.WATCHERS,
@@ -27,6 +27,7 @@ _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **seq2seq.WATCHERS,
     **xlm_family.WATCHERS,
     **xlnet.WATCHERS,
+    **sliding_window.WATCHERS,
 }
 
 

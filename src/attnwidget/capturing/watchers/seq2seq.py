@@ -1,4 +1,4 @@
-"""BART's attention from before the AttentionInterface, kept by MVP and TrOCR."""
+"""BART's attention from before the AttentionInterface, kept by MVP, TrOCR and LED's decoder."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from .parts import watch_asked_with_projections
 
 
 def _watch_bart_style(modules: list[nn.Module], recorder) -> list:
-    """BART's attention before the interface, kept by MVP and TrOCR: queries scaled before the product, plus
-    the mask; cross-attention projects the encoder's states (`key_value_states`) to keys."""
+    """BART's attention before the interface, kept by MVP, TrOCR and LED's decoder: queries scaled before the
+    product, plus the mask; cross-attention projects the encoder's states (`key_value_states`) to keys."""
 
     def terms(attention, given, query, key):
         return query, key, given.get("attention_mask"), attention.scaling, None
@@ -23,4 +23,5 @@ def _watch_bart_style(modules: list[nn.Module], recorder) -> list:
 WATCHERS = {
     "modeling_mvp.MvpAttention": _watch_bart_style,
     "modeling_trocr.TrOCRAttention": _watch_bart_style,
+    "modeling_led.LEDDecoderAttention": _watch_bart_style,
 }
