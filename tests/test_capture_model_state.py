@@ -12,7 +12,9 @@ from conftest import eager_attentions, softmax_of_scores
 TEXT = "leaves fall in autumn and the old trees stand bare"
 # A module deep inside each model, for a user's own hook and for an error injected mid-forward.
 INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "encoder.layer.1",
-               "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1"}
+               "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1",
+               "squeezebert": "encoder.layers.1.post_attention",  # its encoder calls layer.forward, past any hook
+               **dict.fromkeys(("deberta", "convbert", "ibert", "luke"), "encoder.layer.1")}
 
 
 def model_state(model) -> dict:
@@ -75,9 +77,10 @@ def test_model_is_restored_when_the_forward_pass_raises(tiny_models, arch):
                                atol=1e-4)
 
 
-@pytest.mark.parametrize("arch", ["deberta_v2", "falcon"])
+@pytest.mark.parametrize("arch", ["deberta_v2", "falcon", "deberta", "convbert", "squeezebert", "ibert", "luke"])
 def test_models_recorded_through_hooks_are_restored_when_the_forward_pass_raises(tiny_models, arch):
-    """Their attention modules get forward hooks (and DeBERTa-v2 a pre-hook that asks for its weights)."""
+    """Their attention modules get forward hooks (and DeBERTa a pre-hook that asks for its weights; SqueezeBERT
+    and I-BERT hooks on their softmax modules)."""
     model, tokenizer = tiny_models(arch)
     user_hook = make_unusual(model, arch)
     before = model_state(model)
