@@ -48,6 +48,16 @@ def _tiny_config(arch: str):
             **_COMMON, emb_dim=32, n_layers=2, n_heads=4, init_std=0.2, embed_init_std=0.2
         ),
         "xlnet": lambda: t.XLNetConfig(**_COMMON, d_model=32, n_layer=2, n_head=4, d_inner=64, initializer_range=0.2),
+        "deberta": lambda: t.DebertaConfig(  # DeBERTa-base's relative terms in both directions
+            **_COMMON, **bert_like, relative_attention=True, pos_att_type=["c2p", "p2c"], position_biased_input=False,
+            max_position_embeddings=128, initializer_range=0.2,
+        ),
+        "convbert": lambda: t.ConvBertConfig(**_COMMON, **bert_like, embedding_size=32, initializer_range=0.2),
+        "squeezebert": lambda: t.SqueezeBertConfig(**_COMMON, **bert_like, embedding_size=32, initializer_range=0.2),
+        "ibert": lambda: t.IBertConfig(**_COMMON, **bert_like, initializer_range=0.2),
+        "luke": lambda: t.LukeConfig(
+            **_COMMON, **bert_like, entity_vocab_size=16, entity_emb_size=16, initializer_range=0.2
+        ),
         "distilbert": lambda: t.DistilBertConfig(
             **_COMMON, dim=32, n_layers=2, n_heads=4, hidden_dim=64, initializer_range=0.2
         ),

@@ -75,10 +75,13 @@ OVERRIDES = {
     # DeBERTa-v3's own settings: relative position terms in both directions, on a shared key
     "deberta-v2": {"relative_attention": True, "pos_att_type": ["p2c", "c2p"], "position_buckets": 16,
                    "max_relative_positions": -1, "share_att_key": True, "norm_rel_ebd": "layer_norm"},
+    # DeBERTa-base's own settings: relative position terms in both directions instead of absolute positions
+    "deberta": {"relative_attention": True, "pos_att_type": ["c2p", "p2c"], "position_biased_input": False},
     "esmc": {"num_key_value_heads": 4},  # no grouped-query attention
     "falcon": {"new_decoder_architecture": True, "num_kv_heads": 2},  # Falcon-40B's grouped keys; rotary
     "funnel": {"block_sizes": [1, 1]},
     "gpt_neo": {"attention_types": [[["global", "local"], 1]], "window_size": 4},
+    "luke": {"entity_vocab_size": 16, "entity_emb_size": 16},  # not 500,000 entities: the text has none
     "mamba2": {"num_heads": 8},  # heads * head_dim must equal expand * hidden_size
     "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 8},
     "neomme": {"head_dim": 16},
@@ -112,6 +115,10 @@ MODEL_INPUTS = {"longformer": _global_first_token, "led": _global_first_token}
 # Types whose eager output_attentions is a band, not an n x n map: (band field, global rows field) of each stack.
 BAND_LAYOUTS = {"longformer": {"attentions": "global_attentions"},
                 "led": {"encoder_attentions": "encoder_global_attentions"}}  # fmt: skip
+# Eager `output_attentions` that is not the attention weights, turned into them, per type.
+EAGER_ADAPTERS = {
+    "squeezebert": lambda scores: scores.softmax(dim=-1),  # SqueezeBERT returns its scores before the softmax
+}
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
 OPEN = {
@@ -235,6 +242,8 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
     stacks = {}
     for field, stack in names.items():
         maps = [a for a in (dense.get(field) or getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
+        adapt = EAGER_ADAPTERS.get(model.config.model_type)
+        maps = [adapt(a) for a in maps] if adapt else maps
         if maps:
             stacks[stack] = maps
     return stacks

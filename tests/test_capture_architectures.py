@@ -144,8 +144,9 @@ def test_gpt_neo_local_layers_see_a_window(tiny_models):
     assert all(not module._forward_hooks for module in model.modules())
 
 
-def test_deberta_v2_bias_holds_its_relative_position_terms(tiny_models):
-    model, tokenizer = tiny_models("deberta_v2")  # content-to-position and position-to-content; module hooks
+@pytest.mark.parametrize("arch", ["deberta", "deberta_v2"])
+def test_deberta_bias_holds_its_relative_position_terms(tiny_models, arch):
+    model, tokenizer = tiny_models(arch)  # content-to-position and position-to-content; module hooks
     result = capture(model, tokenizer, TEXT)
     n = len(result.tokens)
     for layer in range(2):
@@ -154,6 +155,9 @@ def test_deberta_v2_bias_holds_its_relative_position_terms(tiny_models):
         assert not np.allclose(bias[0], bias[1]), "each head has its own relative position terms"
     assert result.bias(0) is not result.bias(1), "each layer computes its terms from its own queries and keys"
     assert result.layer_scale(0) == pytest.approx((8 * 3) ** -0.5), "scaled by sqrt(head_dim x (1 + 2 terms))"
+    query, key = result.query_key(1)
+    without_terms = torch.from_numpy(np.einsum("hqd,hkd->hqk", query, key) * result.layer_scale(1)).softmax(-1)
+    assert np.abs(without_terms.numpy() - result.attention()[1]).max() > 1e-2, "the terms change the picture"
     assert all(not module._forward_hooks and not module._forward_pre_hooks for module in model.modules())
 
 

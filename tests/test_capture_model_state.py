@@ -13,7 +13,9 @@ TEXT = "leaves fall in autumn and the old trees stand bare"
 # A module deep inside each model, for a user's own hook and for an error injected mid-forward.
 INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "encoder.layer.1",
                "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1", "xlm": "attentions.1",
-               "xlnet": "layer.1.rel_attn", "longt5": "decoder.block.1"}
+               "xlnet": "layer.1.rel_attn", "longt5": "decoder.block.1",
+               "squeezebert": "encoder.layers.1.post_attention",  # its encoder calls layer.forward, past any hook
+               **dict.fromkeys(("deberta", "convbert", "ibert", "luke"), "encoder.layer.1")}
 
 
 def model_state(model) -> dict:
@@ -76,10 +78,25 @@ def test_model_is_restored_when_the_forward_pass_raises(tiny_models, arch):
                                atol=1e-4)
 
 
-@pytest.mark.parametrize("arch", ["deberta_v2", "falcon", "xlm", "xlnet", "longt5"])
+# Architectures recorded through module hooks (capturing/watchers/), one of each family.
+WATCHED = [
+    "deberta_v2",
+    "falcon",
+    "xlm",
+    "xlnet",
+    "longt5",
+    "deberta",
+    "convbert",
+    "squeezebert",
+    "ibert",
+    "luke",
+]
+
+
+@pytest.mark.parametrize("arch", WATCHED)
 def test_models_recorded_through_hooks_are_restored_when_the_forward_pass_raises(tiny_models, arch):
-    """Their attention modules get forward hooks (and DeBERTa-v2, XLM, XLNet and LongT5 pre-hooks that ask for
-    their weights); the failure is injected in a later layer, or in the hooked attention module itself."""
+    """Their attention modules get forward hooks (and pre-hooks that ask for their weights, or hooks on their
+    softmax modules); the failure is injected in a later layer, or in the hooked attention module itself."""
     model, tokenizer = tiny_models(arch)
     user_hook = make_unusual(model, arch)
     before = model_state(model)

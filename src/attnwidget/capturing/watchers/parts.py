@@ -32,19 +32,22 @@ def arguments(module: nn.Module, args: tuple, kwargs: dict) -> dict:
 
 def asked_for_weights(modules: list[nn.Module]) -> list:
     """Pre-hooks that pass output_attentions=True: these modules return their weights only when asked. Their
-    callers pass the extra output along unread unless the user asked for attentions too."""
+    callers pass the extra output along unread unless the user asked for attentions too. Modules without the
+    argument (ConvBERT's) return their weights always."""
 
     def ask(attention, args, kwargs):
         given = inspect.signature(attention.forward).bind(*args, **kwargs)  # by name, wherever it was passed
         given.arguments["output_attentions"] = True
         return given.args, given.kwargs
 
-    return [attention.register_forward_pre_hook(ask, with_kwargs=True) for attention in modules]
+    askable = [module for module in modules if "output_attentions" in inspect.signature(module.forward).parameters]
+    return [attention.register_forward_pre_hook(ask, with_kwargs=True) for attention in askable]
 
 
-def watch_asked_with_projections(modules: list[nn.Module], recorder, projections_of, terms) -> list:
+def watch_asked_with_projections(modules: list[nn.Module], recorder, projections_of, terms, weights_at=1) -> list:
     """BERT-style modules that return their weights only when asked, with their own query and key projections:
-    `terms(module, arguments, query, key)` gives (query, key, mask, scaling, bias) as the module scores them."""
+    `terms(module, arguments, query, key)` gives (query, key, mask, scaling, bias) as the module scores them;
+    the weights are the module's output at `weights_at` (LUKE returns its entities' states before them)."""
     handles = asked_for_weights(modules)
     kept = keep_outputs([linear for module in modules for linear in projections_of(module)], handles)
 
@@ -52,6 +55,6 @@ def watch_asked_with_projections(modules: list[nn.Module], recorder, projections
         head_dim = getattr(attention, "attention_head_size", None) or attention.head_dim  # BERT's name, BART's
         query, key = pop_heads(kept, projections_of(attention), head_dim)
         query, key, mask, scaling, bias = terms(attention, arguments(attention, args, kwargs), query, key)
-        recorder.record(attention, query, key, output[1], mask, scaling, bias)
+        recorder.record(attention, query, key, output[weights_at], mask, scaling, bias)
 
     return handles + [attention.register_forward_hook(record, with_kwargs=True) for attention in modules]
