@@ -18,9 +18,10 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, encoders, seq2seq
+from . import big_bird, decoders, encoders, seq2seq
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
+    **big_bird.WATCHERS,
     **decoders.WATCHERS,
     **encoders.WATCHERS,
     **seq2seq.WATCHERS,
