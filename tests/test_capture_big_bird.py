@@ -95,8 +95,8 @@ def test_short_input_is_full_attention_and_the_model_stays_block_sparse(minilm_t
     assert attention_layout(model) == layout
     assert {attention_type for attention_type, _ in layout.values()} == {"block_sparse"}
 
-    # The reference is a full-attention copy: once transformers has switched a model, its eager output_attentions
-    # is empty (transformers' output hooks stay on the replaced modules).
+    # The reference is a full-attention copy: on a short input BigBird's own eager output_attentions is empty, as
+    # transformers' output hooks sit on the modules its forward replaces.
     full = big_bird("original_full")
     full.load_state_dict(model.state_dict())
     expected = eager_maps(full, dict(minilm_tokenizer(SHORT, return_tensors="pt")))["self"]
