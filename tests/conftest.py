@@ -118,6 +118,10 @@ def _tiny_config(arch: str):
             **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4, local_radius=2,
             relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
         ),
+        "big_bird": lambda: t.BigBirdConfig(  # block-sparse above 14 tokens; transformers switches shorter ones
+            **_COMMON, **bert_like, block_size=2, num_random_blocks=1, max_position_embeddings=64,
+            initializer_range=0.2,
+        ),
         "bart": lambda: t.BartConfig(
             **_COMMON, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,

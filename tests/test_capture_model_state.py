@@ -15,7 +15,7 @@ INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "enco
                "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1", "xlm": "attentions.1",
                "xlnet": "layer.1.rel_attn", "longt5": "decoder.block.1",
                "squeezebert": "encoder.layers.1.post_attention",  # its encoder calls layer.forward, past any hook
-               **dict.fromkeys(("deberta", "convbert", "ibert", "luke"), "encoder.layer.1")}
+               **dict.fromkeys(("deberta", "convbert", "ibert", "luke", "big_bird"), "encoder.layer.1")}
 
 
 def model_state(model) -> dict:
@@ -23,6 +23,7 @@ def model_state(model) -> dict:
     modules = dict(model.named_modules())
     configs = {name: module.config for name, module in modules.items() if hasattr(module, "config")}
     return {
+        "modules": {name: id(module) for name, module in modules.items()},
         "implementation": {name: config._attn_implementation for name, config in configs.items()},
         "training": {name: module.training for name, module in modules.items()},
         "hooks": {
@@ -90,6 +91,7 @@ WATCHED = [
     "squeezebert",
     "ibert",
     "luke",
+    "big_bird",  # its forward replaces its block-sparse attention modules by full ones on short texts
 ]
 
 

@@ -18,16 +18,17 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, encoders, local_blocks, seq2seq, sliding_window, xlm_family, xlnet
+from . import big_bird, decoders, encoders, local_blocks, seq2seq, sliding_window, xlm_family, xlnet
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
+    **big_bird.WATCHERS,
     **decoders.WATCHERS,
     **encoders.WATCHERS,
     **local_blocks.WATCHERS,
     **seq2seq.WATCHERS,
+    **sliding_window.WATCHERS,
     **xlm_family.WATCHERS,
     **xlnet.WATCHERS,
-    **sliding_window.WATCHERS,
 }
 
 
