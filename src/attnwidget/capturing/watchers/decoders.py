@@ -1,5 +1,6 @@
-"""Decoders that compute attention in their own modules: BLOOM, GPT-Neo, MPT, Falcon, OpenAI GPT and
-GPT-NeoX-Japanese (ALiBi, local windows, causal buffers of their own, fused projections, partial rotary)."""
+"""Decoders that compute attention in their own modules: BLOOM, GPT-Neo, MPT, Falcon, OpenAI GPT,
+GPT-NeoX-Japanese and CPM-Ant (ALiBi, local windows, causal buffers of their own, fused projections, partial
+rotary, a prompt the model prepends)."""
 
 from __future__ import annotations
 
@@ -140,7 +141,9 @@ def _watch_gpt_neox_japanese(modules: list[nn.Module], recorder) -> list:
         cos, sin = given["position_embeddings"]
         rotate = sys.modules[type(attention).__module__].apply_rotary_pos_emb
         rotated = rotate(query[..., :rotary], key[..., :rotary], cos, sin)
-        query, key = (torch.cat((turned, states[..., rotary:]), dim=-1) for turned, states in zip(rotated, (query, key)))
+        query, key = (
+            torch.cat((turned, states[..., rotary:]), dim=-1) for turned, states in zip(rotated, (query, key))
+        )
         scaling = 1 / attention.norm_factor
         recorder.record(attention, query, key, output[1], given.get("attention_mask"), scaling, None)
 
@@ -173,11 +176,9 @@ def _watch_cpmant(models: list[nn.Module], recorder) -> list:
         # A row that sees no prompt token (a padded one, fully masked, all zeros in eager) needs no shift.
         shift = torch.where(prompt_share.isfinite(), -prompt_share, 0.0)
         bias = given["position_bias"][..., prompt:, prompt:] + shift
-        sinks = torch.zeros(attention.num_heads)
-        text = (slice(None), slice(None), slice(prompt, None))
         recorder.record(
-            attention, query[text], key[text], output[1][..., prompt:, prompt:], allowed[..., prompt:, prompt:],
-            scaling, bias, sinks=sinks,
+            attention, query[:, :, prompt:], key[:, :, prompt:], output[1][..., prompt:, prompt:],
+            allowed[..., prompt:, prompt:], scaling, bias, sinks=torch.zeros(attention.num_heads),
         )  # fmt: skip
 
     return handles + [
