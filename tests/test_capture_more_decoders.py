@@ -104,3 +104,17 @@ def test_cpmant_prompt_share_is_the_sink(tiny_models):
     future = np.triu(np.ones((n, n), dtype=bool), k=1)
     assert result.attention()[..., future].max() > 0.1, "CPM-Ant's text tokens see each other both ways"
     assert_no_hooks_left(model)
+
+
+def test_cpmant_rows_it_masks_entirely_stay_zero(tiny_models):
+    """CPM-Ant takes padding to be on the left. Padded on the right, the short row's own tokens are masked
+    entirely, and CPM-Ant zeroes their weights after the softmax: the capture gives those zeros, not NaN."""
+    model, tokenizer = tiny_models("cpmant")
+    tokenizer = type(tokenizer).from_pretrained(tokenizer.name_or_path, padding_side="right")
+    texts = ["leaves fall", TEXT]
+    result = capture(model, tokenizer, texts, row=0)
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    keep = batch["attention_mask"][0].bool().numpy()
+    reference = eager_attentions(model, inputs_for(model, batch))["self"][:, 0][:, :, keep][..., keep]
+    assert np.all(reference == 0)
+    assert_exact(result, reference, "self")

@@ -173,7 +173,7 @@ def _watch_cpmant(models: list[nn.Module], recorder) -> list:
         allowed = given["attention_mask"][:, None].bool()
         scores = (query @ key.transpose(-1, -2) * scaling + given["position_bias"]).masked_fill(~allowed, -math.inf)
         prompt_share = torch.logsumexp(scores[..., prompt:, :prompt], dim=-1, keepdim=True)
-        # A row that sees no prompt token (a padded one, fully masked, all zeros in eager) needs no shift.
+        # A row masked entirely (all zeros in eager) sees no prompt token: unshifted, the sink takes all its weight.
         shift = torch.where(prompt_share.isfinite(), -prompt_share, 0.0)
         bias = given["position_bias"][..., prompt:, prompt:] + shift
         recorder.record(
