@@ -110,6 +110,21 @@ def _tiny_config(arch: str):
             **_COMMON, **_DECODER_ONLY, num_key_value_heads=2, head_dim=8, num_local_experts=2,
             num_experts_per_tok=1, sliding_window=4, initializer_range=0.2,
         ),
+        "openai-gpt": lambda: t.OpenAIGPTConfig(
+            **_COMMON, n_embd=32, n_layer=2, n_head=4, n_positions=128, initializer_range=0.2
+        ),
+        "xglm": lambda: t.XGLMConfig(
+            **_COMMON, d_model=32, num_layers=2, attention_heads=4, ffn_dim=64, max_position_embeddings=128,
+            init_std=0.2, bos_token_id=CLS, eos_token_id=SEP,
+        ),
+        "gpt_neox_japanese": lambda: t.GPTNeoXJapaneseConfig(  # rotary on the first half of each head
+            **_COMMON, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_multiple_size=2,
+            max_position_embeddings=128, initializer_range=0.2, bos_token_id=CLS, eos_token_id=SEP,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        ),
+        "cpmant": lambda: t.CpmAntConfig(  # its own init_std of 1: far from uniform already
+            **_COMMON, hidden_size=32, num_attention_heads=4, dim_head=8, dim_ff=64, num_hidden_layers=2,
+        ),
         "t5": lambda: t.T5Config(
             **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4,
             relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
@@ -127,6 +142,12 @@ def _tiny_config(arch: str):
             decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
             bos_token_id=CLS, eos_token_id=SEP, decoder_start_token_id=SEP, forced_eos_token_id=None, init_std=0.2,
         ),
+        "fsmt": lambda: t.FSMTConfig(
+            src_vocab_size=MINILM_VOCAB, tgt_vocab_size=MINILM_VOCAB, pad_token_id=PAD, d_model=32, encoder_layers=2,
+            decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+            decoder_ffn_dim=64, max_position_embeddings=128, init_std=0.2, bos_token_id=CLS, eos_token_id=SEP,
+            decoder_start_token_id=SEP, forced_eos_token_id=None,
+        ),
     }
     return configs[arch]()
 
@@ -142,6 +163,10 @@ ENCODER_DECODER = ("t5", "bart")
 LOCAL_ENCODER_DECODER = ("longt5",)
 """Encoder-decoders whose eager encoder attention comes in blocks (see longt5_local_as_dense), not token by token."""
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
+MORE_DECODERS = ("openai-gpt", "xglm", "gpt_neox_japanese", "cpmant")
+MORE_ENCODER_DECODERS = ("fsmt",)
+"""Eager-only architectures recorded through module hooks, tested on their own (test_capture_more_decoders.py):
+CPM-Ant attends both ways, unlike the decoders above."""
 
 
 def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torch.dtype = torch.float32):
@@ -149,9 +174,9 @@ def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torc
     import transformers as t
 
     config = _tiny_config(arch)
-    if arch in ENCODER_DECODER + LOCAL_ENCODER_DECODER:
+    if arch in ENCODER_DECODER + LOCAL_ENCODER_DECODER + MORE_ENCODER_DECODERS:
         auto = t.AutoModelForSeq2SeqLM
-    elif arch in DECODER_ONLY + REFUSED:
+    elif arch in DECODER_ONLY + REFUSED + MORE_DECODERS:
         auto = t.AutoModelForCausalLM
     else:
         auto = t.AutoModel

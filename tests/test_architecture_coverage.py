@@ -81,12 +81,15 @@ OVERRIDES = {
     # block-sparse attention at the test's 12 tokens: it needs more than (5 + 2 * num_random_blocks) * block_size
     "big_bird": {"block_size": 1, "num_random_blocks": 1},
     "bigbird_pegasus": {"block_size": 1, "num_random_blocks": 1},
+    "cpmant": {"dim_head": 8, "dim_ff": 64},  # not the generic field names
     "falcon": {"new_decoder_architecture": True, "num_kv_heads": 2},  # Falcon-40B's grouped keys; rotary
     "funnel": {"block_sizes": [1, 1]},
     "gpt_neo": {"attention_types": [[["global", "local"], 1]], "window_size": 4},
     "luke": {"entity_vocab_size": 16, "entity_emb_size": 16},  # not 500,000 entities: the text has none
     "mamba2": {"num_heads": 8},  # heads * head_dim must equal expand * hidden_size
     "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 8},
+    "gpt_neox_japanese": {"rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                              "partial_rotary_factor": 0.5}},  # rotary on half of each head
     "neomme": {"head_dim": 16},
     "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True},
     "zaya": {"num_experts_per_tok": 1},

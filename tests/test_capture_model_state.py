@@ -15,7 +15,9 @@ INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "enco
                "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1", "xlm": "attentions.1",
                "xlnet": "layer.1.rel_attn", "longt5": "decoder.block.1",
                "squeezebert": "encoder.layers.1.post_attention",  # its encoder calls layer.forward, past any hook
-               **dict.fromkeys(("deberta", "convbert", "ibert", "luke", "big_bird"), "encoder.layer.1")}
+               **dict.fromkeys(("deberta", "convbert", "ibert", "luke", "big_bird"), "encoder.layer.1"),
+               "openai-gpt": "transformer.h.1", "xglm": "model.layers.1", "fsmt": "model.decoder.layers.1",
+               "gpt_neox_japanese": "gpt_neox_japanese.layers.1", "cpmant": "cpmant.encoder.layers.1"}
 
 
 def model_state(model) -> dict:
@@ -92,6 +94,11 @@ WATCHED = [
     "ibert",
     "luke",
     "big_bird",  # its forward replaces its block-sparse attention modules by full ones on short texts
+    "openai-gpt",
+    "xglm",
+    "fsmt",
+    "gpt_neox_japanese",
+    "cpmant",
 ]
 
 

@@ -75,8 +75,8 @@ class LayerRecord:
         self.softcap = softcap
         """Logit soft-capping (Gemma 2): scores become tanh(scores / softcap) * softcap before the bias."""
         self.sinks = sinks
-        """[heads] float32 attention sinks (GPT-OSS), or None: each head's softmax has one more logit, its
-        sink, whose weight goes to no token; the attention is the weights of the real keys."""
+        """[heads] float32 attention sinks (GPT-OSS, and CPM-Ant's prompt), or None: each head's softmax has one
+        more logit, its sink, whose weight goes to no token; the attention is the weights of the real keys."""
         if attention is None and (query is None or key is None or scale is None):
             raise ValueError("a layer record needs its attention, or the query, key and scale to derive it from")
 
