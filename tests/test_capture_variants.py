@@ -54,7 +54,7 @@ def test_gemma4_records_each_layer_s_own_head_dim(tiny_models):
     # The estimate sizes each layer by its own head_dim, as the recording holds it.
     n = len(result.tokens)
     held = sum(layer.query.nbytes + layer.key.nbytes for layer in layers)
-    assert estimated_bytes(model.config, n, None, attention_itemsize=0) == held + 4 * n * n * 4
+    assert estimated_bytes(model.config, n, None, attention_itemsize=0) == held + n * n * 4
 
 
 def test_diffllama_is_refused_with_what_to_do_instead_and_left_as_it_was(tiny_models):

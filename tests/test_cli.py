@@ -91,6 +91,16 @@ def test_quiet_prints_nothing_and_float16_still_writes(capsys, tmp_path):
     assert words(exported_state(out)["traits"]["meta"]) == SENTENCE.split()
 
 
+def test_a_long_capture_shows_a_bar_over_its_layers_unless_quiet(capsys, tmp_path, monkeypatch):
+    from attnwidget.capturing import progress
+
+    monkeypatch.setattr(progress, "PROGRESS_MIN_SCORES", 1)  # this sentence as long as 4096 tokens on 32 x 32 heads
+    code, err = run_cli(capsys, "export", "--text", SENTENCE, "-o", str(tmp_path / "bar.html"))
+    assert code == 0 and "capturing attention: 100%" in err and "6/6 [" in err
+    code, err = run_cli(capsys, "export", "--text", SENTENCE, "-o", str(tmp_path / "quiet.html"), "-q")
+    assert (code, err) == (0, "")
+
+
 def test_encoder_decoder_folder_with_decoder_text(capsys, tmp_path, tiny_models):
     model, tokenizer = tiny_models("t5")
     folder = tmp_path / "tiny-t5"

@@ -164,6 +164,7 @@ def run_export(args: argparse.Namespace) -> int:
             decoder_text=args.decoder_text,
             truncation=args.truncate,
             attention_dtype=args.precision,
+            progress=not args.quiet,  # a bar over layers on stderr, for long inputs only
         )
     except TextTooLongError as error:
         advice = f"shorten it, or pass --truncate to keep the first {error.limit} tokens"

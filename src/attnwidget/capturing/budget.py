@@ -1,7 +1,13 @@
-"""How much memory a capture holds on the CPU, estimated before the model runs and counted while it records.
+"""How much memory a capture holds on the CPU, estimated before the model runs and counted while it records,
+and how much one attention call may compute at once.
 
 Both sides size a layer record with `layer_record_bytes`, so the estimate and the accounting cannot
 disagree about what one layer costs; they differ only in what they know (a config against real arrays).
+
+`max_memory_bytes` bounds what the capture holds. What it computes on the way is bounded too: eager attention
+holds a layer's scores and weights at once (2 GiB each at 4096 tokens x 32 heads), so a layer whose weights
+would pass 1/`EAGER_SHARE` of the budget runs in chunks of query rows that stay under it (`eager_chunk_rows`).
+The peak of a capture is then about what it holds plus 2/`EAGER_SHARE` of the budget.
 """
 
 from __future__ import annotations
@@ -9,6 +15,11 @@ from __future__ import annotations
 DEFAULT_MAX_MEMORY_BYTES = 4 * 2**30
 QUERY_KEY_ITEMSIZE = 4
 """Queries and keys are kept as float32 whatever the model's dtype."""
+EAGER_SHARE = 16
+"""One attention call's weights may take 1/16 of `max_memory_bytes` (256 MiB of the default 4 GiB: MiniLM up to
+about 2,360 tokens, a 32-head model up to 1,448) before the layer is computed in chunks of query rows."""
+WEIGHTS_ITEMSIZE = 4
+"""Eager attention computes its softmax in float32 whatever the model's dtype."""
 
 
 class MemoryBudgetError(ValueError):
@@ -50,6 +61,16 @@ def layer_record_bytes(
     return query_key + attention_itemsize * heads * n_query * n_key
 
 
+def eager_chunk_rows(batch: int, heads: int, n_query: int, n_key: int, budget: int) -> int | None:
+    """None when one attention call's weights fit 1/`EAGER_SHARE` of the budget, so it runs whole as today;
+    else how many query rows to compute at once to stay under that share (at least one)."""
+    share = budget // EAGER_SHARE
+    row_bytes = WEIGHTS_ITEMSIZE * batch * heads * n_key
+    if row_bytes * n_query <= share:
+        return None
+    return max(1, share // row_bytes)
+
+
 def estimated_bytes(config, n_input: int, n_decoder: int | None, attention_itemsize: int) -> int | None:
     """What a capture will hold, from the model's config; None if the config does not say its shape.
 
@@ -57,24 +78,58 @@ def estimated_bytes(config, n_input: int, n_decoder: int | None, attention_items
     expects to derive it (a float32 capture of a float32 model, which MiniLM and most layers of most
     architectures allow), else the itemsize it is stored in. A layer that turns out not to derive
     exactly is stored after all; the accounting while recording (`MemoryBudget`) counts it and stops
-    the capture if that takes it over the budget. Each stack adds one float32 bias (mask or position
-    bias) of at most heads x n_query x n_key values.
+    the capture if that takes it over the budget. Each stack adds one float32 bias: a mask, n_query x n_key
+    values shared by every head and layer, or heads times that where the config names a position bias per
+    head (`_bias_heads`). Counting the mask once per head would refuse, by estimate, a 32-head model's
+    6,000-token capture that holds well under 1 GiB.
     """
 
-    layers = _first(config, "encoder_layers", "num_hidden_layers", "num_layers", "n_layer")
+    layers = _layers(config)
     shapes = [] if layers is None else [_head_shape(layer) for layer in _layer_configs(config, layers)]
     if not shapes or None in shapes:
         return None
     total = sum(layer_record_bytes(h, kv, n_input, n_input, dim, attention_itemsize) for h, kv, dim in shapes)
-    total += max(heads for heads, _, _ in shapes) * n_input * n_input * 4
+    total += _bias_heads(config, max(heads for heads, _, _ in shapes)) * n_input * n_input * 4
     if n_decoder is not None:
         heads, _, head_dim = shapes[0]
-        decoder_layers = _first(config, "decoder_layers", "num_decoder_layers") or layers
+        decoder_layers = _decoder_layers(config, layers)
         decoder_heads = _first(config, "decoder_attention_heads") or heads
         for n_key in (n_decoder, n_input):  # decoder self-attention, cross-attention
             layer = layer_record_bytes(decoder_heads, decoder_heads, n_decoder, n_key, head_dim, attention_itemsize)
-            total += decoder_layers * layer + decoder_heads * n_decoder * n_key * 4
+            total += decoder_layers * layer + _bias_heads(config, decoder_heads) * n_decoder * n_key * 4
     return total
+
+
+def _bias_heads(config, heads: int) -> int:
+    """Heads of a stack's bias: 1 for a mask, `heads` where the model adds a position bias per head (T5's
+    relative buckets, DeBERTa's relative attention, ALiBi). A model whose config hides it is counted while
+    recording, as every bias is."""
+    per_head = (
+        getattr(config, "relative_attention_num_buckets", None)
+        or getattr(config, "relative_attention", False) is True
+        or getattr(config, "alibi", False) is True
+        or getattr(getattr(config, "attn_config", None), "alibi", False) is True
+        or getattr(config, "model_type", None) == "bloom"
+    )
+    return heads if per_head else 1
+
+
+def attention_calls(config, encoder_decoder: bool) -> int | None:
+    """How many attention calls one forward pass makes: one per layer, and an encoder-decoder's decoder
+    layers two (self- and cross-attention); None when the config does not say."""
+    layers = _layers(config)
+    if layers is None or not encoder_decoder:
+        return layers
+    return layers + 2 * _decoder_layers(config, layers)
+
+
+def _layers(config) -> int | None:
+    """Layers of the encoder, or of the only stack."""
+    return _first(config, "encoder_layers", "num_hidden_layers", "num_layers", "n_layer")
+
+
+def _decoder_layers(config, layers: int) -> int:
+    return _first(config, "decoder_layers", "num_decoder_layers") or layers
 
 
 def _head_shape(config) -> tuple[int, int, int] | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import sys
 import threading
@@ -28,7 +29,7 @@ from torch import nn
 from transformers import AttentionInterface, PretrainedConfig
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
-from .budget import MemoryBudget, layer_record_bytes
+from .budget import MemoryBudget, eager_chunk_rows, layer_record_bytes
 from .watchers import watched
 from .result import LayerRecord, StackRecord
 
@@ -37,6 +38,11 @@ IMPLEMENTATION = "attnwidget_capture"
 # Module names of cross-attention blocks: BART/Marian `encoder_attn`, T5 `EncDecAttention`,
 # BERT-style decoders `crossattention`, and the common `cross_attn` / `cross_attention`.
 _CROSS_ATTENTION_NAMES = ("encoder_attn", "encdecattention", "crossattention", "cross_attn", "cross_attention")
+
+
+SAMPLE_ROWS = 64
+"""Query rows whose weights check a layer computed in chunks against its queries and keys."""
+_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32}
 
 
 class IncompleteScoresWarning(RuntimeWarning):
@@ -52,6 +58,10 @@ class SideRows:
     """Indices of the real tokens, or None when the row has no padding."""
     length: int
     """Padded length of the side in the batch, to check every call against."""
+
+    def kept_positions(self) -> np.ndarray:
+        """Positions of the real tokens in the padded batch."""
+        return np.arange(self.length) if self.keep is None else self.keep
 
 
 @dataclass(frozen=True)
@@ -99,16 +109,54 @@ _ACTIVE: contextvars.ContextVar["Recorder | None"] = contextvars.ContextVar("att
 
 
 def _capturing_attention(module, query, key, value, attention_mask, *args, **kwargs):
-    output, weights = _eager_function(module)(module, query, key, value, attention_mask, *args, **kwargs)
+    eager = _eager_function(module)
     recorder = _ACTIVE.get()
+    step = None if recorder is None else recorder.chunk_rows(query, key)
+    if step is not None:
+        return _in_query_chunks(eager, step, recorder, module, query, key, value, attention_mask, args, kwargs), None
+    output, weights = eager(module, query, key, value, attention_mask, *args, **kwargs)
     if recorder is not None:
-        scaling = kwargs.get("scaling", args[0] if args else None)
-        position_bias, softcap = kwargs.get("position_bias"), kwargs.get("softcap")
-        sinks = _sinks_in_weights(module, weights)
-        recorder.record(
-            module, query, key, weights, attention_mask, scaling, position_bias, softcap=softcap, sinks=sinks
-        )
+        recorder.record(module, query, key, weights, attention_mask, *_terms(module, weights, args, kwargs))
     return output, weights
+
+
+def _terms(module, weights, args, kwargs) -> tuple:
+    """(scaling, position bias, softcap, sinks) of an attention call, as `Recorder.record` takes them."""
+    scaling = kwargs.get("scaling", args[0] if args else None)
+    return scaling, kwargs.get("position_bias"), kwargs.get("softcap"), _sinks_in_weights(module, weights)
+
+
+def _in_query_chunks(eager, step, recorder, module, query, key, value, attention_mask, args, kwargs):
+    """The output of an attention call too large to compute whole, from the architecture's own eager function
+    run on `step` query rows at a time. Masks and position biases are cut to the same rows; keys and values
+    stay whole. The recorder checks a sample of rows and, where the layer must store its attention, gets each
+    chunk's weights; nothing holds a whole layer's weights."""
+
+    def on_rows(rows):
+        terms = {name: _query_rows(kwargs[name], rows) for name in ("position_bias",) if name in kwargs}
+        return eager(module, query[:, :, rows], key, value, _query_rows(attention_mask, rows), *args, **kwargs | terms)
+
+    _, weights = on_rows(torch.from_numpy(recorder.sample_rows(module, step)))
+    store = recorder.record(module, query, key, weights, attention_mask, *_terms(module, weights, args, kwargs), step)
+    del weights
+    n_query = query.shape[-2]
+    output = None
+    for start in range(0, n_query, step):
+        part, weights = on_rows(slice(start, start + step))
+        if output is None:  # eager returns [batch, n_query, heads, head_dim]
+            output = part.new_empty((part.shape[0], n_query, *part.shape[2:]))
+        output[:, start : start + part.shape[1]] = part
+        if store is not None:
+            store(weights, start)
+        del part, weights  # before the next chunk's are made
+    return output
+
+
+def _query_rows(term, rows):
+    """A mask or position bias [..., n_query, n_key] cut to some query rows; one broadcast row stays as it is."""
+    if not isinstance(term, torch.Tensor) or term.dim() < 2 or term.shape[-2] == 1:
+        return term
+    return term[..., rows, :]
 
 
 # Registration is global and harmless: nothing uses the name unless a config is set to it.
@@ -128,6 +176,7 @@ class Recorder:
         sides: dict[str, SideRows],
         attention_dtype: np.dtype,
         max_memory_bytes: int,
+        progress: Callable[[int], None] | None = None,
     ):
         self._names = {id(module): name for name, module in model.named_modules()}
         self._is_encoder_decoder = "encoder" in plans
@@ -145,23 +194,51 @@ class Recorder:
         self._recorded: set[tuple[int, int]] = set()
         self._handles: list = []
         self._warned: set[str] = set()
+        self._progress = progress
+        """Called with each recorded layer's number of scores (a `LayerProgress`)."""
+
+    def chunk_rows(self, query: torch.Tensor, key: torch.Tensor) -> int | None:
+        """How many query rows an attention call computes at once: None for all, as eager does (see budget.py)."""
+        batch, heads, n_query, _ = query.shape
+        return eager_chunk_rows(batch, heads, n_query, key.shape[-2], self._budget.budget)
+
+    def sample_rows(self, module: nn.Module, step: int) -> np.ndarray:
+        """The query positions (in the padded batch) whose weights check a layer computed `step` rows at a time:
+        `SAMPLE_ROWS` of the kept tokens (no more than a chunk), evenly spread from the first to the last, so
+        short causal rows and full ones are both seen."""
+        kept = self._sides[self._plans[self._stack_of(module)].query_side].kept_positions()
+        count = min(SAMPLE_ROWS, step, len(kept))
+        return np.unique(kept[np.linspace(0, len(kept) - 1, count).round().astype(int)])
 
     def record(
-        self, module, query, key, weights, attention_mask, scaling, position_bias, softcap=None, sinks=None
-    ) -> None:
+        self,
+        module,
+        query,
+        key,
+        weights,
+        attention_mask,
+        scaling,
+        position_bias,
+        softcap=None,
+        sinks=None,
+        chunk_rows: int | None = None,
+    ) -> Callable[[torch.Tensor, int], None] | None:
+        """Keep one attention call as a LayerRecord. `weights` are the model's attention for every query, or
+        with `chunk_rows` (a layer computed in chunks) for the rows of `sample_rows` only. Returns, for a
+        chunked layer that must store its attention, the function that stores each chunk's weights."""
         if weights is None:
             raise RuntimeError(f"{type(module).__name__} returned no attention weights from its eager function")
         self._check_one_call_per_forward(module)
         stack_name = self._stack_of(module)
         plan = self._plans[stack_name]
         q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
-        self._check_lengths(module, weights, q_rows, k_rows)
+        n_query = weights.shape[-2] if chunk_rows is None else query.shape[-2]
+        self._check_lengths(module, n_query, weights.shape[-1], q_rows, k_rows)
         stack = self.stacks[stack_name]
         heads, kv_heads = query.shape[1], key.shape[1]
         if stack.kv_head_of is None:
             stack.kv_head_of = np.arange(heads) // (heads // kv_heads)
         layer = LayerRecord(
-            attention=_keep(weights, q_rows, k_rows, self._attention_dtype),
             query=_keep(query, q_rows, None, torch.float32),
             key=_keep(key, k_rows, None, torch.float32),
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
@@ -169,10 +246,24 @@ class Recorder:
             softcap=None if softcap is None else float(softcap),
             sinks=None if sinks is None else sinks.detach().to("cpu", torch.float32).numpy().copy(),
         )
-        exact, error = _derivation_error(layer)
-        if exact and self._attention_dtype == torch.float32 and _all_float32(query, key, weights):
-            layer.stored_attention = None  # queries and keys give it back: keep only them
-        elif error > _tolerance(query.dtype, layer.stored_attention.dtype) and stack_name not in self._warned:
+        float32 = self._attention_dtype == torch.float32 and _all_float32(query, key, weights)
+        tolerance = _tolerance(query.dtype, np.dtype(_NUMPY_DTYPES[self._attention_dtype]))
+        store = None
+        if chunk_rows is None:
+            layer.stored_attention = _keep(weights, q_rows, k_rows, self._attention_dtype)
+            exact, error = _derivation_error(layer, layer.stored_attention)
+            if exact and float32:
+                layer.stored_attention = None  # queries and keys give it back: keep only them
+        else:
+            # No whole layer to compare bit for bit: the sample must meet the promise, 1e-4, or the layer is stored.
+            sample = self.sample_rows(module, chunk_rows)
+            theirs = _keep(weights, SideRows(q_rows.row, None, len(sample)), k_rows, torch.float32)
+            rows = np.searchsorted(q_rows.kept_positions(), sample)
+            _, error = _derivation_error(layer, theirs, rows)
+            if not (float32 and error <= tolerance):
+                layer.stored_attention = np.empty(layer.shape, dtype=_NUMPY_DTYPES[self._attention_dtype])
+                store = functools.partial(_store_rows, layer.stored_attention, q_rows, k_rows, self._attention_dtype)
+        if error > tolerance and stack_name not in self._warned:
             self._warned.add(stack_name)  # once per stack: the cause is the architecture's, not one layer's
             warnings.warn(
                 f"{type(module).__name__} (layer {len(stack.layers)} of {stack_name!r}): softmax(q @ k.T * scale "
@@ -181,9 +272,12 @@ class Recorder:
                 "keys explain it in part.",
                 IncompleteScoresWarning,
             )
-        self._count(layer)
+        self._count(layer)  # before a chunked layer's store is filled: over the budget, it never is
         stack.layers.append(layer)
         stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
+        if self._progress is not None:
+            self._progress(int(np.prod(layer.shape)))
+        return store
 
     def _check_one_call_per_forward(self, module: nn.Module) -> None:
         if id(module) not in self._calls:
@@ -224,10 +318,10 @@ class Recorder:
         return next((part for part in parts if part in ("encoder", "decoder")), "decoder")
 
     @staticmethod
-    def _check_lengths(module, weights, q_rows: SideRows, k_rows: SideRows) -> None:
-        if weights.shape[-2:] != (q_rows.length, k_rows.length):
+    def _check_lengths(module, n_query: int, n_key: int, q_rows: SideRows, k_rows: SideRows) -> None:
+        if (n_query, n_key) != (q_rows.length, k_rows.length):
             raise RuntimeError(
-                f"{type(module).__name__} attended {weights.shape[-2]} queries to {weights.shape[-1]} keys, but the "
+                f"{type(module).__name__} attended {n_query} queries to {n_key} keys, but the "
                 f"input has {q_rows.length} and {k_rows.length} tokens; this architecture changes sequence lengths "
                 "inside the model, which attnwidget cannot map back to tokens"
             )
@@ -264,22 +358,28 @@ def _all_float32(*tensors: torch.Tensor) -> bool:
     return all(tensor.dtype == torch.float32 for tensor in tensors)
 
 
-def _derivation_error(layer: LayerRecord) -> tuple[bool, float]:
-    """Whether softmax(q @ k.T * scale + bias) gives back this layer's attention bit for bit, and by
-    how much it differs where not, over every head and query.
+def _derivation_error(layer: LayerRecord, theirs: np.ndarray, rows: np.ndarray | None = None) -> tuple[bool, float]:
+    """Whether softmax(q @ k.T * scale + bias) gives back the model's attention `theirs` [heads, rows, n_key]
+    bit for bit, and by how much it differs where not, over every head and query (or the query `rows` given).
 
     It is exact for MiniLM and most layers of most architectures. It may not be where an
     architecture orders its ops differently (BLOOM's fused scale-and-add), where other shapes run
     other matrix kernels (a padded batch, a decoder of a few tokens), or where it adds terms we do
     not record. A fully masked row is NaN here and counts as inexact, not as an
     error: the model's numbers for it mean nothing. Inexact layers keep their attention stored: a
-    capture always returns the model's own numbers."""
-    stored = torch.from_numpy(layer.stored_attention)
+    capture always returns the model's own numbers. Every row is derived as `LayerRecord.attention`
+    will read it, so what was checked is what is read."""
     exact, error = True, 0.0
-    for head, weights in enumerate(layer.derived_heads()):
-        theirs = stored[head].float()
-        exact = exact and torch.equal(weights, theirs)
-        error = max(error, float((weights - theirs).abs().nan_to_num(nan=0.0).max()))
+    scratch = np.empty(layer.shape[1:], dtype=np.float32) if rows is None else None
+    for head in range(layer.shape[0]):
+        if rows is None:
+            ours = torch.from_numpy(layer.derive_head(head, out=scratch))
+        else:
+            ours = layer.derived_rows(head, rows)
+        mine = torch.from_numpy(theirs[head]).float()
+        if not torch.equal(ours, mine):  # the common case, equal, needs no error
+            exact = False
+            error = max(error, float((ours - mine).abs().nan_to_num(nan=0.0).max()))
     return exact, error
 
 
@@ -298,6 +398,17 @@ def _additive(term: torch.Tensor, n_key: int) -> torch.Tensor:
         return torch.zeros(term.shape).masked_fill(~term, -math.inf)
     # Eager masks with the dtype's minimum; -inf says "masked" whatever the dtype.
     return term.float().masked_fill(term <= torch.finfo(term.dtype).min / 2, -math.inf)
+
+
+def _store_rows(stored: np.ndarray, q_rows: SideRows, k_rows: SideRows, dtype, weights: torch.Tensor, start: int):
+    """Copy one chunk's weights, for padded query positions start.., into their kept rows of `stored`."""
+    stop = start + weights.shape[-2]
+    kept = q_rows.kept_positions()
+    first, last = np.searchsorted(kept, [start, stop])
+    if first == last:
+        return  # only padding in this chunk
+    chunk = SideRows(q_rows.row, None if q_rows.keep is None else kept[first:last] - start, stop - start)
+    stored[:, first:last] = _keep(weights, chunk, k_rows, dtype)
 
 
 def _keep(tensor: torch.Tensor, q_rows: SideRows, k_rows: SideRows | None, dtype) -> np.ndarray:

@@ -8,7 +8,7 @@ only this class, so it is the one place that knows how the arrays are laid out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import torch
 
 STACK_NAMES = ("self", "encoder", "decoder", "cross")
+DERIVE_CHUNK_BYTES = 16 * 2**20
+"""Float32 scores of one head derived at once: 2048 query rows of a 2048-token input, 1024 of a 4096-token one."""
 
 
 @dataclass(frozen=True)
@@ -95,32 +97,49 @@ class LayerRecord:
     def derived_attention(self) -> np.ndarray:
         """softmax(q @ k.T * scale, capped, + bias) as float32 [heads, n_query, n_key]."""
         attention = np.empty(self.shape, dtype=np.float32)
-        for head, weights in enumerate(self.derived_heads()):
-            attention[head] = weights.numpy()
+        for head in range(self.shape[0]):
+            self.derive_head(head, out=attention[head])
         return attention
 
-    def derived_heads(self) -> Iterator["torch.Tensor"]:
-        """softmax(q @ k.T * scale + bias) of each head in turn, with the float32 ops of transformers'
-        eager attention in their order, so each can equal the model's own bit for bit. One head at a
-        time keeps the scores in flight n² values, not heads·n²."""
+    def head_attention(self, head: int) -> np.ndarray:
+        """[n_query, n_key] of one head: a view of the stored array, or derived for this head alone."""
+        if self.stored_attention is not None:
+            return self.stored_attention[head]
+        return self.derive_head(head, out=np.empty(self.shape[1:], dtype=np.float32))
+
+    def derive_head(self, head: int, out: np.ndarray) -> np.ndarray:
+        """One head's derived attention written into `out` [n_query, n_key], a few rows at a time, so the scores
+        in flight stay at most `DERIVE_CHUNK_BYTES` however long the input. Inputs up to 2048 tokens are one
+        chunk: every row comes out of the same ops the recorder checked against the model, bit for bit."""
+        n_query, n_key = self.shape[1:]
+        step = max(1, DERIVE_CHUNK_BYTES // (4 * n_key))
+        for start in range(0, n_query, step):
+            rows = np.arange(start, min(start + step, n_query))
+            out[rows[0] : rows[-1] + 1] = self.derived_rows(head, rows).numpy()
+        return out
+
+    def derived_rows(self, head: int, rows: np.ndarray) -> "torch.Tensor":
+        """softmax(q @ k.T * scale + bias) of one head for some query rows, as a float32 tensor
+        [len(rows), n_key], with the float32 ops of transformers' eager attention in their order, so it can
+        equal the model's own bit for bit."""
         import torch  # only captures of a model hold queries and keys, and those come from torch
 
-        query, key = torch.from_numpy(self.query), torch.from_numpy(self.key)
-        bias = None if self.bias is None else torch.from_numpy(self.bias)
-        groups = query.shape[0] // key.shape[0]
-        for head in range(query.shape[0]):
-            scores = torch.matmul(query[head], key[head // groups].transpose(0, 1)).mul_(self.scale)
-            if self.softcap is not None:
-                scores = scores.div_(self.softcap).tanh_().mul_(self.softcap)
-            if bias is not None:
-                scores.add_(bias[head if bias.shape[0] > 1 else 0])
-            if self.sinks is None:
-                yield torch.softmax(scores, dim=-1, dtype=torch.float32)
-                continue
-            # As GPT-OSS's eager function: the sink as a last column, the row's maximum taken out, then dropped.
-            logits = torch.cat([scores, scores.new_full((scores.shape[0], 1), float(self.sinks[head]))], dim=-1)
-            logits = logits - logits.max(dim=-1, keepdim=True).values
-            yield torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
+        whole = len(rows) == self.query.shape[1]  # no gather: the rows are the record's own memory
+        query = torch.from_numpy(self.query[head] if whole else self.query[head, rows])
+        key = torch.from_numpy(self.key[head // (self.query.shape[0] // self.key.shape[0])])
+        scores = torch.matmul(query, key.transpose(0, 1)).mul_(self.scale)
+        if self.softcap is not None:
+            scores = scores.div_(self.softcap).tanh_().mul_(self.softcap)
+        if self.bias is not None:
+            # One map shared by every head (a mask) is read, never copied per head; so is one row shared by all.
+            bias = self.bias[head if self.bias.shape[0] > 1 else 0]
+            scores.add_(torch.from_numpy(bias if whole or bias.shape[0] == 1 else bias[rows]))
+        if self.sinks is None:
+            return torch.softmax(scores, dim=-1, dtype=torch.float32)
+        # As GPT-OSS's eager function: the sink as a last column, the row's maximum taken out, then dropped.
+        logits = torch.cat([scores, scores.new_full((scores.shape[0], 1), float(self.sinks[head]))], dim=-1)
+        logits = logits - logits.max(dim=-1, keepdim=True).values
+        return torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
 
 
 @dataclass
@@ -218,6 +237,14 @@ class Capture:
     def layer_attention(self, layer: int, stack: str | None = None) -> np.ndarray:
         """[heads, n_query, n_key] in its stored dtype, without stacking every layer."""
         return self._layer(layer, stack).attention
+
+    def head_attention(self, layer: int, head: int, stack: str | None = None) -> np.ndarray:
+        """[n_query, n_key] of one head, in its stored dtype, without computing the other heads: at 4096 tokens
+        one head is 64 MiB of float32, a layer of 32 heads 2 GiB."""
+        record = self._layer(layer, stack)
+        if not 0 <= head < record.shape[0]:
+            raise IndexError(f"head {head} is out of range; layer {layer} has {record.shape[0]} heads")
+        return record.head_attention(head)
 
     def kv_head_of(self, stack: str | None = None) -> np.ndarray:
         """For each query head, the key/value head it reads (identity without GQA)."""

@@ -6,6 +6,7 @@ decoder input happen here; recording the attention calls lives in `record.py`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Mapping, Sequence
 
@@ -13,8 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .budget import DEFAULT_MAX_MEMORY_BYTES, check_estimate
+from .budget import DEFAULT_MAX_MEMORY_BYTES, attention_calls, check_estimate
 from .loading import check_model
+from .progress import LayerProgress
 from .record import Recorder, SideRows, StackPlan, exclusively, recording, switched_to_eval
 from .result import Capture, TokenSide
 from .tokens import display_tokens
@@ -42,6 +44,7 @@ def capture(
     attention_dtype: str = "float32",
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     model_inputs: Mapping[str, torch.Tensor] | None = None,
+    progress: bool = True,
 ) -> Capture:
     """Run `model` on `text` once and return its attention, queries, keys and bias per layer.
 
@@ -59,6 +62,11 @@ def capture(
     - `model_inputs`: more inputs for the model's forward (and its greedy decoding), tensors shaped
       [texts, tokens] like the tokenized text; e.g. `{"global_attention_mask": mask}` gives the tokens where `mask`
       is 1 global attention in Longformer and LED (they attend to every token, and every token to them).
+    - `progress`: a long capture (see `progress.py`: a 32 x 32 model from about 512 tokens) shows a progress bar
+      over its layers, in the notebook or on stderr; `False` never shows one.
+    - Long inputs fit: a layer whose attention weights would pass 1/16 of `max_memory_bytes` runs the
+      architecture's eager function in chunks of query rows (see `budget.py`), never holding the whole layer's
+      weights; a sample of rows checks that the queries and keys give the attention back to 1e-4.
 
     Whatever attention implementation the model was loaded with, it runs once through a capturing
     implementation that calls the architecture's own eager attention, in eval mode and without
@@ -74,6 +82,8 @@ def capture(
     for name, value in (("max_new_tokens", max_new_tokens), ("max_memory_bytes", max_memory_bytes)):
         if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True (a bar for long captures) or False (never), not {progress!r}")
     texts = _as_texts(text, "text")
     pairs = None if text_pair is None else _as_texts(text_pair, "text_pair", len(texts))
     decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
@@ -117,8 +127,9 @@ def capture(
     if "use_cache" in forward_parameters:
         inputs["use_cache"] = False  # a cache would only cost memory: the pass runs once
 
-    recorder = Recorder(model, plans, rows, _ATTENTION_DTYPES[attention_dtype], max_memory_bytes)
-    with recording(model, recorder):
+    bar = LayerProgress(attention_calls(model.config, encoder_decoder), shown=progress)
+    recorder = Recorder(model, plans, rows, _ATTENTION_DTYPES[attention_dtype], max_memory_bytes, bar)
+    with recording(model, recorder), contextlib.closing(bar):
         model(**inputs)
     return Capture(sides, _recorded_stacks(model, recorder))
 
@@ -284,12 +295,8 @@ def _kept(rows: SideRows) -> int:
     return rows.length if rows.keep is None else len(rows.keep)
 
 
-def _kept_positions(rows: SideRows) -> list[int]:
-    return list(range(rows.length)) if rows.keep is None else rows.keep.tolist()
-
-
 def _token_side(name: str, tokenizer, encoding, rows: SideRows, paired: bool) -> TokenSide:
-    positions = _kept_positions(rows)
+    positions = rows.kept_positions().tolist()
     all_ids = encoding["input_ids"][rows.row].tolist()
     ids = [int(all_ids[position]) for position in positions]
     display, raw = display_tokens(tokenizer, ids)

