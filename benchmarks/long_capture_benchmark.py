@@ -1,8 +1,11 @@
 """Memory and time of a long capture: a random 32-layer x 32-head Llama at up to 4096 tokens.
 
-Run: python benchmarks/long_capture_benchmark.py [--tokens 1024 2048 4096] [--steps capture head widget]
+Run: python benchmarks/long_capture_benchmark.py [--tokens 1024 2048 4096] [--steps capture head widget] [--threads 1]
 
-Each length runs in a fresh process, so the resident high-water mark (VmHWM) is this capture's alone.
+Two cases side by side: "chunked", the default budget (4 GiB), under which a layer whose weights would pass
+256 MiB runs in chunks of query rows; and "whole", a 64 GiB budget, under which every layer runs eager whole
+as every capture did before chunking (its scores and weights held at once, then checked bit for bit).
+Each case and length runs in a fresh process, so the resident high-water mark (VmHWM) is its alone.
 Steps, in order, in that process:
 - model: building the random Llama and its tokenizer (MiniLM's, whose 30,522 ids the config matches);
 - capture: `attnwidget.capture(model, tokenizer, text)`, its `Capture` held afterwards;
@@ -21,8 +24,11 @@ import subprocess
 import sys
 import time
 
+from capture_benchmark import _status_kib  # the sibling script: on sys.path when run as a script
+
 WORDS = "leaves fall in autumn and the old trees stand bare".split()
 STEPS = ("capture", "head", "widget")
+BUDGETS = {"chunked": None, "whole": 64 * 2**30}
 
 
 def llama(n_tokens: int):
@@ -50,7 +56,7 @@ def llama(n_tokens: int):
     return model, tokenizer, text
 
 
-def measure(n_tokens: int, steps: list[str]) -> dict[str, dict[str, float]]:
+def measure(case: str, n_tokens: int, steps: list[str]) -> dict[str, dict[str, float]]:
     """In this (fresh) process: seconds, peak and resident MiB of each step."""
     results: dict[str, dict[str, float]] = {}
 
@@ -68,7 +74,8 @@ def measure(n_tokens: int, steps: list[str]) -> dict[str, dict[str, float]]:
     model, tokenizer, text = step("model", lambda: llama(n_tokens))
     import attnwidget
 
-    captured = step("capture", lambda: attnwidget.capture(model, tokenizer, text))
+    budget = {} if BUDGETS[case] is None else {"max_memory_bytes": BUDGETS[case]}
+    captured = step("capture", lambda: attnwidget.capture(model, tokenizer, text, **budget))
     if "head" in steps:
         head = step("head", lambda: captured.head_attention(31, 5))
         assert head.shape == (n_tokens, n_tokens)
@@ -84,44 +91,45 @@ def _reset_peak() -> None:
         refs.write("5")  # VmHWM back to the current resident size
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, nargs="+", default=[1024, 2048, 4096])
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the fresh process of one length
+    parser.add_argument("--threads", type=int, help="torch threads (1 is steadier on a busy machine)")
+    parser.add_argument("--cases", nargs="+", choices=tuple(BUDGETS), default=list(BUDGETS))
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # the fresh process of one case and length
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.one:
-        print(json.dumps(measure(args.one, args.steps)))
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.steps)))
         return
 
     import torch
 
     print(f"random Llama, 32 layers x 32 heads (8 kv heads), hidden 256; CPU, {torch.get_num_threads()} threads")
-    print(f"{'tokens':>6} | {'step':>8} | {'seconds':>8} | {'peak MiB':>8} | {'after MiB':>9}")
+    print(f"{'tokens':>6} | {'case':>7} | {'step':>8} | {'seconds':>8} | {'peak MiB':>8} | {'after MiB':>9}")
     for n_tokens in args.tokens:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([_src(), os.environ.get("PYTHONPATH", "")])}
-        done = subprocess.run(
-            [sys.executable, __file__, "--one", str(n_tokens), "--steps", *args.steps],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        if done.returncode:
-            print(f"{n_tokens:>6} | failed: {done.stderr.strip().splitlines()[-1]}")
-            continue
-        for name, numbers in json.loads(done.stdout.strip().splitlines()[-1]).items():
-            print(
-                f"{n_tokens:>6} | {name:>8} | {numbers['seconds']:>8.1f} | {numbers['peak_mib']:>8.0f} | "
-                f"{numbers['rss_mib']:>9.0f}"
+        for case in args.cases:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([_src(), os.environ.get("PYTHONPATH", "")])}
+            done = subprocess.run(
+                [sys.executable, __file__, "--one", case, str(n_tokens), "--steps", *args.steps]
+                + (["--threads", str(args.threads)] if args.threads else []),
+                capture_output=True,
+                text=True,
+                env=env,
             )
+            if done.returncode:
+                print(f"{n_tokens:>6} | {case:>7} | failed: {done.stderr.strip().splitlines()[-1]}", flush=True)
+                continue
+            for name, numbers in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                print(
+                    f"{n_tokens:>6} | {case:>7} | {name:>8} | {numbers['seconds']:>8.1f} | "
+                    f"{numbers['peak_mib']:>8.0f} | {numbers['rss_mib']:>9.0f}",
+                    flush=True,
+                )
 
 
 def _src() -> str:

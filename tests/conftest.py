@@ -210,6 +210,20 @@ def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
     return {name: torch.stack(layers).float().numpy() for name, layers in stacks.items()}
 
 
+def give_llama_layer_1_an_unrecorded_share(monkeypatch) -> None:
+    """Llama's eager attention, but its second layer gives a share of 5e-4 of each row to no token, which its
+    queries and keys do not explain."""
+    from transformers.models.llama import modeling_llama
+
+    own = modeling_llama.eager_attention_forward
+
+    def with_an_unrecorded_share(module, query, key, value, attention_mask, **kwargs):
+        output, weights = own(module, query, key, value, attention_mask, **kwargs)
+        return output, weights * (1 - 5e-4) if module.layer_idx == 1 else weights
+
+    monkeypatch.setattr(modeling_llama, "eager_attention_forward", with_an_unrecorded_share)
+
+
 def longt5_local_as_dense(blocks: torch.Tensor, n: int) -> torch.Tensor:
     """LongT5's local encoder attention as eager returns it, [batch, blocks, heads, L, 3L], as [batch, heads, n, n]:
     query q is row q % L of block q // L, whose column j is key (q // L - 1) * L + j; other keys get 0."""

@@ -17,7 +17,7 @@ import torch
 from attnwidget import capture
 from attnwidget.capturing import IncompleteScoresWarning, progress
 from attnwidget.capturing.budget import DEFAULT_MAX_MEMORY_BYTES, EAGER_SHARE, check_estimate
-from conftest import eager_attentions
+from conftest import eager_attentions, give_llama_layer_1_an_unrecorded_share
 
 TEXT = "leaves fall in autumn and the old trees stand bare " * 5  # 52 tokens
 
@@ -95,16 +95,8 @@ def test_a_padded_row_stores_its_chunks_where_asked_exactly_as_a_whole_layer_wou
 
 
 def test_a_chunked_layer_its_queries_and_keys_do_not_explain_is_stored_with_a_warning(tiny_models, monkeypatch):
-    from transformers.models.llama import modeling_llama
-
-    own = modeling_llama.eager_attention_forward
-
-    def with_an_unrecorded_share(module, query, key, value, attention_mask, **kwargs):
-        output, weights = own(module, query, key, value, attention_mask, **kwargs)
-        return output, weights * (1 - 5e-4) if module.layer_idx == 1 else weights
-
     model, tokenizer = tiny_models("llama", attn_implementation=None)
-    monkeypatch.setattr(modeling_llama, "eager_attention_forward", with_an_unrecorded_share)
+    give_llama_layer_1_an_unrecorded_share(monkeypatch)
     budget = chunking_budget(model, tokenizer, TEXT)
     with pytest.warns(IncompleteScoresWarning, match=r"LlamaAttention \(layer 1 of 'self'\).* by up to 0.0005"):
         chunked = capture(model, tokenizer, TEXT, max_memory_bytes=budget)

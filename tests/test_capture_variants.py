@@ -14,7 +14,7 @@ import torch
 
 from attnwidget import AttentionWidget, capture, wire
 from attnwidget.capturing import IncompleteScoresWarning, LayerRecord
-from conftest import eager_attentions, eager_copy, softmax_of_scores
+from conftest import eager_attentions, eager_copy, give_llama_layer_1_an_unrecorded_share, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
 
@@ -110,16 +110,8 @@ def test_gpt_oss_sinks_are_recorded_and_give_back_the_attention_bit_for_bit(tiny
 def test_every_layer_is_checked_against_the_promised_tolerance(tiny_models, monkeypatch):
     """An architecture whose second layer gives a share of 5e-4 of each row to no token, which its queries and
     keys do not explain: a check of the first layer alone, or at 1e-3, would let it pass."""
-    from transformers.models.llama import modeling_llama
-
-    own = modeling_llama.eager_attention_forward
-
-    def with_an_unrecorded_share(module, query, key, value, attention_mask, **kwargs):
-        output, weights = own(module, query, key, value, attention_mask, **kwargs)
-        return output, weights * (1 - 5e-4) if module.layer_idx == 1 else weights
-
     model, tokenizer = tiny_models("llama", attn_implementation=None)
-    monkeypatch.setattr(modeling_llama, "eager_attention_forward", with_an_unrecorded_share)
+    give_llama_layer_1_an_unrecorded_share(monkeypatch)
     with pytest.warns(IncompleteScoresWarning, match=r"LlamaAttention \(layer 1 of 'self'\).* by up to 0.0005"):
         result = capture(model, tokenizer, TEXT)
     assert largest_reconstruction_error(result, 0) < 1e-6

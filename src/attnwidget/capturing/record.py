@@ -8,6 +8,11 @@ logit soft-cap and GPT-OSS's attention sinks). Every layer is then checked: soft
 was kept must give back the model's attention to 1e-4, or the capture warns. Records are keyed
 by module and forward call, so a module that computes attention twice in one forward
 (DiffLlama's differential attention) is refused, never taken for two layers.
+
+A long input would make eager hold a layer's scores and weights whole (2 GiB each at 4096 tokens x 32 heads).
+A layer past the share of the budget `budget.eager_chunk_rows` allows runs the same eager function on a few
+query rows at a time instead, and is checked on a sample of rows: to the promised 1e-4, where a whole layer
+is checked bit for bit. Architectures recorded through module hooks (`watchers/`) always run whole.
 """
 
 from __future__ import annotations
@@ -136,8 +141,9 @@ def _in_query_chunks(eager, step, recorder, module, query, key, value, attention
         terms = {name: _query_rows(kwargs[name], rows) for name in ("position_bias",) if name in kwargs}
         return eager(module, query[:, :, rows], key, value, _query_rows(attention_mask, rows), *args, **kwargs | terms)
 
-    _, weights = on_rows(torch.from_numpy(recorder.sample_rows(module, step)))
-    store = recorder.record(module, query, key, weights, attention_mask, *_terms(module, weights, args, kwargs), step)
+    sample = recorder.sample_rows(module, step)
+    _, weights = on_rows(torch.from_numpy(sample))
+    store = recorder.record(module, query, key, weights, attention_mask, *_terms(module, weights, args, kwargs), sample)
     del weights
     n_query = query.shape[-2]
     output = None
@@ -221,18 +227,18 @@ class Recorder:
         position_bias,
         softcap=None,
         sinks=None,
-        chunk_rows: int | None = None,
+        sample: np.ndarray | None = None,
     ) -> Callable[[torch.Tensor, int], None] | None:
-        """Keep one attention call as a LayerRecord. `weights` are the model's attention for every query, or
-        with `chunk_rows` (a layer computed in chunks) for the rows of `sample_rows` only. Returns, for a
-        chunked layer that must store its attention, the function that stores each chunk's weights."""
+        """Keep one attention call as a LayerRecord. `weights` are the model's attention for every query, or,
+        for a layer computed in chunks, for the query positions `sample` only. Returns, for a chunked layer
+        that must store its attention, the function that stores each chunk's weights."""
         if weights is None:
             raise RuntimeError(f"{type(module).__name__} returned no attention weights from its eager function")
         self._check_one_call_per_forward(module)
         stack_name = self._stack_of(module)
         plan = self._plans[stack_name]
         q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
-        n_query = weights.shape[-2] if chunk_rows is None else query.shape[-2]
+        n_query = weights.shape[-2] if sample is None else query.shape[-2]
         self._check_lengths(module, n_query, weights.shape[-1], q_rows, k_rows)
         stack = self.stacks[stack_name]
         heads, kv_heads = query.shape[1], key.shape[1]
@@ -249,14 +255,13 @@ class Recorder:
         float32 = self._attention_dtype == torch.float32 and _all_float32(query, key, weights)
         tolerance = _tolerance(query.dtype, np.dtype(_NUMPY_DTYPES[self._attention_dtype]))
         store = None
-        if chunk_rows is None:
+        if sample is None:
             layer.stored_attention = _keep(weights, q_rows, k_rows, self._attention_dtype)
             exact, error = _derivation_error(layer, layer.stored_attention)
             if exact and float32:
                 layer.stored_attention = None  # queries and keys give it back: keep only them
         else:
             # No whole layer to compare bit for bit: the sample must meet the promise, 1e-4, or the layer is stored.
-            sample = self.sample_rows(module, chunk_rows)
             theirs = _keep(weights, SideRows(q_rows.row, None, len(sample)), k_rows, torch.float32)
             rows = np.searchsorted(q_rows.kept_positions(), sample)
             _, error = _derivation_error(layer, theirs, rows)
