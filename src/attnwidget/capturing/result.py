@@ -114,8 +114,8 @@ class LayerRecord:
         n_query, n_key = self.shape[1:]
         step = max(1, DERIVE_CHUNK_BYTES // (4 * n_key))
         for start in range(0, n_query, step):
-            rows = np.arange(start, min(start + step, n_query))
-            out[rows[0] : rows[-1] + 1] = self.derived_rows(head, rows).numpy()
+            stop = min(start + step, n_query)
+            out[start:stop] = self.derived_rows(head, np.arange(start, stop)).numpy()
         return out
 
     def derived_rows(self, head: int, rows: np.ndarray) -> "torch.Tensor":
