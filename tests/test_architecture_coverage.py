@@ -82,7 +82,9 @@ OVERRIDES = {
     "mamba2": {"num_heads": 8},  # heads * head_dim must equal expand * hidden_size
     "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 8},
     "neomme": {"head_dim": 16},
-    "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True},
+    # local attention in chunks of 4 (a window of the chunk and the one before); the model pads the text to 16
+    "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True,
+                 "local_attn_chunk_length": 4, "lsh_attn_chunk_length": 16},
     "zaya": {"num_experts_per_tok": 1},
     # hybrids: one recurrent or linear layer and one attention layer
     **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid",
@@ -106,7 +108,6 @@ OPEN = {
     "minimax": "its lightning-attention layers return something else than weights under `attentions`",
     **dict.fromkeys(("seamless_m4t", "seamless_m4t_v2"), "the text-to-text model changes the sequence length"),
     "tapas": "reads tables: its token type ids have 7 columns, which a text tokenizer does not give",
-    "yoso": "approximate (hashed) attention with no weights, but the message says it bypasses the interface",
 }
 
 
@@ -208,12 +209,48 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
         out = model(**inputs, output_attentions=True)
     names = {"encoder_attentions": "encoder", "decoder_attentions": "decoder", "cross_attentions": "cross",
              "attentions": "self"}  # fmt: skip
+    adapt = EAGER_LAYOUTS.get(model.config.model_type)
+    lengths = {"input": inputs["input_ids"].shape[1], "decoder": None if decoder_ids is None else len(decoder_ids)}
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
+        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a)]
+        maps = [a for a in (maps if adapt is None else adapt(model, stack, maps, lengths)) if a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
+
+
+def _reformer_token_order(model, stack, maps, lengths):
+    """Reformer's local attention over several chunks comes as [batch, heads, chunks, chunk, window], each window
+    the chunk and its neighbours (wrapping around): each weight goes to its key's place, a key in two windows gets
+    both. The model pads the text to a multiple of its chunk lengths: cut back to the tokens."""
+    config, n = model.config, lengths["input"]
+    dense_maps = []
+    for weights in maps:
+        if weights.dim() == 5:
+            batch, heads, chunks, chunk, window = weights.shape
+            dense = weights.new_zeros(batch, heads, chunks * chunk, chunks * chunk)
+            for c in range(chunks):
+                for slot in range(window):
+                    key_chunk = (c + slot // chunk - config.local_num_chunks_before) % chunks
+                    dense[:, :, c * chunk : (c + 1) * chunk, key_chunk * chunk + slot % chunk] += weights[:, :, c, :, slot]
+            weights = dense
+        dense_maps.append(weights[..., :n, :n])
+    return dense_maps
+
+
+def _prophetnet_main_stream(model, stack, maps, lengths):
+    """ProphetNet returns its encoder and cross-attention scores before the softmax, and cross-attention for the
+    main stream's queries followed by each predicting stream's: softmax, and the main stream's rows."""
+    if stack == "encoder":
+        return [weights.softmax(-1) for weights in maps]
+    if stack == "cross":
+        return [weights.softmax(-1)[:, :, : lengths["decoder"]] for weights in maps]
+    return maps
+
+
+# Where eager `output_attentions` is laid out other than [batch, heads, n_query, n_key] over the tokens.
+EAGER_LAYOUTS = {"reformer": _reformer_token_order, "prophetnet": _prophetnet_main_stream}
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:

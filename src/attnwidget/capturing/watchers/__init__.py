@@ -18,12 +18,14 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, encoders, seq2seq
+from . import decoders, efficient, encoders, refusals, seq2seq
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **decoders.WATCHERS,
     **encoders.WATCHERS,
     **seq2seq.WATCHERS,
+    **efficient.WATCHERS,
+    **refusals.WATCHERS,
 }
 
 

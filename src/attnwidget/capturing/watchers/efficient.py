@@ -1,0 +1,128 @@
+"""Efficient-attention encoders, recorded where they compute exact softmax attention over the tokens: Reformer's
+local (chunked) attention and its LSH attention over a sequence of at most one chunk, and Nyströmformer when it has
+a landmark per position. Where they approximate, `refusals.py` stops the capture with why."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from .parts import arguments, asked_for_weights, keep_outputs, watch_asked_with_projections
+from .refusals import refusing
+
+
+def _watch_nystromformer(modules: list[nn.Module], recorder) -> list:
+    """Nyströmformer with as many landmarks as segment positions computes plain softmax attention, with queries
+    and keys each divided by head_dim ** 0.25. (Its convolution over the values adds to the output, not to the
+    weights.)"""
+
+    def terms(attention, given, query, key):
+        root = math.sqrt(math.sqrt(attention.attention_head_size))
+        return query / root, key / root, given.get("attention_mask"), 1.0, None
+
+    return watch_asked_with_projections(modules, recorder, lambda attention: (attention.query, attention.key), terms)
+
+
+def _watch_reformer(modules: list[nn.Module], recorder) -> list:
+    """Reformer's attention blocks, each holding a local or an LSH attention. The model pads the text to a multiple
+    of its chunk lengths; the block is told the text's own length (`orig_sequence_length`), and everything is cut
+    back to it."""
+    handles = asked_for_weights(modules)
+    kept = keep_outputs(
+        [getattr(block.self_attention, name) for block in modules for name in ("query", "key", "query_key")
+         if hasattr(block.self_attention, name)],
+        handles,
+    )  # fmt: skip
+
+    masks: dict[tuple, tuple] = {}  # every block gets the same mask: convert it once
+
+    def record(block, args, kwargs, output):
+        given = arguments(block, args, kwargs)
+        attention, mask = block.self_attention, given.get("attention_mask")
+
+        def heads(linear):
+            return attention._split_hidden_size_dim(
+                kept.pop(id(linear)), attention.num_attention_heads, attention.attention_head_size
+            )
+
+        if hasattr(attention, "query_key"):  # LSH over one chunk: shared queries and keys, no hashing
+            query = heads(attention.query_key)
+            key = attention._len_and_dim_norm(query, math.sqrt(attention.attention_head_size))
+        else:
+            query, key = heads(attention.query), heads(attention.key) / math.sqrt(attention.attention_head_size)
+        n = query.shape[-2]
+        length = given.get("orig_sequence_length") or n
+        if hasattr(attention, "query_key"):
+            half = query.dtype == torch.float16
+            self_score = float(attention.self_mask_value_float16 if half else attention.self_mask_value_float32)
+            weights, bias = output.attention_probs, _lsh_bias(length, attention.is_decoder, self_score)
+        else:
+            windows = _local_windows(n, length, attention.chunk_length, attention.num_chunks_before,
+                                     attention.num_chunks_after, attention.is_decoder)  # fmt: skip
+            weights, bias = _dense(output.attention_probs, windows.chunk_keys), windows.bias
+        if mask is not None and (id(mask), length) not in masks:
+            masks[id(mask), length] = (mask, mask[:, None, None, :length].bool())
+        attend = None if mask is None else masks[id(mask), length][1]
+        cut = slice(None, length)
+        recorder.record(block, query[:, :, cut], key[:, :, cut], weights[..., cut, cut], attend, 1.0, bias)
+
+    return handles + [block.register_forward_hook(record, with_kwargs=True) for block in modules]
+
+
+@lru_cache(maxsize=16)
+def _lsh_bias(length: int, causal: bool, self_score: float) -> torch.Tensor:
+    """LSH attention over one chunk replaces a token's score for itself by `self_score` (-1e5), so that it attends
+    to itself only when nothing else is visible; a finite term on the diagonal does the same here."""
+    bias = torch.eye(length) * self_score
+    if causal:
+        bias = bias.masked_fill(torch.ones(length, length, dtype=torch.bool).triu(1), -math.inf)
+    return bias[None, None]
+
+
+class _Windows:
+    """Which keys each query of a local attention sees, as a dense additive term: log of how many of its windows
+    hold the key (a short sequence of few chunks can see one chunk twice), -inf for none; and, per chunk, the
+    token index of every key slot of its window."""
+
+    def __init__(self, n: int, length: int, chunk: int, before: int, after: int, causal: bool):
+        if n <= chunk:  # one chunk: plain attention over every position
+            self.chunk_keys = None
+            counts = torch.ones(n, n)
+        else:
+            chunks = n // chunk
+            offsets = torch.arange(-before, after + 1)
+            window_chunks = (torch.arange(chunks)[:, None] + offsets) % chunks  # [chunks, window]
+            self.chunk_keys = (window_chunks[..., None] * chunk + torch.arange(chunk)).flatten(1)  # [chunks, slots]
+            counts = torch.zeros(chunks, n).scatter_add_(1, self.chunk_keys, torch.ones(self.chunk_keys.shape))
+            counts = counts.repeat_interleave(chunk, dim=0)
+        if causal:
+            counts = counts.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), 0)
+        self.bias = counts[None, None, :length, :length].log()  # the text's own positions, without the model's padding
+
+
+@lru_cache(maxsize=16)
+def _local_windows(n: int, length: int, chunk: int, before: int, after: int, causal: bool) -> _Windows:
+    return _Windows(n, length, chunk, before, after, causal)
+
+
+def _dense(weights: torch.Tensor, chunk_keys: torch.Tensor | None) -> torch.Tensor:
+    """Chunked local attention [batch, heads, chunks, chunk, slots] as [batch, heads, n, n] in token order: each
+    slot's weight goes to its key, and a key seen from two windows gets both."""
+    if chunk_keys is None:
+        return weights
+    batch, heads, chunks, chunk, slots = weights.shape
+    index = chunk_keys[:, None, :].expand(chunks, chunk, slots).to(weights.device)
+    dense = weights.new_zeros(batch, heads, chunks, chunk, chunks * chunk)
+    return dense.scatter_add_(-1, index.expand_as(weights), weights).flatten(2, 3)
+
+
+WATCHERS = {
+    "modeling_nystromformer.NystromformerSelfAttention": refusing(
+        "modeling_nystromformer.NystromformerSelfAttention", _watch_nystromformer
+    ),
+    "modeling_reformer.ReformerAttention": _watch_reformer,
+    "modeling_reformer.LSHSelfAttention": refusing("modeling_reformer.LSHSelfAttention"),
+}
