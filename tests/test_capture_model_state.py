@@ -12,7 +12,9 @@ from conftest import eager_attentions, softmax_of_scores
 TEXT = "leaves fall in autumn and the old trees stand bare"
 # A module deep inside each model, for a user's own hook and for an error injected mid-forward.
 INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "encoder.layer.1",
-               "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1"}
+               "deberta_v2": "encoder.layer.1", "falcon": "transformer.h.1", "reformer": "reformer.encoder.layers.1",
+               "nystromformer": "encoder.layer.1", "funnel": "funnel.decoder.layers.0",
+               "prophetnet": "prophetnet.decoder.layers.1"}
 
 
 def model_state(model) -> dict:
@@ -75,15 +77,17 @@ def test_model_is_restored_when_the_forward_pass_raises(tiny_models, arch):
                                atol=1e-4)
 
 
-@pytest.mark.parametrize("arch", ["deberta_v2", "falcon"])
+@pytest.mark.parametrize("arch", ["deberta_v2", "falcon", "reformer", "nystromformer", "funnel", "prophetnet"])
 def test_models_recorded_through_hooks_are_restored_when_the_forward_pass_raises(tiny_models, arch):
     """Their attention modules get forward hooks (and DeBERTa-v2 a pre-hook that asks for its weights)."""
     model, tokenizer = tiny_models(arch)
     user_hook = make_unusual(model, arch)
     before = model_state(model)
     failing = model.get_submodule(INNER_LAYER[arch]).register_forward_hook(lambda *_: 1 / 0)
+    # A decoder text of our own, so the failure comes in the recorded pass, not in generating one.
+    decoder_text = {"decoder_text": "bare trees"} if model.config.is_encoder_decoder else {}
     with pytest.raises(ZeroDivisionError):
-        capture(model, tokenizer, TEXT)
+        capture(model, tokenizer, TEXT, **decoder_text)
     failing.remove()
     assert model_state(model) == before
     user_hook.remove()

@@ -59,10 +59,12 @@ def capture(
     Whatever attention implementation the model was loaded with, it runs once through a capturing
     implementation that calls the architecture's own eager attention, in eval mode and without
     gradients; its implementation, training flags and hooks are restored afterwards, even on error.
-    BLOOM, GPT-Neo, DeBERTa-v2, Falcon, MPNet, MPT, RoFormer, RemBERT, Megatron-BERT, MVP and TrOCR, which
-    compute attention themselves, are recorded through temporary module hooks (`watchers/`); other
-    architectures that bypass transformers' AttentionInterface get a clear error, and so do models without
-    attention (state-space, recurrent, Fourier). docs/coverage.md lists the outcome for every text architecture.
+    BLOOM, GPT-Neo, DeBERTa-v2, Falcon, MPNet, MPT, RoFormer, RemBERT, Megatron-BERT, MVP, TrOCR, ProphetNet,
+    Funnel, Reformer and Nyströmformer, which compute attention themselves, are recorded through temporary module
+    hooks (`watchers/`); where they approximate (hashing, landmarks) or pool the sequence, the capture says so and
+    what to do (`watchers/refusals.py`). Other architectures that bypass transformers' AttentionInterface get a
+    clear error, and so do models without attention (state-space, recurrent, Fourier). docs/coverage.md lists the
+    outcome for every text architecture.
     """
     check_model(model)
     if attention_dtype not in _ATTENTION_DTYPES:

@@ -18,13 +18,15 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, efficient, encoders, refusals, seq2seq
+from . import decoders, efficient, encoders, funnel, ngram, refusals, seq2seq
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **decoders.WATCHERS,
     **encoders.WATCHERS,
     **seq2seq.WATCHERS,
     **efficient.WATCHERS,
+    **ngram.WATCHERS,
+    **funnel.WATCHERS,
     **refusals.WATCHERS,
 }
 

@@ -37,11 +37,13 @@ REFUSALS: dict[str, Refusal] = {
         "hashes of a query and a key collide ((1 - arccos(q·k)/π)^{module.hash_code_len}, or sampled hash buckets) "
         "and applies it to the values without forming normalised weights; its output_attentions returns the "
         "layer's output vectors, not a map",
-        instead="attnwidget shows models whose layers compute softmax attention weights",
+        instead="attnwidget shows softmax attention weights, and this model has none. To look at the kernel it "
+        "estimates anyway, compute (1 - arccos(q·k)/π)^{module.hash_code_len} from its L2-normalised queries and keys "
+        "and pass it to AttentionWidget.from_attention(attention, tokens, probabilities=False)",
         applies=_always,
     ),
     "modeling_nystromformer.NystromformerSelfAttention": Refusal(
-        computes="this Nyströmformer approximates softmax attention through {module.num_landmarks} landmarks (means "
+        computes="This Nyströmformer approximates softmax attention through {module.num_landmarks} landmarks (means "
         "of segments of its {module.seq_len} queries and keys): its map is a product of three small softmax maps "
         "and an iterative pseudo-inverse, approximate, with no exact token × token softmax behind it",
         instead="To see the exact softmax attention it approximates, load it with num_landmarks equal to "
@@ -54,18 +56,19 @@ REFUSALS: dict[str, Refusal] = {
         computes="Reformer's LSH attention layers see more than {module.chunk_length} positions here, so they hash "
         "queries and keys into buckets with random rotations (drawn anew on every pass unless config.hash_seed is "
         "set) and attend within chunks of the bucket-sorted sequence: there is no token × token map in token order",
-        instead="Pass a shorter text: up to {module.chunk_length} positions (the model pads the text to a multiple "
-        "of its chunk lengths) its LSH layers attend to every token and attnwidget records them exactly. Or reorder "
-        "the bucket-sorted chunks of eager output_attentions yourself and pass them to "
-        "AttentionWidget.from_attention(attention, tokens)",
+        instead="Pass a shorter text: where its LSH layers see at most {module.chunk_length} positions (the model "
+        "pads the text to a multiple of its chunk lengths), they attend to every token and attnwidget records them "
+        "exactly; or load the model with a larger lsh_attn_chunk_length, for the full attention that hashing "
+        "approximates. Eager output_attentions holds these maps in bucket-sorted chunks without their order, which "
+        "AttentionWidget.from_attention cannot take",
         applies=lambda module, given: given["hidden_states"].shape[1] > module.chunk_length,
     ),
     "modeling_funnel.FunnelRelMultiheadAttention": Refusal(
-        computes="this Funnel Transformer pools the sequence between its {module.config.num_blocks} blocks "
+        computes="This Funnel Transformer pools the sequence between its {module.config.num_blocks} blocks "
         "(block sizes {module.config.block_sizes}): from the second block on, each attention query is a pooled "
         "group of tokens, so those maps are not token × token",
-        instead="Pass the first block's maps, the first {module.config.block_sizes[0]} of eager output_attentions, "
-        "to AttentionWidget.from_attention(attention, tokens); a Funnel model of a single block is recorded exactly",
+        instead="Pass the first block's maps, eager output_attentions[:{module.config.block_sizes[0]}], to "
+        "AttentionWidget.from_attention(attention, tokens); a Funnel model of a single block is recorded exactly",
         applies=lambda module, given: module.config.num_blocks > 1,
     ),
 }
