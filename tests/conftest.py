@@ -162,6 +162,14 @@ def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torc
     return model.eval()
 
 
+def rebuilt(model, model_class=None, **changes):
+    """A fresh model of the same architecture (or `model_class`) from its config with `changes`, seeded alike."""
+    config = copy.deepcopy(model.config)
+    config.update(changes)
+    torch.manual_seed(0)
+    return (model_class or type(model))(config).eval()
+
+
 def eager_copy(model):
     """The same weights, loaded with eager attention: the reference every capture must match."""
     reference = copy.deepcopy(model)

@@ -314,7 +314,8 @@ def coverage_table(tokenizer) -> tuple[dict[str, Outcome], str]:
         "- **exact**: every stack equals eager `output_attentions`, and softmax(q·k×scale+bias) gives it back.",
         "- **refused**: the model computes attention its own way; capture says to pass eager `output_attentions` "
         "to `AttentionWidget.from_attention`.",
-        "- **no attention**: state-space or recurrent model; capture says there is no attention to show.",
+        "- **no attention**: no attention weights (state-space and recurrent models, YOSO's hashed kernel); capture "
+        "says there is no attention to show.",
         "- **wrong**: neither of the above; the test fails on it unless it is listed as open, with why.",
         "- **not text**: not a text model on its own (multimodal, speech, or a wrapper of other configs).",
         "",

@@ -1,6 +1,6 @@
 """Efficient-attention encoders, recorded where they compute exact softmax attention over the tokens: Reformer's
-local (chunked) attention and its LSH attention over a sequence of at most one chunk, and Nyströmformer when it has
-a landmark per position. Where they approximate, `refusals.py` stops the capture with why."""
+local (chunked) attention and its LSH attention (over the buckets this pass drew), and Nyströmformer when it has a
+landmark per position. Where they approximate, `refusals.py` stops the capture with why."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _watch_reformer(modules: list[nn.Module], recorder) -> list:
                 kept.pop(id(linear)), attention.num_attention_heads, attention.attention_head_size
             )
 
-        if hasattr(attention, "query_key"):  # LSH over one chunk: shared queries and keys, no hashing
+        if hasattr(attention, "query_key"):  # LSH: shared queries and keys
             query = heads(attention.query_key)
             key = attention._len_and_dim_norm(query, math.sqrt(attention.attention_head_size))
         else:
@@ -58,7 +58,10 @@ def _watch_reformer(modules: list[nn.Module], recorder) -> list:
         if hasattr(attention, "query_key"):
             half = query.dtype == torch.float16
             self_score = float(attention.self_mask_value_float16 if half else attention.self_mask_value_float32)
-            weights, bias = output.attention_probs, _lsh_bias(length, attention.is_decoder, self_score)
+            if output.buckets is None:  # one chunk: no hashing, every token in view
+                weights, bias = output.attention_probs, _lsh_bias(length, attention.is_decoder, self_score)
+            else:
+                weights, bias = _over_buckets(attention, query, key, output.buckets, mask, self_score, length)
         else:
             windows = _local_windows(n, length, attention.chunk_length, attention.num_chunks_before,
                                      attention.num_chunks_after, attention.is_decoder)  # fmt: skip
@@ -80,6 +83,30 @@ def _lsh_bias(length: int, causal: bool, self_score: float) -> torch.Tensor:
     if causal:
         bias = bias.masked_fill(torch.ones(length, length, dtype=torch.bool).triu(1), -math.inf)
     return bias[None, None]
+
+
+def _over_buckets(attention, query, key, buckets, mask, self_score: float, length: int):
+    """LSH attention over several chunks, as (weights, bias) over the tokens. Each hashing round sorts the tokens by
+    bucket, and each token attends to the tokens in its chunk of that order and the chunks around it; the rounds'
+    outputs are then mixed in proportion to each round's total exp(score). Together that is one softmax over the
+    tokens in which a key counts as often as it was in the token's windows: a bias of log(count), -inf where never.
+    `buckets` are the ones this pass drew (random rotations, the same each pass only with config.hash_seed).
+    A token that sees only itself (its score replaced by -1e5) gets weight 1 here, while the model's float32 mix
+    of rounds at that magnitude scales its output by a number near 1 instead."""
+    batch, heads, n, _ = query.shape
+    rounds = buckets.shape[2]
+    order, _ = attention._get_sorted_bucket_idx_and_undo_sorted_bucket_idx(n, buckets.flatten(2), rounds)
+    chunks = attention._split_seq_length_dim_to(order % n, -1, attention.chunk_length, heads)  # tokens, sorted
+    windows = attention._look_adjacent(chunks, attention.num_chunks_before, attention.num_chunks_after)
+    pairs = (chunks[..., :, None] * n + windows[..., None, :]).flatten(2)  # query * n + key, once per sighting
+    counts = query.new_zeros(batch, heads, n * n).scatter_add_(-1, pairs, query.new_ones(pairs.shape))
+    bias = counts.view(batch, heads, n, n).log() + torch.eye(n, device=query.device) * self_score
+    if attention.is_decoder:
+        bias = bias.masked_fill(torch.ones(n, n, dtype=torch.bool, device=query.device).triu(1), -math.inf)
+    scores = query @ key.transpose(-1, -2) + bias
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, None, :].bool(), -math.inf)
+    return scores.softmax(-1), bias[..., :length, :length]
 
 
 class _Windows:
@@ -124,5 +151,4 @@ WATCHERS = {
         "modeling_nystromformer.NystromformerSelfAttention", _watch_nystromformer
     ),
     "modeling_reformer.ReformerAttention": _watch_reformer,
-    "modeling_reformer.LSHSelfAttention": refusing("modeling_reformer.LSHSelfAttention"),
 }

@@ -1,8 +1,8 @@
 """Attention with no exact token × token softmax map, refused with what the model computes and what to do instead.
 
-One table, keyed like the watchers ("modeling_<file>.<Class>"). A listed module gets a pre-hook for the capture:
-when it is about to run the way its entry describes (`applies`: some of these compute exact softmax attention in
-other configurations or at shorter lengths, and are recorded then), the capture stops with a ValueError.
+One table, keyed like the watchers ("modeling_<file>.<Class>"). When a listed module is configured the way its
+entry describes (`applies`: some of these compute exact softmax attention in other configurations, and are
+recorded then), the capture stops with a ValueError before the model runs.
 The wording follows what eager `output_attentions` returns: where it returns maps the message names
 AttentionWidget.from_attention; where it returns none it says the model has no attention weights.
 """
@@ -14,8 +14,6 @@ from typing import Callable
 
 from torch import nn
 
-from .parts import arguments
-
 
 @dataclass(frozen=True)
 class Refusal:
@@ -23,11 +21,11 @@ class Refusal:
     """What the attention computes instead of an exact softmax map; a template formatted with `module=`."""
     instead: str
     """What to do instead, formatted the same way."""
-    applies: Callable[[nn.Module, dict], bool]
-    """Whether the module, called with these arguments, computes what `computes` says."""
+    applies: Callable[[nn.Module], bool]
+    """Whether the module, as configured, computes what `computes` says."""
 
 
-def _always(module: nn.Module, given: dict) -> bool:
+def _always(module: nn.Module) -> bool:
     return True
 
 
@@ -50,18 +48,7 @@ REFUSALS: dict[str, Refusal] = {
         "segment_means_seq_len ({module.seq_len}) in its config, which attnwidget records exactly; or compute the "
         "approximate n × n map yourself and pass it to AttentionWidget.from_attention(attention, tokens, "
         "probabilities=False)",
-        applies=lambda module, given: module.num_landmarks != module.seq_len,
-    ),
-    "modeling_reformer.LSHSelfAttention": Refusal(
-        computes="Reformer's LSH attention layers see more than {module.chunk_length} positions here, so they hash "
-        "queries and keys into buckets with random rotations (drawn anew on every pass unless config.hash_seed is "
-        "set) and attend within chunks of the bucket-sorted sequence: there is no token × token map in token order",
-        instead="Pass a shorter text: where its LSH layers see at most {module.chunk_length} positions (the model "
-        "pads the text to a multiple of its chunk lengths), they attend to every token and attnwidget records them "
-        "exactly; or load the model with a larger lsh_attn_chunk_length, for the full attention that hashing "
-        "approximates. Eager output_attentions holds these maps in bucket-sorted chunks without their order, which "
-        "AttentionWidget.from_attention cannot take",
-        applies=lambda module, given: given["hidden_states"].shape[1] > module.chunk_length,
+        applies=lambda module: module.num_landmarks != module.seq_len,
     ),
     "modeling_funnel.FunnelRelMultiheadAttention": Refusal(
         computes="This Funnel Transformer pools the sequence between its {module.config.num_blocks} blocks "
@@ -69,27 +56,21 @@ REFUSALS: dict[str, Refusal] = {
         "group of tokens, so those maps are not token × token",
         instead="Pass the first block's maps, eager output_attentions[:{module.config.block_sizes[0]}], to "
         "AttentionWidget.from_attention(attention, tokens); a Funnel model of a single block is recorded exactly",
-        applies=lambda module, given: module.config.num_blocks > 1,
+        applies=lambda module: module.config.num_blocks > 1,
     ),
 }
 
 
-def refuse_listed(modules: list[nn.Module], refusal: Refusal) -> list:
-    """Pre-hooks that stop the capture when one of these modules is about to compute what `refusal` describes."""
-
-    def check(module, args, kwargs):
-        if refusal.applies(module, arguments(module, args, kwargs)):
-            raise ValueError(f"{refusal.computes.format(module=module)}. {refusal.instead.format(module=module)}.")
-
-    return [module.register_forward_pre_hook(check, with_kwargs=True) for module in modules]
-
-
 def refusing(name: str, watch: Callable[[list[nn.Module], object], list] | None = None) -> Callable:
-    """The watcher of a listed class: refuse what its table entry describes, and record the rest with `watch`."""
+    """The watcher of a listed class: refuse, before the pass, when one of its modules computes what the class's
+    entry describes; else record them with `watch`."""
 
     def watcher(modules: list[nn.Module], recorder) -> list:
-        handles = refuse_listed(modules, REFUSALS[name])
-        return handles + ([] if watch is None else watch(modules, recorder))
+        refusal = REFUSALS[name]
+        for module in modules:
+            if refusal.applies(module):
+                raise ValueError(f"{refusal.computes.format(module=module)}. {refusal.instead.format(module=module)}.")
+        return [] if watch is None else watch(modules, recorder)
 
     return watcher
 
