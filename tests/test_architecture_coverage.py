@@ -232,8 +232,8 @@ def _reformer_token_order(model, stack, maps, lengths):
             dense = weights.new_zeros(batch, heads, chunks * chunk, chunks * chunk)
             for c in range(chunks):
                 for slot in range(window):
-                    key_chunk = (c + slot // chunk - config.local_num_chunks_before) % chunks
-                    dense[:, :, c * chunk : (c + 1) * chunk, key_chunk * chunk + slot % chunk] += weights[:, :, c, :, slot]
+                    key = (c + slot // chunk - config.local_num_chunks_before) % chunks * chunk + slot % chunk
+                    dense[:, :, c * chunk : (c + 1) * chunk, key] += weights[:, :, c, :, slot]
             weights = dense
         dense_maps.append(weights[..., :n, :n])
     return dense_maps

@@ -61,10 +61,10 @@ def capture(
     gradients; its implementation, training flags and hooks are restored afterwards, even on error.
     BLOOM, GPT-Neo, DeBERTa-v2, Falcon, MPNet, MPT, RoFormer, RemBERT, Megatron-BERT, MVP, TrOCR, ProphetNet,
     Funnel, Reformer and Nyströmformer, which compute attention themselves, are recorded through temporary module
-    hooks (`watchers/`); where they approximate (YOSO's hashing, Nyström landmarks) or pool the sequence, the capture says so and
-    what to do (`watchers/refusals.py`). Other architectures that bypass transformers' AttentionInterface get a
-    clear error, and so do models without attention (state-space, recurrent, Fourier). docs/coverage.md lists the
-    outcome for every text architecture.
+    hooks (`watchers/`); where they approximate (YOSO's hashing, Nyström landmarks) or pool the sequence, the
+    capture says so and what to do (`watchers/refusals.py`). Other architectures that bypass transformers'
+    AttentionInterface get a clear error, and so do models without attention (state-space, recurrent, Fourier).
+    docs/coverage.md lists the outcome for every text architecture.
     """
     check_model(model)
     if attention_dtype not in _ATTENTION_DTYPES:

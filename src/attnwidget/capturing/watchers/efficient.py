@@ -43,29 +43,14 @@ def _watch_reformer(modules: list[nn.Module], recorder) -> list:
         given = arguments(block, args, kwargs)
         attention, mask = block.self_attention, given.get("attention_mask")
 
-        def heads(linear):
+        def split(linear):
             return attention._split_hidden_size_dim(
                 kept.pop(id(linear)), attention.num_attention_heads, attention.attention_head_size
             )
 
-        if hasattr(attention, "query_key"):  # LSH: shared queries and keys
-            query = heads(attention.query_key)
-            key = attention._len_and_dim_norm(query, math.sqrt(attention.attention_head_size))
-        else:
-            query, key = heads(attention.query), heads(attention.key) / math.sqrt(attention.attention_head_size)
-        n = query.shape[-2]
-        length = given.get("orig_sequence_length") or n
-        if hasattr(attention, "query_key"):
-            half = query.dtype == torch.float16
-            self_score = float(attention.self_mask_value_float16 if half else attention.self_mask_value_float32)
-            if output.buckets is None:  # one chunk: no hashing, every token in view
-                weights, bias = output.attention_probs, _lsh_bias(length, attention.is_decoder, self_score)
-            else:
-                weights, bias = _over_buckets(attention, query, key, output.buckets, mask, self_score, length)
-        else:
-            windows = _local_windows(n, length, attention.chunk_length, attention.num_chunks_before,
-                                     attention.num_chunks_after, attention.is_decoder)  # fmt: skip
-            weights, bias = _dense(output.attention_probs, windows.chunk_keys), windows.bias
+        length = given.get("orig_sequence_length") or given["hidden_states"].shape[1]
+        terms = _lsh_terms if hasattr(attention, "query_key") else _local_terms
+        query, key, weights, bias = terms(attention, split, output, mask, length)
         if mask is not None and (id(mask), length) not in masks:
             masks[id(mask), length] = (mask, mask[:, None, None, :length].bool())
         attend = None if mask is None else masks[id(mask), length][1]
@@ -73,6 +58,26 @@ def _watch_reformer(modules: list[nn.Module], recorder) -> list:
         recorder.record(block, query[:, :, cut], key[:, :, cut], weights[..., cut, cut], attend, 1.0, bias)
 
     return handles + [block.register_forward_hook(record, with_kwargs=True) for block in modules]
+
+
+def _local_terms(attention, split, output, mask, length: int):
+    """Local attention: keys divided by sqrt(head_dim); chunked maps spread into token order."""
+    query, key = split(attention.query), split(attention.key) / math.sqrt(attention.attention_head_size)
+    windows = _local_windows(query.shape[-2], length, attention.chunk_length, attention.num_chunks_before,
+                             attention.num_chunks_after, attention.is_decoder)  # fmt: skip
+    return query, key, _dense(output.attention_probs, windows.chunk_keys), windows.bias
+
+
+def _lsh_terms(attention, split, output, mask, length: int):
+    """LSH attention: one projection for queries and keys, the keys normalised to unit length over sqrt(head_dim).
+    Over one chunk it hashes nothing and every token is in view; over several, see `_over_buckets`."""
+    query = split(attention.query_key)
+    key = attention._len_and_dim_norm(query, math.sqrt(attention.attention_head_size))
+    half = query.dtype == torch.float16
+    self_score = float(attention.self_mask_value_float16 if half else attention.self_mask_value_float32)
+    if output.buckets is None:
+        return query, key, output.attention_probs, _lsh_bias(length, attention.is_decoder, self_score)
+    return query, key, *_over_buckets(attention, query, key, output.buckets, mask, self_score, length)
 
 
 @lru_cache(maxsize=16)

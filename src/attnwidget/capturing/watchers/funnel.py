@@ -33,6 +33,5 @@ def _watch_funnel(modules: list[nn.Module], recorder) -> list:
     return handles + [attention.register_forward_hook(record, with_kwargs=True) for attention in modules]
 
 
-WATCHERS = {
-    "modeling_funnel.FunnelRelMultiheadAttention": refusing("modeling_funnel.FunnelRelMultiheadAttention", _watch_funnel)
-}
+_ATTENTION = "modeling_funnel.FunnelRelMultiheadAttention"
+WATCHERS = {_ATTENTION: refusing(_ATTENTION, _watch_funnel)}

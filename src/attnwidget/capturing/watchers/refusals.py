@@ -36,8 +36,8 @@ REFUSALS: dict[str, Refusal] = {
         "and applies it to the values without forming normalised weights; its output_attentions returns the "
         "layer's output vectors, not a map",
         instead="attnwidget shows softmax attention weights, and this model has none. To look at the kernel it "
-        "estimates anyway, compute (1 - arccos(q·k)/π)^{module.hash_code_len} from its L2-normalised queries and keys "
-        "and pass it to AttentionWidget.from_attention(attention, tokens, probabilities=False)",
+        "estimates anyway, compute (1 - arccos(q·k)/π)^{module.hash_code_len} from its L2-normalised queries and "
+        "keys and pass it to AttentionWidget.from_attention(attention, tokens, probabilities=False)",
         applies=_always,
     ),
     "modeling_nystromformer.NystromformerSelfAttention": Refusal(
