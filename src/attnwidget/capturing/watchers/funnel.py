@@ -6,23 +6,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .parts import arguments, keep_outputs, asked_for_weights
+from .parts import arguments, asked_for_weights, keep_outputs
 from .refusals import refusing
 
 
 def _watch_funnel(modules: list[nn.Module], recorder) -> list:
-    """Funnel scores (q + r_w)·k + (q + r_r)·R(i - j) + (q + r_s)·S(same segment), with queries and the three
+    """Funnel scores (q + r_w)·k + (q + r_r)·R(i, j) + (q + r_s)·S(same segment), with queries and the three
     learned per-head biases scaled by 1/sqrt(head_dim). The query takes q·k; the key's share of the content bias,
     the relative-position term and the segment term (each computed by the module's own methods) make the bias."""
+    def projections(attention):
+        return attention.q_head, attention.k_head
+
     handles = asked_for_weights(modules)
-    kept = keep_outputs([linear for attention in modules for linear in (attention.q_head, attention.k_head)], handles)
+    kept = keep_outputs([linear for attention in modules for linear in projections(attention)], handles)
 
     def record(attention, args, kwargs, output):
         given = arguments(attention, args, kwargs)
         position_embeds, token_type_mat, attention_mask, cls_mask = given["attention_inputs"]
         heads, head_dim = attention.config.n_head, attention.config.d_head
-        query, key = (kept.pop(id(linear)).unflatten(-1, (heads, head_dim)) for linear in (attention.q_head,
-                                                                                              attention.k_head))
+        query, key = (kept.pop(id(linear)).unflatten(-1, (heads, head_dim)) for linear in projections(attention))
         query = query * attention.scale  # [batch, n, heads, head_dim], as the module's own terms take it
         bias = torch.einsum("nd,bjnd->bnj", attention.r_w_bias * attention.scale, key)[:, :, None]
         bias = bias + attention.relative_positional_attention(position_embeds, query, key.shape[1], cls_mask)
