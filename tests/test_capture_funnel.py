@@ -6,18 +6,21 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from attnwidget import capture
 from attnwidget.capturing import IncompleteScoresWarning
-from conftest import eager_attentions, softmax_of_scores
+from conftest import eager_attentions, rebuilt, softmax_of_scores
 from test_capture_model_state import model_state
 
 TEXT, PAIR = "leaves fall in autumn", "the old trees stand bare"
 
 
-def test_funnel_relative_attention_is_exact_with_its_position_and_segment_terms(tiny_models):
+@pytest.mark.parametrize("attention_type", ["relative_shift", "factorized"])
+def test_funnel_relative_attention_is_exact_with_its_position_and_segment_terms(tiny_models, attention_type):
     model, tokenizer = tiny_models("funnel")  # two encoder layers, one decoder layer, all over the tokens
+    model = rebuilt(model, attention_type=attention_type)
     before = model_state(model)
     with warnings.catch_warnings():
         warnings.simplefilter("error", IncompleteScoresWarning)
