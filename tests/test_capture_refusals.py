@@ -38,6 +38,11 @@ def test_nystromformer_with_landmarks_is_approximate(tiny_models):
     assert "4 landmarks" in message and "approximate" in message
     assert "num_landmarks equal to segment_means_seq_len (16)" in message
     assert "AttentionWidget.from_attention" in message
+    # It runs at its 16 positions only (and only without padding).
+    inputs = tokenizer(f"{TEXT} for all to see", truncation=True, max_length=16, return_tensors="pt")
+    with torch.no_grad():  # eager's maps weigh the landmarks, not the tokens
+        out = model(**inputs, output_attentions=True)
+    assert out.attentions[0].shape == (1, 4, 16, 4)
 
 
 def test_funnel_that_pools_between_blocks_is_refused(tiny_models):
