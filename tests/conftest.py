@@ -137,6 +137,28 @@ def _tiny_config(arch: str):
             **_COMMON, **bert_like, block_size=2, num_random_blocks=1, max_position_embeddings=64,
             initializer_range=0.2,
         ),
+        # local attention in chunks of 4, each seeing its own chunk and the one before; LSH over one chunk of 16
+        "reformer": lambda: t.ReformerConfig(
+            **_COMMON, hidden_size=32, num_attention_heads=4, attention_head_size=8, attn_layers=["local", "lsh"],
+            local_attn_chunk_length=4, lsh_attn_chunk_length=16, axial_pos_embds_dim=[16, 16],
+            axial_pos_shape=[8, 16], max_position_embeddings=128, feed_forward_size=64, is_decoder=True,
+            initializer_range=0.2, eos_token_id=SEP,
+        ),
+        "nystromformer": lambda: t.NystromformerConfig(  # a landmark per position: exact softmax attention
+            **_COMMON, **bert_like, num_landmarks=16, segment_means_seq_len=16, conv_kernel_size=3,
+            initializer_range=0.2,
+        ),
+        "funnel": lambda: t.FunnelConfig(  # one block: no pooling, every query a token
+            vocab_size=MINILM_VOCAB, d_model=32, n_head=4, d_head=8, d_inner=64, block_sizes=[2],
+            num_decoder_layers=1, initializer_range=0.2,
+        ),
+        "yoso": lambda: t.YosoConfig(**_COMMON, **bert_like, initializer_range=0.2),
+        "prophetnet": lambda: t.ProphetNetConfig(
+            **_COMMON, hidden_size=32, num_encoder_layers=2, num_decoder_layers=2, num_encoder_attention_heads=4,
+            num_decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, ngram=2, num_buckets=8,
+            relative_max_distance=16, max_position_embeddings=128, init_std=0.2, bos_token_id=CLS,
+            eos_token_id=SEP, decoder_start_token_id=SEP,
+        ),
         "bart": lambda: t.BartConfig(
             **_COMMON, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
@@ -167,6 +189,10 @@ MORE_DECODERS = ("openai-gpt", "xglm", "gpt_neox_japanese", "cpmant")
 MORE_ENCODER_DECODERS = ("fsmt",)
 """Eager-only architectures recorded through module hooks, tested on their own (test_capture_more_decoders.py):
 CPM-Ant attends both ways, unlike the decoders above."""
+OWN_LAYOUT = ("reformer", "nystromformer", "funnel", "yoso", "prophetnet")
+"""Attention computed in the architecture's own way, checked in their own modules (test_capture_efficient.py,
+_funnel.py, _ngram.py, _refusals.py): eager returns Reformer's local maps in chunks, ProphetNet's encoder and
+cross-attention before the softmax."""
 
 
 def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torch.dtype = torch.float32):
@@ -174,15 +200,25 @@ def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torc
     import transformers as t
 
     config = _tiny_config(arch)
-    if arch in ENCODER_DECODER + LOCAL_ENCODER_DECODER + MORE_ENCODER_DECODERS:
+    if arch in ENCODER_DECODER + LOCAL_ENCODER_DECODER + MORE_ENCODER_DECODERS + ("prophetnet",):
         auto = t.AutoModelForSeq2SeqLM
-    elif arch in DECODER_ONLY + REFUSED + MORE_DECODERS:
+    elif arch in DECODER_ONLY + REFUSED + MORE_DECODERS + ("reformer",):
         auto = t.AutoModelForCausalLM
+    elif arch == "funnel":  # AutoModel cannot choose between Funnel's models with and without upsampling
+        auto = t.AutoModelForMaskedLM
     else:
         auto = t.AutoModel
     torch.manual_seed(0)
     model = auto.from_config(config, attn_implementation=attn_implementation, dtype=dtype)
     return model.eval()
+
+
+def rebuilt(model, model_class=None, **changes):
+    """A fresh model of the same architecture (or `model_class`) from its config with `changes`, seeded alike."""
+    config = copy.deepcopy(model.config)
+    config.update(changes)
+    torch.manual_seed(0)
+    return (model_class or type(model))(config).eval()
 
 
 def eager_copy(model):

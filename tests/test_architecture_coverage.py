@@ -91,7 +91,9 @@ OVERRIDES = {
     "gpt_neox_japanese": {"rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                               "partial_rotary_factor": 0.5}},  # rotary on half of each head
     "neomme": {"head_dim": 16},
-    "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True},
+    # local attention in chunks of 4 (a window of the chunk and the one before); the model pads the text to 16
+    "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True,
+                 "local_attn_chunk_length": 4, "lsh_attn_chunk_length": 16},
     "zaya": {"num_experts_per_tok": 1},
     # hybrids: one recurrent or linear layer and one attention layer
     **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid",
@@ -121,10 +123,6 @@ MODEL_INPUTS = {"longformer": _global_first_token, "led": _global_first_token}
 # Types whose eager output_attentions is a band, not an n x n map: (band field, global rows field) of each stack.
 BAND_LAYOUTS = {"longformer": {"attentions": "global_attentions"},
                 "led": {"encoder_attentions": "encoder_global_attentions"}}  # fmt: skip
-# Eager `output_attentions` that is not the attention weights, turned into them, per type.
-EAGER_ADAPTERS = {
-    "squeezebert": lambda scores: scores.softmax(dim=-1),  # SqueezeBERT returns its scores before the softmax
-}
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
 OPEN = {
@@ -136,7 +134,6 @@ OPEN = {
     "minimax": "its lightning-attention layers return something else than weights under `attentions`",
     **dict.fromkeys(("seamless_m4t", "seamless_m4t_v2"), "the text-to-text model changes the sequence length"),
     "tapas": "reads tables: its token type ids have 7 columns, which a text tokenizer does not give",
-    "yoso": "approximate (hashed) attention with no weights, but the message says it bypasses the interface",
 }
 
 
@@ -244,52 +241,119 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
         out = model(**inputs, output_attentions=True)
     names = {"encoder_attentions": "encoder", "decoder_attentions": "decoder", "cross_attentions": "cross",
              "attentions": "self"}  # fmt: skip
-    dense = _dense_eager_maps(model, out, inputs, names)
+    lengths = {"input": inputs["input_ids"].shape[1], "decoder": None if decoder_ids is None else len(decoder_ids)}
+    run = EagerRun(out, inputs, lengths)
+    adapt = EAGER_LAYOUTS.get(model.config.model_type)
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (dense.get(field) or getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
-        adapt = EAGER_ADAPTERS.get(model.config.model_type)
-        maps = [adapt(a) for a in maps] if adapt else maps
+        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a)]
+        maps = [a for a in (maps if adapt is None or not maps else adapt(model, field, stack, maps, run)) if a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
 
 
-def _dense_eager_maps(model, out, inputs, fields) -> dict[str, list[torch.Tensor]]:
-    """The eager attention fields that do not come as [batch, heads, n_query, n_key] maps, laid out so:
-    Longformer's and LED's bands with their global rows, and LongT5's local blocks (5-D)."""
-    model_type = model.config.model_type
-    dense = {
-        field: _dense_from_bands(model.config, getattr(out, field), getattr(out, global_field), inputs)
-        for field, global_field in BAND_LAYOUTS.get(model_type, {}).items()
-    }
-    spread_out = _eager_block_layouts().get(model_type)
-    for field in fields if spread_out is not None else ():
-        maps = getattr(out, field, None) or ()
-        dense[field] = [spread_out(a, inputs["input_ids"].shape[-1]) if a.dim() == 5 else a for a in maps]
-    return dense
+@dataclass(frozen=True)
+class EagerRun:
+    """What an eager layout adapter may read besides one field's maps."""
+
+    out: object
+    inputs: dict
+    lengths: dict
+    """Tokens of each side: "input", and "decoder" (None for a model without one)."""
 
 
-def _eager_block_layouts() -> dict:
-    """Per type whose eager attention comes in blocks (5-D) rather than [batch, heads, n_query, n_key]: how to
-    spread it out over the tokens, (blocks, n) -> [batch, heads, n, n]."""
-    from conftest import longt5_local_as_dense
-
-    return {"longt5": longt5_local_as_dense}
-
-
-def _dense_from_bands(config, bands, global_rows, inputs) -> list[torch.Tensor]:
-    """Longformer's eager band attention of every layer as dense [1, heads, n, n] maps (conftest.dense_from_band)."""
+def _longformer_bands(model, field, stack, maps, run):
+    """Longformer's and LED's encoder attention comes as bands, [batch, heads, n, window + 1 (+ globals)], with
+    the global tokens' own rows in another field: laid out as dense [1, heads, n, n] maps (conftest.dense_from_band)."""
     from conftest import dense_from_band
 
-    mask = inputs.get("global_attention_mask")
+    global_field = BAND_LAYOUTS[model.config.model_type].get(field)
+    if global_field is None:  # LED's decoder and cross-attention are plain maps
+        return maps
+    global_rows = getattr(run.out, global_field)
+    mask = run.inputs.get("global_attention_mask")
     global_tokens = [] if mask is None else torch.nonzero(mask[0]).flatten().tolist()
-    windows = config.attention_window
+    windows = model.config.attention_window
     return [
         dense_from_band(band[0], None if global_rows is None else global_rows[layer][0], global_tokens,
                         (windows[layer] if isinstance(windows, list) else windows) // 2)[None]
-        for layer, band in enumerate(bands)
+        for layer, band in enumerate(maps)
     ]  # fmt: skip
+
+
+def _longt5_local_blocks(model, field, stack, maps, run):
+    """LongT5's local encoder attention comes in blocks, [batch, blocks, heads, L, 3L]: spread over the tokens."""
+    from conftest import longt5_local_as_dense
+
+    return [longt5_local_as_dense(a, run.lengths["input"]) if a.dim() == 5 else a for a in maps]
+
+
+def _big_bird_counted_keys(model, field, stack, maps, run):
+    """BigBird's block-sparse eager map writes each key once per query. But in eval mode every random block is
+    the first block, so between the first and last query blocks the first block's keys enter each softmax
+    1 + num_random_blocks times, and the rows sum to less than 1. The capture records what each key really gets
+    (watchers/big_bird.py); count eager's entries the same way."""
+    config = model.config
+    size, extra = config.block_size, config.num_random_blocks
+    if config.attention_type != "block_sparse" or stack not in ("encoder", "self"):
+        return maps
+    counted = []
+    for layer in maps:
+        layer = layer.clone()
+        if layer.shape[-1] > (5 + 2 * extra) * size:  # shorter inputs run full attention
+            layer[..., size : layer.shape[-2] - size, :size] *= 1 + extra
+        counted.append(layer)
+    return counted
+
+
+def _squeezebert_softmax(model, field, stack, maps, run):
+    """SqueezeBERT returns its scores before the softmax."""
+    return [scores.softmax(dim=-1) for scores in maps]
+
+
+def _reformer_token_order(model, field, stack, maps, run):
+    """Reformer's local attention over several chunks comes as [batch, heads, chunks, chunk, window], each window
+    the chunk and its neighbours (wrapping around): each weight goes to its key's place, a key in two windows gets
+    both. The model pads the text to a multiple of its chunk lengths: cut back to the tokens."""
+    config, n = model.config, run.lengths["input"]
+    dense_maps = []
+    for weights in maps:
+        if weights.dim() == 5:
+            batch, heads, chunks, chunk, window = weights.shape
+            dense = weights.new_zeros(batch, heads, chunks * chunk, chunks * chunk)
+            for c in range(chunks):
+                for slot in range(window):
+                    key = (c + slot // chunk - config.local_num_chunks_before) % chunks * chunk + slot % chunk
+                    dense[:, :, c * chunk : (c + 1) * chunk, key] += weights[:, :, c, :, slot]
+            weights = dense
+        dense_maps.append(weights[..., :n, :n])
+    return dense_maps
+
+
+def _prophetnet_main_stream(model, field, stack, maps, run):
+    """ProphetNet returns its encoder and cross-attention scores before the softmax, and cross-attention for the
+    main stream's queries followed by each predicting stream's: softmax, and the main stream's rows."""
+    if stack == "encoder":
+        return [weights.softmax(-1) for weights in maps]
+    if stack == "cross":
+        return [weights.softmax(-1)[:, :, : run.lengths["decoder"]] for weights in maps]
+    return maps
+
+
+
+# Where eager `output_attentions` is not [batch, heads, n_query, n_key] attention weights over the tokens:
+# adapter(model, field, stack, maps, run) -> the maps laid out so.
+EAGER_LAYOUTS = {
+    "longformer": _longformer_bands,
+    "led": _longformer_bands,
+    "longt5": _longt5_local_blocks,
+    "squeezebert": _squeezebert_softmax,
+    "big_bird": _big_bird_counted_keys,
+    "bigbird_pegasus": _big_bird_counted_keys,
+    "reformer": _reformer_token_order,
+    "prophetnet": _prophetnet_main_stream,
+}
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:
@@ -313,7 +377,6 @@ def _compare(model, tokenizer, result) -> Outcome:
 
     decoder = result.sides.get("decoder")
     reference = _eager_reference(model, tokenizer, None if decoder is None else decoder.token_ids)
-    _count_repeated_keys(model, reference)
     if set(reference) != set(result.stacks):
         return Outcome("wrong", f"captured stacks {list(result.stacks)}, eager returns {list(reference)}")
     for stack in result.stacks:
@@ -329,20 +392,6 @@ def _compare(model, tokenizer, result) -> Outcome:
             if error > 1e-4:
                 return Outcome("wrong", f"{stack} layer {layer}: softmax(q·k×scale+bias) is off by {error:.2g}")
     return Outcome("exact", ", ".join(result.stacks))
-
-
-def _count_repeated_keys(model, reference: dict[str, list[torch.Tensor]]) -> None:
-    """BigBird's block-sparse eager map writes each key once per query. But in eval mode every random block is
-    the first block, so between the first and last query blocks the first block's keys enter each softmax
-    1 + num_random_blocks times, and the rows sum to less than 1. The capture records what each key really gets
-    (watchers/big_bird.py); count eager's entries the same way."""
-    config, stack = model.config, "encoder" if "encoder" in reference else "self"
-    size, extra = getattr(config, "block_size", None), getattr(config, "num_random_blocks", None)
-    if getattr(config, "attention_type", None) != "block_sparse" or stack not in reference:
-        return
-    for layer in reference[stack]:
-        if layer.shape[-1] > (5 + 2 * extra) * size:  # shorter inputs run full attention
-            layer[..., size : layer.shape[-2] - size, :size] *= 1 + extra
 
 
 def _first_line(error: BaseException) -> str:
@@ -368,7 +417,8 @@ def coverage_table(tokenizer) -> tuple[dict[str, Outcome], str]:
         "- **exact**: every stack equals eager `output_attentions`, and softmax(q·k×scale+bias) gives it back.",
         "- **refused**: the model computes attention its own way; capture says to pass eager `output_attentions` "
         "to `AttentionWidget.from_attention`.",
-        "- **no attention**: state-space or recurrent model; capture says there is no attention to show.",
+        "- **no attention**: no attention weights (state-space and recurrent models, YOSO's hashed kernel); capture "
+        "says there is no attention to show.",
         "- **wrong**: neither of the above; the test fails on it unless it is listed as open, with why.",
         "- **not text**: not a text model on its own (multimodal, speech, or a wrapper of other configs).",
         "",

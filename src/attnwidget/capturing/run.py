@@ -65,7 +65,7 @@ def capture(
     gradients; its implementation, training flags and hooks are restored afterwards, even on error.
     Architectures that compute attention in their own modules (BLOOM, Falcon, DeBERTa, XLNet, LongT5 and more:
     the families in `watchers/`) are recorded through temporary module hooks; attention with no exact
-    token-by-token softmax map gets a clear error that says what to do instead, and so do models without
+    token-by-token softmax map (`watchers/refusals.py`) gets a clear error that says what to do instead, and so do models without
     attention (state-space, recurrent, Fourier). docs/coverage.md lists the outcome for every text architecture.
     """
     check_model(model)

@@ -18,13 +18,30 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import big_bird, decoders, encoders, local_blocks, seq2seq, sliding_window, xlm_family, xlnet
+from . import (
+    big_bird,
+    decoders,
+    efficient,
+    encoders,
+    funnel,
+    local_blocks,
+    ngram,
+    refusals,
+    seq2seq,
+    sliding_window,
+    xlm_family,
+    xlnet,
+)
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **big_bird.WATCHERS,
     **decoders.WATCHERS,
+    **efficient.WATCHERS,
     **encoders.WATCHERS,
+    **funnel.WATCHERS,
     **local_blocks.WATCHERS,
+    **ngram.WATCHERS,
+    **refusals.WATCHERS,
     **seq2seq.WATCHERS,
     **sliding_window.WATCHERS,
     **xlm_family.WATCHERS,
