@@ -230,6 +230,24 @@ def eager_copy(model):
     return reference
 
 
+def model_state(model) -> dict:
+    """Everything a capture could disturb, by module name."""
+    modules = dict(model.named_modules())
+    configs = {name: module.config for name, module in modules.items() if hasattr(module, "config")}
+    return {
+        "modules": {name: id(module) for name, module in modules.items()},
+        "implementation": {name: config._attn_implementation for name, config in configs.items()},
+        "training": {name: module.training for name, module in modules.items()},
+        "hooks": {
+            name: (dict(module._forward_hooks), dict(module._forward_pre_hooks), dict(module._backward_hooks))
+            for name, module in modules.items()
+        },
+        "requires_grad": {name: parameter.requires_grad for name, parameter in model.named_parameters()},
+        "generation_config": model.generation_config.to_dict() if hasattr(model, "generation_config") else None,
+        "grad_enabled": torch.is_grad_enabled(),
+    }
+
+
 def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
     """[layers, batch, heads, n_query, n_key] float32 per stack, from an eager copy of `model`
     called with output_attentions=True."""
@@ -244,6 +262,24 @@ def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
     else:
         stacks = {"self": out.attentions}
     return {name: torch.stack(layers).float().numpy() for name, layers in stacks.items()}
+
+
+def reformer_local_as_dense(maps: list[torch.Tensor], config, n: int) -> list[torch.Tensor]:
+    """Reformer's local attention over several chunks comes as [batch, heads, chunks, chunk, window], each window
+    the chunk and its neighbours (wrapping around): each weight goes to its key's place, a key in two windows gets
+    both. The model pads the text to a multiple of its chunk lengths: cut back to the tokens."""
+    dense_maps = []
+    for weights in maps:
+        if weights.dim() == 5:
+            batch, heads, chunks, chunk, window = weights.shape
+            dense = weights.new_zeros(batch, heads, chunks * chunk, chunks * chunk)
+            for c in range(chunks):
+                for slot in range(window):
+                    key = (c + slot // chunk - config.local_num_chunks_before) % chunks * chunk + slot % chunk
+                    dense[:, :, c * chunk : (c + 1) * chunk, key] += weights[:, :, c, :, slot]
+            weights = dense
+        dense_maps.append(weights[..., :n, :n])
+    return dense_maps
 
 
 def longt5_local_as_dense(blocks: torch.Tensor, n: int) -> torch.Tensor:

@@ -313,22 +313,10 @@ def _squeezebert_softmax(model, field, stack, maps, run):
 
 
 def _reformer_token_order(model, field, stack, maps, run):
-    """Reformer's local attention over several chunks comes as [batch, heads, chunks, chunk, window], each window
-    the chunk and its neighbours (wrapping around): each weight goes to its key's place, a key in two windows gets
-    both. The model pads the text to a multiple of its chunk lengths: cut back to the tokens."""
-    config, n = model.config, run.lengths["input"]
-    dense_maps = []
-    for weights in maps:
-        if weights.dim() == 5:
-            batch, heads, chunks, chunk, window = weights.shape
-            dense = weights.new_zeros(batch, heads, chunks * chunk, chunks * chunk)
-            for c in range(chunks):
-                for slot in range(window):
-                    key = (c + slot // chunk - config.local_num_chunks_before) % chunks * chunk + slot % chunk
-                    dense[:, :, c * chunk : (c + 1) * chunk, key] += weights[:, :, c, :, slot]
-            weights = dense
-        dense_maps.append(weights[..., :n, :n])
-    return dense_maps
+    """Reformer's local attention comes in chunks (conftest.reformer_local_as_dense): put in token order."""
+    from conftest import reformer_local_as_dense
+
+    return reformer_local_as_dense(maps, model.config, run.lengths["input"])
 
 
 def _prophetnet_main_stream(model, field, stack, maps, run):

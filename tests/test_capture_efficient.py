@@ -12,9 +12,7 @@ import torch
 
 from attnwidget import capture
 from attnwidget.capturing import IncompleteScoresWarning
-from conftest import eager_attentions, rebuilt, softmax_of_scores
-from test_architecture_coverage import EAGER_LAYOUTS
-from test_capture_model_state import model_state
+from conftest import eager_attentions, model_state, rebuilt, reformer_local_as_dense, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"  # 12 tokens: Reformer pads them to 16
 
@@ -24,7 +22,7 @@ def _eager_in_token_order(model, tokenizer) -> list[np.ndarray]:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Input ids are automatically padded"
         out = model(**inputs, output_attentions=True)
-    maps = EAGER_LAYOUTS["reformer"](model, "self", list(out.attentions), {"input": inputs["input_ids"].shape[1]})
+    maps = reformer_local_as_dense(list(out.attentions), model.config, inputs["input_ids"].shape[1])
     return [weights[0].numpy() for weights in maps]
 
 

@@ -11,8 +11,7 @@ import torch
 
 from attnwidget import capture
 from attnwidget.capturing import IncompleteScoresWarning
-from conftest import eager_attentions, rebuilt, softmax_of_scores
-from test_capture_model_state import model_state
+from conftest import eager_attentions, model_state, rebuilt, softmax_of_scores
 
 TEXT, PAIR = "leaves fall in autumn", "the old trees stand bare"
 

@@ -13,8 +13,7 @@ import torch
 
 from attnwidget import capture
 from attnwidget.capturing import IncompleteScoresWarning
-from conftest import softmax_of_scores
-from test_capture_model_state import model_state
+from conftest import model_state, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
 DECODER_TEXT = "bare trees stand"

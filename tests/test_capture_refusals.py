@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from attnwidget import capture
-from conftest import rebuilt
-from test_capture_model_state import model_state
+from conftest import model_state, rebuilt
 
 TEXT = "leaves fall in autumn and the old trees stand bare"  # 12 tokens
 

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from conftest import HEAD, HEADS, INKED_PIXELS, LAYER, TOKEN
 from lab import ARTIFACTS
+from widget_checks import assert_shown_equal
 
 def test_opens_offline_on_the_selection_python_had(minilm_widget, open_export):
     page = open_export(minilm_widget)
@@ -90,8 +91,6 @@ def test_a_budget_that_leaves_layers_out_says_so_and_shows_them_unavailable(mini
 
 
 def test_the_neuron_view_shows_the_captures_numbers_without_a_kernel(minilm_widget, open_export):
-    from test_neuron_in_lab import assert_shown_equal
-
     page = open_export(minilm_widget)
     page.widget.get_by_role("button", name="Neuron", exact=True).click()
     view = page.page.get_by_role("region", name="Neuron view")
