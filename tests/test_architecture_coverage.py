@@ -80,17 +80,39 @@ OVERRIDES = {
     "funnel": {"block_sizes": [1, 1]},
     "gpt_neo": {"attention_types": [[["global", "local"], 1]], "window_size": 4},
     "mamba2": {"num_heads": 8},  # heads * head_dim must equal expand * hidden_size
-    "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 8},
     "neomme": {"head_dim": 16},
     "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True},
     "zaya": {"num_experts_per_tok": 1},
+    # rotary (M-RoPE sections summing to head_dim / 2) on the sliding layers, none on the global ones
+    "cohere_compass_text": {"layer_types": ["sliding_attention", "full_attention"], "sliding_window": 4,
+                            "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0,
+                                                                      "mrope_section": [2, 1, 1]},
+                                                "full_attention": None}},
+    # DBRX reads rope_theta from its attention config, and clamps with clip_qkv unconditionally
+    "dbrx": {"attn_config": {"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8},
+             "ffn_config": {"ffn_hidden_size": 64, "moe_num_experts": 4, "moe_top_k": 2}},
+    "dots1": {"n_shared_experts": 1, "first_k_dense_replace": 1, "layer_types": ["full_attention", "sliding_attention"],
+              "sliding_window": 4},
+    # the last two layers reuse the keys of the first two, as Gemma 3n's shared key-value layers do
+    "gemma3n_text": {"num_hidden_layers": 4, "layer_types": ["sliding_attention", "full_attention"] * 2,
+                     "num_kv_shared_layers": 2, "sliding_window": 4, "vocab_size_per_layer_input": 30522,
+                     "hidden_size_per_layer_input": 8, "laurel_rank": 8},
     # hybrids: one recurrent or linear layer and one attention layer
-    **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid",
-                     "granitemoehybrid"), {"layer_types": ["linear_attention", "full_attention"]}),  # fmt: skip
-    "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"]},
+    **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid"),
+                    {"layer_types": ["linear_attention", "full_attention"]}),
+    "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"], "mamba_n_heads": 8,
+                         "mamba_d_head": 8},
+    # its indexer keeps the 2 best blocks of 2 keys (plus the unfinished block) per query: sparse at 12 tokens
+    "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"], "indexer_n_heads": 2,
+                       "indexer_kv_heads": 1, "indexer_head_dim": 8, "indexer_budget": 4, "indexer_compress_ratio": 2,
+                       "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_num_key_heads": 2,
+                       "linear_num_value_heads": 4, "shared_expert_intermediate_size": 32, "hc_lowrank": 8},
     "lfm3": {"layer_types": ["conv", "full_attention"]},
+    "lfm2_moe": {"layer_types": ["conv", "full_attention"], "num_dense_layers": 1},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
-    "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    # Zamba ties one attention block across its hybrid layers, so it needs two of them
+    "zamba": {"num_hidden_layers": 3, "layers_block_type": ["linear_attention", "hybrid", "hybrid"],
+              "attention_head_dim": 16},
     "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
@@ -98,8 +120,6 @@ OVERRIDES = {
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
 OPEN = {
-    **dict.fromkeys(("cohere_compass_text", "dbrx", "dots1", "gemma3n_text", "granitemoehybrid", "lfm2_moe",
-                     "qwen4_exp_text", "zamba"), "no tiny config found yet: the generic sizes break it"),
     "mimo_v2_flash": "adds a term to the scores that is not recorded",
     "axk1": "capture fails while recording its latent attention",
     **dict.fromkeys(("inkling2_text", "inkling2_loop_text"), "an attention over blocks of layers, not tokens"),
