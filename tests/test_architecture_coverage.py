@@ -83,6 +83,8 @@ OVERRIDES = {
     "neomme": {"head_dim": 16},
     "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True},
     "zaya": {"num_experts_per_tok": 1},
+    "axk1": {"n_group": 2, "topk_group": 1},  # its router splits the experts into groups
+    "mimo_v2_flash": {"sliding_window": 4},  # sliding layers: a window, sinks and twice the key heads
     # rotary (M-RoPE sections summing to head_dim / 2) on the sliding layers, none on the global ones
     "cohere_compass_text": {"layer_types": ["sliding_attention", "full_attention"], "sliding_window": 4,
                             "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0,
@@ -120,8 +122,6 @@ OVERRIDES = {
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
 OPEN = {
-    "mimo_v2_flash": "adds a term to the scores that is not recorded",
-    "axk1": "capture fails while recording its latent attention",
     **dict.fromkeys(("inkling2_text", "inkling2_loop_text"), "an attention over blocks of layers, not tokens"),
     "minimax": "its lightning-attention layers return something else than weights under `attentions`",
     **dict.fromkeys(("seamless_m4t", "seamless_m4t_v2"), "the text-to-text model changes the sequence length"),

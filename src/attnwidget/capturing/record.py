@@ -157,9 +157,6 @@ class Recorder:
         q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
         self._check_lengths(module, weights, q_rows, k_rows)
         stack = self.stacks[stack_name]
-        heads, kv_heads = query.shape[1], key.shape[1]
-        if stack.kv_head_of is None:
-            stack.kv_head_of = np.arange(heads) // (heads // kv_heads)
         layer = LayerRecord(
             attention=_keep(weights, q_rows, k_rows, self._attention_dtype),
             query=_keep(query, q_rows, None, torch.float32),
@@ -181,9 +178,26 @@ class Recorder:
                 "keys explain it in part.",
                 IncompleteScoresWarning,
             )
+        self._share_key_heads(stack, layer)
         self._count(layer)
         stack.layers.append(layer)
         stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
+
+    def _share_key_heads(self, stack: StackRecord, layer: LayerRecord) -> None:
+        """Set the stack's one query-to-key-head mapping, or give up sharing when a layer groups differently.
+
+        MiMo-V2-Flash's sliding layers have twice the key heads of its full layers; one mapping per stack
+        cannot say that, so from then on every layer of the stack keeps one key per query head."""
+        heads = layer.query.shape[0]
+        kv_head_of = np.arange(heads) // (heads // layer.key.shape[0])
+        if stack.kv_head_of is None:
+            stack.kv_head_of = kv_head_of
+        elif not np.array_equal(stack.kv_head_of, kv_head_of):
+            for earlier in stack.layers:
+                self._budget.hold(_one_key_per_query_head(earlier, stack.kv_head_of))
+            stack.kv_head_of = np.arange(heads)
+        if not np.array_equal(stack.kv_head_of, kv_head_of):
+            _one_key_per_query_head(layer, kv_head_of)  # counted with the layer
 
     def _check_one_call_per_forward(self, module: nn.Module) -> None:
         if id(module) not in self._calls:
@@ -251,6 +265,14 @@ class Recorder:
         stored = layer.stored_attention
         itemsize = 0 if stored is None else stored.itemsize
         self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize))
+
+
+def _one_key_per_query_head(layer: LayerRecord, kv_head_of: np.ndarray) -> int:
+    """Repeat a layer's shared key heads, one per query head; the bytes that adds."""
+    before = layer.key.nbytes
+    if layer.key.shape[0] != len(kv_head_of):
+        layer.key = layer.key[kv_head_of]
+    return layer.key.nbytes - before
 
 
 def _layer_number(module_name: str) -> int | None:
