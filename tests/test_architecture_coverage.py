@@ -118,14 +118,17 @@ OVERRIDES = {
     "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
+    "minimax": {"layer_types": ["linear_attention", "full_attention"]},
+}
+# Types in the mappings that are not text models, though their config is not a composite, each with why.
+NOT_TEXT = {
+    "tapas": "reads tables: TapasTokenizer gives each token 7 type ids (segment, column, row, ranks...) from a table "
+    "and a question; a text tokenizer gives one",
 }
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
 OPEN = {
     **dict.fromkeys(("inkling2_text", "inkling2_loop_text"), "an attention over blocks of layers, not tokens"),
-    "minimax": "its lightning-attention layers return something else than weights under `attentions`",
-    **dict.fromkeys(("seamless_m4t", "seamless_m4t_v2"), "the text-to-text model changes the sequence length"),
-    "tapas": "reads tables: its token type ids have 7 columns, which a text tokenizer does not give",
     "yoso": "approximate (hashed) attention with no weights, but the message says it bypasses the interface",
 }
 
@@ -147,6 +150,8 @@ def text_model_types() -> dict[str, str | None]:
 
 
 def _not_text(config_class, model_type: str) -> str | None:
+    if model_type in NOT_TEXT:
+        return NOT_TEXT[model_type]
     composite = sorted(getattr(config_class, "sub_configs", None) or {})
     if any(part in name for name in composite for part in ("vision", "audio", "speech", "text", "encoder",
                                                            "decoder", "patch", "depth", "codec")):
@@ -230,10 +235,20 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
              "attentions": "self"}  # fmt: skip
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
+        entries = _attention_maps(model, getattr(out, field, None) or ())
+        maps = [a for a in entries if torch.is_tensor(a) and a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
+
+
+def _attention_maps(model, entries: tuple) -> tuple:
+    """Eager's `attentions` entries that are attention maps. MiniMax's lightning (linear) attention layers
+    return their recurrent state, [heads, head_dim, head_dim], in their place: a hybrid's maps are those of
+    its softmax layers, as a capture records them."""
+    if model.config.model_type != "minimax":
+        return entries
+    return tuple(entry for entry, kind in zip(entries, model.config.layer_types) if kind != "linear_attention")
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:

@@ -49,3 +49,52 @@ def test_layers_with_their_own_key_head_grouping_map_each_query_head_right(minil
     # The sliding layer's sink takes weight from every row; the window of 4 leaves early keys unseen.
     assert result.sinks(0) is None and result.sinks(1).shape == (4,)
     assert (attention[1].sum(-1) < 1 - 1e-3).all() and attention[1, :, -1, 0].max() == 0
+
+
+def test_stacks_named_with_a_prefix_are_told_apart(minilm_tokenizer):
+    """SeamlessM4T's text-to-text model names its stacks "text_encoder" and "text_decoder"."""
+    from transformers import SeamlessM4TConfig, SeamlessM4TForTextToText
+
+    model = _tiny(
+        SeamlessM4TConfig, SeamlessM4TForTextToText, hidden_size=32, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        max_position_embeddings=128, bos_token_id=101, eos_token_id=102, decoder_start_token_id=102,
+    )  # fmt: skip
+    result = capture(model, minilm_tokenizer, TEXT, decoder_text="bare trees")
+    assert result.stacks == ("encoder", "decoder", "cross")
+    n_input, n_decoder = len(result.sides["input"]), len(result.sides["decoder"])
+    assert n_input == 12 and n_decoder == 5
+    inputs = dict(minilm_tokenizer(TEXT, return_tensors="pt"))
+    inputs["decoder_input_ids"] = torch.tensor([result.sides["decoder"].token_ids])
+    reference = eager_attentions(model, inputs)
+    shapes = {"encoder": (n_input, n_input), "decoder": (n_decoder, n_decoder), "cross": (n_decoder, n_input)}
+    for stack, shape in shapes.items():
+        attention = result.attention(stack)
+        assert attention.shape == (2, 4, *shape)
+        np.testing.assert_allclose(attention, reference[stack][:, 0], atol=1e-6, rtol=0)
+        for layer in range(2):
+            np.testing.assert_allclose(softmax_of_scores(result, layer, stack), attention[layer], atol=1e-4, rtol=0)
+    assert result.attention("decoder")[:, :, 0, 1:].max() == 0  # the decoder is causal, the encoder is not
+    assert result.attention("encoder")[:, :, 0, 1:].min() > 0
+
+
+def test_lightning_attention_layers_are_skipped_with_the_models_layer_numbers(minilm_tokenizer):
+    """MiniMax's lightning (linear) attention layers have no attention map; its softmax layers keep their numbers."""
+    from transformers import MiniMaxConfig, MiniMaxForCausalLM
+
+    layer_types = ["full_attention", "linear_attention", "full_attention"]
+    model = _tiny(
+        MiniMaxConfig, MiniMaxForCausalLM, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_local_experts=2, num_experts_per_tok=1,
+        layer_types=layer_types, max_position_embeddings=128,
+    )  # fmt: skip
+    result = capture(model, minilm_tokenizer, TEXT)
+    assert result.layer_numbers() == [0, 2]
+    with torch.no_grad():
+        out = model(**minilm_tokenizer(TEXT, return_tensors="pt"), output_attentions=True, use_cache=False)
+    # Eager returns the lightning layer's recurrent state, [heads, head_dim, head_dim], in its place.
+    assert out.attentions[1].shape[-2:] == (8, 8)
+    reference = np.stack([out.attentions[number][0].numpy() for number in (0, 2)])
+    np.testing.assert_allclose(result.attention(), reference, atol=1e-6, rtol=0)
+    for layer in range(2):
+        np.testing.assert_allclose(softmax_of_scores(result, layer, "self"), reference[layer], atol=1e-4, rtol=0)

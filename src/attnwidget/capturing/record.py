@@ -234,8 +234,8 @@ class Recorder:
         if any(part in _CROSS_ATTENTION_NAMES for part in parts):
             return "cross"
         # The outermost of "encoder"/"decoder" decides: a BERT decoder inside EncoderDecoderModel is
-        # named "decoder.bert.encoder.layer.0...".
-        return next((part for part in parts if part in ("encoder", "decoder")), "decoder")
+        # named "decoder.bert.encoder.layer.0...". SeamlessM4T names its stacks "text_encoder", "text_decoder".
+        return next((side for side in map(_stack_named, parts) if side is not None), "decoder")
 
     @staticmethod
     def _check_lengths(module, weights, q_rows: SideRows, k_rows: SideRows) -> None:
@@ -273,6 +273,11 @@ def _one_key_per_query_head(layer: LayerRecord, kv_head_of: np.ndarray) -> int:
     if layer.key.shape[0] != len(kv_head_of):
         layer.key = layer.key[kv_head_of]
     return layer.key.nbytes - before
+
+
+def _stack_named(part: str) -> str | None:
+    """The stack a part of a module name names: "encoder" or "decoder", alone or as its last word."""
+    return next((side for side in ("encoder", "decoder") if part == side or part.endswith("_" + side)), None)
 
 
 def _layer_number(module_name: str) -> int | None:
