@@ -98,3 +98,51 @@ def test_lightning_attention_layers_are_skipped_with_the_models_layer_numbers(mi
     np.testing.assert_allclose(result.attention(), reference, atol=1e-6, rtol=0)
     for layer in range(2):
         np.testing.assert_allclose(softmax_of_scores(result, layer, "self"), reference[layer], atol=1e-4, rtol=0)
+
+
+def _tiny_inkling2(config_class, model_class, **fields):
+    """Sliding and full layers, blocks of 2 layers for the block attention residuals, a window of 4."""
+    return _tiny(
+        config_class, model_class, unpadded_vocab_size=30522, hidden_size=32, num_hidden_layers=4,
+        layer_types=["hybrid_sliding", "hybrid", "hybrid_sliding", "hybrid"], num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, swa_num_attention_heads=4, swa_num_key_value_heads=2, swa_head_dim=8,
+        sliding_window_size=4, rel_extent=8, d_rel=4, n_layers_per_attn_res_block=2, moe_intermediate_size=32,
+        n_routed_experts=4, num_experts_per_tok=2, max_position_embeddings=128, **fields,
+    )  # fmt: skip
+
+
+def test_inkling2_token_attention_is_exact_with_a_sink_per_query(minilm_tokenizer):
+    """Inkling2 attends over tokens (with a relative bias and a sink logit computed from each query token) and,
+    per token, over its blocks of layers: the token attention is recorded, the attention over layers is not."""
+    from test_neuron import assert_record_matches_capture
+    from transformers import Inkling2ForCausalLM, Inkling2TextConfig
+
+    from attnwidget import wire
+
+    model = _tiny_inkling2(Inkling2TextConfig, Inkling2ForCausalLM)
+    hooks_before = [dict(module._forward_hooks) for module in model.modules()]
+    result = capture(model, minilm_tokenizer, TEXT)
+    assert [dict(module._forward_hooks) for module in model.modules()] == hooks_before
+    attention = _assert_exact(result, model, minilm_tokenizer)
+    assert result.layer_numbers() == [0, 1, 2, 3]
+    n = len(result.tokens)
+    for layer in range(4):
+        sinks = result.sinks(layer)
+        assert sinks.shape == (4, n) and not np.allclose(sinks, sinks[:, :1])  # each query its own sink
+        assert_record_matches_capture(result, "self", layer, *wire.decode_query_key_record(
+            wire.query_key_record(result, "self", layer)))  # fmt: skip
+    assert (attention.sum(-1) < 1 - 1e-3).all()
+    assert attention[0, :, -1, : n - 4].max() == 0 and attention[1, :, -1, : n - 4].min() > 0  # window, then full
+
+
+def test_inkling2_loop_records_each_pass_through_its_looped_layers(minilm_tokenizer):
+    from transformers import Inkling2LoopForCausalLM, Inkling2LoopTextConfig
+
+    model = _tiny_inkling2(
+        Inkling2LoopTextConfig, Inkling2LoopForCausalLM, loop_layer_index_start=2, loop_layer_index_end=4,
+        loop_num_passes=2, loop_gate_rank=8,
+    )  # fmt: skip
+    result = capture(model, minilm_tokenizer, TEXT)
+    _assert_exact(result, model, minilm_tokenizer)
+    assert result.stack().model_layer_numbers == [0, 1, 2, 3, 2, 3]  # layers 2 and 3 run twice
+    assert result.layer_numbers() == list(range(6))  # numbers that repeat are shown as indices

@@ -18,11 +18,12 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import decoders, encoders, seq2seq
+from . import decoders, encoders, over_layers, seq2seq
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **decoders.WATCHERS,
     **encoders.WATCHERS,
+    **over_layers.WATCHERS,
     **seq2seq.WATCHERS,
 }
 
