@@ -17,9 +17,9 @@ def _tiny(config_class, model_class, **fields):
     return model_class._from_config(config, attn_implementation="eager").eval()
 
 
-def _assert_exact(result, model, tokenizer, stack: str = "self") -> np.ndarray:
+def _assert_exact(result, model, inputs: dict, stack: str = "self") -> np.ndarray:
     """The capture equals eager output_attentions, and its queries, keys, scale, bias and sinks give it back."""
-    reference = eager_attentions(model, dict(tokenizer(TEXT, return_tensors="pt")))[stack][:, 0]
+    reference = eager_attentions(model, inputs)[stack][:, 0]
     attention = result.attention(stack)
     np.testing.assert_allclose(attention, reference, atol=1e-6, rtol=0)
     for layer in range(result.num_layers(stack)):
@@ -40,7 +40,7 @@ def test_layers_with_their_own_key_head_grouping_map_each_query_head_right(minil
     hooks_before = [dict(module._forward_hooks) for module in model.modules()]
     result = capture(model, minilm_tokenizer, TEXT)
     assert [dict(module._forward_hooks) for module in model.modules()] == hooks_before
-    attention = _assert_exact(result, model, minilm_tokenizer)
+    attention = _assert_exact(result, model, dict(minilm_tokenizer(TEXT, return_tensors="pt")))
     # One key head for all four query heads in layer 0, two in layer 1: keys are kept per query head.
     assert result.kv_head_of().tolist() == [0, 1, 2, 3]
     full_keys, sliding_keys = (result.query_key(layer)[1] for layer in (0, 1))
@@ -66,14 +66,9 @@ def test_stacks_named_with_a_prefix_are_told_apart(minilm_tokenizer):
     assert n_input == 12 and n_decoder == 5
     inputs = dict(minilm_tokenizer(TEXT, return_tensors="pt"))
     inputs["decoder_input_ids"] = torch.tensor([result.sides["decoder"].token_ids])
-    reference = eager_attentions(model, inputs)
     shapes = {"encoder": (n_input, n_input), "decoder": (n_decoder, n_decoder), "cross": (n_decoder, n_input)}
     for stack, shape in shapes.items():
-        attention = result.attention(stack)
-        assert attention.shape == (2, 4, *shape)
-        np.testing.assert_allclose(attention, reference[stack][:, 0], atol=1e-6, rtol=0)
-        for layer in range(2):
-            np.testing.assert_allclose(softmax_of_scores(result, layer, stack), attention[layer], atol=1e-4, rtol=0)
+        assert _assert_exact(result, model, inputs, stack).shape == (2, 4, *shape)
     assert result.attention("decoder")[:, :, 0, 1:].max() == 0  # the decoder is causal, the encoder is not
     assert result.attention("encoder")[:, :, 0, 1:].min() > 0
 
@@ -123,7 +118,7 @@ def test_inkling2_token_attention_is_exact_with_a_sink_per_query(minilm_tokenize
     hooks_before = [dict(module._forward_hooks) for module in model.modules()]
     result = capture(model, minilm_tokenizer, TEXT)
     assert [dict(module._forward_hooks) for module in model.modules()] == hooks_before
-    attention = _assert_exact(result, model, minilm_tokenizer)
+    attention = _assert_exact(result, model, dict(minilm_tokenizer(TEXT, return_tensors="pt")))
     assert result.layer_numbers() == [0, 1, 2, 3]
     n = len(result.tokens)
     for layer in range(4):
@@ -143,6 +138,6 @@ def test_inkling2_loop_records_each_pass_through_its_looped_layers(minilm_tokeni
         loop_num_passes=2, loop_gate_rank=8,
     )  # fmt: skip
     result = capture(model, minilm_tokenizer, TEXT)
-    _assert_exact(result, model, minilm_tokenizer)
+    _assert_exact(result, model, dict(minilm_tokenizer(TEXT, return_tensors="pt")))
     assert result.stack().model_layer_numbers == [0, 1, 2, 3, 2, 3]  # layers 2 and 3 run twice
     assert result.layer_numbers() == list(range(6))  # numbers that repeat are shown as indices
