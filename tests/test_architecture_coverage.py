@@ -70,6 +70,10 @@ SHRINK = {
     "decoder_start_token_id": 102,
     "initializer_range": 0.2,
 }
+# Inkling2: a window of 4 in the sliding layers, and blocks of 2 layers for its block attention residuals.
+_INKLING2 = {"num_hidden_layers": 4, "layer_types": ["hybrid_sliding", "hybrid"] * 2, "swa_num_attention_heads": 4,
+             "swa_num_key_value_heads": 2, "swa_head_dim": 8, "sliding_window_size": 4, "rel_extent": 8, "d_rel": 4,
+             "n_layers_per_attn_res_block": 2, "unpadded_vocab_size": 30522}
 # What the generic sizes get wrong for a few types, found by building them.
 OVERRIDES = {
     # DeBERTa-v3's own settings: relative position terms in both directions, on a shared key
@@ -87,7 +91,6 @@ OVERRIDES = {
     "gpt_neo": {"attention_types": [[["global", "local"], 1]], "window_size": 4},
     "luke": {"entity_vocab_size": 16, "entity_emb_size": 16},  # not 500,000 entities: the text has none
     "mamba2": {"num_heads": 8},  # heads * head_dim must equal expand * hidden_size
-    "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 8},
     "gpt_neox_japanese": {"rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                               "partial_rotary_factor": 0.5}},  # rotary on half of each head
     "neomme": {"head_dim": 16},
@@ -95,19 +98,53 @@ OVERRIDES = {
     "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True,
                  "local_attn_chunk_length": 4, "lsh_attn_chunk_length": 16},
     "zaya": {"num_experts_per_tok": 1},
+    "axk1": {"n_group": 2, "topk_group": 1},  # its router splits the experts into groups
+    "mimo_v2_flash": {"sliding_window": 4},  # sliding layers: a window, sinks and twice the key heads
+    # rotary (M-RoPE sections summing to head_dim / 2) on the sliding layers, none on the global ones
+    "cohere_compass_text": {"layer_types": ["sliding_attention", "full_attention"], "sliding_window": 4,
+                            "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0,
+                                                                      "mrope_section": [2, 1, 1]},
+                                                "full_attention": None}},
+    # DBRX reads rope_theta from its attention config, and clamps with clip_qkv unconditionally
+    "dbrx": {"attn_config": {"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8},
+             "ffn_config": {"ffn_hidden_size": 64, "moe_num_experts": 4, "moe_top_k": 2}},
+    "dots1": {"n_shared_experts": 1, "first_k_dense_replace": 1, "layer_types": ["full_attention", "sliding_attention"],
+              "sliding_window": 4},
+    # the last two layers reuse the keys of the first two, as Gemma 3n's shared key-value layers do
+    "gemma3n_text": {"num_hidden_layers": 4, "layer_types": ["sliding_attention", "full_attention"] * 2,
+                     "num_kv_shared_layers": 2, "sliding_window": 4, "vocab_size_per_layer_input": 30522,
+                     "hidden_size_per_layer_input": 8, "laurel_rank": 8},
     # hybrids: one recurrent or linear layer and one attention layer
-    **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid",
-                     "granitemoehybrid"), {"layer_types": ["linear_attention", "full_attention"]}),  # fmt: skip
-    "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"]},
+    **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid"),
+                    {"layer_types": ["linear_attention", "full_attention"]}),
+    "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"], "mamba_n_heads": 8,
+                         "mamba_d_head": 8},
+    # its indexer keeps the 2 best blocks of 2 keys (plus the unfinished block) per query: sparse at 12 tokens
+    "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"], "indexer_n_heads": 2,
+                       "indexer_kv_heads": 1, "indexer_head_dim": 8, "indexer_budget": 4, "indexer_compress_ratio": 2,
+                       "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_num_key_heads": 2,
+                       "linear_num_value_heads": 4, "shared_expert_intermediate_size": 32, "hc_lowrank": 8},
     "lfm3": {"layer_types": ["conv", "full_attention"]},
+    "lfm2_moe": {"layer_types": ["conv", "full_attention"], "num_dense_layers": 1},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "longt5": {"local_radius": 2},  # blocks of 3 tokens: the band of local attention shows at 12 tokens
     # windows of 2 and 4 tokens each side over the 12 tokens of TEXT, which the model pads to 16 inside
     **dict.fromkeys(("longformer", "led"), {"attention_window": [4, 8]}),
-    "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    # Zamba ties one attention block across its hybrid layers, so it needs two of them
+    "zamba": {"num_hidden_layers": 3, "layers_block_type": ["linear_attention", "hybrid", "hybrid"],
+              "attention_head_dim": 16},
     "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
+    "minimax": {"layer_types": ["linear_attention", "full_attention"]},
+    "inkling2_text": _INKLING2,
+    "inkling2_loop_text": {**_INKLING2, "loop_layer_index_start": 2, "loop_layer_index_end": 4, "loop_num_passes": 2,
+                           "loop_gate_rank": 8},  # layers 2 and 3 run twice
+}
+# Types in the mappings that are not text models, though their config is not a composite, each with why.
+NOT_TEXT = {
+    "tapas": "reads tables: TapasTokenizer gives each token 7 type ids (segment, column, row, ranks...) from a table "
+    "and a question; a text tokenizer gives one",
 }
 
 
@@ -125,16 +162,7 @@ BAND_LAYOUTS = {"longformer": {"attentions": "global_attentions"},
                 "led": {"encoder_attentions": "encoder_global_attentions"}}  # fmt: skip
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
-OPEN = {
-    **dict.fromkeys(("cohere_compass_text", "dbrx", "dots1", "gemma3n_text", "granitemoehybrid", "lfm2_moe",
-                     "qwen4_exp_text", "zamba"), "no tiny config found yet: the generic sizes break it"),
-    "mimo_v2_flash": "adds a term to the scores that is not recorded",
-    "axk1": "capture fails while recording its latent attention",
-    **dict.fromkeys(("inkling2_text", "inkling2_loop_text"), "an attention over blocks of layers, not tokens"),
-    "minimax": "its lightning-attention layers return something else than weights under `attentions`",
-    **dict.fromkeys(("seamless_m4t", "seamless_m4t_v2"), "the text-to-text model changes the sequence length"),
-    "tapas": "reads tables: its token type ids have 7 columns, which a text tokenizer does not give",
-}
+OPEN: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -154,6 +182,8 @@ def text_model_types() -> dict[str, str | None]:
 
 
 def _not_text(config_class, model_type: str) -> str | None:
+    if model_type in NOT_TEXT:
+        return NOT_TEXT[model_type]
     composite = sorted(getattr(config_class, "sub_configs", None) or {})
     if any(part in name for name in composite for part in ("vision", "audio", "speech", "text", "encoder",
                                                            "decoder", "patch", "depth", "codec")):
@@ -307,6 +337,12 @@ def _big_bird_counted_keys(model, field, stack, maps, run):
     return counted
 
 
+def _minimax_softmax_layers(model, field, stack, maps, run):
+    """MiniMax's lightning (linear) attention layers return their recurrent state, [heads, head_dim, head_dim], in
+    place of a map: a hybrid's maps are those of its softmax layers, as a capture records them."""
+    return [entry for entry, kind in zip(maps, model.config.layer_types) if kind != "linear_attention"]
+
+
 def _squeezebert_softmax(model, field, stack, maps, run):
     """SqueezeBERT returns its scores before the softmax."""
     return [scores.softmax(dim=-1) for scores in maps]
@@ -337,6 +373,7 @@ EAGER_LAYOUTS = {
     "led": _longformer_bands,
     "longt5": _longt5_local_blocks,
     "squeezebert": _squeezebert_softmax,
+    "minimax": _minimax_softmax_layers,
     "big_bird": _big_bird_counted_keys,
     "bigbird_pegasus": _big_bird_counted_keys,
     "reformer": _reformer_token_order,

@@ -25,8 +25,10 @@ export interface QueryKeyLayer {
   scores: Float32Array;
   /** The additive term before the softmax (mask, relative position bias), or null. */
   bias: Bias | null;
-  /** [heads] attention sinks (GPT-OSS): one more logit per head in every softmax, attending to no token; or null. */
+  /** Attention sinks, [heads, sinkRows]: one more logit in every softmax, attending to no token; or null. */
   sinks: Float32Array | null;
+  /** 1 where each head has one sink (GPT-OSS), nQuery where each query has its own (Inkling2). */
+  sinkRows: number;
 }
 
 /** Broadcast like numpy: a size-1 head or query dimension serves every head or query. */
@@ -139,10 +141,11 @@ function decodeRecord(bytes: Uint8Array, expected: { heads: number; nQuery: numb
     bias = { data: biasArray.values, heads: bh, rows, nKey, additive };
   }
   const sinks = array("sinks");
-  if (sinks && !sameShape(sinks.entry.shape, [heads])) {
-    throw new Error(`the query-key record's sinks of shape ${sinks.entry.shape.join("×")} are not one per head`);
+  if (sinks && !sameShape(sinks.entry.shape, [heads]) && !sameShape(sinks.entry.shape, [heads, nQuery])) {
+    throw new Error(`the query-key record's sinks of shape ${sinks.entry.shape.join("×")} are not one per head or per head and query`);
   }
-  return { scale: header.scale, softcap: header.softcap ?? null, sinks: sinks?.values ?? null, heads, kvHeads, nQuery, nKey, dim, query: query.values, key: key.values, scores: scores.values, bias };
+  const sinkRows = sinks?.entry.shape[1] ?? 1;
+  return { scale: header.scale, softcap: header.softcap ?? null, sinks: sinks?.values ?? null, sinkRows, heads, kvHeads, nQuery, nKey, dim, query: query.values, key: key.values, scores: scores.values, bias };
 }
 
 /** The query-key record of one layer, checked against what meta says of its stack. */

@@ -18,7 +18,7 @@ export interface NeuronRow {
   bias: Float64Array;
   /** softmax(score + bias), in float64; 0 where masked. With a sink, the keys' weights sum to less than 1. */
   softmax: Float64Array;
-  /** The head's attention sink (GPT-OSS): its logit and the weight it takes, which goes to no token; or null. */
+  /** The head's attention sink for this query: its logit and the weight it takes, which goes to no token; or null. */
   sink: { logit: number; weight: number } | null;
   masked: boolean[];
 }
@@ -38,7 +38,7 @@ export function neuronRow(layer: QueryKeyLayer, head: number, queryIndex: number
   const { softcap } = layer;
   const capped = softcap === null ? null : Float64Array.from(scores, (s) => softcap * Math.tanh(s / softcap));
   const logits = Array.from(capped ?? scores, (s, k) => s + bias[k]);
-  const sinkLogit = layer.sinks ? layer.sinks[head] : null;
+  const sinkLogit = layer.sinks ? layer.sinks[head * layer.sinkRows + (layer.sinkRows === 1 ? 0 : queryIndex)] : null;
   const top = Math.max(...logits.filter((_, k) => !masked[k]), sinkLogit ?? -Infinity);
   const weights = Float64Array.from(logits, (logit, k) => (masked[k] ? 0 : Math.exp(logit - top)));
   const sinkWeight = sinkLogit === null ? 0 : Math.exp(sinkLogit - top);

@@ -37,7 +37,7 @@ const LABEL_CHAR = 7;
 const HEADER_ROW = 20;
 const BAR_WIDTH = 70;
 const SINK_LABEL = "<sink>";
-const SINK_TITLE = "attention sink: a learned logit of this head in every softmax; its weight goes to no token";
+const SINK_TITLE = "attention sink: one more logit in this head's softmax (learned, or computed from the query token); its weight goes to no token";
 
 /** The softmax cell of a row: a bar as long as the weight, and the weight (or "masked"). */
 function softmaxCell(weight: number, text: string): HTMLElement {

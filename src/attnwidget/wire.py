@@ -215,7 +215,8 @@ def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.n
     """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any.
 
     Scores are before soft-capping: the header's `softcap` says how to cap them, so the browser
-    can show the capped score as a step of its own. `sinks` (GPT-OSS) is one more logit per head."""
+    can show the capped score as a step of its own. `sinks` is one more logit per head (GPT-OSS), or per head and
+    query (Inkling2)."""
     query, key = capture.query_key(layer, stack)  # raises the capture's own errors for bad input
     record = capture.stack(stack).layers[layer]
     scores = np.einsum("hqd,hkd->hqk", query, key) * np.float32(capture.layer_scale(layer, stack))
@@ -232,7 +233,9 @@ def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.n
         arrays["bias"] = bias
     sinks = capture.sinks(layer, stack)
     if sinks is not None:
-        arrays["sinks"] = np.asarray(sinks, dtype=_FLOAT32_LITTLE_ENDIAN).reshape(scores.shape[0])
+        arrays["sinks"] = np.asarray(sinks, dtype=_FLOAT32_LITTLE_ENDIAN).reshape(scores.shape[0], -1)
+        if arrays["sinks"].shape[1] == 1:  # one per head: the shape GPT-OSS's records have always had
+            arrays["sinks"] = arrays["sinks"][:, 0]
     return arrays
 
 

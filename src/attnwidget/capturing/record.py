@@ -104,7 +104,9 @@ def _capturing_attention(module, query, key, value, attention_mask, *args, **kwa
     if recorder is not None:
         scaling = kwargs.get("scaling", args[0] if args else None)
         position_bias, softcap = kwargs.get("position_bias"), kwargs.get("softcap")
-        sinks = _sinks_in_weights(module, weights)
+        # Inkling2 gives each query its own sink logit, [batch, heads, n_query, 1], as `sinks`
+        given = kwargs.get("sinks")
+        sinks = given[..., 0] if torch.is_tensor(given) else _sinks_in_weights(module, weights)
         recorder.record(
             module, query, key, weights, attention_mask, scaling, position_bias, softcap=softcap, sinks=sinks
         )
@@ -145,10 +147,13 @@ class Recorder:
         self._recorded: set[tuple[int, int]] = set()
         self._handles: list = []
         self._warned: set[str] = set()
+        self._left_out: set[int] = set()
 
     def record(
         self, module, query, key, weights, attention_mask, scaling, position_bias, softcap=None, sinks=None
     ) -> None:
+        if id(module) in self._left_out:
+            return
         if weights is None:
             raise RuntimeError(f"{type(module).__name__} returned no attention weights from its eager function")
         self._check_one_call_per_forward(module)
@@ -157,9 +162,6 @@ class Recorder:
         q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
         self._check_lengths(module, weights, q_rows, k_rows)
         stack = self.stacks[stack_name]
-        heads, kv_heads = query.shape[1], key.shape[1]
-        if stack.kv_head_of is None:
-            stack.kv_head_of = np.arange(heads) // (heads // kv_heads)
         layer = LayerRecord(
             attention=_keep(weights, q_rows, k_rows, self._attention_dtype),
             query=_keep(query, q_rows, None, torch.float32),
@@ -167,7 +169,7 @@ class Recorder:
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
             softcap=None if softcap is None else float(softcap),
-            sinks=None if sinks is None else sinks.detach().to("cpu", torch.float32).numpy().copy(),
+            sinks=None if sinks is None else _sinks(sinks, q_rows),
         )
         exact, error = _derivation_error(layer)
         if exact and self._attention_dtype == torch.float32 and _all_float32(query, key, weights):
@@ -181,9 +183,30 @@ class Recorder:
                 "keys explain it in part.",
                 IncompleteScoresWarning,
             )
+        self._share_key_heads(stack, layer)
         self._count(layer)
         stack.layers.append(layer)
         stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
+
+    def leave_out(self, modules: list[nn.Module]) -> None:
+        """Record nothing of these modules' attention calls: they attend over something else than tokens."""
+        self._left_out.update(id(module) for module in modules)
+
+    def _share_key_heads(self, stack: StackRecord, layer: LayerRecord) -> None:
+        """Set the stack's one query-to-key-head mapping, or give up sharing when a layer groups differently.
+
+        MiMo-V2-Flash's sliding layers have twice the key heads of its full layers; one mapping per stack
+        cannot say that, so from then on every layer of the stack keeps one key per query head."""
+        heads = layer.query.shape[0]
+        kv_head_of = np.arange(heads) // (heads // layer.key.shape[0])
+        if stack.kv_head_of is None:
+            stack.kv_head_of = kv_head_of
+        elif not np.array_equal(stack.kv_head_of, kv_head_of):
+            for earlier in stack.layers:
+                self._budget.hold(_one_key_per_query_head(earlier, stack.kv_head_of))
+            stack.kv_head_of = np.arange(heads)
+        if not np.array_equal(stack.kv_head_of, kv_head_of):
+            _one_key_per_query_head(layer, kv_head_of)  # counted with the layer
 
     def _check_one_call_per_forward(self, module: nn.Module) -> None:
         if id(module) not in self._calls:
@@ -220,8 +243,8 @@ class Recorder:
         if any(part in _CROSS_ATTENTION_NAMES for part in parts):
             return "cross"
         # The outermost of "encoder"/"decoder" decides: a BERT decoder inside EncoderDecoderModel is
-        # named "decoder.bert.encoder.layer.0...".
-        return next((part for part in parts if part in ("encoder", "decoder")), "decoder")
+        # named "decoder.bert.encoder.layer.0...". SeamlessM4T names its stacks "text_encoder", "text_decoder".
+        return next((side for side in map(_stack_named, parts) if side is not None), "decoder")
 
     @staticmethod
     def _check_lengths(module, weights, q_rows: SideRows, k_rows: SideRows) -> None:
@@ -251,6 +274,26 @@ class Recorder:
         stored = layer.stored_attention
         itemsize = 0 if stored is None else stored.itemsize
         self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize))
+
+
+def _sinks(sinks: torch.Tensor, q_rows: SideRows) -> np.ndarray:
+    """[heads] sinks as they are; per-query sinks [batch, heads, n_query] as [heads, n_query] of the kept row."""
+    if sinks.dim() == 1:
+        return sinks.detach().to("cpu", torch.float32).numpy().copy()
+    return _keep(sinks.detach()[..., None], q_rows, None, torch.float32)[..., 0]
+
+
+def _one_key_per_query_head(layer: LayerRecord, kv_head_of: np.ndarray) -> int:
+    """Repeat a layer's shared key heads, one per query head; the bytes that adds."""
+    before = layer.key.nbytes
+    if layer.key.shape[0] != len(kv_head_of):
+        layer.key = layer.key[kv_head_of]
+    return layer.key.nbytes - before
+
+
+def _stack_named(part: str) -> str | None:
+    """The stack a part of a module name names: "encoder" or "decoder", alone or as its last word."""
+    return next((side for side in ("encoder", "decoder") if part == side or part.endswith("_" + side)), None)
 
 
 def _layer_number(module_name: str) -> int | None:

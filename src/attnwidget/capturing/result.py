@@ -75,8 +75,9 @@ class LayerRecord:
         self.softcap = softcap
         """Logit soft-capping (Gemma 2): scores become tanh(scores / softcap) * softcap before the bias."""
         self.sinks = sinks
-        """[heads] float32 attention sinks (GPT-OSS, and CPM-Ant's prompt), or None: each head's softmax has one
-        more logit, its sink, whose weight goes to no token; the attention is the weights of the real keys."""
+        """[heads] float32 attention sinks (GPT-OSS, and CPM-Ant's prompt), [heads, n_query] where each query has its own (Inkling2), or
+        None: each head's softmax has one more logit, its sink, whose weight goes to no token; the attention is the
+        weights of the real keys."""
         if attention is None and (query is None or key is None or scale is None):
             raise ValueError("a layer record needs its attention, or the query, key and scale to derive it from")
 
@@ -118,7 +119,8 @@ class LayerRecord:
                 yield torch.softmax(scores, dim=-1, dtype=torch.float32)
                 continue
             # As GPT-OSS's eager function: the sink as a last column, the row's maximum taken out, then dropped.
-            logits = torch.cat([scores, scores.new_full((scores.shape[0], 1), float(self.sinks[head]))], dim=-1)
+            sink = torch.as_tensor(self.sinks[head], dtype=scores.dtype).expand(scores.shape[0])
+            logits = torch.cat([scores, sink[:, None]], dim=-1)
             logits = logits - logits.max(dim=-1, keepdim=True).values
             yield torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
 
@@ -254,7 +256,8 @@ class Capture:
         return self._layer(layer, stack).softcap
 
     def sinks(self, layer: int, stack: str | None = None) -> np.ndarray | None:
-        """[heads] attention-sink logits (GPT-OSS), or None: one more logit in each softmax, attending to no token."""
+        """Attention-sink logits, [heads] (GPT-OSS) or [heads, n_query] (Inkling2), or None: one more logit in each
+        softmax, attending to no token."""
         return self._layer(layer, stack).sinks
 
     # -- internals ------------------------------------------------------------------------
