@@ -30,6 +30,20 @@ def test_yoso_has_no_attention_weights(tiny_models):
     assert out.attentions[0].shape == out.last_hidden_state.shape
 
 
+def test_mra_approximates_attention_and_forms_no_weights(minilm_tokenizer):
+    from transformers import MraConfig, MraForMaskedLM
+
+    config = MraConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       intermediate_size=64, max_position_embeddings=128)  # fmt: skip
+    model = MraForMaskedLM(config).eval()
+    message = _refusal(model, minilm_tokenizer)
+    assert message.startswith("MRA has no attention weights to show: it approximates softmax attention")
+    assert "AttentionWidget.from_attention" in message
+    with torch.no_grad():
+        out = model(**minilm_tokenizer(TEXT, return_tensors="pt"), output_attentions=True)
+    assert not out.attentions  # eager has nothing to show either
+
+
 def test_nystromformer_with_landmarks_is_approximate(tiny_models):
     model, tokenizer = tiny_models("nystromformer")
     model = rebuilt(model, num_landmarks=4)  # 4 landmarks for 16 positions

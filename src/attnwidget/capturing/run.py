@@ -18,6 +18,7 @@ from .loading import check_model
 from .record import Recorder, SideRows, StackPlan, exclusively, recording, switched_to_eval
 from .result import Capture, TokenSide
 from .tokens import display_tokens
+from .watchers.refusals import refuses
 
 _ATTENTION_DTYPES = {"float32": np.float32, "float16": np.float16}
 
@@ -394,6 +395,8 @@ def _check_has_attention(model: nn.Module) -> None:
         recordable = getattr(module, "_can_record_outputs", None) or {}
         return "attentions" in recordable or "output_attentions" in inspect.signature(module.forward).parameters
 
+    if refuses(model):  # its own refusal (watchers/refusals.py) names what it computes instead
+        return
     models = [module for module in model.modules() if isinstance(module, PreTrainedModel)]
     if getattr(model.config, "model_type", None) in _RECURRENT_WITH_ATTENTION_OUTPUT or not any(
         outputs_attention(module) for module in models

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 from torch import nn
 
+from .parts import watcher_name
 from . import (
     big_bird,
     decoders,
@@ -51,17 +52,13 @@ _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
 }
 
 
-def _watcher_name(module: nn.Module) -> str:
-    return f"{type(module).__module__.rsplit('.', 1)[-1]}.{type(module).__name__}"
-
-
 @contextlib.contextmanager
 def watched(model: nn.Module, recorder) -> Iterator[None]:
     """Hook the attention modules of the architectures above; remove every hook afterwards."""
     by_class: dict[str, list[nn.Module]] = {}
     for module in model.modules():
-        if _watcher_name(module) in _WATCHERS:
-            by_class.setdefault(_watcher_name(module), []).append(module)
+        if watcher_name(module) in _WATCHERS:
+            by_class.setdefault(watcher_name(module), []).append(module)
     handles = []
     try:
         for name, modules in by_class.items():

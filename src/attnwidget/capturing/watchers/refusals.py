@@ -14,6 +14,8 @@ from typing import Callable
 
 from torch import nn
 
+from .parts import watcher_name
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -40,6 +42,15 @@ REFUSALS: dict[str, Refusal] = {
         "keys and pass it to AttentionWidget.from_attention(attention, tokens, probabilities=False)",
         applies=_always,
     ),
+    "modeling_mra.MraSelfAttention": Refusal(
+        computes="MRA has no attention weights to show: it approximates softmax attention at several resolutions "
+        "(a coarse average over blocks of {module.num_block} tokens, refined block by block where it is large) and "
+        "applies that to the values directly; it returns no map, and its output_attentions gives none",
+        instead="attnwidget shows softmax attention weights, and this model forms none. To see the exact softmax "
+        "attention it approximates, compute softmax(q·k / √d) from its query and key layers and pass it to "
+        "AttentionWidget.from_attention(attention, tokens)",
+        applies=_always,
+    ),
     "modeling_nystromformer.NystromformerSelfAttention": Refusal(
         computes="This Nyströmformer approximates softmax attention through {module.num_landmarks} landmarks (means "
         "of segments of its {module.seq_len} queries and keys): its map is a product of three small softmax maps "
@@ -61,6 +72,11 @@ REFUSALS: dict[str, Refusal] = {
 }
 
 
+def refuses(model: nn.Module) -> bool:
+    """Whether the capture of this model will stop with one of these refusals, which says more than a generic one."""
+    return any(watcher_name(m) in REFUSALS and REFUSALS[watcher_name(m)].applies(m) for m in model.modules())
+
+
 def refusing(name: str, watch: Callable[[list[nn.Module], object], list] | None = None) -> Callable:
     """The watcher of a listed class: refuse, before the pass, when one of its modules computes what the class's
     entry describes; else record them with `watch`."""
@@ -75,4 +91,4 @@ def refusing(name: str, watch: Callable[[list[nn.Module], object], list] | None 
     return watcher
 
 
-WATCHERS = {"modeling_yoso.YosoSelfAttention": refusing("modeling_yoso.YosoSelfAttention")}
+WATCHERS = {name: refusing(name) for name in ("modeling_yoso.YosoSelfAttention", "modeling_mra.MraSelfAttention")}
