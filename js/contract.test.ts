@@ -12,6 +12,7 @@ import {
   isResponse,
   layerLabel,
   parseChunkKey,
+  sinkOf,
   stackInfo,
   toUint8,
 } from "./contract";
@@ -84,7 +85,7 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     bytes.subarray(0, cells).forEach((byte, i) => expect(byteToProbability(byte, meta)).toBeCloseTo(expected.attention.probabilities[i], 7));
   });
 
-  it("reads each head's sink weights after the attention (GPT-OSS's sinks), where the layer has them", () => {
+  it("reads each head's sink weights after the attention, where the layer has a sink", () => {
     const info = stackInfo(meta, stack)!;
     const bytes = decodeAttentionChunk(meta, stack, layer, attention);
     const nQuery = info.query.tokens.length;
@@ -93,6 +94,12 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     expect(weights).toHaveLength(info.stack.heads * nQuery);
     const without = { ...info, stack: { ...info.stack, has_sinks: undefined } }; // a version 2 meta
     expect(headSinkWeights(without, layer, bytes, 0)).toBeNull();
+  });
+
+  it("names the sink as meta says, and as GPT-OSS's learned sink in a meta older than version 4", () => {
+    const info = stackInfo(meta, stack)!;
+    expect(sinkOf(info.stack)).toEqual({ label: "<prompt>", stands_for: "the 2 prompt positions the model puts before the text" });
+    expect(sinkOf({ ...info.stack, sink: undefined }).label).toBe("<sink>");
   });
 
   it("rejects an attention chunk of the wrong size, saying what to do", () => {
@@ -106,7 +113,10 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     const qk = expected.query_key;
     expect(record.scale).toBe(qk.scale);
     expect(record.softcap).toBe(qk.softcap);
-    expect(Array.from(record.sinks!)).toEqual(numbers(qk.sinks));
+    // The fixture's layer has a sink logit per head and query (the log-sum-exp of its prompt positions' logits).
+    expect(qk.sinks.shape).toEqual([record.heads, record.nQuery]);
+    expect(record.sinks!.perQuery).toBe(true);
+    expect(Array.from(record.sinks!.data)).toEqual(numbers(qk.sinks));
     expect([record.heads, record.nQuery, record.dim]).toEqual(qk.query.shape);
     expect([record.kvHeads, record.nKey, record.dim]).toEqual(qk.key.shape);
     expect([record.heads, record.nQuery, record.nKey]).toEqual(qk.scores.shape);

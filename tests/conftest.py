@@ -235,8 +235,8 @@ def softmax_of_scores(result, layer: int, stack: str) -> np.ndarray:
     if bias is not None:
         scores = scores + bias
     sinks = result.sinks(layer, stack)
-    if sinks is not None:  # one more logit per head, whose weight goes to no token
-        sink_column = np.broadcast_to(sinks[:, None, None], (*scores.shape[:2], 1))
+    if sinks is not None:  # one more logit per head (or per head and query), whose weight goes to no token
+        sink_column = np.broadcast_to(sinks.reshape(scores.shape[0], -1)[..., None], (*scores.shape[:2], 1))
         return _softmax(np.concatenate([scores, sink_column], axis=-1))[..., :-1]
     return _softmax(scores)
 

@@ -42,8 +42,8 @@ def softmax(header, arrays) -> np.ndarray:
         logits = np.tanh(logits / header["softcap"]) * header["softcap"]
     if "bias" in arrays:
         logits = logits + arrays["bias"]
-    if "sinks" in arrays:  # one more logit per head, whose weight goes to no token
-        sinks = np.broadcast_to(arrays["sinks"][:, None, None], (*logits.shape[:2], 1))
+    if "sinks" in arrays:  # one more logit per head (or per head and query), whose weight goes to no token
+        sinks = np.broadcast_to(arrays["sinks"].reshape(logits.shape[0], -1)[..., None], (*logits.shape[:2], 1))
         logits = np.concatenate([logits, sinks], axis=-1)
     logits = logits - logits.max(axis=-1, keepdims=True)
     weights = np.exp(logits)
