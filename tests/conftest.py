@@ -133,6 +133,11 @@ def _tiny_config(arch: str):
             **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4, local_radius=2,
             relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
         ),
+        "pegasus_x": lambda: t.PegasusXConfig(  # blocks of 8 tokens, the second layer's straddling the first's
+            **_COMMON, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, block_size=8, num_global_tokens=2,
+            stagger_local_blocks=True, decoder_start_token_id=SEP, eos_token_id=SEP,
+        ),
         "big_bird": lambda: t.BigBirdConfig(  # block-sparse above 14 tokens; transformers switches shorter ones
             **_COMMON, **bert_like, block_size=2, num_random_blocks=1, max_position_embeddings=64,
             initializer_range=0.2,
@@ -160,8 +165,9 @@ DECODER_ONLY = (
 REFUSED = ("diffllama",)
 """Decoders whose attention one map per layer cannot show: capture refuses them."""
 ENCODER_DECODER = ("t5", "bart")
-LOCAL_ENCODER_DECODER = ("longt5",)
-"""Encoder-decoders whose eager encoder attention comes in blocks (see longt5_local_as_dense), not token by token."""
+LOCAL_ENCODER_DECODER = ("longt5", "pegasus_x")
+"""Encoder-decoders whose eager encoder attention comes in blocks (see longt5_local_as_dense and
+pegasus_x_local_as_dense), not token by token."""
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
 MORE_DECODERS = ("openai-gpt", "xglm", "gpt_neox_japanese", "cpmant")
 MORE_ENCODER_DECODERS = ("fsmt",)
@@ -211,15 +217,34 @@ def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
 
 
 def longt5_local_as_dense(blocks: torch.Tensor, n: int) -> torch.Tensor:
-    """LongT5's local encoder attention as eager returns it, [batch, blocks, heads, L, 3L], as [batch, heads, n, n]:
+    """LongT5's local encoder attention as eager returns it, [batch, blocks, heads, L, 3L (+ summaries)], as
+    [batch, heads, n, n]:
     query q is row q % L of block q // L, whose column j is key (q // L - 1) * L + j; other keys get 0."""
     length = blocks.shape[-2]
+    blocks = blocks[..., : 3 * length]  # transient-global attention's block summaries follow: no tokens
     dense = blocks.new_zeros(blocks.shape[0], blocks.shape[2], n, n)
     for query in range(n):
         for column in range(3 * length):
             key = (query // length - 1) * length + column
             if 0 <= key < n:
                 dense[:, :, query, key] = blocks[:, query // length, :, query % length, column]
+    return dense
+
+
+def pegasus_x_local_as_dense(local: torch.Tensor, n: int) -> torch.Tensor:
+    """Pegasus-X's local encoder attention as eager returns it, [batch, heads, blocks, B, global tokens + B], as
+    [batch, heads, n, n] over the text's n tokens, the global tokens' columns left out. Token t sits at t + offset
+    in the blocks: offset is B // 2 in a layer whose blocks straddle the others' (it has one block more than the
+    text padded to a multiple of B needs), else 0; it sees the keys of its own block only."""
+    count, block = local.shape[2], local.shape[3]
+    global_tokens = local.shape[4] - block
+    offset = (count - -(-n // block)) * block // 2
+    dense = local.new_zeros(local.shape[0], local.shape[1], n, n)
+    for query in range(n):
+        for key in range(n):
+            (row_block, row), (key_block, column) = divmod(query + offset, block), divmod(key + offset, block)
+            if row_block == key_block:
+                dense[:, :, query, key] = local[:, :, row_block, row, global_tokens + column]
     return dense
 
 

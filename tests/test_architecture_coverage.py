@@ -100,6 +100,7 @@ OVERRIDES = {
     "lfm3": {"layer_types": ["conv", "full_attention"]},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "longt5": {"local_radius": 2},  # blocks of 3 tokens: the band of local attention shows at 12 tokens
+    "pegasus_x": {"block_size": 4, "num_global_tokens": 2},  # blocks of 4 tokens, every other layer's straddling
     # windows of 2 and 4 tokens each side over the 12 tokens of TEXT, which the model pads to 16 inside
     **dict.fromkeys(("longformer", "led"), {"attention_window": [4, 8]}),
     "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
@@ -257,7 +258,7 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
 
 def _dense_eager_maps(model, out, inputs, fields) -> dict[str, list[torch.Tensor]]:
     """The eager attention fields that do not come as [batch, heads, n_query, n_key] maps, laid out so:
-    Longformer's and LED's bands with their global rows, and LongT5's local blocks (5-D)."""
+    Longformer's and LED's bands with their global rows, LongT5's local blocks (5-D) and Pegasus-X's (dicts)."""
     model_type = model.config.model_type
     dense = {
         field: _dense_from_bands(model.config, getattr(out, field), getattr(out, global_field), inputs)
@@ -266,16 +267,18 @@ def _dense_eager_maps(model, out, inputs, fields) -> dict[str, list[torch.Tensor
     spread_out = _eager_block_layouts().get(model_type)
     for field in fields if spread_out is not None else ():
         maps = getattr(out, field, None) or ()
-        dense[field] = [spread_out(a, inputs["input_ids"].shape[-1]) if a.dim() == 5 else a for a in maps]
+        dense[field] = [a if torch.is_tensor(a) and a.dim() == 4 else spread_out(a, inputs["input_ids"].shape[-1])
+                        for a in maps]  # fmt: skip
     return dense
 
 
 def _eager_block_layouts() -> dict:
-    """Per type whose eager attention comes in blocks (5-D) rather than [batch, heads, n_query, n_key]: how to
-    spread it out over the tokens, (blocks, n) -> [batch, heads, n, n]."""
-    from conftest import longt5_local_as_dense
+    """Per type whose eager attention comes in blocks rather than [batch, heads, n_query, n_key]: how to spread it
+    out over the tokens, (blocks, n) -> [batch, heads, n, n]. Pegasus-X's is a dict of its tokens' blocks
+    ("local") and its global tokens' rows ("global"), which are no tokens of the text."""
+    from conftest import longt5_local_as_dense, pegasus_x_local_as_dense
 
-    return {"longt5": longt5_local_as_dense}
+    return {"longt5": longt5_local_as_dense, "pegasus_x": lambda blocks, n: pegasus_x_local_as_dense(blocks["local"], n)}
 
 
 def _dense_from_bands(config, bands, global_rows, inputs) -> list[torch.Tensor]:

@@ -17,7 +17,8 @@ INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "enco
                "squeezebert": "encoder.layers.1.post_attention",  # its encoder calls layer.forward, past any hook
                **dict.fromkeys(("deberta", "convbert", "ibert", "luke", "big_bird"), "encoder.layer.1"),
                "openai-gpt": "transformer.h.1", "xglm": "model.layers.1", "fsmt": "model.decoder.layers.1",
-               "gpt_neox_japanese": "gpt_neox_japanese.layers.1", "cpmant": "cpmant.encoder.layers.1"}
+               "gpt_neox_japanese": "gpt_neox_japanese.layers.1", "cpmant": "cpmant.encoder.layers.1",
+               "pegasus_x": "model.encoder.layers.1"}
 
 
 def model_state(model) -> dict:
@@ -99,6 +100,7 @@ WATCHED = [
     "fsmt",
     "gpt_neox_japanese",
     "cpmant",
+    "pegasus_x",
 ]
 
 
