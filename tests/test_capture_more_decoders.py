@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from attnwidget import capture
+from attnwidget import capture, wire
 from conftest import eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
@@ -140,4 +140,7 @@ def test_cpmant_rows_it_masks_entirely_stay_zero(tiny_models):
     assert np.all(reference == 0)
     np.testing.assert_array_equal(result.attention(), reference)
     # They see no prompt position either: the sink's logit is -inf, and nothing of the row goes to it.
-    assert all(np.all(result.sinks(layer) == -np.inf) for layer in range(result.num_layers()))
+    for layer in range(result.num_layers()):
+        assert np.all(result.sinks(layer) == -np.inf)
+        chunk, shape = wire.attention_chunk(result, "self", layer)
+        assert not wire.split_attention_chunk(chunk, shape, has_sinks=True)[1].any()

@@ -147,7 +147,8 @@ export function neuronView(ctx: ViewContext): View {
   }
 
   function geometryOf(info: StackInfo, layer: QueryKeyLayer, token: number): Geometry {
-    const longest = Math.max(0, ...info.key.tokens.map((t) => t.length), info.query.tokens[token]?.length ?? 0);
+    const sink = layer.sinks ? sinkOf(info.stack).label.length : 0;
+    const longest = Math.max(sink, ...info.key.tokens.map((t) => t.length), info.query.tokens[token]?.length ?? 0);
     const label = Math.min(LABEL_MAX, Math.max(LABEL_MIN, longest * LABEL_CHAR + 16));
     // About 128-160 px per band whatever the head size: up to 8 px per dimension, at least 1.
     const dimWidth = Math.max(1, Math.min(8, Math.floor(160 / layer.dim)));

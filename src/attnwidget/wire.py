@@ -106,8 +106,11 @@ def attention_chunk(capture: Capture, stack: str, layer: int) -> tuple[bytes, li
     `meta.stacks[*].sink`."""
     attention = capture.layer_attention(layer, stack)
     chunk = quantize_attention(attention)
-    if capture.sinks(layer, stack) is not None:
-        chunk += quantize_attention(sink_weights(attention)[..., None])
+    sinks = capture.sinks(layer, stack)
+    if sinks is not None:
+        # A row that sees no such key (-inf: CPM-Ant's rows it masks entirely) gives it nothing, whatever is left.
+        unseen = np.isneginf(np.reshape(sinks, (sinks.shape[0], -1)))
+        chunk += quantize_attention(np.where(unseen, 0.0, sink_weights(attention))[..., None])
     return chunk, list(attention.shape)
 
 
