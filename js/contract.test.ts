@@ -142,6 +142,21 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     }
   });
 
+  it("reads one sink logit per head for every query where the record has one per head (GPT-OSS)", () => {
+    const record = decodeQueryKey(meta, stack, layer, queryKey);
+    const learned = { data: Float32Array.from([0.5, -1, 2, 0]), perQuery: false };
+    const kvHeadOf = stackInfo(meta, stack)!.stack.kv_head_of;
+    for (let q = 0; q < record.nQuery; q++) {
+      const row = neuronRow({ ...record, sinks: learned }, 2, q, kvHeadOf);
+      const own = neuronRow(record, 2, q, kvHeadOf);
+      expect(row.sink).toMatchObject({ logit: 2, perQuery: false });
+      // Only the sink's logit changed: the keys keep their ratios, and with the sink make 1.
+      const ratio = row.softmax[0] / own.softmax[0];
+      row.softmax.forEach((p, k) => expect(p).toBeCloseTo(own.softmax[k] * ratio, 12));
+      expect(row.softmax.reduce((a, b) => a + b, row.sink!.weight)).toBeCloseTo(1, 12);
+    }
+  });
+
   it("says which record does not fit the tokens", () => {
     const { meta: other } = buildFixture();
     expect(() => decodeQueryKey(other, "self", 1, queryKey)).toThrow(
