@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from attnwidget import capture
-from attnwidget.capturing import capture_from_attention
 from conftest import eager_attentions, eager_copy, longt5_local_as_dense, pegasus_x_local_as_dense, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"

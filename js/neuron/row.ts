@@ -46,7 +46,9 @@ export function neuronRow(layer: QueryKeyLayer, head: number, queryIndex: number
   const sinkWeight = sinkLogit === null ? 0 : Math.exp(sinkLogit - top);
   const total = weights.reduce((a, w) => a + w, sinkWeight);
   const softmax = total > 0 ? weights.map((w) => w / total) : weights;
-  const sink = sinkLogit === null ? null : { logit: sinkLogit, weight: total > 0 ? sinkWeight / total : 0, perQuery: !!sinks?.perQuery };
+  // A sink the row cannot see (-Infinity) in a row that sees nothing else either: nothing goes to it.
+  const weight = total > 0 ? sinkWeight / total : 0;
+  const sink = sinkLogit === null ? null : { logit: sinkLogit, weight, perQuery: !!sinks?.perQuery };
   const key = (k: number) => layer.key.subarray((kvHead * nKey + k) * dim, (kvHead * nKey + k + 1) * dim);
   return { kvHead, query, key, scores, capped, bias, softmax, sink, masked };
 }
