@@ -128,6 +128,7 @@ OVERRIDES = {
     "lfm2_moe": {"layer_types": ["conv", "full_attention"], "num_dense_layers": 1},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "longt5": {"local_radius": 2},  # blocks of 3 tokens: the band of local attention shows at 12 tokens
+    "pegasus_x": {"block_size": 4, "num_global_tokens": 2},  # blocks of 4 tokens, every other layer's straddling
     # windows of 2 and 4 tokens each side over the 12 tokens of TEXT, which the model pads to 16 inside
     **dict.fromkeys(("longformer", "led"), {"attention_window": [4, 8]}),
     # Zamba ties one attention block across its hybrid layers, so it needs two of them
@@ -276,8 +277,9 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
     adapt = EAGER_LAYOUTS.get(model.config.model_type)
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (getattr(out, field, None) or ()) if torch.is_tensor(a)]
-        maps = [a for a in (maps if adapt is None or not maps else adapt(model, field, stack, maps, run)) if a.dim() == 4]
+        maps = list(getattr(out, field, None) or ())
+        maps = maps if adapt is None or not maps else adapt(model, field, stack, maps, run)
+        maps = [a for a in maps if torch.is_tensor(a) and a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
@@ -343,6 +345,14 @@ def _minimax_softmax_layers(model, field, stack, maps, run):
     return [entry for entry, kind in zip(maps, model.config.layer_types) if kind != "linear_attention"]
 
 
+def _pegasus_x_local_blocks(model, field, stack, maps, run):
+    """Pegasus-X's encoder attention is a dict per layer: its tokens' blocks ("local") and its global tokens' own
+    rows ("global"), which are no tokens of the text: the tokens' blocks spread over the tokens."""
+    from conftest import pegasus_x_local_as_dense
+
+    return [pegasus_x_local_as_dense(a["local"], run.lengths["input"]) if isinstance(a, dict) else a for a in maps]
+
+
 def _squeezebert_softmax(model, field, stack, maps, run):
     """SqueezeBERT returns its scores before the softmax."""
     return [scores.softmax(dim=-1) for scores in maps]
@@ -372,6 +382,7 @@ EAGER_LAYOUTS = {
     "longformer": _longformer_bands,
     "led": _longformer_bands,
     "longt5": _longt5_local_blocks,
+    "pegasus_x": _pegasus_x_local_blocks,
     "squeezebert": _squeezebert_softmax,
     "minimax": _minimax_softmax_layers,
     "big_bird": _big_bird_counted_keys,

@@ -19,7 +19,8 @@ INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "enco
                "openai-gpt": "transformer.h.1", "xglm": "model.layers.1", "fsmt": "model.decoder.layers.1",
                "gpt_neox_japanese": "gpt_neox_japanese.layers.1", "cpmant": "cpmant.encoder.layers.1",
                "reformer": "reformer.encoder.layers.1", "nystromformer": "encoder.layer.1",
-               "funnel": "funnel.decoder.layers.0", "prophetnet": "prophetnet.decoder.layers.1"}
+               "funnel": "funnel.decoder.layers.0", "prophetnet": "prophetnet.decoder.layers.1",
+               "pegasus_x": "model.encoder.layers.1"}
 
 
 def make_unusual(model, arch: str):
@@ -87,6 +88,7 @@ WATCHED = [
     "nystromformer",
     "funnel",
     "prophetnet",
+    "pegasus_x",
 ]
 
 

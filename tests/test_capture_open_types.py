@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from attnwidget import capture
-from conftest import eager_attentions, softmax_of_scores
+from conftest import assert_record_matches_capture, eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
 
@@ -109,7 +109,6 @@ def _tiny_inkling2(config_class, model_class, **fields):
 def test_inkling2_token_attention_is_exact_with_a_sink_per_query(minilm_tokenizer):
     """Inkling2 attends over tokens (with a relative bias and a sink logit computed from each query token) and,
     per token, over its blocks of layers: the token attention is recorded, the attention over layers is not."""
-    from test_neuron import assert_record_matches_capture
     from transformers import Inkling2ForCausalLM, Inkling2TextConfig
 
     from attnwidget import wire

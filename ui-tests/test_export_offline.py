@@ -220,7 +220,9 @@ def test_a_gpt_oss_export_shows_each_heads_sink_as_a_column_of_the_matrix(open_e
     widget = AttentionWidget(model, "leaves fall in autumn", tokenizer=tokenizer, view="matrix", head=1)
     page = open_export(widget)
     view = page.page.get_by_role("region", name="Matrix view")
-    expect(view.locator(".aw-readout")).to_contain_text("The column set apart on the right is the head's <sink>")
+    expect(view.locator(".aw-readout")).to_contain_text(
+        "The column set apart on the right, <sink>, is the weight that goes to the head's learned attention sink"
+    )
     # The heatmap's colour ends on the right with the sink column: move up it from the last row.
     inked = view.evaluate(INKED_BOX)
     readouts = {}
@@ -233,7 +235,7 @@ def test_a_gpt_oss_export_shows_each_heads_sink_as_a_column_of_the_matrix(open_e
     for row, token in enumerate(tokens):
         sink = 1 - float(attention[row].sum())
         words, shown = readouts[row].rsplit(": ", 1)
-        assert words == f"query {row} “{token}” → the head's <sink>, which holds no token"
+        assert words == f"query {row} “{token}” → <sink> (the head's learned attention sink, no token of the text)"
         assert abs(float(shown) - sink) <= 1 / 510 + 5e-4  # one byte on the wire, three digits on screen
     assert 1 - attention.sum(axis=-1).min() > 0.5  # the sink really takes a share: most of the first row
     view.screenshot(path=ARTIFACTS / "export-matrix-sink-column.png")

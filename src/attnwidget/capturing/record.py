@@ -30,7 +30,7 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from .budget import MemoryBudget, layer_record_bytes
 from .watchers import watched
-from .result import LayerRecord, StackRecord
+from .result import ATTENTION_SINK, LayerRecord, Sink, StackRecord
 
 IMPLEMENTATION = "attnwidget_capture"
 
@@ -150,8 +150,21 @@ class Recorder:
         self._left_out: set[int] = set()
 
     def record(
-        self, module, query, key, weights, attention_mask, scaling, position_bias, softcap=None, sinks=None
+        self,
+        module,
+        query,
+        key,
+        weights,
+        attention_mask,
+        scaling,
+        position_bias,
+        softcap=None,
+        sinks=None,
+        sink: Sink = ATTENTION_SINK,
     ) -> None:
+        """Keep one attention call. `sinks` are the logits of one more key in every softmax that is no token of
+        the text, `sink` says what it stands for: [heads] (GPT-OSS's learned sinks) or [batch, heads, n_query]
+        (the log-sum-exp of each query's logits of keys that are not tokens)."""
         if id(module) in self._left_out:
             return
         if weights is None:
@@ -169,8 +182,10 @@ class Recorder:
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
             softcap=None if softcap is None else float(softcap),
-            sinks=None if sinks is None else _sinks(sinks, q_rows),
+            sinks=self._sinks(sinks, q_rows),
         )
+        if sinks is not None:
+            stack.sink = sink
         exact, error = _derivation_error(layer)
         if exact and self._attention_dtype == torch.float32 and _all_float32(query, key, weights):
             layer.stored_attention = None  # queries and keys give it back: keep only them
@@ -268,19 +283,21 @@ class Recorder:
                 self._budget.hold(array.nbytes)
         return self._biases[cache_key][2]
 
+    @staticmethod
+    def _sinks(sinks: torch.Tensor | None, q_rows: SideRows) -> np.ndarray | None:
+        if sinks is None:
+            return None
+        if sinks.dim() == 1:  # one learned logit per head, the same for every query and every row of the batch
+            return sinks.detach().to("cpu", torch.float32).numpy().copy()
+        return _keep(sinks.detach()[..., None], q_rows, None, torch.float32)[..., 0]
+
     def _count(self, layer: LayerRecord) -> None:
         heads, n_query, head_dim = layer.query.shape
         kv_heads, n_key, _ = layer.key.shape
         stored = layer.stored_attention
         itemsize = 0 if stored is None else stored.itemsize
-        self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize))
-
-
-def _sinks(sinks: torch.Tensor, q_rows: SideRows) -> np.ndarray:
-    """[heads] sinks as they are; per-query sinks [batch, heads, n_query] as [heads, n_query] of the kept row."""
-    if sinks.dim() == 1:
-        return sinks.detach().to("cpu", torch.float32).numpy().copy()
-    return _keep(sinks.detach()[..., None], q_rows, None, torch.float32)[..., 0]
+        sinks = 0 if layer.sinks is None else layer.sinks.nbytes
+        self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize) + sinks)
 
 
 def _one_key_per_query_head(layer: LayerRecord, kv_head_of: np.ndarray) -> int:
