@@ -12,6 +12,7 @@ import {
   isResponse,
   layerLabel,
   parseChunkKey,
+  sinkOf,
   stackInfo,
   toUint8,
 } from "./contract";
@@ -84,7 +85,7 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     bytes.subarray(0, cells).forEach((byte, i) => expect(byteToProbability(byte, meta)).toBeCloseTo(expected.attention.probabilities[i], 7));
   });
 
-  it("reads each head's sink weights after the attention (GPT-OSS's sinks), where the layer has them", () => {
+  it("reads each head's sink weights after the attention, where the layer has a sink", () => {
     const info = stackInfo(meta, stack)!;
     const bytes = decodeAttentionChunk(meta, stack, layer, attention);
     const nQuery = info.query.tokens.length;
@@ -93,6 +94,12 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     expect(weights).toHaveLength(info.stack.heads * nQuery);
     const without = { ...info, stack: { ...info.stack, has_sinks: undefined } }; // a version 2 meta
     expect(headSinkWeights(without, layer, bytes, 0)).toBeNull();
+  });
+
+  it("names the sink as meta says, and as GPT-OSS's learned sink in a meta older than version 4", () => {
+    const info = stackInfo(meta, stack)!;
+    expect(sinkOf(info.stack)).toEqual({ label: "<prompt>", stands_for: "the 2 prompt positions the model puts before the text" });
+    expect(sinkOf({ ...info.stack, sink: undefined }).label).toBe("<sink>");
   });
 
   it("rejects an attention chunk of the wrong size, saying what to do", () => {
@@ -106,7 +113,10 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     const qk = expected.query_key;
     expect(record.scale).toBe(qk.scale);
     expect(record.softcap).toBe(qk.softcap);
-    expect(Array.from(record.sinks!)).toEqual(numbers(qk.sinks));
+    // The fixture's layer has a sink logit per head and query (the log-sum-exp of its prompt positions' logits).
+    expect(qk.sinks.shape).toEqual([record.heads, record.nQuery]);
+    expect(record.sinks!.perQuery).toBe(true);
+    expect(Array.from(record.sinks!.data)).toEqual(numbers(qk.sinks));
     expect([record.heads, record.nQuery, record.dim]).toEqual(qk.query.shape);
     expect([record.kvHeads, record.nKey, record.dim]).toEqual(qk.key.shape);
     expect([record.heads, record.nQuery, record.nKey]).toEqual(qk.scores.shape);
@@ -129,6 +139,21 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
         const row = neuronRow(record, h, q, kvHeadOf);
         row.softmax.forEach((p, k) => expect(Math.abs(p - softmax[(h * nQuery + q) * nKey + k])).toBeLessThan(1e-6));
       }
+    }
+  });
+
+  it("reads one sink logit per head for every query where the record has one per head (GPT-OSS)", () => {
+    const record = decodeQueryKey(meta, stack, layer, queryKey);
+    const learned = { data: Float32Array.from([0.5, -1, 2, 0]), perQuery: false };
+    const kvHeadOf = stackInfo(meta, stack)!.stack.kv_head_of;
+    for (let q = 0; q < record.nQuery; q++) {
+      const row = neuronRow({ ...record, sinks: learned }, 2, q, kvHeadOf);
+      const own = neuronRow(record, 2, q, kvHeadOf);
+      expect(row.sink).toMatchObject({ logit: 2, perQuery: false });
+      // Only the sink's logit changed: the keys keep their ratios, and with the sink make 1.
+      const ratio = row.softmax[0] / own.softmax[0];
+      row.softmax.forEach((p, k) => expect(p).toBeCloseTo(own.softmax[k] * ratio, 12));
+      expect(row.softmax.reduce((a, b) => a + b, row.sink!.weight)).toBeCloseTo(1, 12);
     }
   });
 

@@ -133,9 +133,36 @@ def _tiny_config(arch: str):
             **_COMMON, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=4, local_radius=2,
             relative_attention_num_buckets=8, decoder_start_token_id=PAD, eos_token_id=SEP, initializer_factor=4.0,
         ),
+        "pegasus_x": lambda: t.PegasusXConfig(  # blocks of 8 tokens, the second layer's straddling the first's
+            **_COMMON, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, block_size=8, num_global_tokens=2,
+            stagger_local_blocks=True, decoder_start_token_id=SEP, eos_token_id=SEP,
+        ),
         "big_bird": lambda: t.BigBirdConfig(  # block-sparse above 14 tokens; transformers switches shorter ones
             **_COMMON, **bert_like, block_size=2, num_random_blocks=1, max_position_embeddings=64,
             initializer_range=0.2,
+        ),
+        # local attention in chunks of 4, each seeing its own chunk and the one before; LSH over one chunk of 16
+        "reformer": lambda: t.ReformerConfig(
+            **_COMMON, hidden_size=32, num_attention_heads=4, attention_head_size=8, attn_layers=["local", "lsh"],
+            local_attn_chunk_length=4, lsh_attn_chunk_length=16, axial_pos_embds_dim=[16, 16],
+            axial_pos_shape=[8, 16], max_position_embeddings=128, feed_forward_size=64, is_decoder=True,
+            initializer_range=0.2, eos_token_id=SEP,
+        ),
+        "nystromformer": lambda: t.NystromformerConfig(  # a landmark per position: exact softmax attention
+            **_COMMON, **bert_like, num_landmarks=16, segment_means_seq_len=16, conv_kernel_size=3,
+            initializer_range=0.2,
+        ),
+        "funnel": lambda: t.FunnelConfig(  # one block: no pooling, every query a token
+            vocab_size=MINILM_VOCAB, d_model=32, n_head=4, d_head=8, d_inner=64, block_sizes=[2],
+            num_decoder_layers=1, initializer_range=0.2,
+        ),
+        "yoso": lambda: t.YosoConfig(**_COMMON, **bert_like, initializer_range=0.2),
+        "prophetnet": lambda: t.ProphetNetConfig(
+            **_COMMON, hidden_size=32, num_encoder_layers=2, num_decoder_layers=2, num_encoder_attention_heads=4,
+            num_decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, ngram=2, num_buckets=8,
+            relative_max_distance=16, max_position_embeddings=128, init_std=0.2, bos_token_id=CLS,
+            eos_token_id=SEP, decoder_start_token_id=SEP,
         ),
         "bart": lambda: t.BartConfig(
             **_COMMON, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
@@ -160,13 +187,18 @@ DECODER_ONLY = (
 REFUSED = ("diffllama",)
 """Decoders whose attention one map per layer cannot show: capture refuses them."""
 ENCODER_DECODER = ("t5", "bart")
-LOCAL_ENCODER_DECODER = ("longt5",)
-"""Encoder-decoders whose eager encoder attention comes in blocks (see longt5_local_as_dense), not token by token."""
+LOCAL_ENCODER_DECODER = ("longt5", "pegasus_x")
+"""Encoder-decoders whose eager encoder attention comes in blocks (see longt5_local_as_dense and
+pegasus_x_local_as_dense), not token by token."""
 ARCHITECTURES = ENCODER_ONLY + DECODER_ONLY + ENCODER_DECODER
 MORE_DECODERS = ("openai-gpt", "xglm", "gpt_neox_japanese", "cpmant")
 MORE_ENCODER_DECODERS = ("fsmt",)
 """Eager-only architectures recorded through module hooks, tested on their own (test_capture_more_decoders.py):
 CPM-Ant attends both ways, unlike the decoders above."""
+OWN_LAYOUT = ("reformer", "nystromformer", "funnel", "yoso", "prophetnet")
+"""Attention computed in the architecture's own way, checked in their own modules (test_capture_efficient.py,
+_funnel.py, _ngram.py, _refusals.py): eager returns Reformer's local maps in chunks, ProphetNet's encoder and
+cross-attention before the softmax."""
 
 
 def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torch.dtype = torch.float32):
@@ -174,15 +206,25 @@ def build_tiny(arch: str, attn_implementation: str | None = "eager", dtype: torc
     import transformers as t
 
     config = _tiny_config(arch)
-    if arch in ENCODER_DECODER + LOCAL_ENCODER_DECODER + MORE_ENCODER_DECODERS:
+    if arch in ENCODER_DECODER + LOCAL_ENCODER_DECODER + MORE_ENCODER_DECODERS + ("prophetnet",):
         auto = t.AutoModelForSeq2SeqLM
-    elif arch in DECODER_ONLY + REFUSED + MORE_DECODERS:
+    elif arch in DECODER_ONLY + REFUSED + MORE_DECODERS + ("reformer",):
         auto = t.AutoModelForCausalLM
+    elif arch == "funnel":  # AutoModel cannot choose between Funnel's models with and without upsampling
+        auto = t.AutoModelForMaskedLM
     else:
         auto = t.AutoModel
     torch.manual_seed(0)
     model = auto.from_config(config, attn_implementation=attn_implementation, dtype=dtype)
     return model.eval()
+
+
+def rebuilt(model, model_class=None, **changes):
+    """A fresh model of the same architecture (or `model_class`) from its config with `changes`, seeded alike."""
+    config = copy.deepcopy(model.config)
+    config.update(changes)
+    torch.manual_seed(0)
+    return (model_class or type(model))(config).eval()
 
 
 def eager_copy(model):
@@ -192,6 +234,69 @@ def eager_copy(model):
     # Falcon refuses to switch (it bypasses AttentionInterface) but reads the config on every call.
     reference.config._attn_implementation = "eager"
     return reference
+
+
+# -- query-key records (the neuron view's data) ----------------------------------------------------
+FLOAT16 = {"rtol": 2**-11, "atol": 2**-24}
+"""float16 keeps 11 significant bits: each value within half a unit in its last place."""
+
+
+def record_softmax(header, arrays) -> np.ndarray:
+    """What the browser computes: softmax(scores, soft-capped, + bias) in float64, masked (-inf) positions 0."""
+    logits = arrays["scores"].astype(np.float64)
+    if header["softcap"] is not None:
+        logits = np.tanh(logits / header["softcap"]) * header["softcap"]
+    if "bias" in arrays:
+        logits = logits + arrays["bias"]
+    if "sinks" in arrays:  # one more logit per head (or per head and query), whose weight goes to no token
+        sinks = np.broadcast_to(arrays["sinks"].reshape(logits.shape[0], -1)[..., None], (*logits.shape[:2], 1))
+        logits = np.concatenate([logits, sinks], axis=-1)
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    weights = np.exp(logits)
+    weights = weights / weights.sum(axis=-1, keepdims=True)
+    return weights[..., :-1] if "sinks" in arrays else weights
+
+
+def assert_record_matches_capture(result, stack, layer, header, arrays):
+    query, key = result.query_key(layer, stack)
+    record = result.stack(stack).layers[layer]
+    np.testing.assert_allclose(arrays["query"], query, **FLOAT16)
+    np.testing.assert_allclose(arrays["key"], record.key, **FLOAT16)
+    assert header["scale"] == result.layer_scale(layer, stack)
+    assert header["softcap"] == result.softcap(layer, stack)
+    expected_scores = np.einsum("hqd,hkd->hqk", query.astype(np.float64), key) * header["scale"]
+    np.testing.assert_allclose(arrays["scores"], expected_scores, rtol=1e-5, atol=1e-5)
+    bias = result.bias(layer, stack)
+    if bias is None:
+        assert "bias" not in arrays
+    else:
+        np.testing.assert_array_equal(arrays["bias"], np.asarray(bias).reshape(arrays["bias"].shape))
+    sinks = result.sinks(layer, stack)
+    if sinks is None:
+        assert "sinks" not in arrays
+    else:
+        np.testing.assert_array_equal(arrays["sinks"], sinks)
+    # The numbers the neuron view shows (3 significant digits) equal the model's attention: the
+    # tolerance is the float32 rounding of scores in the hundreds, as the tiny T5's are.
+    np.testing.assert_allclose(record_softmax(header, arrays), result.layer_attention(layer, stack), rtol=1e-4, atol=1e-6)
+
+
+def model_state(model) -> dict:
+    """Everything a capture could disturb, by module name."""
+    modules = dict(model.named_modules())
+    configs = {name: module.config for name, module in modules.items() if hasattr(module, "config")}
+    return {
+        "modules": {name: id(module) for name, module in modules.items()},
+        "implementation": {name: config._attn_implementation for name, config in configs.items()},
+        "training": {name: module.training for name, module in modules.items()},
+        "hooks": {
+            name: (dict(module._forward_hooks), dict(module._forward_pre_hooks), dict(module._backward_hooks))
+            for name, module in modules.items()
+        },
+        "requires_grad": {name: parameter.requires_grad for name, parameter in model.named_parameters()},
+        "generation_config": model.generation_config.to_dict() if hasattr(model, "generation_config") else None,
+        "grad_enabled": torch.is_grad_enabled(),
+    }
 
 
 def eager_attentions(model, inputs: dict) -> dict[str, np.ndarray]:
@@ -224,16 +329,53 @@ def give_llama_layer_1_an_unrecorded_share(monkeypatch) -> None:
     monkeypatch.setattr(modeling_llama, "eager_attention_forward", with_an_unrecorded_share)
 
 
+def reformer_local_as_dense(maps: list[torch.Tensor], config, n: int) -> list[torch.Tensor]:
+    """Reformer's local attention over several chunks comes as [batch, heads, chunks, chunk, window], each window
+    the chunk and its neighbours (wrapping around): each weight goes to its key's place, a key in two windows gets
+    both. The model pads the text to a multiple of its chunk lengths: cut back to the tokens."""
+    dense_maps = []
+    for weights in maps:
+        if weights.dim() == 5:
+            batch, heads, chunks, chunk, window = weights.shape
+            dense = weights.new_zeros(batch, heads, chunks * chunk, chunks * chunk)
+            for c in range(chunks):
+                for slot in range(window):
+                    key = (c + slot // chunk - config.local_num_chunks_before) % chunks * chunk + slot % chunk
+                    dense[:, :, c * chunk : (c + 1) * chunk, key] += weights[:, :, c, :, slot]
+            weights = dense
+        dense_maps.append(weights[..., :n, :n])
+    return dense_maps
+
+
 def longt5_local_as_dense(blocks: torch.Tensor, n: int) -> torch.Tensor:
-    """LongT5's local encoder attention as eager returns it, [batch, blocks, heads, L, 3L], as [batch, heads, n, n]:
+    """LongT5's local encoder attention as eager returns it, [batch, blocks, heads, L, 3L (+ summaries)], as
+    [batch, heads, n, n]:
     query q is row q % L of block q // L, whose column j is key (q // L - 1) * L + j; other keys get 0."""
     length = blocks.shape[-2]
+    blocks = blocks[..., : 3 * length]  # transient-global attention's block summaries follow: no tokens
     dense = blocks.new_zeros(blocks.shape[0], blocks.shape[2], n, n)
     for query in range(n):
         for column in range(3 * length):
             key = (query // length - 1) * length + column
             if 0 <= key < n:
                 dense[:, :, query, key] = blocks[:, query // length, :, query % length, column]
+    return dense
+
+
+def pegasus_x_local_as_dense(local: torch.Tensor, n: int) -> torch.Tensor:
+    """Pegasus-X's local encoder attention as eager returns it, [batch, heads, blocks, B, global tokens + B], as
+    [batch, heads, n, n] over the text's n tokens, the global tokens' columns left out. Token t sits at t + offset
+    in the blocks: offset is B // 2 in a layer whose blocks straddle the others' (it has one block more than the
+    text padded to a multiple of B needs), else 0; it sees the keys of its own block only."""
+    count, block = local.shape[2], local.shape[3]
+    global_tokens = local.shape[4] - block
+    offset = (count - -(-n // block)) * block // 2
+    dense = local.new_zeros(local.shape[0], local.shape[1], n, n)
+    for query in range(n):
+        for key in range(n):
+            (row_block, row), (key_block, column) = divmod(query + offset, block), divmod(key + offset, block)
+            if row_block == key_block:
+                dense[:, :, query, key] = local[:, :, row_block, row, global_tokens + column]
     return dense
 
 
@@ -249,8 +391,8 @@ def softmax_of_scores(result, layer: int, stack: str) -> np.ndarray:
     if bias is not None:
         scores = scores + bias
     sinks = result.sinks(layer, stack)
-    if sinks is not None:  # one more logit per head, whose weight goes to no token
-        sink_column = np.broadcast_to(sinks[:, None, None], (*scores.shape[:2], 1))
+    if sinks is not None:  # one more logit per head (or per head and query), whose weight goes to no token
+        sink_column = np.broadcast_to(sinks.reshape(scores.shape[0], -1)[..., None], (*scores.shape[:2], 1))
         return _softmax(np.concatenate([scores, sink_column], axis=-1))[..., :-1]
     return _softmax(scores)
 

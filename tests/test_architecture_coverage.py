@@ -70,6 +70,10 @@ SHRINK = {
     "decoder_start_token_id": 102,
     "initializer_range": 0.2,
 }
+# Inkling2: a window of 4 in the sliding layers, and blocks of 2 layers for its block attention residuals.
+_INKLING2 = {"num_hidden_layers": 4, "layer_types": ["hybrid_sliding", "hybrid"] * 2, "swa_num_attention_heads": 4,
+             "swa_num_key_value_heads": 2, "swa_head_dim": 8, "sliding_window_size": 4, "rel_extent": 8, "d_rel": 4,
+             "n_layers_per_attn_res_block": 2, "unpadded_vocab_size": 30522}
 # What the generic sizes get wrong for a few types, found by building them.
 OVERRIDES = {
     # DeBERTa-v3's own settings: relative position terms in both directions, on a shared key
@@ -87,25 +91,61 @@ OVERRIDES = {
     "gpt_neo": {"attention_types": [[["global", "local"], 1]], "window_size": 4},
     "luke": {"entity_vocab_size": 16, "entity_emb_size": 16},  # not 500,000 entities: the text has none
     "mamba2": {"num_heads": 8},  # heads * head_dim must equal expand * hidden_size
-    "granitemoehybrid": {"mamba_n_heads": 8, "mamba_d_head": 8},
     "gpt_neox_japanese": {"rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
                                               "partial_rotary_factor": 0.5}},  # rotary on half of each head
     "neomme": {"head_dim": 16},
-    "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True},
+    # local attention in chunks of 4 (a window of the chunk and the one before); the model pads the text to 16
+    "reformer": {"axial_pos_embds_dim": [16, 16], "axial_pos_shape": [8, 16], "is_decoder": True,
+                 "local_attn_chunk_length": 4, "lsh_attn_chunk_length": 16},
     "zaya": {"num_experts_per_tok": 1},
+    "axk1": {"n_group": 2, "topk_group": 1},  # its router splits the experts into groups
+    "mimo_v2_flash": {"sliding_window": 4},  # sliding layers: a window, sinks and twice the key heads
+    # rotary (M-RoPE sections summing to head_dim / 2) on the sliding layers, none on the global ones
+    "cohere_compass_text": {"layer_types": ["sliding_attention", "full_attention"], "sliding_window": 4,
+                            "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0,
+                                                                      "mrope_section": [2, 1, 1]},
+                                                "full_attention": None}},
+    # DBRX reads rope_theta from its attention config, and clamps with clip_qkv unconditionally
+    "dbrx": {"attn_config": {"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8},
+             "ffn_config": {"ffn_hidden_size": 64, "moe_num_experts": 4, "moe_top_k": 2}},
+    "dots1": {"n_shared_experts": 1, "first_k_dense_replace": 1, "layer_types": ["full_attention", "sliding_attention"],
+              "sliding_window": 4},
+    # the last two layers reuse the keys of the first two, as Gemma 3n's shared key-value layers do
+    "gemma3n_text": {"num_hidden_layers": 4, "layer_types": ["sliding_attention", "full_attention"] * 2,
+                     "num_kv_shared_layers": 2, "sliding_window": 4, "vocab_size_per_layer_input": 30522,
+                     "hidden_size_per_layer_input": 8, "laurel_rank": 8},
     # hybrids: one recurrent or linear layer and one attention layer
-    **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid",
-                     "granitemoehybrid"), {"layer_types": ["linear_attention", "full_attention"]}),  # fmt: skip
-    "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"]},
+    **dict.fromkeys(("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "kimi_linear", "bailing_hybrid"),
+                    {"layer_types": ["linear_attention", "full_attention"]}),
+    "granitemoehybrid": {"layer_types": ["linear_attention", "full_attention"], "mamba_n_heads": 8,
+                         "mamba_d_head": 8},
+    # its indexer keeps the 2 best blocks of 2 keys (plus the unfinished block) per query: sparse at 12 tokens
+    "qwen4_exp_text": {"layer_types": ["linear_attention", "indexed_attention"], "indexer_n_heads": 2,
+                       "indexer_kv_heads": 1, "indexer_head_dim": 8, "indexer_budget": 4, "indexer_compress_ratio": 2,
+                       "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_num_key_heads": 2,
+                       "linear_num_value_heads": 4, "shared_expert_intermediate_size": 32, "hc_lowrank": 8},
     "lfm3": {"layer_types": ["conv", "full_attention"]},
+    "lfm2_moe": {"layer_types": ["conv", "full_attention"], "num_dense_layers": 1},
     "jamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
     "longt5": {"local_radius": 2},  # blocks of 3 tokens: the band of local attention shows at 12 tokens
+    "pegasus_x": {"block_size": 4, "num_global_tokens": 2},  # blocks of 4 tokens, every other layer's straddling
     # windows of 2 and 4 tokens each side over the 12 tokens of TEXT, which the model pads to 16 inside
     **dict.fromkeys(("longformer", "led"), {"attention_window": [4, 8]}),
-    "zamba": {"attn_layer_period": 2, "attn_layer_offset": 1},
+    # Zamba ties one attention block across its hybrid layers, so it needs two of them
+    "zamba": {"num_hidden_layers": 3, "layers_block_type": ["linear_attention", "hybrid", "hybrid"],
+              "attention_head_dim": 16},
     "zamba2": {"layers_block_type": ["linear_attention", "hybrid"], "hybrid_layer_ids": [1]},
     "bamba": {"attn_layer_indices": [1], "mamba_n_heads": 8, "mamba_d_head": 8},
     "recurrent_gemma": {"block_types": ["recurrent", "attention"]},
+    "minimax": {"layer_types": ["linear_attention", "full_attention"]},
+    "inkling2_text": _INKLING2,
+    "inkling2_loop_text": {**_INKLING2, "loop_layer_index_start": 2, "loop_layer_index_end": 4, "loop_num_passes": 2,
+                           "loop_gate_rank": 8},  # layers 2 and 3 run twice
+}
+# Types in the mappings that are not text models, though their config is not a composite, each with why.
+NOT_TEXT = {
+    "tapas": "reads tables: TapasTokenizer gives each token 7 type ids (segment, column, row, ranks...) from a table "
+    "and a question; a text tokenizer gives one",
 }
 
 
@@ -121,23 +161,9 @@ MODEL_INPUTS = {"longformer": _global_first_token, "led": _global_first_token}
 # Types whose eager output_attentions is a band, not an n x n map: (band field, global rows field) of each stack.
 BAND_LAYOUTS = {"longformer": {"attentions": "global_attentions"},
                 "led": {"encoder_attentions": "encoder_global_attentions"}}  # fmt: skip
-# Eager `output_attentions` that is not the attention weights, turned into them, per type.
-EAGER_ADAPTERS = {
-    "squeezebert": lambda scores: scores.softmax(dim=-1),  # SqueezeBERT returns its scores before the softmax
-}
 # Types whose outcome today is neither exact nor a clear refusal, each with why. The test also fails
 # when one of them starts to conform: then its entry goes, and the table says "exact" or "refused".
-OPEN = {
-    **dict.fromkeys(("cohere_compass_text", "dbrx", "dots1", "gemma3n_text", "granitemoehybrid", "lfm2_moe",
-                     "qwen4_exp_text", "zamba"), "no tiny config found yet: the generic sizes break it"),
-    "mimo_v2_flash": "adds a term to the scores that is not recorded",
-    "axk1": "capture fails while recording its latent attention",
-    **dict.fromkeys(("inkling2_text", "inkling2_loop_text"), "an attention over blocks of layers, not tokens"),
-    "minimax": "its lightning-attention layers return something else than weights under `attentions`",
-    **dict.fromkeys(("seamless_m4t", "seamless_m4t_v2"), "the text-to-text model changes the sequence length"),
-    "tapas": "reads tables: its token type ids have 7 columns, which a text tokenizer does not give",
-    "yoso": "approximate (hashed) attention with no weights, but the message says it bypasses the interface",
-}
+OPEN: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -157,6 +183,8 @@ def text_model_types() -> dict[str, str | None]:
 
 
 def _not_text(config_class, model_type: str) -> str | None:
+    if model_type in NOT_TEXT:
+        return NOT_TEXT[model_type]
     composite = sorted(getattr(config_class, "sub_configs", None) or {})
     if any(part in name for name in composite for part in ("vision", "audio", "speech", "text", "encoder",
                                                            "decoder", "patch", "depth", "codec")):
@@ -244,52 +272,124 @@ def _eager_reference(model, tokenizer, decoder_ids: list[int] | None) -> dict[st
         out = model(**inputs, output_attentions=True)
     names = {"encoder_attentions": "encoder", "decoder_attentions": "decoder", "cross_attentions": "cross",
              "attentions": "self"}  # fmt: skip
-    dense = _dense_eager_maps(model, out, inputs, names)
+    lengths = {"input": inputs["input_ids"].shape[1], "decoder": None if decoder_ids is None else len(decoder_ids)}
+    run = EagerRun(out, inputs, lengths)
+    adapt = EAGER_LAYOUTS.get(model.config.model_type)
     stacks = {}
     for field, stack in names.items():
-        maps = [a for a in (dense.get(field) or getattr(out, field, None) or ()) if torch.is_tensor(a) and a.dim() == 4]
-        adapt = EAGER_ADAPTERS.get(model.config.model_type)
-        maps = [adapt(a) for a in maps] if adapt else maps
+        maps = list(getattr(out, field, None) or ())
+        maps = maps if adapt is None or not maps else adapt(model, field, stack, maps, run)
+        maps = [a for a in maps if torch.is_tensor(a) and a.dim() == 4]
         if maps:
             stacks[stack] = maps
     return stacks
 
 
-def _dense_eager_maps(model, out, inputs, fields) -> dict[str, list[torch.Tensor]]:
-    """The eager attention fields that do not come as [batch, heads, n_query, n_key] maps, laid out so:
-    Longformer's and LED's bands with their global rows, and LongT5's local blocks (5-D)."""
-    model_type = model.config.model_type
-    dense = {
-        field: _dense_from_bands(model.config, getattr(out, field), getattr(out, global_field), inputs)
-        for field, global_field in BAND_LAYOUTS.get(model_type, {}).items()
-    }
-    spread_out = _eager_block_layouts().get(model_type)
-    for field in fields if spread_out is not None else ():
-        maps = getattr(out, field, None) or ()
-        dense[field] = [spread_out(a, inputs["input_ids"].shape[-1]) if a.dim() == 5 else a for a in maps]
-    return dense
+@dataclass(frozen=True)
+class EagerRun:
+    """What an eager layout adapter may read besides one field's maps."""
+
+    out: object
+    inputs: dict
+    lengths: dict
+    """Tokens of each side: "input", and "decoder" (None for a model without one)."""
 
 
-def _eager_block_layouts() -> dict:
-    """Per type whose eager attention comes in blocks (5-D) rather than [batch, heads, n_query, n_key]: how to
-    spread it out over the tokens, (blocks, n) -> [batch, heads, n, n]."""
-    from conftest import longt5_local_as_dense
-
-    return {"longt5": longt5_local_as_dense}
-
-
-def _dense_from_bands(config, bands, global_rows, inputs) -> list[torch.Tensor]:
-    """Longformer's eager band attention of every layer as dense [1, heads, n, n] maps (conftest.dense_from_band)."""
+def _longformer_bands(model, field, stack, maps, run):
+    """Longformer's and LED's encoder attention comes as bands, [batch, heads, n, window + 1 (+ globals)], with
+    the global tokens' own rows in another field: laid out as dense [1, heads, n, n] maps (conftest.dense_from_band)."""
     from conftest import dense_from_band
 
-    mask = inputs.get("global_attention_mask")
+    global_field = BAND_LAYOUTS[model.config.model_type].get(field)
+    if global_field is None:  # LED's decoder and cross-attention are plain maps
+        return maps
+    global_rows = getattr(run.out, global_field)
+    mask = run.inputs.get("global_attention_mask")
     global_tokens = [] if mask is None else torch.nonzero(mask[0]).flatten().tolist()
-    windows = config.attention_window
+    windows = model.config.attention_window
     return [
         dense_from_band(band[0], None if global_rows is None else global_rows[layer][0], global_tokens,
                         (windows[layer] if isinstance(windows, list) else windows) // 2)[None]
-        for layer, band in enumerate(bands)
+        for layer, band in enumerate(maps)
     ]  # fmt: skip
+
+
+def _longt5_local_blocks(model, field, stack, maps, run):
+    """LongT5's local encoder attention comes in blocks, [batch, blocks, heads, L, 3L]: spread over the tokens."""
+    from conftest import longt5_local_as_dense
+
+    return [longt5_local_as_dense(a, run.lengths["input"]) if a.dim() == 5 else a for a in maps]
+
+
+def _big_bird_counted_keys(model, field, stack, maps, run):
+    """BigBird's block-sparse eager map writes each key once per query. But in eval mode every random block is
+    the first block, so between the first and last query blocks the first block's keys enter each softmax
+    1 + num_random_blocks times, and the rows sum to less than 1. The capture records what each key really gets
+    (watchers/big_bird.py); count eager's entries the same way."""
+    config = model.config
+    size, extra = config.block_size, config.num_random_blocks
+    if config.attention_type != "block_sparse" or stack not in ("encoder", "self"):
+        return maps
+    counted = []
+    for layer in maps:
+        layer = layer.clone()
+        if layer.shape[-1] > (5 + 2 * extra) * size:  # shorter inputs run full attention
+            layer[..., size : layer.shape[-2] - size, :size] *= 1 + extra
+        counted.append(layer)
+    return counted
+
+
+def _minimax_softmax_layers(model, field, stack, maps, run):
+    """MiniMax's lightning (linear) attention layers return their recurrent state, [heads, head_dim, head_dim], in
+    place of a map: a hybrid's maps are those of its softmax layers, as a capture records them."""
+    return [entry for entry, kind in zip(maps, model.config.layer_types) if kind != "linear_attention"]
+
+
+def _pegasus_x_local_blocks(model, field, stack, maps, run):
+    """Pegasus-X's encoder attention is a dict per layer: its tokens' blocks ("local") and its global tokens' own
+    rows ("global"), which are no tokens of the text: the tokens' blocks spread over the tokens."""
+    from conftest import pegasus_x_local_as_dense
+
+    return [pegasus_x_local_as_dense(a["local"], run.lengths["input"]) if isinstance(a, dict) else a for a in maps]
+
+
+def _squeezebert_softmax(model, field, stack, maps, run):
+    """SqueezeBERT returns its scores before the softmax."""
+    return [scores.softmax(dim=-1) for scores in maps]
+
+
+def _reformer_token_order(model, field, stack, maps, run):
+    """Reformer's local attention comes in chunks (conftest.reformer_local_as_dense): put in token order."""
+    from conftest import reformer_local_as_dense
+
+    return reformer_local_as_dense(maps, model.config, run.lengths["input"])
+
+
+def _prophetnet_main_stream(model, field, stack, maps, run):
+    """ProphetNet returns its encoder and cross-attention scores before the softmax, and cross-attention for the
+    main stream's queries followed by each predicting stream's: softmax, and the main stream's rows."""
+    if stack == "encoder":
+        return [weights.softmax(-1) for weights in maps]
+    if stack == "cross":
+        return [weights.softmax(-1)[:, :, : run.lengths["decoder"]] for weights in maps]
+    return maps
+
+
+
+# Where eager `output_attentions` is not [batch, heads, n_query, n_key] attention weights over the tokens:
+# adapter(model, field, stack, maps, run) -> the maps laid out so.
+EAGER_LAYOUTS = {
+    "longformer": _longformer_bands,
+    "led": _longformer_bands,
+    "longt5": _longt5_local_blocks,
+    "pegasus_x": _pegasus_x_local_blocks,
+    "squeezebert": _squeezebert_softmax,
+    "minimax": _minimax_softmax_layers,
+    "big_bird": _big_bird_counted_keys,
+    "bigbird_pegasus": _big_bird_counted_keys,
+    "reformer": _reformer_token_order,
+    "prophetnet": _prophetnet_main_stream,
+}
 
 
 def _refusal(model, tokenizer, error: ValueError) -> Outcome:
@@ -313,7 +413,6 @@ def _compare(model, tokenizer, result) -> Outcome:
 
     decoder = result.sides.get("decoder")
     reference = _eager_reference(model, tokenizer, None if decoder is None else decoder.token_ids)
-    _count_repeated_keys(model, reference)
     if set(reference) != set(result.stacks):
         return Outcome("wrong", f"captured stacks {list(result.stacks)}, eager returns {list(reference)}")
     for stack in result.stacks:
@@ -329,20 +428,6 @@ def _compare(model, tokenizer, result) -> Outcome:
             if error > 1e-4:
                 return Outcome("wrong", f"{stack} layer {layer}: softmax(q·k×scale+bias) is off by {error:.2g}")
     return Outcome("exact", ", ".join(result.stacks))
-
-
-def _count_repeated_keys(model, reference: dict[str, list[torch.Tensor]]) -> None:
-    """BigBird's block-sparse eager map writes each key once per query. But in eval mode every random block is
-    the first block, so between the first and last query blocks the first block's keys enter each softmax
-    1 + num_random_blocks times, and the rows sum to less than 1. The capture records what each key really gets
-    (watchers/big_bird.py); count eager's entries the same way."""
-    config, stack = model.config, "encoder" if "encoder" in reference else "self"
-    size, extra = getattr(config, "block_size", None), getattr(config, "num_random_blocks", None)
-    if getattr(config, "attention_type", None) != "block_sparse" or stack not in reference:
-        return
-    for layer in reference[stack]:
-        if layer.shape[-1] > (5 + 2 * extra) * size:  # shorter inputs run full attention
-            layer[..., size : layer.shape[-2] - size, :size] *= 1 + extra
 
 
 def _first_line(error: BaseException) -> str:
@@ -368,7 +453,8 @@ def coverage_table(tokenizer) -> tuple[dict[str, Outcome], str]:
         "- **exact**: every stack equals eager `output_attentions`, and softmax(q·k×scale+bias) gives it back.",
         "- **refused**: the model computes attention its own way; capture says to pass eager `output_attentions` "
         "to `AttentionWidget.from_attention`.",
-        "- **no attention**: state-space or recurrent model; capture says there is no attention to show.",
+        "- **no attention**: no attention weights (state-space and recurrent models, YOSO's hashed kernel); capture "
+        "says there is no attention to show.",
         "- **wrong**: neither of the above; the test fails on it unless it is listed as open, with why.",
         "- **not text**: not a text model on its own (multimodal, speech, or a wrapper of other configs).",
         "",

@@ -171,14 +171,28 @@ def test_encoder_decoder_without_generation_head_needs_decoder_text(tiny_models)
     assert result.stacks == ("encoder", "decoder", "cross")
 
 
-def test_architecture_that_bypasses_the_attention_interface_is_named(tiny_models):
-    from transformers import DebertaConfig, DebertaModel
+class HandWrittenAttention(torch.nn.Module):
+    """A user's own attention, as remote code often has: BERT's projections, its own softmax, no AttentionInterface."""
 
-    _, tokenizer = tiny_models("bert")
-    config = DebertaConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                           intermediate_size=64)
-    model = DebertaModel(config).eval()
-    with pytest.raises(ValueError, match="no attention call of DebertaModel went through(.|\n)*"
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        heads = self.inner.num_attention_heads
+        query, key, value = (
+            linear(hidden_states).unflatten(-1, (heads, -1)).transpose(1, 2)
+            for linear in (self.inner.query, self.inner.key, self.inner.value)
+        )
+        weights = (query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5).softmax(dim=-1)
+        return (weights @ value).transpose(1, 2).flatten(2), weights
+
+
+def test_architecture_that_bypasses_the_attention_interface_is_named(tiny_models):
+    model, tokenizer = tiny_models("bert")
+    for layer in model.encoder.layer:
+        layer.attention.self = HandWrittenAttention(layer.attention.self)
+    with pytest.raises(ValueError, match="no attention call of BertModel went through(.|\n)*"
                                          "output_attentions=True(.|\n)*AttentionWidget.from_attention"):
         capture(model, tokenizer, TEXT)
     assert model.config._attn_implementation != "attnwidget_capture"

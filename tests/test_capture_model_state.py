@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from attnwidget import capture
-from conftest import eager_attentions, softmax_of_scores
+from conftest import eager_attentions, model_state, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
 # A module deep inside each model, for a user's own hook and for an error injected mid-forward.
@@ -17,25 +17,10 @@ INNER_LAYER = {"llama": "model.layers.1", "t5": "decoder.block.1", "bert": "enco
                "squeezebert": "encoder.layers.1.post_attention",  # its encoder calls layer.forward, past any hook
                **dict.fromkeys(("deberta", "convbert", "ibert", "luke", "big_bird"), "encoder.layer.1"),
                "openai-gpt": "transformer.h.1", "xglm": "model.layers.1", "fsmt": "model.decoder.layers.1",
-               "gpt_neox_japanese": "gpt_neox_japanese.layers.1", "cpmant": "cpmant.encoder.layers.1"}
-
-
-def model_state(model) -> dict:
-    """Everything a capture could disturb, by module name."""
-    modules = dict(model.named_modules())
-    configs = {name: module.config for name, module in modules.items() if hasattr(module, "config")}
-    return {
-        "modules": {name: id(module) for name, module in modules.items()},
-        "implementation": {name: config._attn_implementation for name, config in configs.items()},
-        "training": {name: module.training for name, module in modules.items()},
-        "hooks": {
-            name: (dict(module._forward_hooks), dict(module._forward_pre_hooks), dict(module._backward_hooks))
-            for name, module in modules.items()
-        },
-        "requires_grad": {name: parameter.requires_grad for name, parameter in model.named_parameters()},
-        "generation_config": model.generation_config.to_dict() if hasattr(model, "generation_config") else None,
-        "grad_enabled": torch.is_grad_enabled(),
-    }
+               "gpt_neox_japanese": "gpt_neox_japanese.layers.1", "cpmant": "cpmant.encoder.layers.1",
+               "reformer": "reformer.encoder.layers.1", "nystromformer": "encoder.layer.1",
+               "funnel": "funnel.decoder.layers.0", "prophetnet": "prophetnet.decoder.layers.1",
+               "pegasus_x": "model.encoder.layers.1"}
 
 
 def make_unusual(model, arch: str):
@@ -99,6 +84,11 @@ WATCHED = [
     "fsmt",
     "gpt_neox_japanese",
     "cpmant",
+    "reformer",
+    "nystromformer",
+    "funnel",
+    "prophetnet",
+    "pegasus_x",
 ]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from attnwidget import capture
+from attnwidget import capture, wire
 from conftest import eager_attentions, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
@@ -89,18 +89,39 @@ def test_fsmt_stacks_are_exact_in_a_padded_batch(tiny_models, padding_side):
     assert_no_hooks_left(model)
 
 
-def test_cpmant_prompt_share_is_the_sink(tiny_models):
-    """CPM-Ant prepends 32 prompt tokens and its eager maps leave them out: each row sums to the text's share.
-    The capture shows exactly those rows, with the prompt's share as each head's sink."""
+def test_cpmant_prompt_is_the_sink_with_its_own_logit_per_query(tiny_models):
+    """CPM-Ant prepends 32 prompt positions and its eager maps leave them out: each row sums to the text's share.
+    The capture shows exactly those rows with the model's own position bias, and the prompt as the sink: per
+    query the log-sum-exp of its prompt logits, whose weight is what the text's tokens leave of the row."""
     model, tokenizer = tiny_models("cpmant")
     result = capture(model, tokenizer, TEXT)
-    reference = eager_attentions(model, inputs_for(model, tokenizer(TEXT, return_tensors="pt")))["self"]
+    inputs = inputs_for(model, tokenizer(TEXT, return_tensors="pt"))
+    reference = eager_attentions(model, inputs)["self"]
     n = len(result.tokens)
     assert reference.shape[-2:] == (n, n)
     assert_exact(result, reference[:, 0], "self")
     text_share = result.attention().sum(axis=-1)
     assert text_share.max() <= 1 + 1e-6 and text_share.min() < 0.9, "some rows give much of their weight to the prompt"
-    np.testing.assert_array_equal(result.sinks(0), np.zeros(4, dtype=np.float32))
+    assert result.sink().label == "<prompt>" and "32 prompt positions" in result.sink().stands_for
+    prompt = model.cpmant.prompt_length
+    for layer in range(result.num_layers()):
+        sinks = result.sinks(layer)
+        assert sinks.shape == (4, n) and np.ptp(sinks, axis=-1).min() > 0, "each query has its own prompt logit"
+        # The sink's weight, in the softmax over the text and the sink, is the share of the prompt the model gave.
+        query, key = result.query_key(layer)
+        logits = np.einsum("hqd,hkd->hqk", query, key).astype(np.float64) * result.layer_scale(layer) + result.bias(layer)
+        sink_weight = np.exp(sinks - np.logaddexp(np.logaddexp.reduce(logits, axis=-1), sinks))
+        np.testing.assert_allclose(sink_weight, 1 - text_share[layer], atol=1e-5)
+        np.testing.assert_allclose(softmax_of_scores(result, layer, "self"), result.attention()[layer], atol=1e-4)
+    # The bias is the model's position bias over the text, not shifted: the same for every layer, as CPM-Ant's is.
+    bias = result.bias(0)
+    assert np.isfinite(bias).all() and np.array_equal(bias, result.bias(1))
+    seen = []
+    handle = model.cpmant.position_bias.register_forward_hook(lambda module, args, output: seen.append(output))
+    with torch.no_grad():
+        model(**inputs)
+    handle.remove()
+    np.testing.assert_array_equal(bias, seen[0][0, :, prompt:, prompt:].numpy())
     future = np.triu(np.ones((n, n), dtype=bool), k=1)
     assert result.attention()[..., future].max() > 0.1, "CPM-Ant's text tokens see each other both ways"
     assert_no_hooks_left(model)
@@ -117,4 +138,9 @@ def test_cpmant_rows_it_masks_entirely_stay_zero(tiny_models):
     keep = batch["attention_mask"][0].bool().numpy()
     reference = eager_attentions(model, inputs_for(model, batch))["self"][:, 0][:, :, keep][..., keep]
     assert np.all(reference == 0)
-    assert_exact(result, reference, "self")
+    np.testing.assert_array_equal(result.attention(), reference)
+    # They see no prompt position either: the sink's logit is -inf, and nothing of the row goes to it.
+    for layer in range(result.num_layers()):
+        assert np.all(result.sinks(layer) == -np.inf)
+        chunk, shape = wire.attention_chunk(result, "self", layer)
+        assert not wire.split_attention_chunk(chunk, shape, has_sinks=True)[1].any()

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from attnwidget import capture
-from conftest import CLS, MINILM_VOCAB, PAD, SEP, dense_from_band, softmax_of_scores
-from test_capture_model_state import model_state
+from conftest import CLS, MINILM_VOCAB, PAD, SEP, dense_from_band, model_state, softmax_of_scores
 
 TEXT = "leaves fall in autumn and the old trees stand bare"  # 12 tokens
 SHORT = "old trees stand bare"

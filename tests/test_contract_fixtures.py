@@ -17,17 +17,20 @@ import sys
 import numpy as np
 
 from attnwidget import wire
-from attnwidget.capturing import Capture, LayerRecord, StackRecord, TokenSide
+from attnwidget.capturing import Capture, LayerRecord, Sink, StackRecord, TokenSide
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "contract"
 STACK, LAYER = "self", 1
+PROMPT = 2
+PROMPT_SINK = Sink("<prompt>", f"the {PROMPT} prompt positions the model puts before the text")
 
 
 def fixture_capture() -> Capture:
     """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a
-    position bias, one masked key, logit soft-capping and attention sinks, so every optional part of the format
+    position bias, one masked key, logit soft-capping and sinks, so every optional part of the format
     is present; the model numbers its two attention layers 1 and 3, as a hybrid model whose other layers do not
-    attend would."""
+    attend would. Layer 0 has one learned sink per head (GPT-OSS); layer 1, the one written out, a sink per head
+    and query that stands for 2 prompt positions before the text, the log-sum-exp of their logits (CPM-Ant)."""
     rng = np.random.default_rng(7)
     tokens = ["[CLS]", "leaves", "fall", "[SEP]", "autumn"]
     side = TokenSide("input", tokens, list(tokens), [101, 3727, 2991, 102, 7114], [True, False, False, True, False], 3)
@@ -35,12 +38,16 @@ def fixture_capture() -> Capture:
     bias = rng.normal(size=(heads, n, n)).astype(np.float32)
     bias[:, :, 2] = -np.inf  # key 2 masked for every query
     layers = []
-    for _ in range(2):
+    for sinks_shape in ((heads,), (heads, n, PROMPT)):
         query = rng.normal(size=(heads, n, dim)).astype(np.float32)
         key = rng.normal(size=(kv_heads, n, dim)).astype(np.float32)
-        sinks = rng.normal(size=heads).astype(np.float32)
-        layers.append(LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias, softcap=1.5, sinks=sinks))
-    return Capture([side], [StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]), [1, 3])])
+        sinks = rng.normal(size=sinks_shape)
+        if sinks.ndim == 3:  # each query's logits of the prompt positions, collapsed into one
+            sinks = np.log(np.exp(sinks).sum(axis=-1))
+        layer = LayerRecord(query=query, key=key, scale=dim**-0.5, bias=bias, softcap=1.5, sinks=sinks.astype(np.float32))
+        layers.append(layer)
+    stack = StackRecord("self", "input", "input", layers, np.array([0, 0, 1, 1]), [1, 3], sink=PROMPT_SINK)
+    return Capture([side], [stack])
 
 
 def _finite_or_none(values: np.ndarray) -> list:
@@ -99,6 +106,7 @@ def test_the_fixture_decodes_back_in_python():
     assert header["scale"] == expected["query_key"]["scale"]
     assert header["softcap"] == expected["query_key"]["softcap"] == 1.5
     assert sorted(arrays) == ["bias", "key", "query", "scores", "sinks"]
+    assert arrays["sinks"].shape == (4, 5)  # one per head and query
 
 
 if __name__ == "__main__":

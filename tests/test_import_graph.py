@@ -99,3 +99,16 @@ def test_the_cycle_finder_names_the_loop():
 def test_src_attnwidget_has_no_import_cycle():
     cycle = find_cycle({name: imported_modules(name, path) for name, path in MODULES.items()})
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_test_module_imports_another():
+    """Shared test helpers live in conftest.py (or a helper module not named test_*): a test module imported by
+    another runs its module-level setup twice and ties the two files' fixtures together."""
+    roots = [pathlib.Path(__file__).parent, pathlib.Path(__file__).parents[1] / "ui-tests"]
+    offenders = []
+    for path in sorted(p for root in roots for p in root.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            offenders += [f"{path.parent.name}/{path.name} imports {name}" for name in names if name.startswith("test_")]
+    assert not offenders, "\n".join(offenders)

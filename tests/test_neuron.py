@@ -10,16 +10,12 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ARCHITECTURES, ENCODER_DECODER, browser_request, make_capture
+from conftest import ARCHITECTURES, ENCODER_DECODER, assert_record_matches_capture, browser_request, make_capture
 
 from attnwidget import AttentionWidget, capture, wire
 from attnwidget.wire import BROWSER_WRITABLE
 
 pytestmark = pytest.mark.usefixtures("recording_comm")
-
-FLOAT16 = {"rtol": 2**-11, "atol": 2**-24}
-"""float16 keeps 11 significant bits: each value within half a unit in its last place."""
-
 
 def request(widget, stack, layer, request_id=1):
     content, buffers = browser_request(
@@ -33,46 +29,6 @@ def served(widget, stack, layer):
     assert content == {"kind": "response", "id": 1, "what": "query_key", "stack": stack, "layer": layer}
     assert len(buffers) == 1
     return wire.decode_query_key_record(buffers[0])
-
-
-def softmax(header, arrays) -> np.ndarray:
-    """What the browser computes: softmax(scores, soft-capped, + bias) in float64, masked (-inf) positions 0."""
-    logits = arrays["scores"].astype(np.float64)
-    if header["softcap"] is not None:
-        logits = np.tanh(logits / header["softcap"]) * header["softcap"]
-    if "bias" in arrays:
-        logits = logits + arrays["bias"]
-    if "sinks" in arrays:  # one more logit per head, whose weight goes to no token
-        sinks = np.broadcast_to(arrays["sinks"][:, None, None], (*logits.shape[:2], 1))
-        logits = np.concatenate([logits, sinks], axis=-1)
-    logits = logits - logits.max(axis=-1, keepdims=True)
-    weights = np.exp(logits)
-    weights = weights / weights.sum(axis=-1, keepdims=True)
-    return weights[..., :-1] if "sinks" in arrays else weights
-
-
-def assert_record_matches_capture(result, stack, layer, header, arrays):
-    query, key = result.query_key(layer, stack)
-    record = result.stack(stack).layers[layer]
-    np.testing.assert_allclose(arrays["query"], query, **FLOAT16)
-    np.testing.assert_allclose(arrays["key"], record.key, **FLOAT16)
-    assert header["scale"] == result.layer_scale(layer, stack)
-    assert header["softcap"] == result.softcap(layer, stack)
-    expected_scores = np.einsum("hqd,hkd->hqk", query.astype(np.float64), key) * header["scale"]
-    np.testing.assert_allclose(arrays["scores"], expected_scores, rtol=1e-5, atol=1e-5)
-    bias = result.bias(layer, stack)
-    if bias is None:
-        assert "bias" not in arrays
-    else:
-        np.testing.assert_array_equal(arrays["bias"], np.asarray(bias).reshape(arrays["bias"].shape))
-    sinks = result.sinks(layer, stack)
-    if sinks is None:
-        assert "sinks" not in arrays
-    else:
-        np.testing.assert_array_equal(arrays["sinks"], sinks)
-    # The numbers the neuron view shows (3 significant digits) equal the model's attention: the
-    # tolerance is the float32 rounding of scores in the hundreds, as the tiny T5's are.
-    np.testing.assert_allclose(softmax(header, arrays), result.layer_attention(layer, stack), rtol=1e-4, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

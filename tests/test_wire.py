@@ -7,7 +7,7 @@ import pytest
 from conftest import make_capture, make_seq2seq_capture, random_attention
 
 from attnwidget import wire
-from attnwidget.capturing import Capture, LayerRecord, StackRecord
+from attnwidget.capturing import Capture, LayerRecord, Sink, StackRecord
 
 
 # -- attention bytes ------------------------------------------------------------------------
@@ -103,6 +103,32 @@ def test_a_layer_with_attention_sinks_appends_what_each_query_gives_its_sink():
         wire.split_attention_chunk(chunk[:32], shape, has_sinks=True)
 
 
+def test_a_sink_per_query_stands_for_keys_outside_the_text_and_meta_names_them():
+    """A sink logit per head and query, log(4q): with 4 tokens scored 0, query q gives it 4q / (4 + 4q) of its
+    weight; query 0 sees none of those keys (-inf) and gives it nothing."""
+    capture = make_capture(layers=1, heads=2, tokens=4)
+    side = capture.sides["input"]
+    with np.errstate(divide="ignore"):
+        sinks = np.log(4.0 * np.arange(4, dtype=np.float32))[None].repeat(2, axis=0)
+    zeros = np.zeros((2, 4, 8), np.float32)
+    layer = LayerRecord(query=zeros, key=zeros, scale=1.0, sinks=sinks)
+    prompt = Sink("<prompt>", "the 3 prompt positions the model puts before the text")
+    capture = Capture([side], [StackRecord("self", "input", "input", [layer], np.arange(2), [0], sink=prompt)])
+
+    chunk, shape = wire.attention_chunk(capture, "self", 0)
+    attention, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
+    np.testing.assert_allclose(sink_weights, [[0, 1 / 2, 2 / 3, 3 / 4]] * 2, atol=1 / 510)
+    np.testing.assert_allclose(attention.sum(-1) + sink_weights, 1, atol=3 / 510)
+    _, arrays = wire.decode_query_key_record(wire.query_key_record(capture, "self", 0))
+    np.testing.assert_array_equal(arrays["sinks"], sinks)
+    meta = wire.build_meta(capture, chunks_complete=True)["stacks"][0]
+    assert meta["sink"] == {"label": "<prompt>", "stands_for": "the 3 prompt positions the model puts before the text"}
+
+    wrong = LayerRecord(query=zeros, key=zeros, scale=1.0, sinks=sinks[:, :3])
+    with pytest.raises(ValueError, match=r"sinks of shape \(2, 3\) are neither one per head"):
+        Capture([side], [StackRecord("self", "input", "input", [wrong], np.arange(2), [0])])
+
+
 def test_float16_round_trip_keeps_shape_and_half_precision():
     values = np.random.default_rng(3).normal(size=(2, 5, 8)).astype(np.float32)
 
@@ -132,7 +158,7 @@ def test_meta_describes_a_self_attention_capture_with_a_pair():
     }
     assert meta["stacks"] == [
         {"name": "self", "query_side": "input", "key_side": "input", "layers": 2, "heads": 4,
-         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1], "has_sinks": [False, False]}
+         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1], "has_sinks": [False, False], "sink": None}
     ]
     assert meta["encoding"] == {"dtype": "uint8", "scale": 255}
     assert meta["chunks_complete"] is True

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from conftest import HEAD, HEADS, INKED_PIXELS, LAYER, TOKEN
 from lab import ARTIFACTS
+from widget_checks import assert_shown_equal
 
 def test_opens_offline_on_the_selection_python_had(minilm_widget, open_export):
     page = open_export(minilm_widget)
@@ -90,8 +91,6 @@ def test_a_budget_that_leaves_layers_out_says_so_and_shows_them_unavailable(mini
 
 
 def test_the_neuron_view_shows_the_captures_numbers_without_a_kernel(minilm_widget, open_export):
-    from test_neuron_in_lab import assert_shown_equal
-
     page = open_export(minilm_widget)
     page.widget.get_by_role("button", name="Neuron", exact=True).click()
     view = page.page.get_by_role("region", name="Neuron view")
@@ -221,7 +220,9 @@ def test_a_gpt_oss_export_shows_each_heads_sink_as_a_column_of_the_matrix(open_e
     widget = AttentionWidget(model, "leaves fall in autumn", tokenizer=tokenizer, view="matrix", head=1)
     page = open_export(widget)
     view = page.page.get_by_role("region", name="Matrix view")
-    expect(view.locator(".aw-readout")).to_contain_text("The column set apart on the right is the head's <sink>")
+    expect(view.locator(".aw-readout")).to_contain_text(
+        "The column set apart on the right, <sink>, is the weight that goes to the head's learned attention sink"
+    )
     # The heatmap's colour ends on the right with the sink column: move up it from the last row.
     inked = view.evaluate(INKED_BOX)
     readouts = {}
@@ -234,7 +235,7 @@ def test_a_gpt_oss_export_shows_each_heads_sink_as_a_column_of_the_matrix(open_e
     for row, token in enumerate(tokens):
         sink = 1 - float(attention[row].sum())
         words, shown = readouts[row].rsplit(": ", 1)
-        assert words == f"query {row} “{token}” → the head's <sink>, which holds no token"
+        assert words == f"query {row} “{token}” → <sink> (the head's learned attention sink, no token of the text)"
         assert abs(float(shown) - sink) <= 1 / 510 + 5e-4  # one byte on the wire, three digits on screen
     assert 1 - attention.sum(axis=-1).min() > 0.5  # the sink really takes a share: most of the first row
     view.screenshot(path=ARTIFACTS / "export-matrix-sink-column.png")

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
+from widget_checks import assert_shown_equal
 
 SENTENCE = "leaves fall in autumn"
 # preload_qk_bytes=0: nothing of the neuron view travels with the widget, so every layer it
@@ -46,14 +47,6 @@ def view(notebook):
 
 def rows(view):
     return view.locator(".aw-neuron-rows .aw-nrow")
-
-
-def assert_shown_equal(shown: list[str], exact: list[float], what: str) -> None:
-    """Each shown number is the capture's value to the three significant digits shown."""
-    assert len(shown) == len(exact)
-    for k, (text, value) in enumerate(zip(shown, exact)):
-        digit = 10 ** (int(f"{abs(value):e}".split("e")[1]) - 2) if value else 1e-3
-        assert abs(float(text) - value) <= digit / 2 * (1 + 1e-6), f"{what} of key {k}: shown {text}, capture {value}"
 
 
 def assert_view_matches_kernel(notebook, view) -> None:

@@ -41,3 +41,11 @@ def assert_head_click_redraws(widget: Locator, head: int) -> None:
     other = next(h for h in range(HEADS) if h != head)
     expect(chip(widget, other)).to_have_attribute("aria-pressed", "false")
     assert canvas.screenshot() != before, f"showing head {head} alone left the attention drawing as it was"
+
+
+def assert_shown_equal(shown: list[str], exact: list[float], what: str) -> None:
+    """Each shown number is the capture's value to the three significant digits shown."""
+    assert len(shown) == len(exact)
+    for k, (text, value) in enumerate(zip(shown, exact)):
+        digit = 10 ** (int(f"{abs(value):e}".split("e")[1]) - 2) if value else 1e-3
+        assert abs(float(text) - value) <= digit / 2 * (1 + 1e-6), f"{what} of key {k}: shown {text}, capture {value}"

@@ -25,8 +25,15 @@ export interface QueryKeyLayer {
   scores: Float32Array;
   /** The additive term before the softmax (mask, relative position bias), or null. */
   bias: Bias | null;
-  /** [heads] attention sinks (GPT-OSS): one more logit per head in every softmax, attending to no token; or null. */
-  sinks: Float32Array | null;
+  /** The logit of one more key in every softmax that is no token of the text (meta's `sink` names it), or null. */
+  sinks: Sinks | null;
+}
+
+/** Sink logits: [heads] where one per head serves every query (GPT-OSS), [heads, nQuery] where each query has its
+ * own, the log-sum-exp of its logits of the keys that are not tokens. */
+export interface Sinks {
+  data: Float32Array;
+  perQuery: boolean;
 }
 
 /** Broadcast like numpy: a size-1 head or query dimension serves every head or query. */
@@ -138,11 +145,15 @@ function decodeRecord(bytes: Uint8Array, expected: { heads: number; nQuery: numb
     const additive = biasArray.values.some((v) => Number.isFinite(v) && v !== 0);
     bias = { data: biasArray.values, heads: bh, rows, nKey, additive };
   }
-  const sinks = array("sinks");
-  if (sinks && !sameShape(sinks.entry.shape, [heads])) {
-    throw new Error(`the query-key record's sinks of shape ${sinks.entry.shape.join("×")} are not one per head`);
+  const sinkArray = array("sinks");
+  const perQuery = !!sinkArray && sameShape(sinkArray.entry.shape, [heads, nQuery]);
+  if (sinkArray && !perQuery && !sameShape(sinkArray.entry.shape, [heads])) {
+    throw new Error(
+      `the query-key record's sinks of shape ${sinkArray.entry.shape.join("×")} are neither one per head nor one per head and query`,
+    );
   }
-  return { scale: header.scale, softcap: header.softcap ?? null, sinks: sinks?.values ?? null, heads, kvHeads, nQuery, nKey, dim, query: query.values, key: key.values, scores: scores.values, bias };
+  const sinks = sinkArray ? { data: sinkArray.values, perQuery } : null;
+  return { scale: header.scale, softcap: header.softcap ?? null, sinks, heads, kvHeads, nQuery, nKey, dim, query: query.values, key: key.values, scores: scores.values, bias };
 }
 
 /** The query-key record of one layer, checked against what meta says of its stack. */

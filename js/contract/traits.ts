@@ -27,9 +27,26 @@ export interface StackMeta {
   /** The model's own number of each captured layer ([1, 3] for a hybrid model attending in layers 1 and 3);
    * absent before contract version 2. Chunk keys, requests and the `layer` trait use the 0-based index. */
   layer_numbers?: number[];
-  /** Per captured layer, whether its heads have attention sinks (GPT-OSS): its chunk then ends with each query's
-   * sink weight, heads × n_query bytes. Absent before contract version 3. */
+  /** Per captured layer, whether its softmax has a sink, one more key that is no token of the text: its chunk
+   * then ends with each query's sink weight, heads × n_query bytes. Absent before contract version 3. */
   has_sinks?: boolean[];
+  /** What the stack's sink stands for; null without sinks. Absent before contract version 4 (see `sinkOf`). */
+  sink?: SinkMeta | null;
+}
+
+/** How the page names a stack's sink: `label` ("<sink>", "<prompt>", "<global>") and what its weight goes to. */
+export interface SinkMeta {
+  label: string;
+  /** What its weight goes to, a noun phrase: "the 32 prompt positions CPM-Ant puts before the text". */
+  stands_for: string;
+}
+
+/** Before contract version 4 the only sinks were GPT-OSS's learned ones. */
+const LEARNED_SINK: SinkMeta = { label: "<sink>", stands_for: "the head's learned attention sink" };
+
+/** What a stack's sink stands for, as meta says (or GPT-OSS's, for a meta older than version 4). */
+export function sinkOf(stack: StackMeta): SinkMeta {
+  return stack.sink ?? LEARNED_SINK;
 }
 
 export interface Meta {

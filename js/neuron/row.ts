@@ -18,8 +18,9 @@ export interface NeuronRow {
   bias: Float64Array;
   /** softmax(score + bias), in float64; 0 where masked. With a sink, the keys' weights sum to less than 1. */
   softmax: Float64Array;
-  /** The head's attention sink (GPT-OSS): its logit and the weight it takes, which goes to no token; or null. */
-  sink: { logit: number; weight: number } | null;
+  /** The sink, one more key that is no token of the text: its logit (the head's, or this query's where each has
+   * its own), and the weight it takes; or null. */
+  sink: { logit: number; weight: number; perQuery: boolean } | null;
   masked: boolean[];
 }
 
@@ -38,13 +39,16 @@ export function neuronRow(layer: QueryKeyLayer, head: number, queryIndex: number
   const { softcap } = layer;
   const capped = softcap === null ? null : Float64Array.from(scores, (s) => softcap * Math.tanh(s / softcap));
   const logits = Array.from(capped ?? scores, (s, k) => s + bias[k]);
-  const sinkLogit = layer.sinks ? layer.sinks[head] : null;
+  const sinks = layer.sinks;
+  const sinkLogit = sinks ? sinks.data[sinks.perQuery ? head * nQuery + queryIndex : head] : null;
   const top = Math.max(...logits.filter((_, k) => !masked[k]), sinkLogit ?? -Infinity);
   const weights = Float64Array.from(logits, (logit, k) => (masked[k] ? 0 : Math.exp(logit - top)));
   const sinkWeight = sinkLogit === null ? 0 : Math.exp(sinkLogit - top);
   const total = weights.reduce((a, w) => a + w, sinkWeight);
   const softmax = total > 0 ? weights.map((w) => w / total) : weights;
-  const sink = sinkLogit === null ? null : { logit: sinkLogit, weight: sinkWeight / total };
+  // A sink the row cannot see (-Infinity) in a row that sees nothing else either: nothing goes to it.
+  const weight = total > 0 ? sinkWeight / total : 0;
+  const sink = sinkLogit === null ? null : { logit: sinkLogit, weight, perQuery: !!sinks?.perQuery };
   const key = (k: number) => layer.key.subarray((kvHead * nKey + k) * dim, (kvHead * nKey + k + 1) * dim);
   return { kvHead, query, key, scores, capped, bias, softmax, sink, masked };
 }

@@ -132,7 +132,7 @@ describe("matrix view", () => {
     expect(strokedLines(single)).toEqual([]);
   });
 
-  it("shows a head's attention sink as one more column, apart from the keys (GPT-OSS)", () => {
+  it("shows the layer's sink as one more column, apart from the keys, named as meta names it", () => {
     const { expected, meta } = golden();
     const [, nq, nk] = expected.attention.shape;
     const head = 2;
@@ -147,7 +147,8 @@ describe("matrix view", () => {
     const overSink = { clientX: sinkLeft + sinkWidth / 2, clientY: top + (q + 0.5) * cell };
     matrixCanvases(host).overlay.dispatchEvent(new MouseEvent("mousemove", overSink));
     const weight = expected.attention.sink_weights[head * nq + q];
-    expect(host.querySelector(".aw-readout")!.textContent).toBe(`query ${q} “${meta.sides.input.tokens[q]}” → the head's <sink>, which holds no token: ${weight.toFixed(3)}`);
+    const to = "<prompt> (the 2 prompt positions the model puts before the text, no token of the text)";
+    expect(host.querySelector(".aw-readout")!.textContent).toBe(`query ${q} “${meta.sides.input.tokens[q]}” → ${to}: ${weight.toFixed(3)}`);
     // The sink is a key of the same softmax: a row's weights and its sink's make 1, up to rounding.
     const row = expected.attention.probabilities.slice((head * nq + q) * nk, (head * nq + q + 1) * nk);
     expect(row.reduce((a: number, b: number) => a + b, weight)).toBeCloseTo(1, 1);

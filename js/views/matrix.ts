@@ -1,10 +1,11 @@
 // Matrix view: the focused head as a heatmap, query rows × key columns. The n × n values
 // become one ImageData scaled onto the canvas, so thousands of tokens stay one drawImage.
-// A head with an attention sink (GPT-OSS) gets one more column, set apart: the weight each
-// query gives its sink, which goes to no token. It is a key of the same softmax, so it shares
-// the heatmap's colour scale.
+// A layer with a sink, one more key that is no token of the text (GPT-OSS's learned sinks,
+// CPM-Ant's prompt positions, global tokens), gets one more column, set apart and named as meta
+// names it: the weight each query gives it. It is a key of the same softmax, so it shares the
+// heatmap's colour scale.
 
-import { byteToProbability, chunkKey, headSinkWeights, layerHasSinks, type StackInfo, type WatchedTrait, type WidgetModel } from "../contract";
+import { byteToProbability, chunkKey, headSinkWeights, layerHasSinks, sinkOf, type StackInfo, type WatchedTrait, type WidgetModel } from "../contract";
 import { fitText, imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen } from "../draw/dom";
@@ -36,7 +37,7 @@ const LEGEND = { height: 24, bar: 160 };
 /** Where sentence B starts, in a colour the blue ramp does not have. */
 const SEGMENT_B = { light: "#d4380d", dark: "#ffa940" };
 /** The sink column: apart from the keys by a gap, and never thinner than this, so it shows at thousands of tokens. */
-const SINK = { gap: 6, minWidth: 8, label: "<sink>" };
+const SINK = { gap: 6, minWidth: 8 };
 
 /** The colour scale chosen in each widget, kept while the page is open so switching views keeps it. */
 const chosenScales = new WeakMap<WidgetModel, ColorScale>();
@@ -99,7 +100,12 @@ export function matrixView(ctx: ViewContext): View {
   const idleText = (info: StackInfo | null) =>
     "Hover a cell to read its value; click a row to select that query token." +
     (hasSegmentB(info) ? " The orange lines mark where sentence B starts." : "") +
-    (info && hasSink(info) ? ` The column set apart on the right is the head's ${SINK.label}: weight that goes to no token.` : "");
+    (info && hasSink(info) ? ` ${sinkColumnText(info)}` : "");
+  /** What the column set apart stands for, where the layer has a sink. */
+  const sinkColumnText = (info: StackInfo) => {
+    const { label, stands_for } = sinkOf(info.stack);
+    return `The column set apart on the right, ${label}, is the weight that goes to ${stands_for}, no token of the text.`;
+  };
 
   function computeLayout(info: StackInfo, width = boxWidth): Layout {
     const longest = (tokens: string[]) => Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))));
@@ -259,7 +265,7 @@ export function matrixView(ctx: ViewContext): View {
     info.key.tokens.forEach((token, k) => {
       if (k % step === 0) g.fillText(fitText(token, LABEL_FONT, top - 8), 0, (k + 0.5) * cell);
     });
-    if (sink) g.fillText(SINK.label, 0, sinkLeft({ left, cell }, info) - left + sink / 2);
+    if (sink) g.fillText(sinkOf(info.stack).label, 0, sinkLeft({ left, cell }, info) - left + sink / 2);
     g.restore();
   }
 
@@ -320,7 +326,8 @@ export function matrixView(ctx: ViewContext): View {
     // On a relative scale, how far along it the value is, since its colour says only that.
     const top = scale.range === "row" ? Math.max(...row) : scale.range === "head" ? headTop : null;
     const share = top ? ` (${Math.round((100 * row[k]) / top)}% of the ${scale.range}'s maximum)` : "";
-    const to = k === info.key.tokens.length ? `the head's ${SINK.label}, which holds no token` : `key ${k} “${info.key.tokens[k]}”`;
+    const { label, stands_for } = sinkOf(info.stack);
+    const to = k === info.key.tokens.length ? `${label} (${stands_for}, no token of the text)` : `key ${k} “${info.key.tokens[k]}”`;
     readout.textContent = `query ${q} “${info.query.tokens[q]}” → ${to}: ${value.toFixed(3)}${share}`;
   }
 

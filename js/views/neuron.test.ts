@@ -55,7 +55,7 @@ describe("neuron view", () => {
       expectShown(row.dataset.softmax, softmax[k]);
       if (softmax[k] > 0) expect(row.querySelector(".aw-nvalue")!.textContent).toBe(row.dataset.softmax);
     });
-    // The head's sink takes the rest of the row (the fixture has one per head, as GPT-OSS does).
+    // The sink takes the rest of the row.
     expect(rows.reduce((sum, row) => sum + Number(row.dataset.softmax), Number(sinkOf(host)!.dataset.softmax))).toBeCloseTo(1, 2);
     expect(host.querySelector(".aw-neuron-query")!.textContent).toBe(TOKENS[2]);
     expect(status(host)).toBe("");
@@ -140,13 +140,18 @@ describe("neuron view", () => {
     expect(host.querySelector(".aw-readout")!.textContent).toMatch(/^key 3 .*: q·k × scale = \S+ [+−]/);
   });
 
-  it("shows the head's attention sink as a last row: its logit and the weight that goes to no token (GPT-OSS)", () => {
+  it("shows the sink as a last row, named as meta names it: this query's logit and the weight it takes", () => {
     const host = mount(neuronModel({ traits: { head: 2 } }));
+    // The fixture's layer has a sink per head and query: the log-sum-exp of its 2 prompt positions' logits.
     const sinks = numbers(expected.query_key.sinks);
+    const logit = sinks[2 * N_QUERY + 2];
     const sink = sinkOf(host)!;
 
-    expect(sink.querySelector(".aw-tok")!.textContent).toBe("<sink>");
-    expect(sink.dataset.score).toBe(sinks[2].toPrecision(3));
+    const label = sink.querySelector<HTMLElement>(".aw-tok")!;
+    expect(label.textContent).toBe("<prompt>");
+    expect(label.title).toMatch(/^<prompt>: the 2 prompt positions the model puts before the text; its logit is the log-sum-exp/);
+    expect(sink.dataset.score).toBe(logit.toPrecision(3));
+    expect(sinks[2 * N_QUERY + 3]).not.toBe(logit); // each query has its own
     const keys = expectedSoftmax(2, 2).reduce((a, b) => a + b, 0);
     expect(keys).toBeLessThan(0.99);
     expectShown(sink.dataset.softmax, 1 - keys);
@@ -154,7 +159,8 @@ describe("neuron view", () => {
     expect(body.style.height).toBe(`${(N_KEY + 1) * NEURON_ROW}px`);
     mouse(body, "mousemove", { clientX: 2000, clientY: N_KEY * NEURON_ROW + 5 });
     expect(host.querySelector(".aw-readout")!.textContent).toBe(
-      `<sink>: logit ${sinks[2].toPrecision(6)}; softmax = ${Number(1 - keys).toPrecision(6)}, which goes to no token`,
+      `<prompt>: logit ${logit.toPrecision(6)}, the log-sum-exp of the logits of the 2 prompt positions the model puts ` +
+        `before the text; softmax = ${Number(1 - keys).toPrecision(6)}, what they take together`,
     );
   });
 

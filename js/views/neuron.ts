@@ -1,15 +1,16 @@
 // Neuron view: how one query token of one head attends. The query vector on top; per key
 // token its key vector, q × k elementwise, the score q·k × scale, the capped score where the
 // model soft-caps (Gemma 2), the model's bias where it has one, and the softmax, with a line
-// from the query to each key as strong as its weight. A head with an attention sink (GPT-OSS)
-// gets one more row, "<sink>": its logit and the weight it takes, which goes to no token.
+// from the query to each key as strong as its weight. A layer with a sink, one more key that is no
+// token of the text, gets one more row named as meta names it ("<sink>" for GPT-OSS's learned sinks,
+// "<prompt>" for CPM-Ant's prompt positions): its logit and the weight it takes.
 //
 // Scores and weights come from the float32 scores Python sends (js/contract/query-key.ts,
 // js/neuron/row.ts), so the digits shown are the capture's. Each row carries them as
 // data-score / data-capped / data-bias / data-softmax.
 
 import "./neuron.css";
-import { layerLabel, type QueryKeyLayer, type StackInfo } from "../contract";
+import { layerLabel, sinkOf, type QueryKeyLayer, type SinkMeta, type StackInfo } from "../contract";
 import { prepareCanvas } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen, listenKeys } from "../draw/dom";
@@ -36,8 +37,6 @@ const LABEL_MAX = 150;
 const LABEL_CHAR = 7;
 const HEADER_ROW = 20;
 const BAR_WIDTH = 70;
-const SINK_LABEL = "<sink>";
-const SINK_TITLE = "attention sink: a learned logit of this head in every softmax; its weight goes to no token";
 
 /** The softmax cell of a row: a bar as long as the weight, and the weight (or "masked"). */
 function softmaxCell(weight: number, text: string): HTMLElement {
@@ -48,8 +47,14 @@ function softmaxCell(weight: number, text: string): HTMLElement {
   return cell;
 }
 
-/** The head's attention sink as a last key row: its logit and the weight it takes. */
-function sinkRow(sink: { logit: number; weight: number }): HTMLElement {
+/** What the sink row's label says when hovered: what the sink stands for, and what its logit is. */
+function sinkTitle(meta: SinkMeta, perQuery: boolean): string {
+  const logit = perQuery ? "its logit is the log-sum-exp of this query's logits of them" : "one more logit in every softmax";
+  return `${meta.label}: ${meta.stands_for}; ${logit}. Its weight goes to no token of the text`;
+}
+
+/** The sink as a last key row: its logit and the weight it takes. */
+function sinkRow(sink: NonNullable<NeuronRow["sink"]>, meta: SinkMeta): HTMLElement {
   const item = el("div", {
     class: "aw-nrow aw-nrow--sink",
     role: "listitem",
@@ -57,7 +62,7 @@ function sinkRow(sink: { logit: number; weight: number }): HTMLElement {
     "data-score": shown(sink.logit),
     "data-softmax": shown(sink.weight),
   });
-  const label = el("span", { class: "aw-tok aw-tok--special", title: SINK_TITLE }, SINK_LABEL);
+  const label = el("span", { class: "aw-tok aw-tok--special", title: sinkTitle(meta, sink.perQuery) }, meta.label);
   const logit = el("span", { class: "aw-nnum" }, shown(sink.logit));
   item.append(el("span"), label, el("span"), el("span"), logit, el("span"), el("span"), softmaxCell(sink.weight, shown(sink.weight)));
   return item;
@@ -142,7 +147,8 @@ export function neuronView(ctx: ViewContext): View {
   }
 
   function geometryOf(info: StackInfo, layer: QueryKeyLayer, token: number): Geometry {
-    const longest = Math.max(0, ...info.key.tokens.map((t) => t.length), info.query.tokens[token]?.length ?? 0);
+    const sink = layer.sinks ? sinkOf(info.stack).label.length : 0;
+    const longest = Math.max(sink, ...info.key.tokens.map((t) => t.length), info.query.tokens[token]?.length ?? 0);
     const label = Math.min(LABEL_MAX, Math.max(LABEL_MIN, longest * LABEL_CHAR + 16));
     // About 128-160 px per band whatever the head size: up to 8 px per dimension, at least 1.
     const dimWidth = Math.max(1, Math.min(8, Math.floor(160 / layer.dim)));
@@ -230,7 +236,7 @@ export function neuronView(ctx: ViewContext): View {
         );
         return item;
       }),
-      ...(row.sink ? [sinkRow(row.sink)] : []),
+      ...(row.sink ? [sinkRow(row.sink, sinkOf(info.stack))] : []),
     );
 
     const height = rowCount(row, layer) * NEURON_ROW;
@@ -338,7 +344,7 @@ export function neuronView(ctx: ViewContext): View {
           if (row.capped && !masked) g.fillText(shown(row.capped[k]), x[5] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
           if (withBias) g.fillText(masked ? "−∞" : signed(shown(row.bias[k])), biasX + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
         });
-        if (row.sink) paintRow(layer.nKey * NEURON_ROW, SINK_LABEL, true, shown(row.sink.logit), row.sink.weight, shown(row.sink.weight));
+        if (row.sink) paintRow(layer.nKey * NEURON_ROW, sinkOf(info.stack).label, true, shown(row.sink.logit), row.sink.weight, shown(row.sink.weight));
         g.restore();
       },
     };
@@ -348,7 +354,11 @@ export function neuronView(ctx: ViewContext): View {
     if (!shownRow) return "";
     const { info, row } = shownRow;
     if (row.sink && k === shownRow.layer.nKey) {
-      return `${SINK_LABEL}: logit ${exact(row.sink.logit)}; softmax = ${exact(row.sink.weight)}, which goes to no token`;
+      const { label, stands_for } = sinkOf(info.stack);
+      const weight = exact(row.sink.weight);
+      if (!row.sink.perQuery) return `${label}: logit ${exact(row.sink.logit)}; softmax = ${weight}, which goes to no token`;
+      const logit = `logit ${exact(row.sink.logit)}, the log-sum-exp of the logits of ${stands_for}`;
+      return `${label}: ${logit}; softmax = ${weight}, what they take together`;
     }
     const name = `key ${k} “${info.key.tokens[k]}”`;
     if (row.masked[k]) return `${name}: masked (the model does not let this query see this key)`;

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .capturing import Capture
+from .capturing import Capture, Sink
 
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
@@ -101,12 +101,16 @@ def dequantize_attention(chunk: bytes | memoryview, shape: tuple[int, int, int])
 def attention_chunk(capture: Capture, stack: str, layer: int) -> tuple[bytes, list[int]]:
     """The encoded chunk for one layer of one stack, with its [heads, n_query, n_key] shape.
 
-    A layer with attention sinks (GPT-OSS, `meta.stacks[*].has_sinks`) appends what each query gives its head's
-    sink, [heads, n_query] more bytes: the weight that goes to no token, shown as one more key column."""
+    A layer with sinks (`meta.stacks[*].has_sinks`) appends what each query gives its head's sink, [heads, n_query]
+    more bytes: the weight that goes to no token of the text, shown as one more key column named by
+    `meta.stacks[*].sink`."""
     attention = capture.layer_attention(layer, stack)
     chunk = quantize_attention(attention)
-    if capture.sinks(layer, stack) is not None:
-        chunk += quantize_attention(sink_weights(attention)[..., None])
+    sinks = capture.sinks(layer, stack)
+    if sinks is not None:
+        # A row that sees no such key (-inf: CPM-Ant's rows it masks entirely) gives it nothing, whatever is left.
+        unseen = np.isneginf(np.reshape(sinks, (sinks.shape[0], -1)))
+        chunk += quantize_attention(np.where(unseen, 0.0, sink_weights(attention))[..., None])
     return chunk, list(attention.shape)
 
 
@@ -215,7 +219,8 @@ def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.n
     """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any.
 
     Scores are before soft-capping: the header's `softcap` says how to cap them, so the browser
-    can show the capped score as a step of its own. `sinks` (GPT-OSS) is one more logit per head."""
+    can show the capped score as a step of its own. `sinks` is the logit of one more key that is no token,
+    [heads] (GPT-OSS's learned sinks) or [heads, n_query] (Inkling2's, or the log-sum-exp of keys outside the text)."""
     query, key = capture.query_key(layer, stack)  # raises the capture's own errors for bad input
     record = capture.stack(stack).layers[layer]
     scores = np.einsum("hqd,hkd->hqk", query, key) * np.float32(capture.layer_scale(layer, stack))
@@ -232,7 +237,7 @@ def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.n
         arrays["bias"] = bias
     sinks = capture.sinks(layer, stack)
     if sinks is not None:
-        arrays["sinks"] = np.asarray(sinks, dtype=_FLOAT32_LITTLE_ENDIAN).reshape(scores.shape[0])
+        arrays["sinks"] = np.asarray(sinks, dtype=_FLOAT32_LITTLE_ENDIAN)
     return arrays
 
 
@@ -297,6 +302,11 @@ def _aligned(nbytes: int) -> int:
 
 
 # -- meta ---------------------------------------------------------------------------------
+def _sink_meta(sink: Sink | None) -> dict[str, str] | None:
+    """What a stack's sink stands for, as the page names it (`meta.stacks[*].sink`); None without sinks."""
+    return None if sink is None else {"label": sink.label, "stands_for": sink.stands_for}
+
+
 def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: bool = False) -> dict[str, Any]:
     """The `meta` trait: tokens of each side, the stacks and their sizes, and the chunk encoding."""
     sides = {
@@ -320,6 +330,7 @@ def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: b
                 "kv_head_of": [int(h) for h in capture.kv_head_of(name)],
                 "layer_numbers": capture.layer_numbers(name),
                 "has_sinks": [capture.sinks(layer, name) is not None for layer in range(record.num_layers)],
+                "sink": _sink_meta(capture.sink(name)),
             }
         )
     return {

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, MemoryBudgetError
 from .from_tensors import capture_from_attention
-from .result import Capture, LayerRecord, StackRecord, TokenSide
+from .result import Capture, LayerRecord, Sink, StackRecord, TokenSide
 from .loading import ModelLoadError, check_model, load_model, resolve_tokenizer
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "LayerRecord",
     "MemoryBudgetError",
     "ModelLoadError",
+    "Sink",
     "StackRecord",
     "TextTooLongError",
     "TokenSide",

@@ -36,7 +36,7 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 from .budget import MemoryBudget, eager_chunk_rows, layer_record_bytes
 from .watchers import watched
-from .result import LayerRecord, StackRecord
+from .result import ATTENTION_SINK, LayerRecord, Sink, StackRecord
 
 IMPLEMENTATION = "attnwidget_capture"
 
@@ -128,7 +128,10 @@ def _capturing_attention(module, query, key, value, attention_mask, *args, **kwa
 def _terms(module, weights, args, kwargs) -> tuple:
     """(scaling, position bias, softcap, sinks) of an attention call, as `Recorder.record` takes them."""
     scaling = kwargs.get("scaling", args[0] if args else None)
-    return scaling, kwargs.get("position_bias"), kwargs.get("softcap"), _sinks_in_weights(module, weights)
+    # Inkling2 gives each query its own sink logit, [batch, heads, n_query, 1], as `sinks`
+    given = kwargs.get("sinks")
+    sinks = given[..., 0] if torch.is_tensor(given) else _sinks_in_weights(module, weights)
+    return scaling, kwargs.get("position_bias"), kwargs.get("softcap"), sinks
 
 
 def _in_query_chunks(eager, step, recorder, module, query, key, value, attention_mask, args, kwargs):
@@ -202,6 +205,7 @@ class Recorder:
         self._warned: set[str] = set()
         self._progress = progress
         """Called with each recorded layer's number of scores (a `LayerProgress`)."""
+        self._left_out: set[int] = set()
 
     def chunk_rows(self, query: torch.Tensor, key: torch.Tensor) -> int | None:
         """How many query rows an attention call computes at once: None for all, as eager does (see budget.py)."""
@@ -228,10 +232,17 @@ class Recorder:
         softcap=None,
         sinks=None,
         sample: np.ndarray | None = None,
+        sink: Sink = ATTENTION_SINK,
     ) -> Callable[[torch.Tensor, int], None] | None:
         """Keep one attention call as a LayerRecord. `weights` are the model's attention for every query, or,
         for a layer computed in chunks, for the query positions `sample` only. Returns, for a chunked layer
-        that must store its attention, the function that stores each chunk's weights."""
+        that must store its attention, the function that stores each chunk's weights.
+
+        `sinks` are the logits of one more key in every softmax that is no token of the text, `sink` says what it
+        stands for: [heads] (GPT-OSS's learned sinks) or [batch, heads, n_query] (Inkling2's, or the log-sum-exp
+        of each query's logits of keys that are not tokens)."""
+        if id(module) in self._left_out:
+            return None
         if weights is None:
             raise RuntimeError(f"{type(module).__name__} returned no attention weights from its eager function")
         self._check_one_call_per_forward(module)
@@ -241,17 +252,16 @@ class Recorder:
         n_query = weights.shape[-2] if sample is None else query.shape[-2]
         self._check_lengths(module, n_query, weights.shape[-1], q_rows, k_rows)
         stack = self.stacks[stack_name]
-        heads, kv_heads = query.shape[1], key.shape[1]
-        if stack.kv_head_of is None:
-            stack.kv_head_of = np.arange(heads) // (heads // kv_heads)
         layer = LayerRecord(
             query=_keep(query, q_rows, None, torch.float32),
             key=_keep(key, k_rows, None, torch.float32),
             scale=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             bias=self._bias(attention_mask, position_bias, q_rows, k_rows, key.shape[-2]),
             softcap=None if softcap is None else float(softcap),
-            sinks=None if sinks is None else sinks.detach().to("cpu", torch.float32).numpy().copy(),
+            sinks=self._sinks(sinks, q_rows),
         )
+        if sinks is not None:
+            stack.sink = sink
         float32 = self._attention_dtype == torch.float32 and _all_float32(query, key, weights)
         tolerance = _tolerance(query.dtype, np.dtype(_NUMPY_DTYPES[self._attention_dtype]))
         store = None
@@ -277,12 +287,33 @@ class Recorder:
                 "keys explain it in part.",
                 IncompleteScoresWarning,
             )
+        self._share_key_heads(stack, layer)
         self._count(layer)  # before a chunked layer's store is filled: over the budget, it never is
         stack.layers.append(layer)
         stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
         if self._progress is not None:
             self._progress(int(np.prod(layer.shape)))
         return store
+
+    def leave_out(self, modules: list[nn.Module]) -> None:
+        """Record nothing of these modules' attention calls: they attend over something else than tokens."""
+        self._left_out.update(id(module) for module in modules)
+
+    def _share_key_heads(self, stack: StackRecord, layer: LayerRecord) -> None:
+        """Set the stack's one query-to-key-head mapping, or give up sharing when a layer groups differently.
+
+        MiMo-V2-Flash's sliding layers have twice the key heads of its full layers; one mapping per stack
+        cannot say that, so from then on every layer of the stack keeps one key per query head."""
+        heads = layer.query.shape[0]
+        kv_head_of = np.arange(heads) // (heads // layer.key.shape[0])
+        if stack.kv_head_of is None:
+            stack.kv_head_of = kv_head_of
+        elif not np.array_equal(stack.kv_head_of, kv_head_of):
+            for earlier in stack.layers:
+                self._budget.hold(_one_key_per_query_head(earlier, stack.kv_head_of))
+            stack.kv_head_of = np.arange(heads)
+        if not np.array_equal(stack.kv_head_of, kv_head_of):
+            _one_key_per_query_head(layer, kv_head_of)  # counted with the layer
 
     def _check_one_call_per_forward(self, module: nn.Module) -> None:
         if id(module) not in self._calls:
@@ -319,8 +350,8 @@ class Recorder:
         if any(part in _CROSS_ATTENTION_NAMES for part in parts):
             return "cross"
         # The outermost of "encoder"/"decoder" decides: a BERT decoder inside EncoderDecoderModel is
-        # named "decoder.bert.encoder.layer.0...".
-        return next((part for part in parts if part in ("encoder", "decoder")), "decoder")
+        # named "decoder.bert.encoder.layer.0...". SeamlessM4T names its stacks "text_encoder", "text_decoder".
+        return next((side for side in map(_stack_named, parts) if side is not None), "decoder")
 
     @staticmethod
     def _check_lengths(module, n_query: int, n_key: int, q_rows: SideRows, k_rows: SideRows) -> None:
@@ -344,12 +375,34 @@ class Recorder:
                 self._budget.hold(array.nbytes)
         return self._biases[cache_key][2]
 
+    @staticmethod
+    def _sinks(sinks: torch.Tensor | None, q_rows: SideRows) -> np.ndarray | None:
+        if sinks is None:
+            return None
+        if sinks.dim() == 1:  # one learned logit per head, the same for every query and every row of the batch
+            return sinks.detach().to("cpu", torch.float32).numpy().copy()
+        return _keep(sinks.detach()[..., None], q_rows, None, torch.float32)[..., 0]
+
     def _count(self, layer: LayerRecord) -> None:
         heads, n_query, head_dim = layer.query.shape
         kv_heads, n_key, _ = layer.key.shape
         stored = layer.stored_attention
         itemsize = 0 if stored is None else stored.itemsize
-        self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize))
+        sinks = 0 if layer.sinks is None else layer.sinks.nbytes
+        self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize) + sinks)
+
+
+def _one_key_per_query_head(layer: LayerRecord, kv_head_of: np.ndarray) -> int:
+    """Repeat a layer's shared key heads, one per query head; the bytes that adds."""
+    before = layer.key.nbytes
+    if layer.key.shape[0] != len(kv_head_of):
+        layer.key = layer.key[kv_head_of]
+    return layer.key.nbytes - before
+
+
+def _stack_named(part: str) -> str | None:
+    """The stack a part of a module name names: "encoder" or "decoder", alone or as its last word."""
+    return next((side for side in ("encoder", "decoder") if part == side or part.endswith("_" + side)), None)
 
 
 def _layer_number(module_name: str) -> int | None:

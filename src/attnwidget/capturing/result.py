@@ -46,6 +46,24 @@ class TokenSide:
         return len(self.tokens)
 
 
+@dataclass(frozen=True)
+class Sink:
+    """What the sinks of a stack's layers stand for: one more key in every softmax that is no token of the text.
+
+    GPT-OSS learns one logit per head. Where a model attends to keys that are not tokens of the text (CPM-Ant's
+    prompt, Pegasus-X's global tokens, LongT5's block summaries), their logits are collapsed into one per query,
+    the log-sum-exp of theirs: the softmax then gives every token its weight exactly, and the extra key the share
+    that went to all of them."""
+
+    label: str
+    """How the page names the extra key: "<sink>", "<prompt>", "<global>"."""
+    stands_for: str
+    """What its weight goes to, as a noun phrase: "the 32 prompt positions CPM-Ant puts before the text"."""
+
+
+ATTENTION_SINK = Sink("<sink>", "the head's learned attention sink")
+
+
 class LayerRecord:
     """What one attention call of one layer produced, for the single sequence kept.
 
@@ -77,8 +95,10 @@ class LayerRecord:
         self.softcap = softcap
         """Logit soft-capping (Gemma 2): scores become tanh(scores / softcap) * softcap before the bias."""
         self.sinks = sinks
-        """[heads] float32 attention sinks (GPT-OSS, and CPM-Ant's prompt), or None: each head's softmax has one
-        more logit, its sink, whose weight goes to no token; the attention is the weights of the real keys."""
+        """The logit of one more key in every softmax, which is no token of the text (see `Sink`), or None:
+        [heads] float32 where it is the same for every query (GPT-OSS's learned sinks), [heads, n_query] where
+        each query has its own (Inkling2's, or the log-sum-exp of the logits of keys that are not tokens). The attention is the
+        weights of the tokens; the rest of each row went to the sink."""
         if attention is None and (query is None or key is None or scale is None):
             raise ValueError("a layer record needs its attention, or the query, key and scale to derive it from")
 
@@ -136,8 +156,12 @@ class LayerRecord:
             scores.add_(torch.from_numpy(bias if whole or bias.shape[0] == 1 else bias[rows]))
         if self.sinks is None:
             return torch.softmax(scores, dim=-1, dtype=torch.float32)
-        # As GPT-OSS's eager function: the sink as a last column, the row's maximum taken out, then dropped.
-        logits = torch.cat([scores, scores.new_full((scores.shape[0], 1), float(self.sinks[head]))], dim=-1)
+        # As GPT-OSS's eager function: the sink as a last column, the row's maximum taken out, then dropped. A sink
+        # per query ([heads, n_query]) gives each row its own.
+        sink = torch.as_tensor(self.sinks[head], dtype=torch.float32)
+        if sink.dim() == 1 and not whole:
+            sink = sink[torch.from_numpy(np.asarray(rows))]
+        logits = torch.cat([scores, sink.reshape(-1, 1).expand(scores.shape[0], 1)], dim=-1)
         logits = logits - logits.max(dim=-1, keepdim=True).values
         return torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
 
@@ -154,6 +178,8 @@ class StackRecord:
     model_layer_numbers: list[int | None] = field(default_factory=list)
     """The model's own number of each recorded layer, read from its module name (None where the name
     holds none); empty when unknown. `Capture.layer_numbers` says which numbers are shown."""
+    sink: Sink = ATTENTION_SINK
+    """What the sinks of its layers stand for, where they have any."""
 
     @property
     def num_layers(self) -> int:
@@ -281,8 +307,14 @@ class Capture:
         return self._layer(layer, stack).softcap
 
     def sinks(self, layer: int, stack: str | None = None) -> np.ndarray | None:
-        """[heads] attention-sink logits (GPT-OSS), or None: one more logit in each softmax, attending to no token."""
+        """The logits of the sink, one more key in each softmax that is no token of the text, or None: [heads]
+        (GPT-OSS's learned sinks) or [heads, n_query] (log-sum-exp of each query's logits of such keys)."""
         return self._layer(layer, stack).sinks
+
+    def sink(self, stack: str | None = None) -> Sink | None:
+        """What the sinks of a stack stand for, or None when none of its layers has any."""
+        record = self.stack(stack)
+        return record.sink if any(layer.sinks is not None for layer in record.layers) else None
 
     # -- internals ------------------------------------------------------------------------
     def _layer(self, layer: int, stack: str | None) -> LayerRecord:
@@ -307,4 +339,9 @@ class Capture:
                 raise ValueError(
                     f"stack {stack.name!r} layer {index}: attention shape {layer.shape} does not match "
                     f"{heads} heads x {n_query} query tokens x {n_key} key tokens"
+                )
+            if layer.sinks is not None and np.shape(layer.sinks) not in ((heads,), (heads, n_query)):
+                raise ValueError(
+                    f"stack {stack.name!r} layer {index}: sinks of shape {np.shape(layer.sinks)} are neither one "
+                    f"per head ({heads},) nor one per head and query ({heads}, {n_query})"
                 )

@@ -20,6 +20,7 @@ from .progress import LayerProgress
 from .record import Recorder, SideRows, StackPlan, exclusively, recording, switched_to_eval
 from .result import Capture, TokenSide
 from .tokens import display_tokens
+from .watchers.refusals import refuses
 
 _ATTENTION_DTYPES = {"float32": np.float32, "float16": np.float16}
 
@@ -73,7 +74,7 @@ def capture(
     gradients; its implementation, training flags and hooks are restored afterwards, even on error.
     Architectures that compute attention in their own modules (BLOOM, Falcon, DeBERTa, XLNet, LongT5 and more:
     the families in `watchers/`) are recorded through temporary module hooks; attention with no exact
-    token-by-token softmax map gets a clear error that says what to do instead, and so do models without
+    token-by-token softmax map (`watchers/refusals.py`) gets a clear error that says what to do instead, and so do models without
     attention (state-space, recurrent, Fourier). docs/coverage.md lists the outcome for every text architecture.
     """
     check_model(model)
@@ -401,6 +402,8 @@ def _check_has_attention(model: nn.Module) -> None:
         recordable = getattr(module, "_can_record_outputs", None) or {}
         return "attentions" in recordable or "output_attentions" in inspect.signature(module.forward).parameters
 
+    if refuses(model):  # its own refusal (watchers/refusals.py) names what it computes instead
+        return
     models = [module for module in model.modules() if isinstance(module, PreTrainedModel)]
     if getattr(model.config, "model_type", None) in _RECURRENT_WITH_ATTENTION_OUTPUT or not any(
         outputs_attention(module) for module in models

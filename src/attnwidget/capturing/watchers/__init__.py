@@ -18,13 +18,33 @@ from typing import Callable, Iterator
 
 from torch import nn
 
-from . import big_bird, decoders, encoders, local_blocks, seq2seq, sliding_window, xlm_family, xlnet
+from .parts import watcher_name
+from . import (
+    big_bird,
+    decoders,
+    efficient,
+    encoders,
+    funnel,
+    local_blocks,
+    ngram,
+    over_layers,
+    refusals,
+    seq2seq,
+    sliding_window,
+    xlm_family,
+    xlnet,
+)
 
 _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
     **big_bird.WATCHERS,
     **decoders.WATCHERS,
+    **efficient.WATCHERS,
     **encoders.WATCHERS,
+    **funnel.WATCHERS,
     **local_blocks.WATCHERS,
+    **ngram.WATCHERS,
+    **refusals.WATCHERS,
+    **over_layers.WATCHERS,
     **seq2seq.WATCHERS,
     **sliding_window.WATCHERS,
     **xlm_family.WATCHERS,
@@ -32,17 +52,13 @@ _WATCHERS: dict[str, Callable[[list[nn.Module], object], list]] = {
 }
 
 
-def _watcher_name(module: nn.Module) -> str:
-    return f"{type(module).__module__.rsplit('.', 1)[-1]}.{type(module).__name__}"
-
-
 @contextlib.contextmanager
 def watched(model: nn.Module, recorder) -> Iterator[None]:
     """Hook the attention modules of the architectures above; remove every hook afterwards."""
     by_class: dict[str, list[nn.Module]] = {}
     for module in model.modules():
-        if _watcher_name(module) in _WATCHERS:
-            by_class.setdefault(_watcher_name(module), []).append(module)
+        if watcher_name(module) in _WATCHERS:
+            by_class.setdefault(watcher_name(module), []).append(module)
     handles = []
     try:
         for name, modules in by_class.items():

@@ -11,6 +11,7 @@ import sys
 import torch
 from torch import nn
 
+from ..result import Sink
 from .parts import arguments, asked_for_weights, keep_outputs
 
 
@@ -151,11 +152,11 @@ def _watch_gpt_neox_japanese(modules: list[nn.Module], recorder) -> list:
 
 
 def _watch_cpmant(models: list[nn.Module], recorder) -> list:
-    """CPM-Ant puts `prompt_length` prompt tokens before the text and its eager maps leave them out, so each row
-    of a map sums to what the text got, less than 1. The prompt's share becomes one sink per head, logit 0, with
-    each row's scores shifted by minus the log-sum-exp of its prompt logits: softmax over the text keys and the
-    sink then gives the model's weights exactly, and the sink's weight is the row's share of the prompt.
-    The scores are q.k / sqrt(dim_head) plus its segment and position bias, and its boolean mask."""
+    """CPM-Ant puts `prompt_length` prompt positions before the text and its eager maps leave them out, so each row
+    of a map sums to what the text got, less than 1. The prompt becomes the sink: per head and query, the
+    log-sum-exp of that query's prompt logits, so that softmax over the text keys and the sink gives the model's
+    weights exactly, and the sink's weight is the row's share of the prompt. The scores are q.k / sqrt(dim_head)
+    plus its segment and position bias, and its boolean mask."""
     handles: list = []
     own = sys.modules[type(models[0]).__module__].CpmAntAttention
     attentions = {model: [m for m in model.modules() if isinstance(m, own)] for model in models}
@@ -172,13 +173,13 @@ def _watch_cpmant(models: list[nn.Module], recorder) -> list:
         scaling = 1 / math.sqrt(attention.dim_head)
         allowed = given["attention_mask"][:, None].bool()
         scores = (query @ key.transpose(-1, -2) * scaling + given["position_bias"]).masked_fill(~allowed, -math.inf)
-        prompt_share = torch.logsumexp(scores[..., prompt:, :prompt], dim=-1, keepdim=True)
-        # A row masked entirely (all zeros in eager) sees no prompt token: unshifted, the sink takes all its weight.
-        shift = torch.where(prompt_share.isfinite(), -prompt_share, 0.0)
-        bias = given["position_bias"][..., prompt:, prompt:] + shift
+        # -inf for a row that sees no prompt position.
+        prompt_logits = torch.logsumexp(scores[..., prompt:, :prompt], dim=-1)
+        sink = Sink("<prompt>", f"the {prompt} prompt positions CPM-Ant puts before the text")
         recorder.record(
             attention, query[:, :, prompt:], key[:, :, prompt:], output[1][..., prompt:, prompt:],
-            allowed[..., prompt:, prompt:], scaling, bias, sinks=torch.zeros(attention.num_heads),
+            allowed[..., prompt:, prompt:], scaling, given["position_bias"][..., prompt:, prompt:],
+            sinks=prompt_logits, sink=sink,
         )  # fmt: skip
 
     return handles + [

@@ -9,6 +9,11 @@ import torch
 from torch import nn
 
 
+def watcher_name(module: nn.Module) -> str:
+    """How the WATCHERS tables name a module's class: "modeling_<file>.<Class>"."""
+    return f"{type(module).__module__.rsplit('.', 1)[-1]}.{type(module).__name__}"
+
+
 def keep_outputs(linears: list[nn.Module], handles: list) -> dict[int, object]:
     """The latest output of each projection, by id, filled by forward hooks added to `handles`."""
     outputs: dict[int, object] = {}
