@@ -3,7 +3,7 @@
 Setup once: `bash benchmarks/setup_tools_benchmark.sh` (CircuitsVis in its own venv, the CDN scripts as local
 files, all under build/tools-benchmark/). Then:
 
-    python benchmarks/tools_benchmark.py                       # every tool x input, about 20 minutes on 2 cores
+    python benchmarks/tools_benchmark.py                       # every tool x input: 20-30 minutes on 2 cores
     python benchmarks/tools_benchmark.py --inputs minilm-128   # a quick look
     python benchmarks/tools_benchmark.py --table               # the last run's table again
 
@@ -16,7 +16,8 @@ Rows, each from attnwidget.capture's attention of the same text (exact, so every
   every attention and query-key byte the browser may request later. Its browser numbers need a kernel: ui-tests.
 - BertViz: `head_view(attention, tokens, html_action="return")` over every layer.
 - CircuitsVis: `attention_heads(attention, tokens)` over one layer (0): it draws one layer per call.
-"Python s" is attention + tool: the capture (plus deriving the layers BertViz or CircuitsVis take) and the tool's call.
+"Python s" is attention + tool: the capture (made once per input by the attnwidget step, its seconds counted in
+every row; plus deriving the layers BertViz or CircuitsVis take) and the tool's own call.
 
 Browser: /usr/bin/chromium through Playwright, a fresh browser per page opened from file://, every request refused
 except the CDN scripts BertViz and CircuitsVis import, answered from build/tools-benchmark/vendor (BertViz's
@@ -48,6 +49,7 @@ import argparse
 import json
 import os
 import pathlib
+import pickle
 import signal
 import statistics
 import subprocess
@@ -119,6 +121,18 @@ def timed_capture(name: str):
     return result, time.perf_counter() - start
 
 
+def saved_capture(name: str) -> pathlib.Path:
+    return OUT / f"capture-{name}.pickle"
+
+
+def shared_capture(name: str):
+    """(capture, seconds) the attnwidget step saved for this input in this run, else a capture of its own."""
+    if saved_capture(name).exists():
+        with open(saved_capture(name), "rb") as file:
+            return pickle.load(file)
+    return timed_capture(name)
+
+
 def emit(**fields) -> None:
     """One line of results for the parent, as soon as it is known: a step killed later keeps what it printed."""
     print("RESULT " + json.dumps(fields), flush=True)
@@ -136,6 +150,8 @@ def build_attnwidget(name: str) -> None:
 
     capture, capture_s = timed_capture(name)
     emit(capture_s=capture_s)
+    with open(saved_capture(name), "wb") as file:  # the other tools get the same attention, captured once
+        pickle.dump((capture, capture_s), file)
 
     start = time.perf_counter()
     widget = AttentionWidget.from_capture(capture)
@@ -161,7 +177,7 @@ def build_bertviz(name: str) -> None:
     import torch
     from bertviz import head_view
 
-    capture, capture_s = timed_capture(name)
+    capture, capture_s = shared_capture(name)
     start = time.perf_counter()
     attention = tuple(torch.from_numpy(capture.layer_attention(layer))[None] for layer in range(capture.num_layers()))
     attention_s = capture_s + time.perf_counter() - start
@@ -179,7 +195,7 @@ def circuitsvis_attention(name: str) -> None:
     """One layer's attention and the tokens, as files for the CircuitsVis step in its own venv."""
     import numpy as np
 
-    capture, capture_s = timed_capture(name)
+    capture, capture_s = shared_capture(name)
     start = time.perf_counter()
     attention = capture.layer_attention(CIRCUITSVIS_LAYER)
     attention_s = capture_s + time.perf_counter() - start
@@ -571,9 +587,9 @@ def main() -> None:
     parser.add_argument("--inputs", nargs="+", choices=list(INPUTS), default=list(INPUTS))
     parser.add_argument("--tools", nargs="+", choices=["attnwidget", "bertviz", "circuitsvis"],
                         default=["attnwidget", "bertviz", "circuitsvis"])  # fmt: skip
-    parser.add_argument("--build-limit", type=float, default=300, help="seconds for one Python build step")
-    parser.add_argument("--paint-limit", type=float, default=120, help="seconds from navigation to first paint")
-    parser.add_argument("--interaction-limit", type=float, default=150, help="seconds for the timed interactions")
+    parser.add_argument("--build-limit", type=float, default=240, help="seconds for one Python build step")
+    parser.add_argument("--paint-limit", type=float, default=90, help="seconds from navigation to first paint")
+    parser.add_argument("--interaction-limit", type=float, default=120, help="seconds for the timed interactions")
     parser.add_argument("--memory-gb", type=float, default=6, help="resident memory of one step's process tree")
     parser.add_argument("--table", action="store_true", help="print the table of the last run's results.json again")
     parser.add_argument("--step", nargs=2, help=argparse.SUPPRESS)
@@ -602,6 +618,7 @@ def main() -> None:
     for name in args.inputs:
         model = INPUTS[name][0]
         print(f"[{time.monotonic() - started:6.0f} s] {name}", file=sys.stderr, flush=True)
+        saved_capture(name).unlink(missing_ok=True)
         if "attnwidget" in args.tools:
             rows.extend(run_attnwidget(args, name))
         for tool, run in (("bertviz", run_bertviz), ("circuitsvis", run_circuitsvis)):
@@ -616,6 +633,7 @@ def main() -> None:
                 if limited(reason):
                     stopped[tool, model] = name
             rows.append(row)
+        saved_capture(name).unlink(missing_ok=True)
         print(markdown_table([r for r in rows if r["input"] == name]), file=sys.stderr, flush=True)
 
     table = markdown_table(rows)
