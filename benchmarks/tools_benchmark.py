@@ -387,14 +387,15 @@ def browse(tool: str, path: pathlib.Path, paint_limit_s: float) -> None:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(path.as_uri(), wait_until="commit", timeout=paint_limit_s * 1000)
+        deadline = time.monotonic() + paint_limit_s
         try:
-            page.wait_for_function("() => window.__bench.firstPaint !== undefined", timeout=paint_limit_s * 1000, polling=100)
+            page.goto(path.as_uri(), wait_until="commit", timeout=paint_limit_s * 1000)
+            page.wait_for_function("() => window.__bench.firstPaint !== undefined", polling=100,
+                                   timeout=max(1.0, deadline - time.monotonic()) * 1000)  # fmt: skip
         except Exception:  # noqa: BLE001 -- Playwright's TimeoutError, or the page's own failure
             reason = f"no paint within {paint_limit_s:.0f} s" + (f" (page error: {errors[0][:120]})" if errors else "")
             emit(first_paint_ms=reason, refused=refused, **{key: "not measured: no paint" for key in BROWSER_METRICS[1:]})
-            browser.close()
-            return
+            os._exit(0)  # closing waits for a renderer still busy with the page; the parent ends the process group
         emit(first_paint_ms=page.evaluate("() => window.__bench.firstPaint"))
         cdp = context.new_cdp_session(page)
 
@@ -472,6 +473,10 @@ def run_step(command: list[str], limit_s: float, memory_gb: float, env: dict | N
                 process.wait()
                 break
             time.sleep(0.25)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # whatever the step left running (a browser it did not close)
+        except ProcessLookupError:
+            pass
         reader.join(timeout=10)
     if failure is None and process.returncode != 0:
         errors = [line for line in stderr_path.read_text().splitlines() if line.strip()]
