@@ -106,10 +106,12 @@ def test_a_max_pooled_thumbnail_keeps_a_one_cell_diagonal_visible():
     assert (picture[np.triu_indices(64, 2)] == 0).all()  # nothing but the diagonal's own blocks lights up
 
 
-def test_a_short_inputs_thumbnail_is_the_head_itself():
+def test_a_short_inputs_thumbnail_is_the_head_itself_and_a_fully_masked_row_is_blank():
     attention = random_attention(np.random.default_rng(4), 1, 9, 13)[0]
+    attention[4] = np.nan  # a row that sees no key at all
 
     assert wire.thumbnail(attention).tobytes() == wire.quantize_attention(attention)
+    assert not wire.thumbnail(attention)[4].any()
 
 
 def test_layer_thumbnails_hold_every_head_in_order():

@@ -208,11 +208,15 @@ def _bin_starts(count: int, bins: int) -> np.ndarray:
 
 def thumbnail(attention: np.ndarray) -> np.ndarray:
     """One head's [n_query, n_key] attention max-pooled to `thumbnail_shape`, as uint8 bytes: each pixel keeps the
-    strongest value of its block, so a one-cell diagonal or a single column stays visible."""
+    strongest value of its block, so a one-cell diagonal or a single column stays visible. NaN (a fully masked row)
+    counts as nothing."""
     n_query, n_key = attention.shape
     rows, columns = thumbnail_shape(n_query, n_key)
-    pooled = np.maximum.reduceat(np.nan_to_num(attention, nan=0.0), _bin_starts(n_query, rows), axis=0)
-    pooled = np.maximum.reduceat(pooled, _bin_starts(n_key, columns), axis=1)
+    # Blocks of whole rows first, each a contiguous slice (reduceat down the rows of 4096 x 4096 is 20 times slower);
+    # then the columns of the small result.
+    bounds = [*_bin_starts(n_query, rows), n_query]
+    pooled = np.stack([np.fmax.reduce(attention[start:stop], axis=0) for start, stop in zip(bounds, bounds[1:])])
+    pooled = np.fmax.reduceat(pooled, _bin_starts(n_key, columns), axis=1)
     return np.frombuffer(quantize_attention(pooled), dtype=np.uint8).reshape(rows, columns)
 
 
