@@ -10,7 +10,8 @@ Steps, in order, in that process:
 - model: building the random Llama and its tokenizer (MiniLM's, whose 30,522 ids the config matches);
 - capture: `attnwidget.capture(model, tokenizer, text)`, its `Capture` held afterwards;
 - head: one head of one layer as [n_query, n_key], through `Capture.head_attention`;
-- widget: `AttentionWidget.from_capture(capture)`, as it is built today (the layer on screen goes up front).
+- widget: `AttentionWidget.from_capture(capture)`, its opening state built (every head's thumbnail, and the head
+  on screen when it fits the preload budget), with the bytes of that state: what reaches the browser up front.
 For each: seconds, the process's peak resident size (the high-water mark is reset before each step,
 so a step's peak counts what earlier steps still hold) and the resident size after it.
 """
@@ -81,8 +82,15 @@ def measure(case: str, n_tokens: int, steps: list[str]) -> dict[str, dict[str, f
         assert head.shape == (n_tokens, n_tokens)
         del head
     if "widget" in steps:
-        widget = step("widget", lambda: attnwidget.AttentionWidget.from_capture(captured))
-        del widget
+        from ipywidgets.widgets.widget import _remove_buffers
+
+        def opened():
+            widget = attnwidget.AttentionWidget.from_capture(captured)
+            state, _paths, buffers = _remove_buffers(widget.get_state())
+            return len(json.dumps(state)) + sum(len(buffer) for buffer in buffers)
+
+        upfront = step("widget", opened)
+        results["widget"]["upfront_mb"] = upfront / 1e6
     return results
 
 
@@ -110,7 +118,7 @@ def main() -> None:
     import torch
 
     print(f"random Llama, 32 layers x 32 heads (8 kv heads), hidden 256; CPU, {torch.get_num_threads()} threads")
-    print(f"{'tokens':>6} | {'case':>7} | {'step':>8} | {'seconds':>8} | {'peak MiB':>8} | {'after MiB':>9}")
+    print(f"{'tokens':>6} | {'case':>7} | {'step':>8} | {'seconds':>8} | {'peak MiB':>8} | {'after MiB':>9} | up front")
     for n_tokens in args.tokens:
         for case in args.cases:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([_src(), os.environ.get("PYTHONPATH", "")])}
@@ -127,7 +135,8 @@ def main() -> None:
             for name, numbers in json.loads(done.stdout.strip().splitlines()[-1]).items():
                 print(
                     f"{n_tokens:>6} | {case:>7} | {name:>8} | {numbers['seconds']:>8.1f} | "
-                    f"{numbers['peak_mib']:>8.0f} | {numbers['rss_mib']:>9.0f}",
+                    f"{numbers['peak_mib']:>8.0f} | {numbers['rss_mib']:>9.0f} | "
+                    + (f"{numbers['upfront_mb']:.2f} MB" if "upfront_mb" in numbers else ""),
                     flush=True,
                 )
 

@@ -1,6 +1,9 @@
-// Per-layer binary data for the views: from a preloaded trait when Python sent it, otherwise
-// asked for once over a custom message. Two kinds of it exist: attention chunks (one layer of
-// one stack, uint8; below) and the neuron view's query-key records (js/neuron/store.ts).
+// Data for the views that Python sends up front or on request: from a preloaded trait when Python sent it,
+// otherwise asked for over a custom message. Two kinds of it exist: attention chunks (one head of one layer of
+// one stack, uint8; below) and the neuron view's query-key records (one layer; js/neuron/store.ts).
+//
+// What was asked for is kept in a bounded cache: a byte budget, least recently used first out. An evicted value
+// is asked for again when a view next needs it.
 //
 // anywidget hands initialize() and every render() a different proxy of the same model, so
 // the cache cannot hang off the model object. It hangs off the `meta` object instead: every
@@ -10,36 +13,86 @@
 import {
   PRELOADED_IN,
   WHAT,
-  chunkKey,
   decodeAttentionChunk,
   isResponse,
-  parseChunkKey,
+  keyOf,
   request,
   type Binary,
-  type LayerData,
+  type DataKind,
   type Meta,
   type WidgetModel,
+  type Where,
 } from "./contract";
 
-/** One kind of per-layer data: how it is asked for (and so where it is preloaded) and checked. */
-export interface LayerKind<T> {
-  what: LayerData;
-  /** The layer's value, checked against meta; throws an Error that names what does not fit. */
-  decode(meta: Meta, stack: string, layer: number, binary: Binary): T;
-  /** Why a layer missing from the trait must not be asked for, or null when Python can answer. */
+/** Bytes of answered data a page keeps per kind before evicting the least recently used. */
+export const CACHE_BYTES = 256 * 2 ** 20;
+
+/** One kind of data: how it is asked for (and so where it is preloaded), checked and weighed. */
+export interface DataKindSpec<T> {
+  what: DataKind;
+  /** The value, checked against meta; throws an Error that names what does not fit. */
+  decode(meta: Meta, where: Where, binary: Binary): T;
+  /** Why a value missing from the trait must not be asked for, or null when Python can answer. */
   unaskable(meta: Meta, key: string): string | null;
+  /** Bytes the value holds, counted against the cache's budget. */
+  size(value: T): number;
+  /** Values never evicted however full the cache: what one view shows at once (every head of a layer). */
+  kept(meta: Meta): number;
 }
 
 interface Pending<T> {
-  key: string;
+  where: Where;
   resolve(value: T): void;
   reject(error: Error): void;
 }
 
+/** Values in use order, least recently used first, within a byte budget. */
+export class LruCache<T> {
+  private readonly values = new Map<string, { value: T; size: number }>();
+  private total = 0;
+
+  constructor(
+    private readonly budget: number,
+    private readonly kept: number,
+    private readonly onEvict: (key: string) => void,
+  ) {}
+
+  get(key: string): T | undefined {
+    const entry = this.values.get(key);
+    if (!entry) return undefined;
+    this.values.delete(key); // to the recent end
+    this.values.set(key, entry);
+    return entry.value;
+  }
+
+  set(key: string, value: T, size: number): void {
+    this.delete(key);
+    this.values.set(key, { value, size });
+    this.total += size;
+    // The newest `kept` stay whatever they weigh: a view drawing them all must not evict one to fetch the next.
+    for (const old of this.values.keys()) {
+      if (this.total <= this.budget || this.values.size <= this.kept) break;
+      this.delete(old);
+      this.onEvict(old);
+    }
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  private delete(key: string): void {
+    const entry = this.values.get(key);
+    if (!entry) return;
+    this.total -= entry.size;
+    this.values.delete(key);
+  }
+}
+
 interface Cache<T> {
-  /** Every layer ever asked for, answered or not; a key in here is never asked for again. */
+  /** Values asked for and not evicted, answered or not; a key in here is not asked for again. */
   promises: Map<string, Promise<T>>;
-  ready: Map<string, T>;
+  ready: LruCache<T>;
   pending: Map<number, Pending<T>>;
 }
 
@@ -48,26 +101,30 @@ const caches = new WeakMap<Meta, Map<string, Cache<unknown>>>();
 // request is simplest, and answers of one kind are never taken for another.
 let lastRequestId = 0;
 
-function cacheFor<T>(meta: Meta, kind: LayerKind<T>): Cache<T> {
+function cacheFor<T>(meta: Meta, kind: DataKindSpec<T>): Cache<T> {
   let byKind = caches.get(meta);
   if (!byKind) caches.set(meta, (byKind = new Map()));
   let cache = byKind.get(kind.what) as Cache<T> | undefined;
-  if (!cache) byKind.set(kind.what, (cache = { promises: new Map(), ready: new Map(), pending: new Map() }));
+  if (!cache) {
+    const promises = new Map<string, Promise<T>>();
+    const ready = new LruCache<T>(CACHE_BYTES, kind.kept(meta), (key) => promises.delete(key));
+    byKind.set(kind.what, (cache = { promises, ready, pending: new Map() }));
+  }
   return cache;
 }
 
 /**
- * Answers to requests of one kind, and layers Python adds to its trait later, for one model.
+ * Answers to requests of one kind, and values Python adds to its trait later, for one model.
  * Installed once per model from initialize(); returns its cleanup.
  */
-export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () => void {
+export function listenForData<T>(model: WidgetModel, kind: DataKindSpec<T>): () => void {
   const known = () => {
     const meta = model.get("meta");
     return meta && caches.get(meta)?.has(kind.what) ? { meta, cache: cacheFor(meta, kind) } : null;
   };
   const settle = (meta: Meta, pending: Pending<T>, binary: Binary) => {
     try {
-      pending.resolve(kind.decode(meta, ...parseChunkKey(pending.key), binary));
+      pending.resolve(kind.decode(meta, pending.where, binary));
     } catch (error) {
       pending.reject(error as Error);
     }
@@ -79,7 +136,7 @@ export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () =
     if (!found || !pending) return; // another kind's answer, or one for data since replaced
     found.cache.pending.delete(content.id);
     if ("error" in content) pending.reject(new Error(content.error));
-    else if (!buffers?.[0]) pending.reject(new Error(`the answer for ${kind.what} ${pending.key} carried no data`));
+    else if (!buffers?.[0]) pending.reject(new Error(`the answer for ${kind.what} ${keyOf(pending.where)} carried no data`));
     else settle(found.meta, pending, buffers[0]);
   };
   const trait = PRELOADED_IN[kind.what];
@@ -88,9 +145,10 @@ export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () =
     const values = model.get(trait) ?? {};
     if (!found) return;
     for (const [id, pending] of found.cache.pending) {
-      if (!values[pending.key]) continue;
+      const binary = values[keyOf(pending.where)];
+      if (!binary) continue;
       found.cache.pending.delete(id);
-      settle(found.meta, pending, values[pending.key]);
+      settle(found.meta, pending, binary);
     }
   };
   model.on("msg:custom", onMessage);
@@ -101,34 +159,36 @@ export function listenForLayers<T>(model: WidgetModel, kind: LayerKind<T>): () =
   };
 }
 
-export class LayerStore<T> {
+export class DataStore<T> {
   constructor(
     protected readonly model: WidgetModel,
-    private readonly kind: LayerKind<T>,
+    private readonly kind: DataKindSpec<T>,
   ) {}
 
-  /** The layer if it is already here, for drawing without waiting. */
-  peek(stack: string, layer: number): T | undefined {
+  /** The value if it is already here, for drawing without waiting. */
+  peek(where: Where): T | undefined {
     const meta = this.model.get("meta");
     if (!meta) return undefined;
-    const key = chunkKey(stack, layer);
+    const key = keyOf(where);
     const cache = cacheFor(meta, this.kind);
+    const ready = cache.ready.get(key);
+    if (ready !== undefined) return ready;
     const binary = this.preloaded(key);
-    if (!cache.ready.has(key) && binary) {
-      try {
-        cache.ready.set(key, this.kind.decode(meta, stack, layer, binary));
-      } catch {
-        return undefined; // get() reports the error
-      }
+    if (!binary) return undefined;
+    try {
+      const value = this.kind.decode(meta, where, binary);
+      cache.ready.set(key, value, this.kind.size(value));
+      return value;
+    } catch {
+      return undefined; // get() reports the error
     }
-    return cache.ready.get(key);
   }
 
-  /** The layer, from the trait or asked for once; rejects with Python's error message. */
-  get(stack: string, layer: number): Promise<T> {
+  /** The value, from the trait or asked for (once while it stays cached); rejects with Python's error message. */
+  get(where: Where): Promise<T> {
     const meta = this.model.get("meta");
     if (!meta) return Promise.reject(new Error("the widget has no attention data (meta is empty)"));
-    const key = chunkKey(stack, layer);
+    const key = keyOf(where);
     const cache = cacheFor(meta, this.kind);
     const known = cache.promises.get(key);
     if (known) return known;
@@ -138,7 +198,7 @@ export class LayerStore<T> {
     const unaskable = binary ? null : this.kind.unaskable(meta, key);
     if (binary) {
       try {
-        promise = Promise.resolve(this.kind.decode(meta, stack, layer, binary));
+        promise = Promise.resolve(this.kind.decode(meta, where, binary));
       } catch (error) {
         // Not cached: this may be the old trait value of new meta, with the new one on its way.
         return Promise.reject(error as Error);
@@ -148,12 +208,12 @@ export class LayerStore<T> {
     } else {
       promise = new Promise<T>((resolve, reject) => {
         const id = ++lastRequestId;
-        cache.pending.set(id, { key, resolve, reject });
-        this.model.send(request(id, this.kind.what, stack, layer));
+        cache.pending.set(id, { where, resolve, reject });
+        this.model.send(request(id, this.kind.what, where));
       });
     }
     promise.then(
-      (value) => cache.ready.set(key, value),
+      (value) => cache.promises.get(key) === promise && cache.ready.set(key, value, this.kind.size(value)),
       () => {}, // callers handle the error; this branch only keeps the rejection from going unhandled
     );
     cache.promises.set(key, promise);
@@ -167,16 +227,19 @@ export class LayerStore<T> {
 
 // -- attention chunks ---------------------------------------------------------------------
 
-const ATTENTION: LayerKind<Uint8Array> = {
+const ATTENTION: DataKindSpec<Uint8Array> = {
   what: WHAT.attention,
   decode: decodeAttentionChunk,
   // Everything was sent up front (always so in an exported page, where nobody would answer).
   unaskable: (meta, key) => (meta.chunks_complete ? `attention chunk ${key} is missing from the widget's data` : null),
+  size: (bytes) => bytes.byteLength,
+  kept: (meta) => Math.max(1, ...meta.stacks.map((stack) => stack.heads)),
 };
 
-export const listenForChunks = (model: WidgetModel) => listenForLayers(model, ATTENTION);
+export const listenForChunks = (model: WidgetModel) => listenForData(model, ATTENTION);
 
-export class ChunkStore extends LayerStore<Uint8Array> {
+/** One head's attention at a time: what the views draw. */
+export class ChunkStore extends DataStore<Uint8Array> {
   constructor(model: WidgetModel) {
     super(model, ATTENTION);
   }

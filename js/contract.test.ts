@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { neuronRow } from "./neuron/row";
-import { golden, numbers } from "./test/golden";
+import { golden, goldenChunks, numbers } from "./test/golden";
 import { buildFixture, offsetView } from "./test/fixtures";
 import {
   byteToProbability,
   chunkKey,
-  chunkLength,
+  headKey,
+  headLength,
+  headThumbnail,
+  thumbnailShape,
   decodeAttentionChunk,
   headSinkWeights,
   decodeQueryKey,
@@ -37,8 +40,9 @@ describe("uint8 decoding", () => {
 });
 
 describe("meta helpers", () => {
-  it("keys chunks as <stack>/<layer>", () => {
+  it("keys layers as <stack>/<layer> and heads as <stack>/<layer>/<head>", () => {
     expect(chunkKey("cross", 3)).toBe("cross/3");
+    expect(headKey("cross", 3, 5)).toBe("cross/3/5");
     expect(parseChunkKey("cross/3")).toEqual(["cross", 3]);
     expect(() => parseChunkKey("cross")).toThrow(/not a chunk key of the form <stack>\/<layer>/);
   });
@@ -48,7 +52,7 @@ describe("meta helpers", () => {
     const cross = stackInfo(meta, "cross")!;
     expect(cross.query.tokens).toEqual(["<s>", "a", "b"]);
     expect(cross.key.tokens).toHaveLength(8);
-    expect(chunkLength(cross)).toBe(3 * 3 * 8);
+    expect(headLength(cross)).toBe(3 * 8);
     expect(stackInfo(meta, "nope")).toBeNull();
   });
 
@@ -75,25 +79,39 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     expect(layerLabel({ ...info!.stack, layer_numbers: undefined }, layer)).toBe(String(layer)); // a version 1 meta
   });
 
-  it("decodes the attention chunk to the expected probabilities", () => {
-    const bytes = decodeAttentionChunk(meta, stack, layer, offsetView(attention, 3));
-    const [heads, nQuery, nKey] = expected.attention.shape;
-    const info = stackInfo(meta, stack)!;
-    expect([info.stack.heads, info.query.tokens.length, info.key.tokens.length]).toEqual([heads, nQuery, nKey]);
-    const cells = chunkLength(info);
-    expect(cells).toBe(expected.attention.probabilities.length);
-    bytes.subarray(0, cells).forEach((byte, i) => expect(byteToProbability(byte, meta)).toBeCloseTo(expected.attention.probabilities[i], 7));
+  it("names each head's chunk by its key", () => {
+    expect(expected.head_keys).toEqual(Array.from({ length: meta.stacks[0].heads }, (_, head) => headKey(stack, layer, head)));
   });
 
-  it("reads each head's sink weights after the attention, where the layer has a sink", () => {
+  it("decodes each head's attention chunk to the expected probabilities", () => {
     const info = stackInfo(meta, stack)!;
-    const bytes = decodeAttentionChunk(meta, stack, layer, attention);
-    const nQuery = info.query.tokens.length;
-    const weights = Array.from({ length: info.stack.heads }, (_, head) => [...headSinkWeights(info, layer, bytes, head)!]).flat();
+    const [nQuery, nKey] = expected.attention.shape;
+    expect([info.query.tokens.length, info.key.tokens.length]).toEqual([nQuery, nKey]);
+    const cells = headLength(info);
+    const chunks = Object.values(goldenChunks(golden()));
+    const probabilities = chunks.flatMap((chunk, head) => {
+      const bytes = decodeAttentionChunk(meta, { stack, layer, head }, offsetView(chunk, 3));
+      return [...bytes.subarray(0, cells)].map((byte) => byteToProbability(byte, meta));
+    });
+    expect(probabilities).toEqual(expected.attention.probabilities.map((p: number) => expect.closeTo(p, 7)));
+  });
+
+  it("reads each head's sink weights after its attention, where the layer has a sink", () => {
+    const info = stackInfo(meta, stack)!;
+    const chunks = Object.values(goldenChunks(golden()));
+    const weights = chunks.flatMap((chunk, head) => [...headSinkWeights(info, layer, decodeAttentionChunk(meta, { stack, layer, head }, chunk))!]);
     expect(weights.map((byte) => byteToProbability(byte, meta))).toEqual(expected.attention.sink_weights.map((p: number) => expect.closeTo(p, 7)));
-    expect(weights).toHaveLength(info.stack.heads * nQuery);
+    expect(weights).toHaveLength(info.stack.heads * info.query.tokens.length);
     const without = { ...info, stack: { ...info.stack, has_sinks: undefined } }; // a version 2 meta
-    expect(headSinkWeights(without, layer, bytes, 0)).toBeNull();
+    expect(headSinkWeights(without, layer, chunks[0])).toBeNull();
+  });
+
+  it("cuts each head's thumbnail out of its layer's, as Python pooled it", () => {
+    const info = stackInfo(meta, stack)!;
+    expect(thumbnailShape(meta, info)).toEqual(expected.thumbnails.shape);
+    const heads = Array.from({ length: info.stack.heads }, (_, head) => [...headThumbnail(meta, info, layer, offsetView(golden().thumbnails, 1), head)]);
+    expect(heads.flat()).toEqual(expected.thumbnails.bytes);
+    expect(() => headThumbnail(meta, info, layer, golden().thumbnails.subarray(1), 0)).toThrow(/thumbnails of self\/1 have 99 bytes, expected 100/);
   });
 
   it("names the sink as meta says, and as GPT-OSS's learned sink in a meta older than version 4", () => {
@@ -103,8 +121,8 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
   });
 
   it("rejects an attention chunk of the wrong size, saying what to do", () => {
-    expect(() => decodeAttentionChunk(meta, stack, layer, attention.subarray(1))).toThrow(
-      /attention chunk self\/1 has 119 bytes, expected 120 \(heads × query tokens × key tokens, then heads × query tokens sink weights\).*re-create the widget/,
+    expect(() => decodeAttentionChunk(meta, { stack, layer, head: 2 }, attention.subarray(1, 30))).toThrow(
+      /attention chunk self\/1\/2 has 29 bytes, expected 30 \(query tokens × key tokens, then query tokens sink weights\).*re-create the widget/,
     );
   });
 

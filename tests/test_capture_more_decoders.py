@@ -142,5 +142,6 @@ def test_cpmant_rows_it_masks_entirely_stay_zero(tiny_models):
     # They see no prompt position either: the sink's logit is -inf, and nothing of the row goes to it.
     for layer in range(result.num_layers()):
         assert np.all(result.sinks(layer) == -np.inf)
-        chunk, shape = wire.attention_chunk(result, "self", layer)
-        assert not wire.split_attention_chunk(chunk, shape, has_sinks=True)[1].any()
+        for head in range(result.num_heads("self")):
+            chunk, shape = wire.head_chunk(result, "self", layer, head)
+            assert not wire.split_head_chunk(chunk, shape, has_sinks=True)[1].any()

@@ -102,9 +102,10 @@ def test_gpt_oss_sinks_are_recorded_and_give_back_the_attention_bit_for_bit(tiny
     meta = wire.build_meta(result, chunks_complete=True)
     assert meta["stacks"][0]["has_sinks"] == [True] * len(layers)
     for index in range(len(layers)):
-        chunk, shape = wire.attention_chunk(result, "self", index)
-        _, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
-        np.testing.assert_allclose(sink_weights, 1 - reference[index].sum(axis=-1), atol=1 / 510 + 1e-6)
+        for head in range(result.num_heads("self")):
+            chunk, shape = wire.head_chunk(result, "self", index, head)
+            _, sink_weights = wire.split_head_chunk(chunk, shape, has_sinks=True)
+            np.testing.assert_allclose(sink_weights, 1 - reference[index, head].sum(axis=-1), atol=1 / 510 + 1e-6)
 
 
 def test_every_layer_is_checked_against_the_promised_tolerance(tiny_models, monkeypatch):

@@ -80,7 +80,8 @@ def test_python_m_exports_minilm_pair_with_default_model_and_progress(tmp_path):
     assert (traits["layer"], traits["head"], traits["view"]) == (3, 5, "matrix")
     assert " ".join(words(traits["meta"])) == f"{SENTENCE} {PAIR}"
     assert traits["meta"]["sides"]["input"]["segment_b_start"] == 6
-    assert sorted(state["binary"]["_chunks"]) == [f"self/{layer}" for layer in range(6)]
+    assert sorted(state["binary"]["_chunks"]) == sorted(f"self/{layer}/{head}" for layer in range(6) for head in range(12))
+    assert sorted(state["binary"]["_thumbs"]) == [f"self/{layer}" for layer in range(6)]
     assert [path.name for path in tmp_path.iterdir()] == ["pair.html"], "no temporary file left next to the page"
 
 

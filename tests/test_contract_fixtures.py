@@ -1,7 +1,7 @@
 """The golden fixture of the data contract: bytes Python writes, which vitest decodes.
 
-`tests/fixtures/contract/` holds a small meta, one attention chunk and one query-key record made
-by `wire.py`, and `expected.json` with the numbers they stand for. This test fails when `wire.py`
+`tests/fixtures/contract/` holds a small meta, the attention chunks of one layer's heads (one after
+the other), that layer's thumbnails and its query-key record made by `wire.py`, and `expected.json` with the numbers they stand for. This test fails when `wire.py`
 no longer writes exactly those bytes; `js/contract.test.ts` fails when the TypeScript side no
 longer reads them. After a deliberate change to the format, rewrite the files with
 `python tests/test_contract_fixtures.py` and update the other side until both pass.
@@ -59,30 +59,37 @@ def build_fixtures() -> dict[str, bytes]:
     """File name -> the exact bytes this version of wire.py writes."""
     capture = fixture_capture()
     meta = wire.build_meta(capture, chunks_complete=True, query_key_complete=True)
-    chunk, shape = wire.attention_chunk(capture, STACK, LAYER)
+    heads = range(capture.num_heads(STACK))
+    chunks = [wire.head_chunk(capture, STACK, LAYER, head) for head in heads]
+    shape = chunks[0][1]
+    split = [wire.split_head_chunk(chunk, shape, has_sinks=True) for chunk, _ in chunks]
     record = wire.query_key_record(capture, STACK, LAYER)
     header, arrays = wire.decode_query_key_record(record)
-    attention, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
+    thumbnails = wire.layer_thumbnails(capture, STACK, LAYER)
     expected = {
         "key": wire.chunk_key(STACK, LAYER),
+        "head_keys": [wire.head_key(STACK, LAYER, head) for head in heads],
         "stack": STACK,
         "layer": LAYER,
         "attention": {
             "shape": shape,
-            "probabilities": attention.astype(np.float64).ravel().tolist(),
-            "sink_weights": sink_weights.astype(np.float64).ravel().tolist(),
+            "head_bytes": len(chunks[0][0]),
+            "probabilities": np.stack([a for a, _ in split]).astype(np.float64).ravel().tolist(),
+            "sink_weights": np.stack([s for _, s in split]).astype(np.float64).ravel().tolist(),
         },
+        "thumbnails": {"shape": list(wire.thumbnail_shape(*shape)), "bytes": list(thumbnails)},
         "query_key": {
             "scale": header["scale"],
             "softcap": header["softcap"],
             **{name: {"shape": list(array.shape), "values": _finite_or_none(array)} for name, array in arrays.items()},
-            "softmax": {"shape": list(shape), "values": capture.layer_attention(LAYER, STACK).astype(np.float64).ravel().tolist()},
+            "softmax": {"shape": [len(heads), *shape], "values": capture.layer_attention(LAYER, STACK).astype(np.float64).ravel().tolist()},
         },
     }
     text = lambda value: (json.dumps(value, indent=1, allow_nan=False) + "\n").encode("utf-8")  # noqa: E731
     return {
         "meta.json": text(meta),
-        "attention.bin": chunk,
+        "attention.bin": b"".join(chunk for chunk, _ in chunks),
+        "thumbnails.bin": thumbnails,
         "query_key.bin": record,
         "expected.json": text(expected),
     }
@@ -98,10 +105,15 @@ def test_wire_writes_exactly_the_golden_fixture():
 
 def test_the_fixture_decodes_back_in_python():
     expected = json.loads((FIXTURES / "expected.json").read_text())
-    chunk = (FIXTURES / "attention.bin").read_bytes()
-    probabilities, sink_weights = wire.split_attention_chunk(chunk, expected["attention"]["shape"], has_sinks=True)
-    np.testing.assert_array_equal(probabilities.ravel(), np.array(expected["attention"]["probabilities"], np.float32))
-    np.testing.assert_array_equal(sink_weights.ravel(), np.array(expected["attention"]["sink_weights"], np.float32))
+    chunks = (FIXTURES / "attention.bin").read_bytes()
+    size = expected["attention"]["head_bytes"]
+    split = [
+        wire.split_head_chunk(chunks[start : start + size], expected["attention"]["shape"], has_sinks=True)
+        for start in range(0, len(chunks), size)
+    ]
+    probabilities, sink_weights = (np.stack(arrays).ravel() for arrays in zip(*split))
+    np.testing.assert_array_equal(probabilities, np.array(expected["attention"]["probabilities"], np.float32))
+    np.testing.assert_array_equal(sink_weights, np.array(expected["attention"]["sink_weights"], np.float32))
     header, arrays = wire.decode_query_key_record((FIXTURES / "query_key.bin").read_bytes())
     assert header["scale"] == expected["query_key"]["scale"]
     assert header["softcap"] == expected["query_key"]["softcap"] == 1.5

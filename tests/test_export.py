@@ -169,28 +169,32 @@ def test_the_page_opens_on_the_current_selection(widget):
 
 def test_every_chunk_is_embedded_exactly_when_there_is_room(widget):
     state = embedded_state(widget.to_html())
-    expected = {key: wire.attention_chunk(widget.capture, *wire.parse_chunk_key(key))[0]
-                for key in wire.all_chunk_keys(widget.capture)}  # fmt: skip
+    expected = {key: wire.head_chunk(widget.capture, *wire.parse_head_key(key))[0]
+                for key in wire.all_head_keys(widget.capture)}  # fmt: skip
     assert decoded(state) == expected
+    assert decoded(state, "_thumbs") == wire.all_thumbnails(widget.capture)
     assert state["traits"]["meta"]["chunks_complete"] is True
     assert "p" not in Document(widget.to_html()).text, "no notice when nothing is left out"
 
 
-def test_a_tight_budget_keeps_the_layer_on_screen_and_says_what_is_left_out():
-    widget = make_widget([f"w{i}" for i in range(40)], layers=6, heads=4, layer=4)
+def test_a_tight_budget_keeps_the_head_on_screen_first_and_says_what_is_left_out():
+    widget = make_widget([f"w{i}" for i in range(40)], layers=6, heads=4, layer=4, head=2)
+    widget.heads = [1, 2]
     full = len(widget.to_html().encode())
-    chunk_text = len(embedded_state(widget.to_html())["binary"]["_chunks"]["self/4"])
-    budget = full - 3 * chunk_text  # room for about half of the six layers
+    chunk_text = len(embedded_state(widget.to_html())["binary"]["_chunks"]["self/4/2"])
+    budget = full - 12 * chunk_text  # room for about half of the 24 heads
     page = widget.to_html(size_budget=budget)
     assert len(page.encode()) <= budget
 
     state = embedded_state(page)
     kept = list(state["binary"]["_chunks"])
-    assert "self/4" in kept and 0 < len(kept) < 6
+    assert kept[:4] == ["self/4/2", "self/4/1", "self/4/0", "self/4/3"] and len(kept) < 24
+    assert len(state["binary"]["_thumbs"]) == 6, "every thumbnail whatever the budget"
     assert state["traits"]["meta"]["chunks_complete"] is False
     notice = Document(page).text["p"]
-    assert f"leaves out {6 - len(kept)} of 6 attention layers to stay" in notice
+    assert f"leaves out {24 - len(kept)} of 24 attention heads to stay" in notice
     assert f"under the {budget / 1e3:.3g} kB size budget" in notice
+    assert "the model view still shows every head's thumbnail" in notice
 
 
 def encoder_decoder(**options) -> AttentionWidget:
@@ -208,11 +212,12 @@ def encoder_decoder(**options) -> AttentionWidget:
 def test_a_budget_keeps_the_stack_on_screen_before_the_others():
     widget = encoder_decoder(stack="cross", layer=1)
     order = list(embedded_state(widget.to_html())["binary"]["_chunks"])
-    assert order == ["cross/1", "cross/0", "encoder/0", "encoder/1", "decoder/0", "decoder/1"]
+    layers = ["cross/1", "cross/0", "encoder/0", "encoder/1", "decoder/0", "decoder/1"]
+    assert order == [f"{layer}/{head}" for layer in layers for head in range(2)]
 
 
 def test_a_budget_too_small_for_the_page_itself_is_an_error(widget):
-    with pytest.raises(ValueError, match="cannot hold even the page without attention"):
+    with pytest.raises(ValueError, match="cannot hold even the page without full attention .*thumbnail"):
         widget.to_html(size_budget=1000)
 
 
@@ -224,7 +229,7 @@ def test_the_budget_is_a_whole_number_of_bytes(widget, budget):
 
 def test_no_budget_embeds_everything():
     widget = make_widget([f"w{i}" for i in range(40)], layers=6)
-    assert len(embedded_state(widget.to_html(size_budget=None))["binary"]["_chunks"]) == 6
+    assert len(embedded_state(widget.to_html(size_budget=None))["binary"]["_chunks"]) == 6 * 4
 
 
 # -- escaping -------------------------------------------------------------------------------------
@@ -280,6 +285,6 @@ def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
 
     # Attention comes first: a budget short of the whole drops neuron data, never attention.
     state = embedded_state(widget.to_html(size_budget=len(widget.to_html().encode()) - 1))
-    assert len(state["binary"]["_chunks"]) == 6 and state["traits"]["meta"]["chunks_complete"] is True
+    assert len(state["binary"]["_chunks"]) == 6 * 12 and state["traits"]["meta"]["chunks_complete"] is True
     assert "self/2" in state["binary"]["_qk"] and len(state["binary"]["_qk"]) < 6
     assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": False}

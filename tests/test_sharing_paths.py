@@ -45,7 +45,7 @@ def assert_draws_our_widget(model_state: dict, layer: int, head: int) -> dict[st
         for entry in model_state.get("buffers", [])
         if entry["path"][0] == "_chunks"
     }
-    assert sorted(chunks) == [f"self/{index}" for index in range(LAYERS)]
+    assert sorted(chunks) == sorted(f"self/{layer}/{head}" for layer in range(LAYERS) for head in range(12))
     return chunks
 
 
@@ -59,7 +59,7 @@ def test_embed_minimal_html_carries_bundle_view_selection_and_attention(minilm, 
 
     [manager_state] = script_json(page, STATE_MIME)
     chunks = assert_draws_our_widget(manager_state["state"][widget.model_id], layer=3, head=5)
-    assert chunks["self/3"] == wire.attention_chunk(widget.capture, "self", 3)[0]
+    assert chunks["self/3/5"] == wire.head_chunk(widget.capture, "self", 3, 5)[0]
     assert [view["model_id"] for view in script_json(page, VIEW_MIME)] == [widget.model_id]
     widget.close()
 

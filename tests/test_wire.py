@@ -42,13 +42,11 @@ def test_quantize_clips_out_of_range_values_and_zeroes_nan():
     assert list(wire.quantize_attention(attention)) == [0, 255, 0, round(0.25 * 255)]
 
 
-def test_quantize_accepts_float16_and_rejects_wrong_rank():
+def test_quantize_accepts_float16():
     attention = random_attention(np.random.default_rng(2), 2, 3, 3)
     half = attention.astype(np.float16)
     decoded = wire.dequantize_attention(wire.quantize_attention(half), half.shape)
     assert np.max(np.abs(decoded - half.astype(np.float32))) <= 1 / 510 + 1e-7
-    with pytest.raises(ValueError, match=r"\[heads, n_query, n_key\]"):
-        wire.quantize_attention(attention[0])
 
 
 def test_dequantize_rejects_a_chunk_of_the_wrong_size():
@@ -56,19 +54,31 @@ def test_dequantize_rejects_a_chunk_of_the_wrong_size():
         wire.dequantize_attention(bytes(23), (2, 3, 4))
 
 
-def test_chunk_keys_round_trip():
+def test_chunk_and_head_keys_round_trip():
     assert wire.chunk_key("cross", 11) == "cross/11"
     assert wire.parse_chunk_key(wire.chunk_key("decoder", 3)) == ("decoder", 3)
+    assert wire.head_key("cross", 11, 5) == "cross/11/5"
+    assert wire.parse_head_key(wire.head_key("a/b", 3, 7)) == ("a/b", 3, 7)
 
 
-def test_attention_chunk_is_the_quantized_layer_with_its_shape():
+def _layer_from_heads(capture: Capture, stack: str, layer: int, has_sinks: bool = False):
+    """A layer's attention [heads, n_query, n_key] and sink weights [heads, n_query] (or None) from its head chunks."""
+    split = []
+    for head in range(capture.num_heads(stack)):
+        chunk, shape = wire.head_chunk(capture, stack, layer, head)
+        split.append(wire.split_head_chunk(chunk, shape, has_sinks))
+    attention = np.stack([a for a, _ in split])
+    return attention, np.stack([s for _, s in split]) if has_sinks else None
+
+
+def test_a_head_chunk_is_that_head_quantized_with_its_shape():
     capture = make_seq2seq_capture()
 
-    chunk, shape = wire.attention_chunk(capture, "cross", 1)
+    chunk, shape = wire.head_chunk(capture, "cross", 1, 2)
 
-    assert shape == [4, 4, 7]
+    assert shape == [4, 7] and len(chunk) == 4 * 7
     np.testing.assert_allclose(
-        wire.dequantize_attention(chunk, shape), capture.layer_attention(1, "cross"), atol=1 / 510 + 1e-7
+        wire.dequantize_attention(chunk, shape), capture.layer_attention(1, "cross")[2], atol=1 / 510 + 1e-7
     )
 
 
@@ -77,8 +87,41 @@ def test_attention_bytes_counts_one_byte_per_value_over_all_stacks():
 
     expected = 3 * 4 * 7 * 7 + 2 * 4 * 4 * 4 + 2 * 4 * 4 * 7
     assert wire.attention_bytes(capture) == expected
-    assert wire.attention_bytes(capture) == sum(len(wire.attention_chunk(capture, *wire.parse_chunk_key(key))[0])
-                                                for key in wire.all_chunk_keys(capture))
+    assert wire.attention_bytes(capture) == sum(
+        len(wire.head_chunk(capture, *wire.parse_head_key(key))[0]) for key in wire.all_head_keys(capture)
+    )
+
+
+# -- thumbnails -----------------------------------------------------------------------------
+def test_a_max_pooled_thumbnail_keeps_a_one_cell_diagonal_visible():
+    """At 1000 tokens a thumbnail pixel covers about 16 × 16 cells; a mean would dim a diagonal to 1/16."""
+    attention = np.eye(1000, dtype=np.float32) * 0.5
+    attention[700, 3] = 1.0  # one strong cell off the diagonal
+
+    picture = wire.thumbnail(attention)
+
+    assert picture.shape == (wire.THUMBNAIL_SIZE, wire.THUMBNAIL_SIZE) and picture.dtype == np.uint8
+    assert (np.diag(picture) == round(0.5 * 255)).all()
+    assert picture[700 * 64 // 1000, 0] == 255
+    assert (picture[np.triu_indices(64, 2)] == 0).all()  # nothing but the diagonal's own blocks lights up
+
+
+def test_a_short_inputs_thumbnail_is_the_head_itself_and_a_fully_masked_row_is_blank():
+    attention = random_attention(np.random.default_rng(4), 1, 9, 13)[0]
+    attention[4] = np.nan  # a row that sees no key at all
+
+    assert wire.thumbnail(attention).tobytes() == wire.quantize_attention(attention)
+    assert not wire.thumbnail(attention)[4].any()
+
+
+def test_layer_thumbnails_hold_every_head_in_order():
+    capture = make_seq2seq_capture()
+
+    thumbnails = np.frombuffer(wire.layer_thumbnails(capture, "cross", 1), np.uint8).reshape(4, 4, 7)
+
+    for head in range(4):
+        assert thumbnails[head].tobytes() == wire.head_chunk(capture, "cross", 1, head)[0]
+    assert sorted(wire.all_thumbnails(capture)) == sorted(wire.all_chunk_keys(capture))
 
 
 # -- float16 --------------------------------------------------------------------------------
@@ -91,16 +134,16 @@ def test_a_layer_with_attention_sinks_appends_what_each_query_gives_its_sink():
     layer = LayerRecord(query=zeros, key=zeros, scale=1.0, sinks=sinks)
     capture = Capture([side], [StackRecord("self", "input", "input", [layer], np.arange(2), [0])])
 
-    chunk, shape = wire.attention_chunk(capture, "self", 0)
-    attention, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
+    attention, sink_weights = _layer_from_heads(capture, "self", 0, has_sinks=True)
+    chunk, shape = wire.head_chunk(capture, "self", 0, 1)
 
-    assert len(chunk) == 2 * 4 * 4 + 2 * 4 == wire.attention_bytes(capture)
+    assert len(chunk) == 4 * 4 + 4 and 2 * len(chunk) == wire.attention_bytes(capture)
     np.testing.assert_allclose(sink_weights, [[1 / 5] * 4, [4 / 8] * 4], atol=1 / 510)
     np.testing.assert_allclose(attention[0], 1 / 5, atol=1 / 510)
     np.testing.assert_allclose(attention[1], 1 / 8, atol=1 / 510)
     assert wire.build_meta(capture, chunks_complete=True)["stacks"][0]["has_sinks"] == [True]
-    with pytest.raises(ValueError, match="needs 40"):
-        wire.split_attention_chunk(chunk[:32], shape, has_sinks=True)
+    with pytest.raises(ValueError, match="needs 20"):
+        wire.split_head_chunk(chunk[:16], shape, has_sinks=True)
 
 
 def test_a_sink_per_query_stands_for_keys_outside_the_text_and_meta_names_them():
@@ -115,8 +158,7 @@ def test_a_sink_per_query_stands_for_keys_outside_the_text_and_meta_names_them()
     prompt = Sink("<prompt>", "the 3 prompt positions the model puts before the text")
     capture = Capture([side], [StackRecord("self", "input", "input", [layer], np.arange(2), [0], sink=prompt)])
 
-    chunk, shape = wire.attention_chunk(capture, "self", 0)
-    attention, sink_weights = wire.split_attention_chunk(chunk, shape, has_sinks=True)
+    attention, sink_weights = _layer_from_heads(capture, "self", 0, has_sinks=True)
     np.testing.assert_allclose(sink_weights, [[0, 1 / 2, 2 / 3, 3 / 4]] * 2, atol=1 / 510)
     np.testing.assert_allclose(attention.sum(-1) + sink_weights, 1, atol=3 / 510)
     _, arrays = wire.decode_query_key_record(wire.query_key_record(capture, "self", 0))

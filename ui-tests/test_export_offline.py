@@ -62,32 +62,31 @@ def test_model_and_matrix_views_draw_without_a_kernel(minilm_widget, open_export
     page.widget.screenshot(path=ARTIFACTS / "export-matrix-view.png")
 
 
-def test_a_budget_that_leaves_layers_out_says_so_and_shows_them_unavailable(minilm_widget, open_export):
+def test_a_budget_that_leaves_heads_out_says_so_and_shows_them_unavailable(minilm_widget, open_export):
     from attnwidget import AttentionWidget
 
-    # The same attention without queries and keys, so the budget can only cut attention layers.
+    # The same attention without queries and keys, so the budget can only cut attention heads.
     capture = minilm_widget.capture
     widget = AttentionWidget.from_attention(
         capture.attention("self"), capture.raw_tokens, sentence_b_start=capture.segment_b_start, layer=LAYER
     )
-    # One byte short of the whole: the last layers in keeping order (the highest) must go.
+    # One byte short of the whole: the last head in keeping order (the highest layer's last) must go.
     page = open_export(widget, name="budget.html", size_budget=len(widget.to_html().encode()) - 1)
     notice = page.page.locator(".attnwidget-export-notice")
     expect(notice).to_be_visible()
-    expect(notice).to_contain_text(re.compile(r"leaves out \d of 6 attention layers"))
-    # The layer on screen was kept; a layer left out says why instead of loading forever.
+    expect(notice).to_contain_text(re.compile(r"leaves out \d+ of 72 attention heads"))
+    expect(notice).to_contain_text("thumbnail")
+    # The layer on screen was kept; a head left out says why instead of loading forever.
     status = page.widget.locator(".aw-status")
     expect(status).to_have_text("")
     assert page.inked_pixels("Head view") > 0
     page.widget.get_by_label("Layer", exact=True).select_option("5")
     expect(status).to_contain_text("Could not load layer 5")
     expect(status).to_contain_text("size budget")
-    # The model view marks the row of a left-out layer, and names the reason, instead of "loading…".
+    # The model view draws every head from its thumbnail, left out or not.
     page.widget.get_by_role("button", name="Model", exact=True).click()
-    left_out = page.page.locator('.aw-mrow[data-layer="5"] .aw-mstate')
-    expect(left_out).not_to_have_text(re.compile("loading"))
-    expect(left_out).to_have_attribute("title", re.compile("size budget"))
-    expect(page.page.locator('.aw-mrow[data-layer="3"] .aw-mstate')).to_have_text("")
+    expect(page.page.locator('.aw-mrow[data-layer="5"] .aw-mstate')).to_have_text("")
+    assert page.inked_pixels("Model view") > 0
 
 
 def test_the_neuron_view_shows_the_captures_numbers_without_a_kernel(minilm_widget, open_export):

@@ -89,3 +89,32 @@ def test_model_view_cell_opens_that_layer_and_head(notebook, widget):
     cell.click()
     expect(widget.get_by_label("Layer", exact=True)).to_have_value("4")
     assert notebook.execute("print(w.view, w.layer, w.head, 2 in w.heads)") == "head 4 2 True"
+
+
+# Last in the module: it shows a second widget in the notebook, which the `widget` fixture would then also match.
+def test_heads_not_sent_up_front_arrive_one_per_request_from_the_kernel(notebook):
+    from conftest import INKED_PIXELS
+
+    code = (
+        "from IPython.display import display\n"
+        "w2 = AttentionWidget.from_capture(w.capture, preload_bytes=0, layer=2, head=7)\n"
+        "display(w2)\n"
+        "print(len(w2._chunks), len(w2._thumbs))"
+    )
+    assert notebook.execute(code).splitlines()[-1] == "0 6", "nothing but thumbnails up front"
+    page = notebook.page
+    second = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text="w2 = ")).locator(".attnwidget")
+    head_view = second.get_by_role("region", name="Head view")
+    # Every visible head of layer 2 is asked for and drawn; the status clears once all have arrived.
+    expect(second.locator(".aw-status")).to_have_text("", timeout=30_000)
+    assert head_view.evaluate(INKED_PIXELS) > 0
+    # Another layer from the page. Found by its field, not its label: each widget numbers its select ids from 1,
+    # so the label of the second widget's select names the first widget's.
+    second.locator(".aw-field", has_text="Layer").locator("select").select_option("4")
+    expect(second.locator(".aw-status")).to_have_text("", timeout=30_000)
+    assert head_view.evaluate(INKED_PIXELS) > 0
+    # The model view draws every head from the thumbnails alone.
+    second.get_by_role("button", name="Model", exact=True).click()
+    expect(second.get_by_role("button", name=re.compile(r"^Layer \d+ Head \d+$"))).to_have_count(LAYERS * HEADS)
+    notebook.errors.assert_no_uncaught()
+    assert notebook.execute("print(w2.layer, len(w2._chunks))").splitlines()[-1] == "4 0", "heads came as answers"

@@ -1,14 +1,15 @@
-// Per-layer binary data (docs/data-contract.md): how it is keyed, where it is preloaded, and the
-// attention chunk's bytes. The query-key record has its own module (./query-key.ts).
+// Binary data (docs/data-contract.md): how it is keyed, where it is preloaded, the attention chunk's bytes (one
+// head of one layer) and the thumbnails' (every head of one layer). The query-key record has its own module
+// (./query-key.ts).
 
-import { WHAT, type LayerData } from "./messages";
+import { WHAT, type DataKind, type Where } from "./messages";
 import type { Binary, BinaryTrait, Meta, StackInfo } from "./traits";
 import { stackInfo } from "./traits";
 
-/** The trait Python preloads each kind of per-layer data in. */
-export const PRELOADED_IN: Readonly<Record<LayerData, BinaryTrait>> = { [WHAT.attention]: "_chunks", [WHAT.queryKey]: "_qk" };
+/** The trait Python preloads each kind of requested data in. */
+export const PRELOADED_IN: Readonly<Record<DataKind, BinaryTrait>> = { [WHAT.attention]: "_chunks", [WHAT.queryKey]: "_qk" };
 
-/** "<stack>/<layer>", the key of one layer's data in `_chunks` and `_qk`. */
+/** "<stack>/<layer>", the key of one layer's data in `_thumbs` and `_qk`. */
 export function chunkKey(stack: string, layer: number): string {
   return `${stack}/${layer}`;
 }
@@ -19,6 +20,16 @@ export function parseChunkKey(key: string): [stack: string, layer: number] {
   const layer = Number(key.slice(slash + 1));
   if (slash < 0 || !Number.isInteger(layer)) throw new Error(`"${key}" is not a chunk key of the form <stack>/<layer>`);
   return [key.slice(0, slash), layer];
+}
+
+/** "<stack>/<layer>/<head>", the key of one head's attention in `_chunks`. */
+export function headKey(stack: string, layer: number, head: number): string {
+  return `${chunkKey(stack, layer)}/${head}`;
+}
+
+/** The key of `where` in its trait: a head's for attention, a layer's for query-key records. */
+export function keyOf(where: Where): string {
+  return where.head === undefined ? chunkKey(where.stack, where.layer) : headKey(where.stack, where.layer, where.head);
 }
 
 /** The bytes of a binary value. Honours the view's window onto a larger buffer
@@ -37,35 +48,52 @@ export function byteToProbability(byte: number, meta: Meta): number {
   return byte / (meta.encoding?.scale || DEFAULT_SCALE);
 }
 
-/** Bytes of attention in one chunk: heads × n_query × n_key. */
-export function chunkLength(info: StackInfo): number {
-  return info.stack.heads * info.query.tokens.length * info.key.tokens.length;
+/** Bytes of attention in one head's chunk: n_query × n_key. */
+export function headLength(info: StackInfo): number {
+  return info.query.tokens.length * info.key.tokens.length;
 }
 
-/** Whether a layer's chunk ends with its sink weights (GPT-OSS's attention sinks). */
+/** Whether a layer's chunks end with their sink weights (GPT-OSS's attention sinks). */
 export const layerHasSinks = (info: StackInfo, layer: number): boolean => !!info.stack.has_sinks?.[layer];
 
-/** The bytes of one attention chunk, checked against meta before any view indexes into them:
- *  the attention, then, for a layer with sinks, each head's sink weight per query. */
-export function decodeAttentionChunk(meta: Meta, stack: string, layer: number, binary: Binary): Uint8Array {
+/** The bytes of one head's attention chunk, checked against meta before any view indexes into them:
+ *  the attention, then, for a layer with sinks, the head's sink weight per query. */
+export function decodeAttentionChunk(meta: Meta, where: Where, binary: Binary): Uint8Array {
   const bytes = toUint8(binary);
-  const info = stackInfo(meta, stack);
-  const sinks = info && layerHasSinks(info, layer) ? info.stack.heads * info.query.tokens.length : 0;
-  const expected = info ? chunkLength(info) + sinks : -1;
+  const info = stackInfo(meta, where.stack);
+  const sinks = info && layerHasSinks(info, where.layer) ? info.query.tokens.length : 0;
+  const expected = info ? headLength(info) + sinks : -1;
   if (bytes.length !== expected) {
     throw new Error(
-      `attention chunk ${chunkKey(stack, layer)} has ${bytes.length} bytes, expected ${expected} ` +
-        `(heads × query tokens × key tokens${sinks ? ", then heads × query tokens sink weights" : ""}); ` +
+      `attention chunk ${keyOf(where)} has ${bytes.length} bytes, expected ${expected} ` +
+        `(query tokens × key tokens${sinks ? ", then query tokens sink weights" : ""}); ` +
         `the widget's data is inconsistent, re-create the widget`,
     );
   }
   return bytes;
 }
 
-/** One head's sink weights, a byte per query token, from a decoded chunk; null when the layer has no sinks. */
-export function headSinkWeights(info: StackInfo, layer: number, bytes: Uint8Array, head: number): Uint8Array | null {
-  if (!layerHasSinks(info, layer)) return null;
-  const nq = info.query.tokens.length;
-  const start = chunkLength(info) + head * nq;
-  return bytes.subarray(start, start + nq);
+/** The head's sink weights, a byte per query token, from its decoded chunk; null when the layer has no sinks. */
+export function headSinkWeights(info: StackInfo, layer: number, bytes: Uint8Array): Uint8Array | null {
+  return layerHasSinks(info, layer) ? bytes.subarray(headLength(info)) : null;
+}
+
+/** Rows and columns of a head's thumbnail: each side's token count, at most `meta.thumbnails.size`. */
+export function thumbnailShape(meta: Meta, info: StackInfo): [rows: number, columns: number] {
+  const size = meta.thumbnails.size;
+  return [Math.min(info.query.tokens.length, size), Math.min(info.key.tokens.length, size)];
+}
+
+/** One head's thumbnail (rows × columns bytes) out of its layer's `_thumbs` value, checked against meta. */
+export function headThumbnail(meta: Meta, info: StackInfo, layer: number, binary: Binary, head: number): Uint8Array {
+  const bytes = toUint8(binary);
+  const [rows, columns] = thumbnailShape(meta, info);
+  const expected = info.stack.heads * rows * columns;
+  if (bytes.length !== expected) {
+    throw new Error(
+      `thumbnails of ${chunkKey(info.stack.name, layer)} have ${bytes.length} bytes, expected ${expected} ` +
+        "(heads × rows × columns); the widget's data is inconsistent, re-create the widget",
+    );
+  }
+  return bytes.subarray(head * rows * columns, (head + 1) * rows * columns);
 }

@@ -1,12 +1,19 @@
 // The custom messages between Python and the browser (docs/data-contract.md): requests for one
-// layer's data and their responses, and Python's image requests with their answers.
+// head's attention or one layer's query-key record and their responses, and Python's image requests with their answers.
 
 /** Every message's `kind`, as both sides spell it. */
 export const KIND = { request: "request", response: "response", imageRequest: "image_request", image: "image" } as const;
 
-/** What a request asks for: one layer's attention chunk, or its query-key record (neuron view). */
+/** What a request asks for: one head's attention chunk, or one layer's query-key record (neuron view). */
 export const WHAT = { attention: "attention", queryKey: "query_key" } as const;
-export type LayerData = (typeof WHAT)[keyof typeof WHAT];
+export type DataKind = (typeof WHAT)[keyof typeof WHAT];
+
+/** Which data: a layer of a stack, and for attention the head. */
+export interface Where {
+  stack: string;
+  layer: number;
+  head?: number;
+}
 
 export const IMAGE_FORMATS = ["png", "svg"] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
@@ -14,9 +21,11 @@ export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 export interface Request {
   kind: typeof KIND.request;
   id: number;
-  what: LayerData;
+  what: DataKind;
   stack: string;
   layer: number;
+  /** Only and always when asking for attention. */
+  head?: number;
 }
 
 export interface QueryKeyResponse {
@@ -33,8 +42,9 @@ export interface AttentionResponse {
   what: typeof WHAT.attention;
   stack: string;
   layer: number;
+  head: number;
   dtype: "uint8";
-  shape: [number, number, number];
+  shape: [number, number];
 }
 
 export interface ErrorResponse {
@@ -45,8 +55,8 @@ export interface ErrorResponse {
 
 export type Response = AttentionResponse | QueryKeyResponse | ErrorResponse;
 
-export function request(id: number, what: LayerData, stack: string, layer: number): Request {
-  return { kind: KIND.request, id, what, stack, layer };
+export function request(id: number, what: DataKind, where: Where): Request {
+  return { kind: KIND.request, id, what, ...where };
 }
 
 export function isResponse(content: unknown): content is Response {

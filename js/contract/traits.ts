@@ -54,6 +54,9 @@ export interface Meta {
   sides: Record<string, TokenSide>;
   stacks: StackMeta[];
   encoding: { dtype: "uint8"; scale: number };
+  /** Every head's thumbnail in `_thumbs`: at most `size` rows and columns, each pixel the max of its block. */
+  thumbnails: { size: number; pooling: "max" };
+  /** Whether `_chunks` holds every head of every layer, so the browser never asks for one. */
   chunks_complete: boolean;
   /** Queries and keys for the neuron view: whether the capture has them, and whether `_qk` holds every layer. */
   query_key?: { available: boolean; complete: boolean };
@@ -73,16 +76,19 @@ export interface Traits {
   theme: Theme;
   pair_filter: PairFilter;
   meta: Meta;
+  /** Preloaded attention, one head each, keyed "<stack>/<layer>/<head>". */
   _chunks: Record<string, Binary>;
+  /** Every head's thumbnail, one value per layer, keyed "<stack>/<layer>". */
+  _thumbs: Record<string, Binary>;
   /** Preloaded query-key records (neuron view), keyed like `_chunks`. */
   _qk: Record<string, Binary>;
 }
 
-/** The traits that hold per-layer binary data, keyed by chunk key. */
+/** The traits that hold data asked for when missing: attention by head key, query-key records by chunk key. */
 export type BinaryTrait = "_chunks" | "_qk";
 
-/** A trait whose change the views react to: any but `_chunks` is data Python alone writes. */
-export type WatchedTrait = WritableTrait | "meta" | "_chunks";
+/** A trait whose change the views react to: `meta`, `_chunks` and `_thumbs` are data Python alone writes. */
+export type WatchedTrait = WritableTrait | "meta" | "_chunks" | "_thumbs";
 
 /** The traits the browser may write; `meta` and `_chunks` belong to Python. */
 export type WritableTrait = "layer" | "head" | "heads" | "token" | "stack" | "view" | "theme" | "pair_filter";
@@ -97,7 +103,7 @@ export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "pair_filter",
 ];
 // Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
-export const WATCHED_TRAITS: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks"];
+export const WATCHED_TRAITS: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks", "_thumbs"];
 
 export type CustomMessageHandler = (content: unknown, buffers: Binary[]) => void;
 

@@ -1,5 +1,5 @@
 // A page to look at the widget without Jupyter: `node js/dev/serve.mjs`, then open
-// http://127.0.0.1:8765/?view=head&theme=dark. Data: ?data=<json with meta and base64 chunks>,
+// http://127.0.0.1:8765/?view=head&theme=dark. Data: ?data=<json with meta, base64 chunks by head key and thumbs by layer key>,
 // else the test fixture. Not part of the bundle.
 
 import type { Binary, Meta, Traits, ViewName, Theme } from "../contract";
@@ -15,14 +15,15 @@ async function traits(): Promise<Traits> {
     params.has("encdec") ? { encoderDecoder: { decoderTokens: ["<pad>", "Le", "chat", "est", "assis", "</s>"] } } : {},
   ).traits;
   if (!url) return base;
-  const data: { meta: Meta; chunks: Record<string, string> } = await (await fetch(url)).json();
-  const chunks: Record<string, Binary> = {};
-  for (const [key, b64] of Object.entries(data.chunks)) {
-    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    chunks[key] = new DataView(bytes.buffer);
-  }
+  const data: { meta: Meta; chunks: Record<string, string>; thumbs: Record<string, string> } = await (await fetch(url)).json();
+  const binary = (values: Record<string, string>) => {
+    const decoded: Record<string, Binary> = {};
+    for (const [key, b64] of Object.entries(values)) decoded[key] = new DataView(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer);
+    return decoded;
+  };
   const stack = data.meta.stacks[0];
-  return { ...base, meta: data.meta, _chunks: chunks, stack: stack.name, heads: [...Array(stack.heads).keys()] };
+  const heads = [...Array(stack.heads).keys()];
+  return { ...base, meta: data.meta, _chunks: binary(data.chunks), _thumbs: binary(data.thumbs), stack: stack.name, heads };
 }
 
 const t = await traits();

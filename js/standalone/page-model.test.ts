@@ -5,10 +5,10 @@ import { settle } from "../test/mount";
 import widget from "../widget";
 import { PageModel } from "./page-model";
 
-/** An exported page's model whose budget kept layer 0 only. */
+/** An exported page's model whose budget kept the heads of layer 0 only. */
 function pageModelWithLayerZero(): PageModel {
   const { traits } = buildFixture();
-  const kept = { "self/0": traits._chunks["self/0"] };
+  const kept = Object.fromEntries(Object.entries(traits._chunks).filter(([key]) => key.startsWith("self/0/")));
   return new PageModel({ ...traits, _chunks: kept, meta: { ...traits.meta, chunks_complete: false } });
 }
 
@@ -34,10 +34,10 @@ describe("the in-page model of an export", () => {
     const model = pageModelWithLayerZero();
     const answers: unknown[] = [];
     model.on("msg:custom", (content: unknown) => answers.push(content));
-    model.send({ kind: "request", id: 4, what: "attention", stack: "self", layer: 1 });
+    model.send({ kind: "request", id: 4, what: "attention", stack: "self", layer: 1, head: 2 });
     expect(answers).toEqual([]);
     await settle();
-    const error = expect.stringMatching(/leaves out the attention of layer 1 \(self\).*size budget/);
+    const error = expect.stringMatching(/leaves out the attention of head 2 of layer 1 \(self\).*size budget/);
     expect(answers).toEqual([{ kind: "response", id: 4, error }]);
   });
 
@@ -45,8 +45,8 @@ describe("the in-page model of an export", () => {
     const model = pageModelWithLayerZero();
     cleanups.push(widget.initialize({ model }));
     const store = new ChunkStore(model);
-    expect((await store.get("self", 0)).length).toBe(3 * 8 * 8);
-    await expect(store.get("self", 1)).rejects.toThrow(/size budget/);
+    expect((await store.get({ stack: "self", layer: 0, head: 2 })).length).toBe(8 * 8);
+    await expect(store.get({ stack: "self", layer: 1, head: 2 })).rejects.toThrow(/size budget/);
   });
 
   it("shows a left-out layer as unavailable in the view", async () => {

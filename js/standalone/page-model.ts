@@ -10,7 +10,7 @@ import {
   type Binary,
   type CustomMessageHandler,
   type ImageAnswer,
-  type LayerData,
+  type DataKind,
   type Meta,
   type Request,
   type Traits,
@@ -60,9 +60,10 @@ export class PageModel implements WidgetModel {
   }
 }
 
-const DATA_NAMES: Record<LayerData, string> = { [WHAT.attention]: "the attention", [WHAT.queryKey]: "the queries and keys" };
+const DATA_NAMES: Record<DataKind, string> = { [WHAT.attention]: "the attention", [WHAT.queryKey]: "the queries and keys" };
 
-function missingData({ what, stack, layer }: Request, meta: Meta): string {
+function missingData({ what, stack, layer, head }: Request, meta: Meta): string {
   const name = layerLabel(stackInfo(meta, stack)?.stack, layer);
-  return `this export leaves out ${DATA_NAMES[what]} of layer ${name} (${stack}) to stay under its size budget`;
+  const of = head === undefined ? `layer ${name}` : `head ${head} of layer ${name}`;
+  return `this export leaves out ${DATA_NAMES[what]} of ${of} (${stack}) to stay under its size budget`;
 }

@@ -1,5 +1,5 @@
 // The state an exported page carries (written by src/attnwidget/export.py): the selection and
-// meta as they were in Python, and each binary trait (`_chunks`, `_qk`) as base64 of zlib streams.
+// meta as they were in Python, and each binary trait (`_thumbs`, `_chunks`, `_qk`) as base64 of zlib streams.
 
 import type { Traits } from "../contract";
 

@@ -1,6 +1,6 @@
 // Small, readable captures for tests: meta plus uint8 chunks with a known pattern.
 
-import { chunkKey, type Binary, type Meta, type StackMeta, type Traits } from "../contract";
+import { chunkKey, headKey, type Binary, type Meta, type StackMeta, type Traits } from "../contract";
 import { FakeModel } from "./fake-model";
 
 export interface FixtureOptions {
@@ -13,8 +13,10 @@ export interface FixtureOptions {
   heads?: number;
   /** Stacks of an encoder-decoder instead of one "self" stack. */
   encoderDecoder?: { decoderTokens: string[] };
-  /** Which chunks go into `_chunks`: all (default), or none so every layer is requested. */
+  /** Which chunks go into `_chunks`: all (default), or none so every head is requested. Thumbnails always. */
   preload?: "all" | "none";
+  /** Whether `_thumbs` holds every layer's thumbnails (default); a test of thousands of tokens may spare them. */
+  thumbnails?: boolean;
   traits?: Partial<Traits>;
 }
 
@@ -30,10 +32,17 @@ export function attentionByte(layer: number, head: number, q: number, k: number,
   return k === peak ? 255 - rest * (nk - 1) : rest;
 }
 
-export function chunkBytes(layer: number, heads: number, nq: number, nk: number): Uint8Array {
+/** One head's chunk: n_query × n_key bytes. */
+export function headBytes(layer: number, head: number, nq: number, nk: number): Uint8Array {
+  const bytes = new Uint8Array(nq * nk);
+  for (let q = 0; q < nq; q++) for (let k = 0; k < nk; k++) bytes[q * nk + k] = attentionByte(layer, head, q, k, nk);
+  return bytes;
+}
+
+/** Every head's thumbnail of a layer: fixtures have fewer tokens than a thumbnail's size, so each is its head whole. */
+export function layerThumbnails(layer: number, heads: number, nq: number, nk: number): Uint8Array {
   const bytes = new Uint8Array(heads * nq * nk);
-  for (let h = 0; h < heads; h++)
-    for (let q = 0; q < nq; q++) for (let k = 0; k < nk; k++) bytes[(h * nq + q) * nk + k] = attentionByte(layer, h, q, k, nk);
+  for (let h = 0; h < heads; h++) bytes.set(headBytes(layer, h, nq, nk), h * nq * nk);
   return bytes;
 }
 
@@ -74,14 +83,18 @@ export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks
     sides,
     stacks,
     encoding: { dtype: "uint8", scale: 255 },
+    thumbnails: { size: 64, pooling: "max" },
     chunks_complete: options.preload !== "none",
   };
   const chunks: Record<string, Binary> = {};
-  if (options.preload !== "none") {
-    for (const s of stacks) {
-      const nq = sides[s.query_side].tokens.length;
-      const nk = sides[s.key_side].tokens.length;
-      for (let l = 0; l < layers; l++) chunks[chunkKey(s.name, l)] = offsetView(chunkBytes(l, heads, nq, nk));
+  const thumbs: Record<string, Binary> = {};
+  for (const s of stacks) {
+    const nq = sides[s.query_side].tokens.length;
+    const nk = sides[s.key_side].tokens.length;
+    for (let l = 0; l < layers; l++) {
+      if (options.thumbnails !== false) thumbs[chunkKey(s.name, l)] = offsetView(layerThumbnails(l, heads, nq, nk));
+      if (options.preload === "none") continue;
+      for (let h = 0; h < heads; h++) chunks[headKey(s.name, l, h)] = offsetView(headBytes(l, h, nq, nk));
     }
   }
   const traits: Traits = {
@@ -95,6 +108,7 @@ export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks
     pair_filter: "all",
     meta,
     _chunks: chunks,
+    _thumbs: thumbs,
     _qk: {},
     ...options.traits,
   };

@@ -18,14 +18,18 @@ export interface Expected {
 
 export interface Golden {
   meta: Meta;
-  /** The one attention chunk and the one query-key record, both of layer `expected.layer` of `expected.stack`. */
+  /** Every head's attention chunk, one after the other, its thumbnails and its query-key record, all of layer
+   *  `expected.layer` of `expected.stack`. */
   attention: Uint8Array;
+  thumbnails: Uint8Array;
   queryKey: Uint8Array;
   expected: {
     key: string;
+    head_keys: string[];
     stack: string;
     layer: number;
-    attention: { shape: number[]; probabilities: number[]; sink_weights: number[] };
+    attention: { shape: number[]; head_bytes: number; probabilities: number[]; sink_weights: number[] };
+    thumbnails: { shape: number[]; bytes: number[] };
     query_key: {
       scale: number;
       softcap: number | null;
@@ -41,7 +45,19 @@ export interface Golden {
 
 /** A fresh copy each call, so a test may change its meta. */
 export function golden(): Golden {
-  return { meta: readJson("meta.json"), attention: read("attention.bin"), queryKey: read("query_key.bin"), expected: readJson("expected.json") };
+  return {
+    meta: readJson("meta.json"),
+    attention: read("attention.bin"),
+    thumbnails: read("thumbnails.bin"),
+    queryKey: read("query_key.bin"),
+    expected: readJson("expected.json"),
+  };
+}
+
+/** The fixture's chunks by head key. */
+export function goldenChunks({ attention, expected }: Golden): Record<string, Uint8Array> {
+  const size = expected.attention.head_bytes;
+  return Object.fromEntries(expected.head_keys.map((key, head) => [key, attention.subarray(head * size, (head + 1) * size)]));
 }
 
 /** Expected values as numbers, null read as -Infinity. */
@@ -49,7 +65,8 @@ export const numbers = (array: Expected) => array.values.map((v) => (v === null 
 
 /** Traits of a widget showing the fixture's stack and layer, with its chunk and record preloaded. */
 export function goldenTraits(traits: Partial<Traits> = {}): Traits {
-  const { meta, attention, queryKey, expected } = golden();
+  const fixture = golden();
+  const { meta, thumbnails, queryKey, expected } = fixture;
   const heads = meta.stacks[0].heads;
   return {
     layer: expected.layer,
@@ -61,7 +78,8 @@ export function goldenTraits(traits: Partial<Traits> = {}): Traits {
     theme: "light",
     pair_filter: "all",
     meta,
-    _chunks: { [expected.key]: attention },
+    _chunks: goldenChunks(fixture),
+    _thumbs: { [expected.key]: thumbnails },
     _qk: { [expected.key]: queryKey },
     ...traits,
   };

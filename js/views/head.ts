@@ -10,7 +10,7 @@ import type { Painter } from "../draw/painter";
 import { UI_FONT, ink } from "../draw/text";
 import { SHOW_GESTURES, headChips } from "./chips";
 import { hintLine, scrollBox } from "./parts";
-import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
+import { Lifetime, selectedHeads, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 /** Height of one token row in CSS pixels; the canvas places line ends by it. */
 export const ROW_HEIGHT = 20;
@@ -30,6 +30,8 @@ const LABEL_ROW = 16;
 const IMAGE_LINES_WIDTH = 240;
 
 type Focus = { side: "query" | "key"; index: number };
+/** The attention of the visible heads that is here, by head. */
+type HeadChunks = ReadonlyMap<number, Uint8Array>;
 
 /** Segment A is everything before segment_b_start. */
 function inSegment(side: TokenSide, index: number, segment: "A" | "B"): boolean {
@@ -96,41 +98,40 @@ export function headView(ctx: ViewContext): View {
   function draw(): void {
     const info = selection.info;
     if (!info) return;
-    const bytes = selectedChunk(ctx, life, status, draw);
+    const chunks = selectedHeads(ctx, life, status, draw, selection.heads);
     const focus = focusOf();
-    paintTokens(info, bytes, focus);
+    paintTokens(info, chunks, focus);
     const height = Math.max(queryTokens.length, keyTokens.length) * ROW_HEIGHT;
     const g = prepareCanvas(canvas, boxWidth, height);
-    if (!g || !bytes) return;
+    if (!g) return;
     g.clearRect(0, 0, boxWidth, height);
-    drawLines(g, info, bytes, focus, boxWidth);
+    drawLines(g, info, chunks, focus, boxWidth);
   }
 
   /** Pinned and focused tokens, and the focused head's attention as a tint on the other side. */
-  function paintTokens(info: StackInfo, bytes: Uint8Array | null, focus: Focus | null): void {
+  function paintTokens(info: StackInfo, chunks: HeadChunks, focus: Focus | null): void {
     const pinned = selection.token;
     queryTokens.forEach((button, i) => {
       button.setAttribute("aria-pressed", String(i === pinned));
       button.classList.toggle("aw-tok--focus", focus?.side === "query" && focus.index === i);
     });
     keyTokens.forEach((span, k) => span.classList.toggle("aw-tok--focus", focus?.side === "key" && focus.index === k));
-    const tint = tintOf(info, bytes, focus);
+    const tint = tintOf(info, chunks, focus);
     queryTokens.forEach((node, q) => (node.style.backgroundColor = tint("query", q) ?? ""));
     keyTokens.forEach((node, k) => (node.style.backgroundColor = tint("key", k) ?? ""));
   }
 
   /** The focused head's attention between the focused token and each token of the other side, as a background colour. */
-  function tintOf(info: StackInfo, bytes: Uint8Array | null, focus: Focus | null): (side: Focus["side"], i: number) => string | null {
+  function tintOf(info: StackInfo, chunks: HeadChunks, focus: Focus | null): (side: Focus["side"], i: number) => string | null {
     const head = selection.head;
     const meta = selection.meta;
+    const bytes = chunks.get(head);
     if (!bytes || !meta || !focus || !selection.heads.includes(head)) return () => null;
-    const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
-    const base = head * nq * nk;
     const color = headColor(head, info.stack.heads, ctx.dark());
     return (side, i) => {
       if (side === focus.side) return null;
-      const byte = side === "query" ? bytes[base + i * nk + focus.index] : bytes[base + focus.index * nk + i];
+      const byte = side === "query" ? bytes[i * nk + focus.index] : bytes[focus.index * nk + i];
       return byte ? css(color, Math.min(0.45, byteToProbability(byte, meta))) : null;
     };
   }
@@ -138,11 +139,16 @@ export function headView(ctx: ViewContext): View {
   /** Heads, tokens and lines for the selection (the pinned token, never the hovered one). */
   function snapshot(): Snapshot | null {
     const info = selection.info;
-    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
-    if (!info || !bytes) return null;
+    if (!info) return null;
+    const chunks = new Map<number, Uint8Array>();
+    for (const head of selection.heads) {
+      const bytes = ctx.chunks.peek({ stack: info.stack.name, layer: selection.layer, head });
+      if (!bytes) return null; // still loading: nothing complete to picture
+      chunks.set(head, bytes);
+    }
     const pinned = selection.token;
     const focus: Focus | null = pinned === null ? null : { side: "query", index: pinned };
-    const tint = tintOf(info, bytes, focus);
+    const tint = tintOf(info, chunks, focus);
     const dark = ctx.dark();
     const queryWidth = tokenColumnWidth(info.query.tokens);
     const keyWidth = tokenColumnWidth(info.key.tokens);
@@ -175,13 +181,13 @@ export function headView(ctx: ViewContext): View {
         column(info.key, "key", queryWidth + linesWidth, keyWidth);
         g.save();
         g.translate(queryWidth, top);
-        drawLines(g, info, bytes, focus, linesWidth);
+        drawLines(g, info, chunks, focus, linesWidth);
         g.restore();
       },
     };
   }
 
-  function drawLines(g: Painter, info: StackInfo, bytes: Uint8Array, focus: Focus | null, width: number): void {
+  function drawLines(g: Painter, info: StackInfo, chunks: HeadChunks, focus: Focus | null, width: number): void {
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
     const allowed = pairAllowed(info, selection.pairFilter);
@@ -206,13 +212,14 @@ export function headView(ctx: ViewContext): View {
     };
     g.lineCap = "round";
     for (const head of heads) {
+      const bytes = chunks.get(head);
+      if (!bytes) continue; // on its way: drawn when it arrives
       const dq = focus?.side === "key" ? fan(head) : 0;
       const dk = focus?.side === "query" ? fan(head) : 0;
       // Lines grouped by strength: one stroke per level instead of one per line.
       const levels: number[][] = Array.from({ length: ALPHA_LEVELS }, () => []);
-      const base = head * nq * nk;
       for (const q of queries) {
-        const row = base + q * nk;
+        const row = q * nk;
         for (const k of keys) {
           const byte = bytes[row + k];
           if (byte < minByte || !allowed(q, k)) continue;

@@ -134,7 +134,7 @@ describe("matrix view", () => {
 
   it("shows the layer's sink as one more column, apart from the keys, named as meta names it", () => {
     const { expected, meta } = golden();
-    const [, nq, nk] = expected.attention.shape;
+    const [nq, nk] = expected.attention.shape;
     const head = 2;
     const host = mount(new FakeModel(goldenTraits({ view: "matrix", head })));
     const [keysLeft, top, keysWidth, height] = drawnAt(host);

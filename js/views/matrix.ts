@@ -5,7 +5,7 @@
 // names it: the weight each query gives it. It is a key of the same softmax, so it shares the
 // heatmap's colour scale.
 
-import { byteToProbability, chunkKey, headSinkWeights, layerHasSinks, sinkOf, type StackInfo, type WatchedTrait, type WidgetModel } from "../contract";
+import { byteToProbability, headKey, headSinkWeights, layerHasSinks, sinkOf, type StackInfo, type WatchedTrait, type WidgetModel } from "../contract";
 import { fitText, imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen } from "../draw/dom";
@@ -25,7 +25,7 @@ import {
 import { UI_FONT as LABEL_FONT, ink } from "../draw/text";
 import { headChips } from "./chips";
 import { labelledSelect, readoutHeading } from "./parts";
-import { Lifetime, selectedChunk, viewOf, type Snapshot, type View, type ViewContext } from "./view";
+import { Lifetime, selectedHead, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
 const MAX_CELL = 22;
 /** Vertical room one label needs; rows closer than this get every k-th label only. */
@@ -130,15 +130,15 @@ export function matrixView(ctx: ViewContext): View {
     const nk = info.key.tokens.length;
     const head = selection.head;
     const dark = ctx.dark();
-    const key = `${chunkKey(info.stack.name, selection.layer)}/${head}/${dark}/${scale.range}/${scale.curve}`;
+    const key = `${headKey(info.stack.name, selection.layer, head)}/${dark}/${scale.range}/${scale.curve}`;
     if (image?.key === key && image.bytes === bytes) return image;
-    const sinks = headSinkWeights(info, selection.layer, bytes, head);
+    const sinks = headSinkWeights(info, selection.layer, bytes);
     const columns = nk + (sinks ? 1 : 0);
-    let values = bytes.subarray(head * nq * nk, (head + 1) * nq * nk);
+    let values = bytes.subarray(0, nq * nk);
     if (sinks) {
       values = new Uint8Array(nq * columns);
       for (let q = 0; q < nq; q++) {
-        values.set(bytes.subarray((head * nq + q) * nk, (head * nq + q + 1) * nk), q * columns);
+        values.set(bytes.subarray(q * nk, (q + 1) * nk), q * columns);
         values[q * columns + nk] = sinks[q];
       }
     }
@@ -151,7 +151,7 @@ export function matrixView(ctx: ViewContext): View {
   function draw(): void {
     const info = selection.info;
     if (!info) return;
-    const bytes = selectedChunk(ctx, life, status, draw);
+    const bytes = selectedHead(ctx, life, status, draw, selection.head);
     layout = computeLayout(info);
     box.style.height = `${layout.height}px`;
     const g = prepareCanvas(base, layout.width, layout.height);
@@ -202,7 +202,7 @@ export function matrixView(ctx: ViewContext): View {
   /** The heatmap with its labels, the selected row and a legend under it. */
   function snapshot(): Snapshot | null {
     const info = selection.info;
-    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
+    const bytes = info && ctx.chunks.peek({ stack: info.stack.name, layer: selection.layer, head: selection.head });
     if (!info || !bytes) return null;
     const shape = computeLayout(info, boxWidth > 0 ? boxWidth : IMAGE_WIDTH);
     const dark = ctx.dark();
@@ -314,7 +314,7 @@ export function matrixView(ctx: ViewContext): View {
   function showReadout(): void {
     const info = selection.info;
     const meta = selection.meta;
-    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
+    const bytes = info && ctx.chunks.peek({ stack: info.stack.name, layer: selection.layer, head: selection.head });
     if (!hover || !info || !meta || !bytes) {
       readout.textContent = idleText(info);
       return;
@@ -355,7 +355,7 @@ export function matrixView(ctx: ViewContext): View {
 
   function showLegend(): void {
     const info = selection.info;
-    const bytes = info && ctx.chunks.peek(info.stack.name, selection.layer);
+    const bytes = info && ctx.chunks.peek({ stack: info.stack.name, layer: selection.layer, head: selection.head });
     const words = legendWords(info && bytes ? heatmap(info, bytes).headTop : null);
     legendBar.style.background = scaleGradient(scale, ctx.dark());
     legendHigh.textContent = words.high;

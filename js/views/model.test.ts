@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { button } from "../test/dom";
-import { chunkBytes, fakeModel, offsetView } from "../test/fixtures";
-import { mount, settle } from "../test/mount";
-import { thumbnail } from "./model";
+import { fakeModel } from "../test/fixtures";
+import { mount } from "../test/mount";
 
 describe("model view", () => {
   it("has one button per layer and head; a click opens that head in the head view", () => {
@@ -24,28 +23,20 @@ describe("model view", () => {
     expect(selected).toEqual(["Layer 1 Head 2"]);
   });
 
-  it("asks for each layer's chunk and shows every row loading until it arrives", async () => {
+  it("draws every head from the thumbnails, asking Python for no attention", () => {
     const model = fakeModel({ layers: 2, preload: "none", traits: { view: "model" } });
     const host = mount(model);
     const rows = [...host.querySelectorAll<HTMLElement>(".aw-mrow[data-layer]")];
-    expect(rows.map((r) => r.getAttribute("aria-busy"))).toEqual(["true", "true"]);
-    expect(rows[0].textContent).toContain("loading");
-    const requests = model.sent();
-    expect(requests.map((r) => r.layer)).toEqual([0, 1]);
-    model.reply({ kind: "response", id: requests[1].id, what: "attention" }, [offsetView(chunkBytes(1, 3, 8, 8))]);
-    await settle();
-    expect(rows.map((r) => r.hasAttribute("aria-busy"))).toEqual([true, false]);
-    expect(rows[1].textContent).not.toContain("loading");
+    expect(rows.map((r) => r.textContent)).toEqual(["Layer 0", "Layer 1"]);
+    expect(model.sent()).toEqual([]);
   });
-});
 
-describe("thumbnail", () => {
-  it("keeps each pixel's strongest value when shrinking", () => {
-    // One head, 4 × 4, a single strong value at (3, 0).
-    const bytes = new Uint8Array(16);
-    bytes[3 * 4 + 0] = 200;
-    bytes[1] = 10;
-    const picture = thumbnail(bytes, 0, 4, 4, 2);
-    expect(picture).toEqual({ width: 2, height: 2, values: new Uint8Array([10, 0, 200, 0]) });
+  it("says a row failed when its thumbnails do not fit meta", () => {
+    const model = fakeModel({ layers: 2, traits: { view: "model" } });
+    model.fromPython({ _thumbs: { ...model.get("_thumbs"), "self/1": new Uint8Array(5) } });
+    const host = mount(model);
+    const state = host.querySelector<HTMLElement>('.aw-mrow[data-layer="1"] .aw-mstate')!;
+    expect(state.textContent).toBe("failed");
+    expect(state.title).toMatch(/thumbnails of self\/1 have 5 bytes, expected 192/);
   });
 });

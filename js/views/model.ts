@@ -1,7 +1,7 @@
 // Model view: every layer × head as a small attention matrix. A cell is a button; clicking
-// one opens that layer and head in the head view. Rows load their chunk when scrolled near.
+// one opens that layer and head in the head view. The pictures are the thumbnails Python sent up front.
 
-import { layerLabel, type StackInfo, type WatchedTrait } from "../contract";
+import { chunkKey, headThumbnail, layerLabel, thumbnailShape, type StackInfo, type WatchedTrait } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
@@ -17,36 +17,18 @@ interface Row {
   element: HTMLElement;
   state: HTMLElement;
   cells: HTMLButtonElement[];
-  requested: boolean;
-  painted: boolean;
 }
 
-/**
- * One head's n_query × n_key block shrunk to at most `size` pixels a side, keeping each
- * pixel's strongest value so that sharp patterns (a diagonal, one column) survive.
- */
-export function thumbnail(bytes: Uint8Array, head: number, nq: number, nk: number, size: number): { width: number; height: number; values: Uint8Array } {
-  const width = Math.min(nk, size);
-  const height = Math.min(nq, size);
-  const values = new Uint8Array(width * height);
-  const base = head * nq * nk;
-  for (let q = 0; q < nq; q++) {
-    const row = Math.floor((q * height) / nq) * width;
-    const source = base + q * nk;
-    for (let k = 0; k < nk; k++) {
-      const i = row + Math.floor((k * width) / nk);
-      const v = bytes[source + k];
-      if (v > values[i]) values[i] = v;
-    }
-  }
-  return { width, height, values };
-}
-
-/** The thumbnail as an image in the attention ramp's colours, to be scaled up with drawImage. */
-function thumbnailImage(bytes: Uint8Array, head: number, nq: number, nk: number, size: number, ramp: Uint8ClampedArray): HTMLCanvasElement | null {
-  const picture = thumbnail(bytes, head, nq, nk, size);
-  return imageCanvas(picture.width, picture.height, (data) => {
-    picture.values.forEach((v, i) => data.set(ramp.subarray(v * 4, v * 4 + 4), i * 4));
+/** One head's thumbnail (Python max-pooled it, so sharp patterns survive) as an image in the attention ramp's
+ *  colours, to be scaled up with drawImage; null when the layer has none. */
+function thumbnailImage(ctx: ViewContext, info: StackInfo, layer: number, head: number, ramp: Uint8ClampedArray): HTMLCanvasElement | null {
+  const meta = ctx.selection.meta;
+  const binary = ctx.selection.model.get("_thumbs")?.[chunkKey(info.stack.name, layer)];
+  if (!meta || !binary) return null;
+  const values = headThumbnail(meta, info, layer, binary, head);
+  const [rows, columns] = thumbnailShape(meta, info);
+  return imageCanvas(columns, rows, (data) => {
+    values.forEach((v, i) => data.set(ramp.subarray(v * 4, v * 4 + 4), i * 4));
   });
 }
 
@@ -64,16 +46,14 @@ export function modelView(ctx: ViewContext): View {
   const life = new Lifetime();
   let rows: Row[] = [];
   let builtFor: StackInfo | null = null;
-  let observer: IntersectionObserver | null = null;
 
   function build(info: StackInfo): void {
-    observer?.disconnect();
     const header = el("div", { class: "aw-mrow aw-mrow--header", "aria-hidden": "true" });
     header.append(el("span", { class: "aw-mlabel" }));
     for (let h = 0; h < info.stack.heads; h++) header.append(el("span", { class: "aw-mhead" }, String(h)));
     rows = Array.from({ length: info.stack.layers }, (_, layer) => {
-      const element = el("div", { class: "aw-mrow", "data-layer": layer, "aria-busy": "true" });
-      const state = el("span", { class: "aw-mstate" }, "loading…");
+      const element = el("div", { class: "aw-mrow", "data-layer": layer });
+      const state = el("span", { class: "aw-mstate" });
       const label = el("span", { class: "aw-mlabel" }, `Layer ${layerLabel(info.stack, layer)}`);
       label.append(state);
       const cells = Array.from({ length: info.stack.heads }, (_, head) => {
@@ -82,58 +62,31 @@ export function modelView(ctx: ViewContext): View {
         return cell;
       });
       element.append(label, ...cells);
-      return { layer, element, state, cells, requested: false, painted: false };
+      return { layer, element, state, cells };
     });
     grid.replaceChildren(header, ...rows.map((row) => row.element));
     builtFor = info;
-    if (typeof IntersectionObserver === "undefined") {
-      rows.forEach(load);
-      return;
-    }
-    // Rows load when they come within a screen of the viewport, so a 32-layer model asks
-    // Python only for what is looked at.
-    observer = new IntersectionObserver(
-      (entries) => entries.forEach((entry) => entry.isIntersecting && load(rows[Number((entry.target as HTMLElement).dataset.layer)])),
-      { rootMargin: "100% 0px" },
-    );
-    rows.forEach((row) => observer!.observe(row.element));
+    rows.forEach(paintRow);
   }
 
-  function load(row: Row | undefined): void {
-    if (!row || row.requested) return;
-    row.requested = true;
+  /** Every head of the row from the thumbnails Python sent up front: no request, however many layers. */
+  function paintRow(row: Row): void {
     const info = builtFor!;
-    const ready = ctx.chunks.peek(info.stack.name, row.layer);
-    if (ready) return paintRow(row, ready);
-    life.whenAnswered(
-      ctx.chunks.get(info.stack.name, row.layer),
-      () => builtFor === info,
-      (bytes) => paintRow(row, bytes),
-      (message) => {
-        row.element.removeAttribute("aria-busy");
-        row.state.textContent = "failed";
-        row.state.title = message;
-      },
-    );
-  }
-
-  function paintRow(row: Row, bytes: Uint8Array): void {
-    const info = builtFor!;
-    const nq = info.query.tokens.length;
-    const nk = info.key.tokens.length;
     const ramp = attentionRamp(ctx.dark());
-    row.painted = true;
-    row.element.removeAttribute("aria-busy");
-    row.state.textContent = "";
-    row.cells.forEach((cell, head) => {
-      const canvas = cell.querySelector("canvas")!;
-      const g = prepareCanvas(canvas, CELL_SIZE, CELL_SIZE);
-      if (!g) return;
-      const image = thumbnailImage(bytes, head, nq, nk, Math.round(CELL_SIZE * (canvas.width / CELL_SIZE)), ramp);
-      if (!image) return;
-      g.imageSmoothingEnabled = false;
-      g.drawImage(image, 0, 0, CELL_SIZE, CELL_SIZE);
-    });
+    try {
+      row.cells.forEach((cell, head) => {
+        const canvas = cell.querySelector("canvas")!;
+        const g = prepareCanvas(canvas, CELL_SIZE, CELL_SIZE);
+        const image = g && thumbnailImage(ctx, info, row.layer, head, ramp);
+        if (!g || !image) return;
+        g.imageSmoothingEnabled = false;
+        g.drawImage(image, 0, 0, CELL_SIZE, CELL_SIZE);
+      });
+      row.state.textContent = "";
+    } catch (error) {
+      row.state.textContent = "failed";
+      row.state.title = (error as Error).message;
+    }
   }
 
   function markSelected(): void {
@@ -148,14 +101,10 @@ export function modelView(ctx: ViewContext): View {
   }
 
   /** Every layer × head, loading the rows out of sight first; the selected cell is outlined. */
-  async function snapshot(): Promise<Snapshot | null> {
+  function snapshot(): Snapshot | null {
     const info = selection.info;
     if (!info) return null;
-    const { layers, heads, name } = info.stack;
-    // A layer that cannot be had (left out of an export) is drawn as a note instead.
-    const chunks = await Promise.all(Array.from({ length: layers }, (_, layer) => ctx.chunks.get(name, layer).catch(() => null)));
-    const nq = info.query.tokens.length;
-    const nk = info.key.tokens.length;
+    const { layers, heads } = info.stack;
     const dark = ctx.dark();
     const colors = ink(dark);
     const step = CELL_SIZE + GRID.gap;
@@ -172,17 +121,12 @@ export function modelView(ctx: ViewContext): View {
         g.textAlign = "center";
         for (let head = 0; head < heads; head++) g.fillText(String(head), cellX(head) + CELL_SIZE / 2, GRID.header / 2);
         for (let layer = 0; layer < layers; layer++) {
-          const bytes = chunks[layer];
           g.fillStyle = colors.muted;
           g.textAlign = "left";
           g.fillText(`Layer ${layerLabel(info.stack, layer)}`, 0, cellY(layer) + CELL_SIZE / 2);
-          if (!bytes) {
-            g.fillText("not available", cellX(0), cellY(layer) + CELL_SIZE / 2);
-            continue;
-          }
           g.imageSmoothingEnabled = false;
           for (let head = 0; head < heads; head++) {
-            const image = thumbnailImage(bytes, head, nq, nk, CELL_SIZE * 2, ramp);
+            const image = thumbnailImage(ctx, info, layer, head, ramp);
             if (image) g.drawImage(image, cellX(head), cellY(layer), CELL_SIZE, CELL_SIZE);
           }
         }
@@ -204,25 +148,10 @@ export function modelView(ctx: ViewContext): View {
     const info = selection.info;
     if (!info) return;
     if (!builtFor || builtFor.stack !== info.stack || builtFor.query !== info.query) build(info);
-    else if (trait === "_chunks") {
-      // Chunks Python sent later: rows that asked and got nothing usable try again.
-      rows.forEach((row) => {
-        if (row.requested && !row.painted) {
-          row.requested = false;
-          load(row);
-        }
-      });
-    } else if (trait === undefined) {
-      // Theme changed: repaint the rows already loaded.
-      rows.forEach((row) => {
-        const bytes = row.requested && ctx.chunks.peek(info.stack.name, row.layer);
-        if (bytes) paintRow(row, bytes);
-      });
-    }
+    else if (trait === undefined || trait === "_thumbs") rows.forEach(paintRow); // theme, or thumbnails sent later
     markSelected();
   }
 
   update();
-  life.add(() => observer?.disconnect());
   return viewOf(element, life, update, snapshot);
 }

@@ -1,7 +1,7 @@
 // What every view is given and what it gives back.
 
-import type { ChunkStore, LayerStore } from "../chunks";
-import { layerLabel, type WatchedTrait } from "../contract";
+import type { ChunkStore, DataStore } from "../chunks";
+import { layerLabel, type WatchedTrait, type Where } from "../contract";
 import type { Painter } from "../draw/painter";
 import type { Selection } from "../selection";
 
@@ -60,31 +60,57 @@ export class Lifetime {
 }
 
 /**
- * The selected stack and layer's data from `store`: at once when it is here, otherwise null now
- * and `onLoaded` (or `onError`) later, unless the selection moved on meanwhile.
+ * `where`'s data from `store`: at once when it is here, otherwise null now and `onLoaded` (or `onError`) later,
+ * unless the selection moved to another stack or layer meanwhile.
  */
-export function selectedLayer<T>(
+function selectedData<T>(
   selection: Selection,
-  store: LayerStore<T>,
+  store: DataStore<T>,
+  where: Where,
   life: Lifetime,
   onLoaded: () => void,
   onError: (message: string) => void,
 ): T | null {
-  const { stack, layer } = selection;
-  const ready = store.peek(stack, layer);
+  const ready = store.peek(where);
   if (ready) return ready;
-  life.whenAnswered(store.get(stack, layer), () => selection.stack === stack && selection.layer === layer, onLoaded, onError);
+  const wanted = () => selection.stack === where.stack && selection.layer === where.layer;
+  life.whenAnswered(store.get(where), wanted, onLoaded, onError);
   return null;
 }
 
-/** The selected layer's attention chunk, with `status` saying while it loads or why it could not; `redraw` once it is here. */
-export function selectedChunk(ctx: ViewContext, life: Lifetime, status: HTMLElement, redraw: () => void): Uint8Array | null {
-  const layer = layerLabel(ctx.selection.info?.stack, ctx.selection.layer);
-  const bytes = selectedLayer(ctx.selection, ctx.chunks, life, redraw, (message) => {
-    status.textContent = `Could not load layer ${layer}: ${message}`;
-  });
-  status.textContent = bytes ? "" : `Loading layer ${layer}…`;
-  return bytes;
+/** The selected stack and layer's data from `store` (see `selectedData`). */
+export function selectedLayer<T>(
+  selection: Selection,
+  store: DataStore<T>,
+  life: Lifetime,
+  onLoaded: () => void,
+  onError: (message: string) => void,
+): T | null {
+  return selectedData(selection, store, { stack: selection.stack, layer: selection.layer }, life, onLoaded, onError);
+}
+
+/** The attention of `heads` of the selected layer that is here, asking for the rest, with `status` saying while
+ *  they load or why they could not; `redraw` as each arrives. */
+export function selectedHeads(ctx: ViewContext, life: Lifetime, status: HTMLElement, redraw: () => void, heads: readonly number[]): Map<number, Uint8Array> {
+  const { selection } = ctx;
+  const layer = layerLabel(selection.info?.stack, selection.layer);
+  const found = new Map<number, Uint8Array>();
+  let failed: string | null = null;
+  for (const head of heads) {
+    const where = { stack: selection.stack, layer: selection.layer, head };
+    const bytes = selectedData(selection, ctx.chunks, where, life, redraw, (message) => {
+      failed = `Could not load layer ${layer}: ${message}`;
+      status.textContent = failed;
+    });
+    if (bytes) found.set(head, bytes);
+  }
+  if (!failed) status.textContent = found.size === heads.length ? "" : `Loading layer ${layer}…`;
+  return found;
+}
+
+/** The selected layer's attention of one head (see `selectedHeads`). */
+export function selectedHead(ctx: ViewContext, life: Lifetime, status: HTMLElement, redraw: () => void, head: number): Uint8Array | null {
+  return selectedHeads(ctx, life, status, redraw, [head]).get(head) ?? null;
 }
 
 /** The View a view function returns: its element, update and snapshot, with dispose ending its lifetime. */

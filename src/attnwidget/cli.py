@@ -188,8 +188,8 @@ def run_export(args: argparse.Namespace) -> int:
     if page.left_out:
         print(
             f"attnwidget {args.command}: warning: the page leaves out {page.left_out_text()} to stay under the "
-            f"{readable_size(page.size_budget)} size budget; they show as unavailable. "
-            "Run again with a larger --size-budget to include them.",
+            f"{readable_size(page.size_budget)} size budget; they show as unavailable (the model view still shows "
+            "every thumbnail). Run again with a larger --size-budget to include them.",
             file=sys.stderr,
         )
     if image is not None:

@@ -39,13 +39,14 @@ _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 # one change how it looks for that end. The bundle must contain none of them.
 _SCRIPT_BREAKERS = ("</script", "<!--", "<script")
 
-_PART_KINDS = {wire.ATTENTION_TRAIT: "attention", wire.QUERY_KEY_TRAIT: "neuron-view"}
-"""How a page and its notices name the layers of each binary trait."""
+_PART_KINDS = {wire.ATTENTION_TRAIT: ("attention", "heads"), wire.QUERY_KEY_TRAIT: ("neuron-view", "layers")}
+"""How a page and its notices name the parts of each binary trait a budget may leave out: a head of attention,
+a layer of neuron-view data."""
 
 
 @dataclass(frozen=True)
 class _Part:
-    """One binary value of the page: one layer of one stack of a binary trait, keyed like `_chunks`."""
+    """One binary value of the page a budget may leave out: a head of `_chunks` or a layer of `_qk`, keyed alike."""
 
     trait: str
     key: str
@@ -53,14 +54,15 @@ class _Part:
 
 @dataclass(frozen=True)
 class LeftOut:
-    """How many layers of one kind ("attention", "neuron-view") a size budget left out of a page."""
+    """How many parts of one kind ("attention" heads, "neuron-view" layers) a size budget left out of a page."""
 
     kind: str
     count: int
     of: int
+    unit: str
 
     def __str__(self) -> str:
-        return f"{self.count} of {self.of} {self.kind} layers"
+        return f"{self.count} of {self.of} {self.kind} {self.unit}"
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,17 @@ class ExportedPage:
     left_out: tuple[LeftOut, ...]
 
     def left_out_text(self) -> str:
-        """e.g. "3 of 6 attention layers and 6 of 6 neuron-view layers"; empty when nothing is left out."""
+        """e.g. "60 of 72 attention heads and 6 of 6 neuron-view layers"; empty when nothing is left out."""
         return _listed(self.left_out)
 
 
 class BudgetTooSmall(ValueError):
-    """The size budget cannot hold the page even without attention; `needed` is what it takes."""
+    """The size budget cannot hold the page even with thumbnails alone; `needed` is what it takes."""
 
     def __init__(self, size_budget: int, needed: int, budget_option: str):
         super().__init__(
-            f"{budget_option} of {size_budget:,} bytes cannot hold even the page without attention "
-            f"({needed:,} bytes: the viewer, the CSS and the tokens); raise {budget_option}"
+            f"{budget_option} of {size_budget:,} bytes cannot hold even the page without full attention "
+            f"({needed:,} bytes: the viewer, the CSS, the tokens and every head's thumbnail); raise {budget_option}"
         )
         self.size_budget = size_budget
         self.needed = needed
@@ -118,10 +120,11 @@ def _render(
 ) -> ExportedPage:
     script, css = _read_standalone()
     selection = {name: selection[name] for name in wire.SELECTION_TRAITS}
-    parts = _parts(capture, selection["stack"], selection["layer"])
+    parts = _parts(capture, selection)
+    thumbnails = {key: _compressed(data) for key, data in wire.all_thumbnails(capture).items()}
 
     def document(kept: dict[_Part, str], notice: str) -> str:
-        binary: dict[str, dict[str, str]] = {part.trait: {} for part in parts}
+        binary: dict[str, dict[str, str]] = {wire.THUMBNAIL_TRAIT: thumbnails, **{part.trait: {} for part in parts}}
         for part, text in kept.items():
             binary[part.trait][part.key] = text
         state = {
@@ -148,8 +151,10 @@ def _render(
         if cost <= room:
             kept[part] = text
             room -= cost
-        elif part.trait == wire.QUERY_KEY_TRAIT:
-            gave_up.add(part.trait)  # records of one capture weigh about the same; spare compressing the rest
+        else:
+            # Parts of one kind weigh about the same: spare computing and compressing the rest (1024 heads at
+            # 4096 tokens would take minutes).
+            gave_up.add(part.trait)
     left_out = _left_out(parts, kept)
     return ExportedPage(document(kept, _notice(left_out, budget, budget_option) if left_out else ""), budget, left_out)
 
@@ -223,27 +228,37 @@ def _default_title(capture: Capture) -> str:
 
 
 # -- binary parts and the budget ------------------------------------------------------------------
-def _parts(capture: Capture, stack: str, layer: int) -> list[_Part]:
-    """Every binary value of the page, in the order a budget keeps them.
+def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
+    """Every binary value of the page a budget may leave out, in the order it keeps them.
 
-    Attention before queries and keys (every view but one needs it); within each, the layer
-    on screen, then the rest of its stack, then the other stacks.
+    Attention heads before queries and keys (every view but one needs them): the focused head, the other
+    visible heads of the layer on screen, the rest of that layer, of its stack, then the other stacks;
+    then query-key records, the layer on screen first.
     """
-    keys = wire.all_chunk_keys(capture)
-    first = wire.chunk_key(stack, layer)
-    keys.sort(key=lambda key: (key != first, wire.parse_chunk_key(key)[0] != stack))
-    traits = [wire.ATTENTION_TRAIT]
+    stack, layer, head, visible = (selection[name] for name in ("stack", "layer", "head", "heads"))
+
+    def head_rank(key: str) -> tuple[bool, ...]:
+        other_stack, other_layer, other_head = wire.parse_head_key(key)
+        same_layer = other_stack == stack and other_layer == layer
+        return (not same_layer or other_head != head, not same_layer or other_head not in visible,
+                not same_layer, other_stack != stack)
+
+    def layer_rank(key: str) -> tuple[bool, ...]:
+        return (key != wire.chunk_key(stack, layer), wire.parse_chunk_key(key)[0] != stack)
+
+    parts = [_Part(wire.ATTENTION_TRAIT, key) for key in sorted(wire.all_head_keys(capture), key=head_rank)]
     if wire.has_query_key(capture):
-        traits.append(wire.QUERY_KEY_TRAIT)
-    return [_Part(trait, key) for trait in traits for key in keys]
+        parts += [_Part(wire.QUERY_KEY_TRAIT, key) for key in sorted(wire.all_chunk_keys(capture), key=layer_rank)]
+    return parts
 
 
 def _encoded(capture: Capture, part: _Part) -> str:
-    stack, layer = wire.parse_chunk_key(part.key)
     if part.trait == wire.ATTENTION_TRAIT:
-        data = wire.attention_chunk(capture, stack, layer)[0]
-    else:
-        data = wire.query_key_record(capture, stack, layer)
+        return _compressed(wire.head_chunk(capture, *wire.parse_head_key(part.key))[0])
+    return _compressed(wire.query_key_record(capture, *wire.parse_chunk_key(part.key)))
+
+
+def _compressed(data: bytes) -> str:
     return base64.b64encode(zlib.compress(data, _ZLIB_LEVEL)).decode("ascii")
 
 
@@ -259,11 +274,11 @@ def _exported_meta(capture: Capture, parts: list[_Part], kept: dict[_Part, str])
 
 def _left_out(parts: list[_Part], kept: dict[_Part, str]) -> tuple[LeftOut, ...]:
     counts = []
-    for trait, kind in _PART_KINDS.items():
+    for trait, (kind, unit) in _PART_KINDS.items():
         of_trait = [part for part in parts if part.trait == trait]
         count = sum(part not in kept for part in of_trait)
         if count:
-            counts.append(LeftOut(kind, count, len(of_trait)))
+            counts.append(LeftOut(kind, count, len(of_trait), unit))
     return tuple(counts)
 
 
@@ -274,7 +289,8 @@ def _listed(left_out: tuple[LeftOut, ...]) -> str:
 def _notice(left_out: tuple[LeftOut, ...], budget: int, budget_option: str) -> str:
     return (
         f"This export leaves out {_listed(left_out)} to stay under the {readable_size(budget)} size budget; "
-        f"those show as unavailable. Export again with a larger {budget_option} to include them."
+        "those show as unavailable, though the model view still shows every head's thumbnail. "
+        f"Export again with a larger {budget_option} to include them."
     )
 
 

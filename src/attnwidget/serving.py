@@ -1,7 +1,8 @@
-"""What the widget sends the browser besides its traits: the layers that go up front, and answers to requests.
+"""What the widget sends the browser besides its traits: the data that goes up front, and answers to requests.
 
-A capture whose attention fits the preload budget opens with every layer; a larger one opens
-with the layer on screen, and the browser asks for the others as it needs them. Queries and
+Every head's thumbnail goes up front. A capture whose attention fits the preload budget opens with
+every head; a larger one with the head on screen (when it fits the budget itself), and the browser
+asks for the others, one head per message, as it shows them. Queries and
 keys (neuron view) go up front all or nothing. The requests and answers follow
 docs/data-contract.md; the bytes come from `wire.py`.
 """
@@ -15,8 +16,8 @@ from typing import Any
 from . import wire
 from .capturing import Capture
 
-DEFAULT_PRELOAD_BYTES = 64 * 2**20
-"""Attention up to this size (one byte per value) is sent with the widget; larger captures load layers on request."""
+DEFAULT_PRELOAD_BYTES = 4 * 2**20
+"""Attention up to this size (one byte per value) is sent with the widget; larger captures load heads on request."""
 DEFAULT_PRELOAD_QK_BYTES = 2 * 2**20
 """Queries, keys and scores of every layer (neuron view) are sent with the widget when they fit in this size.
 Otherwise the neuron view asks for the layer it shows; a short sentence fits, and keeps working in exported pages."""
@@ -31,6 +32,7 @@ class Preload:
 
     all_attention: bool
     all_query_key: bool
+    preload_bytes: int
 
     @classmethod
     def within(cls, capture: Capture, preload_bytes: int, preload_qk_bytes: int) -> Preload:
@@ -38,12 +40,18 @@ class Preload:
         return cls(
             all_attention=wire.attention_bytes(capture) <= preload_bytes,
             all_query_key=wire.has_query_key(capture) and wire.all_query_key_bytes(capture) <= preload_qk_bytes,
+            preload_bytes=preload_bytes,
         )
 
-    def attention_chunks(self, capture: Capture, stack: str, layer: int) -> dict[str, bytes]:
-        """Every chunk, or only the layer on screen: no view can open without the one it shows."""
-        keys = wire.all_chunk_keys(capture) if self.all_attention else [wire.chunk_key(stack, layer)]
-        return {key: wire.attention_chunk(capture, *wire.parse_chunk_key(key))[0] for key in keys}
+    def attention_chunks(self, capture: Capture, stack: str, layer: int, head: int) -> dict[str, bytes]:
+        """Every head, or the one on screen when it fits the budget by itself (else the browser asks for it)."""
+        if self.all_attention:
+            keys = wire.all_head_keys(capture)
+        elif wire.head_bytes(capture, stack, layer) <= self.preload_bytes:
+            keys = [wire.head_key(stack, layer, head)]
+        else:
+            keys = []
+        return {key: wire.head_chunk(capture, *wire.parse_head_key(key))[0] for key in keys}
 
     def query_key_records(self, capture: Capture) -> dict[str, bytes]:
         # All or nothing: unlike attention, the views need no layer of these to open, and a live
@@ -65,7 +73,14 @@ def answer_request(capture: Capture, content: Any) -> tuple[dict[str, Any], list
         return None
     request_id = content.get("id")
     try:
-        return _serve(capture, content)
+        message, buffers = _serve(capture, content)
+        size = sum(len(buffer) for buffer in buffers)
+        if size > wire.MAX_MESSAGE_BYTES:
+            raise BadRequest(
+                f"the answer would be {size:,} bytes, more than the {wire.MAX_MESSAGE_BYTES:,} one message may carry "
+                "without stalling JupyterLab; capture a shorter text (fewer tokens) to see it"
+            )
+        return message, buffers
     except BadRequest as error:
         log.warning("bad request from the browser %s: %s", wire.quoted(content), error)
         return wire.error_response(request_id, str(error)), []
@@ -83,9 +98,7 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
     stack, layer = request.get("stack"), request.get("layer")
     if stack not in capture.stacks:
         raise BadRequest(f"no stack {wire.quoted(stack)}; this widget has {list(capture.stacks)}")
-    count = capture.num_layers(stack)
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < count:
-        raise BadRequest(f"layer must be an integer in 0..{count - 1} for stack {stack!r}; got {wire.quoted(layer)}")
+    _check_index("layer", layer, capture.num_layers(stack), stack)
     if what == wire.WHAT_QUERY_KEY:
         if not wire.has_query_key(capture):
             raise BadRequest(
@@ -93,5 +106,12 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
                 "create it from the model, AttentionWidget(model, text), to see the neuron view"
             )
         return wire.query_key_response(request.get("id"), stack, layer), [wire.query_key_record(capture, stack, layer)]
-    chunk, shape = wire.attention_chunk(capture, stack, layer)
-    return wire.attention_response(request.get("id"), stack, layer, shape), [chunk]
+    head = request.get("head")
+    _check_index("head", head, capture.num_heads(stack), stack)
+    chunk, shape = wire.head_chunk(capture, stack, layer, head)
+    return wire.attention_response(request.get("id"), stack, layer, head, shape), [chunk]
+
+
+def _check_index(name: str, value: Any, count: int, stack: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < count:
+        raise BadRequest(f"{name} must be an integer in 0..{count - 1} for stack {stack!r}; got {wire.quoted(value)}")

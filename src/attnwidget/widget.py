@@ -89,7 +89,10 @@ class AttentionWidget(anywidget.AnyWidget):
         sync=True
     )
     _chunks = traitlets.Dict(
-        value_trait=traitlets.Bytes(), help="Preloaded uint8 attention chunks keyed '<stack>/<layer>'."
+        value_trait=traitlets.Bytes(), help="Preloaded uint8 attention chunks, one head each, keyed '<stack>/<layer>/<head>'."
+    ).tag(sync=True)
+    _thumbs = traitlets.Dict(
+        value_trait=traitlets.Bytes(), help="Every head's max-pooled uint8 thumbnail, one value per '<stack>/<layer>'."
     ).tag(sync=True)
     _qk = traitlets.Dict(
         value_trait=traitlets.Bytes(), help="Preloaded query-key records (neuron view) keyed '<stack>/<layer>'."
@@ -189,8 +192,12 @@ class AttentionWidget(anywidget.AnyWidget):
     @traitlets.default(wire.ATTENTION_TRAIT)
     def _preloaded_chunks(self) -> dict[str, bytes]:
         # Computed on first read, which is when the comm opens: after the initial stack and layer
-        # have been validated, so the one preloaded layer of a large capture is the one on screen.
-        return self._preload.attention_chunks(self.capture, self.stack, self.layer)
+        # have been validated, so the one preloaded head of a large capture is the one on screen.
+        return self._preload.attention_chunks(self.capture, self.stack, self.layer, self.head)
+
+    @traitlets.default(wire.THUMBNAIL_TRAIT)
+    def _thumbnails(self) -> dict[str, bytes]:
+        return wire.all_thumbnails(self.capture)
 
     @traitlets.default(wire.QUERY_KEY_TRAIT)
     def _preloaded_query_keys(self) -> dict[str, bytes]:

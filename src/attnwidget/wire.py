@@ -16,7 +16,7 @@ import numpy as np
 
 from .capturing import Capture, Sink
 
-CONTRACT_VERSION = 4
+CONTRACT_VERSION = 5
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
@@ -40,7 +40,9 @@ SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme",
 """What the user selects, in either the page or Python; an exported page opens on these."""
 META_TRAIT = "meta"
 ATTENTION_TRAIT = "_chunks"
-"""Attention chunks keyed by `chunk_key`, one byte per value."""
+"""Attention chunks keyed by `head_key`, one head each, a byte per value."""
+THUMBNAIL_TRAIT = "_thumbs"
+"""Every head's thumbnail, keyed by `chunk_key`, one value per layer (model view)."""
 QUERY_KEY_TRAIT = "_qk"
 """Query-key records (neuron view) keyed by `chunk_key`."""
 
@@ -69,8 +71,14 @@ EXPORT_COMPRESSION = "deflate"
 
 
 # -- attention chunks ---------------------------------------------------------------------
+# One chunk is one head of one layer of one stack: a message never carries more than the browser shows, and a
+# layer of 32 heads at 4096 tokens (512 MiB) never exists as one buffer on either side.
+MAX_MESSAGE_BYTES = 64 * 2**20
+"""No message to the browser, nor the widget's opening state, may be larger: JupyterLab stalls on bigger ones."""
+
+
 def chunk_key(stack: str, layer: int) -> str:
-    """The `_chunks` key of one layer of one stack, e.g. "self/3"."""
+    """The key of one layer of one stack, e.g. "self/3": of its thumbnails (`_thumbs`) and query-key record (`_qk`)."""
     return f"{stack}{CHUNK_KEY_SEPARATOR}{layer}"
 
 
@@ -80,74 +88,97 @@ def parse_chunk_key(key: str) -> tuple[str, int]:
     return stack, int(layer)
 
 
+def head_key(stack: str, layer: int, head: int) -> str:
+    """The `_chunks` key of one head of one layer of one stack, e.g. "self/3/5"."""
+    return f"{chunk_key(stack, layer)}{CHUNK_KEY_SEPARATOR}{head}"
+
+
+def parse_head_key(key: str) -> tuple[str, int, int]:
+    """Inverse of `head_key`; the stack name is everything before the last two slashes."""
+    layer_key, _, head = key.rpartition(CHUNK_KEY_SEPARATOR)
+    return (*parse_chunk_key(layer_key), int(head))
+
+
 def quantize_attention(attention: np.ndarray) -> bytes:
-    """[heads, n_query, n_key] probabilities -> one byte per value, row-major."""
-    if attention.ndim != 3:
-        raise ValueError(f"an attention chunk is [heads, n_query, n_key]; got shape {attention.shape}")
+    """Probabilities of any shape -> one byte per value, row-major."""
     # Fully masked rows can hold NaN; they are drawn as "no attention" rather than garbage bytes.
     probabilities = np.nan_to_num(attention.astype(np.float32, copy=False), nan=0.0)
     scaled = np.rint(np.clip(probabilities, 0.0, 1.0) * ATTENTION_SCALE)
     return np.ascontiguousarray(scaled, dtype=np.uint8).tobytes()
 
 
-def dequantize_attention(chunk: bytes | memoryview, shape: tuple[int, int, int]) -> np.ndarray:
-    """Inverse of `quantize_attention`: bytes -> float32 [heads, n_query, n_key], off by at most 1/510."""
+def dequantize_attention(chunk: bytes | memoryview, shape: tuple[int, ...]) -> np.ndarray:
+    """Inverse of `quantize_attention`: bytes -> float32 of `shape`, off by at most 1/510."""
     values = np.frombuffer(chunk, dtype=np.uint8)
     if values.size != int(np.prod(shape)):
         raise ValueError(f"chunk holds {values.size} bytes, shape {tuple(shape)} needs {int(np.prod(shape))}")
     return values.reshape(shape).astype(np.float32) / ATTENTION_SCALE
 
 
-def attention_chunk(capture: Capture, stack: str, layer: int) -> tuple[bytes, list[int]]:
-    """The encoded chunk for one layer of one stack, with its [heads, n_query, n_key] shape.
+def head_chunk(capture: Capture, stack: str, layer: int, head: int) -> tuple[bytes, list[int]]:
+    """The encoded chunk of one head, with its [n_query, n_key] shape; only this head's attention is computed.
 
-    A layer with sinks (`meta.stacks[*].has_sinks`) appends what each query gives its head's sink, [heads, n_query]
-    more bytes: the weight that goes to no token of the text, shown as one more key column named by
+    A layer with sinks (`meta.stacks[*].has_sinks`) appends what each query gives the head's sink, n_query more
+    bytes: the weight that goes to no token of the text, shown as one more key column named by
     `meta.stacks[*].sink`."""
-    attention = capture.layer_attention(layer, stack)
+    attention = capture.head_attention(layer, head, stack)
     chunk = quantize_attention(attention)
     sinks = capture.sinks(layer, stack)
     if sinks is not None:
         # A row that sees no such key (-inf: CPM-Ant's rows it masks entirely) gives it nothing, whatever is left.
-        unseen = np.isneginf(np.reshape(sinks, (sinks.shape[0], -1)))
-        chunk += quantize_attention(np.where(unseen, 0.0, sink_weights(attention))[..., None])
+        unseen = np.isneginf(np.reshape(sinks[head], -1))
+        chunk += quantize_attention(np.where(unseen, 0.0, sink_weights(attention)))
     return chunk, list(attention.shape)
 
 
 def sink_weights(attention: np.ndarray) -> np.ndarray:
-    """[heads, n_query] weight each row gives the sink: what its keys' weights leave of 1."""
+    """[..., n_query] weight each row gives the sink: what its keys' weights leave of 1."""
     return np.clip(1.0 - attention.astype(np.float64).sum(axis=-1), 0.0, 1.0)
 
 
-def split_attention_chunk(chunk: bytes | memoryview, shape: tuple[int, int, int], has_sinks: bool):
-    """Inverse of `attention_chunk`: float32 attention [heads, n_query, n_key], and the sink weights
-    [heads, n_query] or None, each off by at most 1/510."""
-    heads, n_query, _ = shape
+def split_head_chunk(chunk: bytes | memoryview, shape: tuple[int, int], has_sinks: bool):
+    """Inverse of `head_chunk`: float32 attention [n_query, n_key], and the sink weights [n_query] or None,
+    each off by at most 1/510."""
+    n_query, _ = shape
     cells = int(np.prod(shape))
-    expected = cells + (heads * n_query if has_sinks else 0)
+    expected = cells + (n_query if has_sinks else 0)
     if len(chunk) != expected:
         raise ValueError(f"chunk holds {len(chunk)} bytes, shape {tuple(shape)} needs {expected}")
     attention = dequantize_attention(chunk[:cells], shape)
-    sinks = dequantize_attention(chunk[cells:], (heads, n_query, 1))[..., 0] if has_sinks else None
+    sinks = dequantize_attention(chunk[cells:], (n_query,)) if has_sinks else None
     return attention, sinks
 
 
+def head_bytes(capture: Capture, stack: str, layer: int) -> int:
+    """What one head's chunk of this layer weighs: a byte per attention value, and per sink weight."""
+    query_side, key_side = capture.stack_tokens(stack)
+    return len(query_side) * (len(key_side) + (capture.sinks(layer, stack) is not None))
+
+
 def attention_bytes(capture: Capture) -> int:
-    """What preloading every chunk of every stack costs, in bytes (one per attention value, and per sink weight)."""
-    total = 0
-    for stack in capture.stacks:
-        query_side, key_side = capture.stack_tokens(stack)
-        with_sinks = sum(capture.sinks(layer, stack) is not None for layer in range(capture.num_layers(stack)))
-        per_head = len(query_side) * len(key_side)
-        total += capture.num_heads(stack) * (capture.num_layers(stack) * per_head + with_sinks * len(query_side))
-    return total
+    """What preloading every head of every stack costs, in bytes."""
+    return sum(
+        capture.num_heads(stack) * head_bytes(capture, stack, layer)
+        for stack, layer in map(parse_chunk_key, all_chunk_keys(capture))
+    )
 
 
 def all_chunk_keys(capture: Capture) -> list[str]:
+    """Every layer of every stack, as `chunk_key`s."""
     return [chunk_key(stack, layer) for stack in capture.stacks for layer in range(capture.num_layers(stack))]
 
 
-def attention_response(request_id: Any, stack: str, layer: int, shape: list[int]) -> dict[str, Any]:
+def all_head_keys(capture: Capture) -> list[str]:
+    """Every head of every layer of every stack, as `head_key`s, in that order."""
+    return [
+        head_key(stack, layer, head)
+        for stack in capture.stacks
+        for layer in range(capture.num_layers(stack))
+        for head in range(capture.num_heads(stack))
+    ]
+
+
+def attention_response(request_id: Any, stack: str, layer: int, head: int, shape: list[int]) -> dict[str, Any]:
     """The message that goes with an attention chunk sent on request."""
     return {
         "kind": RESPONSE_KIND,
@@ -155,9 +186,51 @@ def attention_response(request_id: Any, stack: str, layer: int, shape: list[int]
         "what": WHAT_ATTENTION,
         "stack": stack,
         "layer": layer,
+        "head": head,
         "dtype": ATTENTION_DTYPE,
         "shape": shape,
     }
+
+
+# -- thumbnails (model view) ----------------------------------------------------------------
+THUMBNAIL_SIZE = 64
+"""A thumbnail is at most this many rows and columns: every head of every layer goes up front in them."""
+
+
+def thumbnail_shape(n_query: int, n_key: int) -> tuple[int, int]:
+    return min(n_query, THUMBNAIL_SIZE), min(n_key, THUMBNAIL_SIZE)
+
+
+def _bin_starts(count: int, bins: int) -> np.ndarray:
+    # Row i falls in bin floor(i * bins / count); a bin's first row is ceil(b * count / bins).
+    return -(-np.arange(bins) * count // bins)
+
+
+def thumbnail(attention: np.ndarray) -> np.ndarray:
+    """One head's [n_query, n_key] attention max-pooled to `thumbnail_shape`, as uint8 bytes: each pixel keeps the
+    strongest value of its block, so a one-cell diagonal or a single column stays visible. NaN (a fully masked row)
+    counts as nothing."""
+    n_query, n_key = attention.shape
+    rows, columns = thumbnail_shape(n_query, n_key)
+    # Blocks of whole rows first, each a contiguous slice (reduceat down the rows of 4096 x 4096 is 20 times slower);
+    # then the columns of the small result.
+    bounds = [*_bin_starts(n_query, rows), n_query]
+    pooled = np.stack([np.fmax.reduce(attention[start:stop], axis=0) for start, stop in zip(bounds, bounds[1:])])
+    pooled = np.fmax.reduceat(pooled, _bin_starts(n_key, columns), axis=1)
+    return np.frombuffer(quantize_attention(pooled), dtype=np.uint8).reshape(rows, columns)
+
+
+def layer_thumbnails(capture: Capture, stack: str, layer: int) -> bytes:
+    """The `_thumbs` value of one layer: every head's thumbnail, head then row then column, one head computed at a
+    time."""
+    return b"".join(
+        thumbnail(capture.head_attention(layer, head, stack)).tobytes() for head in range(capture.num_heads(stack))
+    )
+
+
+def all_thumbnails(capture: Capture) -> dict[str, bytes]:
+    """Every layer's thumbnails keyed by `chunk_key`: the `_thumbs` trait."""
+    return {key: layer_thumbnails(capture, *parse_chunk_key(key)) for key in all_chunk_keys(capture)}
 
 
 def error_response(request_id: Any, message: str) -> dict[str, Any]:
@@ -338,6 +411,7 @@ def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: b
         "sides": sides,
         "stacks": stacks,
         "encoding": {"dtype": ATTENTION_DTYPE, "scale": ATTENTION_SCALE},
+        "thumbnails": {"size": THUMBNAIL_SIZE, "pooling": "max"},
         "chunks_complete": chunks_complete,
         "query_key": {"available": has_query_key(capture), "complete": query_key_complete},
     }
