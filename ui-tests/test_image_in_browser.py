@@ -160,7 +160,7 @@ def test_a_matrix_of_thousands_of_tokens_embeds_its_heatmap_with_vector_labels(o
     tokens = [f"w{i}" for i in range(n)]
     widget = AttentionWidget.from_attention(list(attention), tokens, view="matrix", token=700)
     page = open_export(widget, "long.html")
-    page.page.wait_for_function("() => document.querySelector('.aw-matrixview canvas').width > 1")
+    page.page.wait_for_function("() => document.querySelector('.aw-matrixview canvas')?.width > 1")
     name, data, seconds = save(page, "Save SVG", tmp_path)
     root, texts = svg_texts(data)
     [image] = list(root.iter(f"{SVG_NS}image"))
@@ -193,7 +193,7 @@ def exported_tokens(open_export, tokens: list[str], name: str, token: int):
 
 def show_view(page, view: str) -> None:
     page.widget.get_by_role("button", name=view, exact=True).click()
-    page.page.wait_for_function("() => document.querySelector('.aw-view canvas').width > 1")
+    page.page.wait_for_function("() => document.querySelector('.aw-view canvas')?.width > 1")
 
 
 def test_hostile_tokens_stay_text_in_the_svg(open_export, tmp_path):
@@ -232,7 +232,7 @@ def test_images_of_512_tokens_stay_usable(view, token, minilm_512, open_export, 
     minilm_512.token = token  # None: the head view's overview, every head's lines at once
     page = open_export(minilm_512, "long.html")
     page.widget.get_by_role("button", name=view, exact=True).click()
-    page.page.wait_for_function("() => document.querySelector('.aw-view canvas').width > 1")
+    page.page.wait_for_function("() => document.querySelector('.aw-view canvas')?.width > 1")
     name, svg, svg_seconds = save(page, "Save SVG", tmp_path)
     root, texts = svg_texts(svg)
     assert len(svg) < 20_000_000 and svg_seconds < 20
