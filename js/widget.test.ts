@@ -27,6 +27,16 @@ describe("widget entry", () => {
     expect(model.listenerCount()).toBe(0);
   });
 
+  it("names each select by its own label and sets no element ids, which another copy of the bundle would repeat", () => {
+    const first = mount(fakeModel({ traits: { view: "matrix" } }));
+    const second = mount(fakeModel({ traits: { view: "matrix" } }));
+    expect(document.querySelectorAll("[id]")).toHaveLength(0);
+    for (const host of [first, second]) {
+      const layer = host.querySelector<HTMLSelectElement>("select[aria-label=Layer]")!;
+      expect(layer.closest("label")!.textContent).toMatch(/^Layer/);
+    }
+  });
+
   it("binds the view tabs to `view`", () => {
     const model = fakeModel();
     const host = mount(model);

@@ -108,9 +108,8 @@ def test_heads_not_sent_up_front_arrive_one_per_request_from_the_kernel(notebook
     # Every visible head of layer 2 is asked for and drawn; the status clears once all have arrived.
     expect(second.locator(".aw-status")).to_have_text("", timeout=30_000)
     assert head_view.evaluate(INKED_PIXELS) > 0
-    # Another layer from the page. Found by its field, not its label: each widget numbers its select ids from 1,
-    # so the label of the second widget's select names the first widget's.
-    second.locator(".aw-field", has_text="Layer").locator("select").select_option("4")
+    # Another layer from the page, by the label: the second widget's "Layer" names its own select, not the first's.
+    second.get_by_label("Layer", exact=True).select_option("4")
     expect(second.locator(".aw-status")).to_have_text("", timeout=30_000)
     assert head_view.evaluate(INKED_PIXELS) > 0
     # The model view draws every head from the thumbnails alone.

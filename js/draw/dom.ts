@@ -18,10 +18,6 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** Unique ids for <label for>, since a page may hold many widgets and many renders of one. */
-let nextId = 0;
-export const uniqueId = (stem: string) => `attnwidget-${stem}-${++nextId}`;
-
 /** addEventListener that returns its own removal, so views can collect cleanups. */
 export function listen<K extends keyof HTMLElementEventMap>(
   target: HTMLElement,

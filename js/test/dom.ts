@@ -9,8 +9,7 @@ export function button(root: ParentNode, name: string): HTMLButtonElement {
 }
 
 export function labelled(root: ParentNode, label: string): HTMLSelectElement {
-  const element = [...root.querySelectorAll("label")].find((l) => l.textContent === label);
-  const select = element && root.querySelector<HTMLSelectElement>(`#${element.htmlFor}`);
+  const select = [...root.querySelectorAll<HTMLSelectElement>("select")].find((s) => s.getAttribute("aria-label") === label);
   if (!select) throw new Error(`no control labelled ${JSON.stringify(label)}`);
   return select;
 }

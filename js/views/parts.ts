@@ -1,7 +1,7 @@
 // Page pieces several views build alike: the scrolling box, the hint under a view, and the
 // heading with a readout of what the pointer is over beside the colour legend.
 
-import { el, uniqueId } from "../draw/dom";
+import { el } from "../draw/dom";
 
 /** `content` in a box that scrolls when it is taller or wider than the view allows. */
 export function scrollBox(content: HTMLElement): HTMLElement {
@@ -35,11 +35,13 @@ export function readoutHeading(low: string, high: string): ReadoutHeading {
   return { element, readout, legendBar, legendHigh };
 }
 
-/** A <select> with a real <label for>, so "Layer" names it for screen readers and tests. */
+/**
+ * A <select> named "Layer" for screen readers and tests, inside the <label> that shows the name. No ids: they
+ * would collide when two widgets share a page, since each loads its own copy of this module.
+ */
 export function labelledSelect(text: string): { field: HTMLElement; select: HTMLSelectElement } {
-  const id = uniqueId("select");
-  const field = el("span", { class: "aw-field" });
-  const select = el("select", { id });
-  field.append(el("label", { for: id }, text), select);
+  const select = el("select", { "aria-label": text });
+  const field = el("label", { class: "aw-field" });
+  field.append(el("span", { class: "aw-field-name" }, text), select);
   return { field, select };
 }
