@@ -214,3 +214,16 @@ def test_a_model_without_weights_on_the_meta_device_is_refused(tiny_models):
     model.to("meta")
     with pytest.raises(ValueError, match=r"BertModel has its weights on the 'meta' device.*from_pretrained"):
         capture(model, tokenizer, TEXT)
+
+
+def test_a_table_model_given_text_is_refused_with_how_to_show_it(minilm_tokenizer):
+    import transformers as t
+
+    config = t.TapasConfig(vocab_size=minilm_tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64)
+    model = t.TapasModel(config, add_pooling_layer=False).eval()
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    with pytest.raises(ValueError, match=r"reads a table.*7 token type ids.*AttentionWidget\.from_attention"):
+        capture(model, minilm_tokenizer, TEXT)
+    assert calls == [], "refused before the model ran"

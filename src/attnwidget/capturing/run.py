@@ -101,6 +101,7 @@ def capture(
 
     encoding = _encode(tokenizer, texts, pairs, truncation, _max_length(model, tokenizer))
     _check_tokenizer_matches(model, tokenizer, encoding["input_ids"])
+    _check_token_types(model, encoding)
     input_rows = _rows(encoding["attention_mask"], row)
     sides = [_token_side("input", tokenizer, encoding, input_rows, paired=pairs is not None)]
     rows = {"input": input_rows}
@@ -183,6 +184,20 @@ def _checked_row(row, count: int) -> int:
 
 # Inputs capture makes itself from the text, beyond what the tokenizer gives.
 _CAPTURE_MADE_INPUTS = {"inputs_embeds", "decoder_input_ids", "decoder_attention_mask", "use_cache"}
+
+
+def _check_token_types(model, encoding) -> None:
+    """Refuse a table model (TAPAS) given text: the model would fail deep inside with a bare IndexError."""
+    type_vocab_sizes = getattr(model.config, "type_vocab_sizes", None)  # one vocabulary per token-type id
+    token_types = encoding.get("token_type_ids")
+    if isinstance(type_vocab_sizes, (list, tuple)) and token_types is not None and token_types.dim() == 2:
+        raise ValueError(
+            f"{type(model).__name__} reads a table and a question: each token needs {len(type_vocab_sizes)} "
+            "token type ids (segment, column, row, ranks...) that its TapasTokenizer makes from a table, and a text "
+            "tokenizer gives one. attnwidget captures text models; for this one, run it on "
+            "TapasTokenizer(table=..., queries=...)'s encoding with output_attentions=True and "
+            "attn_implementation='eager', and pass the attentions to AttentionWidget.from_attention(attention, tokens)"
+        )
 
 
 def _checked_model_inputs(model, model_inputs, tokenized: set[str], shape) -> dict:
