@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..result import Sink
-from .parts import arguments, asked_for_weights, keep_outputs
+from .parts import arguments, asked_for_weights, keep_outputs, watch_fused
 
 
 def _blocked(allowed: torch.Tensor) -> torch.Tensor:
@@ -23,20 +23,17 @@ def _blocked(allowed: torch.Tensor) -> torch.Tensor:
 
 def _watch_bloom(modules: list[nn.Module], recorder) -> list:
     """BLOOM adds ALiBi (beta * alibi, one slope per head) to the scaled scores, then the mask."""
-    handles: list = []
-    fused_of = keep_outputs([attention.query_key_value for attention in modules], handles)
     alibi_views: dict[int, tuple] = {}  # every layer gets the same alibi: convert it once
 
-    def record(attention, args, kwargs, output):
-        query, key, _ = attention._reshape(fused_of.pop(id(attention.query_key_value)))
-        alibi = kwargs["alibi"]
+    def terms(attention, given, fused):
+        query, key, _ = attention._reshape(fused)
+        alibi = given["alibi"]
         if id(alibi) not in alibi_views:
             batch, heads = query.shape[:2]
             alibi_views[id(alibi)] = (alibi, attention.beta * alibi.view(batch, heads, 1, -1))
-        bias = alibi_views[id(alibi)][1]
-        recorder.record(attention, query, key, output[1], kwargs.get("attention_mask"), attention.inv_norm_factor, bias)
+        return query, key, given.get("attention_mask"), attention.inv_norm_factor, alibi_views[id(alibi)][1]
 
-    return handles + [attention.register_forward_hook(record, with_kwargs=True) for attention in modules]
+    return watch_fused(modules, recorder, lambda attention: attention.query_key_value, terms)
 
 
 def _watch_gpt_neo(modules: list[nn.Module], recorder) -> list:
@@ -61,12 +58,8 @@ def _watch_gpt_neo(modules: list[nn.Module], recorder) -> list:
 
 def _watch_mpt(modules: list[nn.Module], recorder) -> list:
     """MPT adds ALiBi (its position_bias, one slope per head) to the scaled scores; its mask is True where masked."""
-    handles: list = []
-    fused_of = keep_outputs([attention.Wqkv for attention in modules], handles)
 
-    def record(attention, args, kwargs, output):
-        given = arguments(attention, args, kwargs)
-        fused = fused_of.pop(id(attention.Wqkv))
+    def terms(attention, given, fused):
         if attention.clip_qkv:
             fused = fused.clamp(min=-attention.clip_qkv, max=attention.clip_qkv)
         batch, n = fused.shape[:2]
@@ -77,20 +70,16 @@ def _watch_mpt(modules: list[nn.Module], recorder) -> list:
         bias, mask = given.get("position_bias"), given.get("attention_mask")
         if bias is not None:  # [heads, 1 or n, longest], cut to the last n keys as the module does
             bias = bias[None, :, max(0, bias.size(1) - n) :, max(0, bias.size(2) - n) :]
-        attend = None if mask is None else ~mask
-        recorder.record(attention, query, key, output[1], attend, attention.softmax_scale, bias)
+        return query, key, None if mask is None else ~mask, attention.softmax_scale, bias
 
-    return handles + [attention.register_forward_hook(record, with_kwargs=True) for attention in modules]
+    return watch_fused(modules, recorder, lambda attention: attention.Wqkv, terms)
 
 
 def _watch_falcon(modules: list[nn.Module], recorder) -> list:
     """Falcon: rotary queries and keys scaled by 1/sqrt(head_dim), or BLOOM's ALiBi added before the scale."""
-    handles: list = []
-    fused_of = keep_outputs([attention.query_key_value for attention in modules], handles)
 
-    def record(attention, args, kwargs, output):
-        given = arguments(attention, args, kwargs)
-        query, key, _ = attention._split_heads(fused_of.pop(id(attention.query_key_value)))
+    def terms(attention, given, fused):
+        query, key, _ = attention._split_heads(fused)
         batch, n, _, head_dim = query.shape
         kv_heads = attention.num_heads if attention.new_decoder_architecture else attention.num_kv_heads
         query = query.transpose(1, 2).reshape(batch, attention.num_heads, n, head_dim)
@@ -99,13 +88,11 @@ def _watch_falcon(modules: list[nn.Module], recorder) -> list:
         if alibi is None:
             cos, sin = given["position_embeddings"]
             query, key = sys.modules[type(attention).__module__].apply_rotary_pos_emb(query, key, cos, sin)
-            scaling, bias = 1 / math.sqrt(head_dim), None
-        else:
-            scaling = attention.inv_norm_factor
-            bias = alibi.view(batch, attention.num_heads, 1, -1) * scaling
-        recorder.record(attention, query, key, output[1], given.get("attention_mask"), scaling, bias)
+            return query, key, given.get("attention_mask"), 1 / math.sqrt(head_dim), None
+        scaling = attention.inv_norm_factor
+        return query, key, given.get("attention_mask"), scaling, alibi.view(batch, attention.num_heads, 1, -1) * scaling
 
-    return handles + [attention.register_forward_hook(record, with_kwargs=True) for attention in modules]
+    return watch_fused(modules, recorder, lambda attention: attention.query_key_value, terms)
 
 
 def _watch_openai_gpt(modules: list[nn.Module], recorder) -> list:

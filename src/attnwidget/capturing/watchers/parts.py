@@ -1,5 +1,5 @@
 """What the module recorders share: keeping projection outputs, reading call arguments, asking a module
-for its weights, and the BERT-style recorder built from those."""
+for its weights, and the recorders built from those: BERT-style and fused-projection ones."""
 
 from __future__ import annotations
 
@@ -61,5 +61,19 @@ def watch_asked_with_projections(modules: list[nn.Module], recorder, projections
         query, key = pop_heads(kept, projections_of(attention), head_dim)
         query, key, mask, scaling, bias = terms(attention, arguments(attention, args, kwargs), query, key)
         recorder.record(attention, query, key, output[weights_at], mask, scaling, bias)
+
+    return handles + [attention.register_forward_hook(record, with_kwargs=True) for attention in modules]
+
+
+def watch_fused(modules: list[nn.Module], recorder, fused_of, terms) -> list:
+    """Modules that return their weights, with one fused query-key-value projection `fused_of(module)`:
+    `terms(module, arguments, fused)` gives (query, key, mask, scaling, bias) from its output as the module scores."""
+    handles: list = []
+    kept = keep_outputs([fused_of(module) for module in modules], handles)
+
+    def record(attention, args, kwargs, output):
+        fused = kept.pop(id(fused_of(attention)))
+        query, key, mask, scaling, bias = terms(attention, arguments(attention, args, kwargs), fused)
+        recorder.record(attention, query, key, output[1], mask, scaling, bias)
 
     return handles + [attention.register_forward_hook(record, with_kwargs=True) for attention in modules]
