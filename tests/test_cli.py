@@ -92,12 +92,13 @@ def test_quiet_prints_nothing_and_float16_still_writes(capsys, tmp_path):
     assert words(exported_state(out)["traits"]["meta"]) == SENTENCE.split()
 
 
-def test_a_long_capture_shows_a_bar_over_its_layers_unless_quiet(capsys, tmp_path, monkeypatch):
+def test_a_long_capture_shows_bars_over_its_layers_and_thumbnails_unless_quiet(capsys, tmp_path, monkeypatch):
     from attnwidget.capturing import progress
 
     monkeypatch.setattr(progress, "PROGRESS_MIN_SCORES", 1)  # this sentence as long as 4096 tokens on 32 x 32 heads
     code, err = run_cli(capsys, "export", "--text", SENTENCE, "-o", str(tmp_path / "bar.html"))
     assert code == 0 and "capturing attention: 100%" in err and "6/6 [" in err
+    assert "thumbnails: 100%" in err, "a bar while every head's thumbnail is computed too"
     code, err = run_cli(capsys, "export", "--text", SENTENCE, "-o", str(tmp_path / "quiet.html"), "-q")
     assert (code, err) == (0, "")
 

@@ -596,3 +596,15 @@ def test_up_front_minilm_at_512_tokens_sends_at_most_a_fifth_of_a_byte_per_value
     _state, paths, buffers = _remove_buffers(widget.get_state())
     assert [path for path in paths if path[0] == "_chunks"] == [["_chunks", "self/0/0"]]
     assert payload_bytes(widget) / values < 0.2
+
+
+def test_thumbnails_of_a_long_capture_show_a_bar_unless_progress_is_off(widgets, capsys, monkeypatch):
+    from attnwidget.capturing import progress
+
+    monkeypatch.setattr(progress, "PROGRESS_MIN_SCORES", 1)  # these few tokens as long as 4096 on 32 x 32 heads
+    capture = make_seq2seq_capture()
+    widgets(capture)
+    layers = len(wire.all_chunk_keys(capture))
+    assert f"thumbnails: 100%|██████████| {layers}/{layers}" in capsys.readouterr().err
+    widgets(capture, progress=False)
+    assert capsys.readouterr().err == ""

@@ -181,7 +181,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     chosen = {name: getattr(args, name) for name in WIDGET_FLAGS}
     options = {name: value for name, value in chosen.items() if value is not None}
-    widget = _widget(captured, options)
+    widget = _widget(captured, {**options, "progress": not args.quiet})
     progress.say(f"writing {output} ...")
     page = _export(widget, output, args.size_budget)
     progress.say(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
@@ -200,7 +200,12 @@ def run_export(args: argparse.Namespace) -> int:
 def _export(widget, output: Path, size_budget: int):
     try:
         return export_page(
-            widget.capture, widget.selection, output, size_budget=size_budget, budget_option="--size-budget"
+            widget.capture,
+            widget.selection,
+            output,
+            size_budget=size_budget,
+            budget_option="--size-budget",
+            thumbnails=widget._thumbs,
         )
     except BudgetTooSmall as error:
         raise BadInput(str(error)) from error
@@ -272,7 +277,7 @@ def _widget(captured, options: dict):
     try:
         return AttentionWidget.from_capture(captured, **options)
     except traitlets.TraitError as error:
-        flags = " ".join(f"--{name} {value}" for name, value in options.items())
+        flags = " ".join(f"--{name} {value}" for name, value in options.items() if name != "progress")
         raise BadInput(f"{flags}: {error}") from error
 
 

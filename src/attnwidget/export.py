@@ -98,9 +98,12 @@ def export_page(
     size_budget: int | None = DEFAULT_SIZE_BUDGET,
     title: str | None = None,
     budget_option: str = "size_budget",
+    thumbnails: Mapping[str, bytes] | None = None,
 ) -> ExportedPage:
     """The page of `capture` opening on `selection` (every name of `wire.SELECTION_TRAITS`).
 
+    `thumbnails` are the capture's `wire.all_thumbnails`, when the caller has them already (a widget does: at
+    4096 tokens × 32 × 32 they take a minute to compute).
     With `path`, the page is also written there, atomically; the path is checked before any work.
     `budget_option` is how the caller's users raise the budget, named in the page's notice and in
     `BudgetTooSmall` (the command line's is "--size-budget").
@@ -108,7 +111,8 @@ def export_page(
     budget = _checked_budget(size_budget)
     target = None if path is None else files.checked_target(path)
     title = _default_title(capture) if title is None else str(title)
-    page = _render(capture, selection, budget, title, budget_option)
+    thumbnails = wire.all_thumbnails(capture) if thumbnails is None else thumbnails
+    page = _render(capture, selection, budget, title, budget_option, thumbnails)
     if target is not None:
         files.write_atomically(target, page.html)
     return page
@@ -116,12 +120,17 @@ def export_page(
 
 # -- the document --------------------------------------------------------------------------------
 def _render(
-    capture: Capture, selection: Mapping[str, Any], budget: int | None, title: str, budget_option: str
+    capture: Capture,
+    selection: Mapping[str, Any],
+    budget: int | None,
+    title: str,
+    budget_option: str,
+    all_thumbnails: Mapping[str, bytes],
 ) -> ExportedPage:
     script, css = _read_standalone()
     selection = {name: selection[name] for name in wire.SELECTION_TRAITS}
     parts = _parts(capture, selection)
-    thumbnails = {key: _compressed(data) for key, data in wire.all_thumbnails(capture).items()}
+    thumbnails = {key: _compressed(data) for key, data in all_thumbnails.items()}
 
     def document(kept: dict[_Part, str], notice: str) -> str:
         binary: dict[str, dict[str, str]] = {wire.THUMBNAIL_TRAIT: thumbnails, **{part.trait: {} for part in parts}}

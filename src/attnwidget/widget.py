@@ -19,6 +19,7 @@ import traitlets
 
 from . import serving, wire
 from .capturing import Capture, resolve_tokenizer
+from .capturing.progress import LayerProgress
 from .export import DEFAULT_SIZE_BUDGET, export_page
 from .image import DEFAULT_SCALE, ImageRequests, PendingImage
 
@@ -120,7 +121,8 @@ class AttentionWidget(anywidget.AnyWidget):
             check_model(model)  # before looking for its tokenizer: a tokenizer here has one too
             if tokenizer is None:
                 tokenizer = resolve_tokenizer(model)
-        self._setup(capture(model, tokenizer, text, text_pair, **capture_options), **widget_options)
+        progress = widget_options.get("progress", True)  # both the capture's bar and the thumbnails'
+        self._setup(capture(model, tokenizer, text, text_pair, progress=progress, **capture_options), **widget_options)
 
     @classmethod
     def from_attention(cls, attention: Any = None, tokens: Any = None, **options: Any) -> AttentionWidget:
@@ -138,7 +140,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def from_capture(cls, capture: Capture, **options: Any) -> AttentionWidget:
         """Show a `Capture`.
 
-        Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes.
+        Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes, and
+        progress (False: no progress bar while a long capture's thumbnails are computed).
         """
         widget_options = _split_options(options, "AttentionWidget.from_capture")[0]
         widget = cls.__new__(cls)
@@ -159,6 +162,7 @@ class AttentionWidget(anywidget.AnyWidget):
         pair_filter: str = wire.ALL_PAIRS,
         preload_bytes: int = serving.DEFAULT_PRELOAD_BYTES,
         preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
+        progress: bool = True,
     ) -> None:
         """The one real constructor; every public constructor ends here."""
         if not isinstance(capture, Capture):
@@ -168,6 +172,7 @@ class AttentionWidget(anywidget.AnyWidget):
         if heads is None:
             heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
         self.capture = capture
+        self._progress = progress
         self._preload = serving.Preload.within(capture, preload_bytes, preload_qk_bytes)
         # Trait validation runs once all of these are set, so the order here does not matter.
         super().__init__(
@@ -197,7 +202,11 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @traitlets.default(wire.THUMBNAIL_TRAIT)
     def _thumbnails(self) -> dict[str, bytes]:
-        return wire.all_thumbnails(self.capture)
+        bar = LayerProgress(len(wire.all_chunk_keys(self.capture)), shown=self._progress, description="thumbnails")
+        try:
+            return wire.all_thumbnails(self.capture, layer_done=bar)
+        finally:
+            bar.close()
 
     @traitlets.default(wire.QUERY_KEY_TRAIT)
     def _preloaded_query_keys(self) -> dict[str, bytes]:
@@ -295,7 +304,9 @@ class AttentionWidget(anywidget.AnyWidget):
         `size_budget` caps the file in bytes (None: no cap); layers that do not fit are left out, and the
         page says so. `title` defaults to "attnwidget — " and the start of the text.
         """
-        page = export_page(self.capture, self.selection, path, size_budget=size_budget, title=title)
+        page = export_page(
+            self.capture, self.selection, path, size_budget=size_budget, title=title, thumbnails=self._thumbs
+        )
         return page.html if path is None else None
 
     def save_image(

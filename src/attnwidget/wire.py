@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import reprlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -228,9 +228,17 @@ def layer_thumbnails(capture: Capture, stack: str, layer: int) -> bytes:
     )
 
 
-def all_thumbnails(capture: Capture) -> dict[str, bytes]:
-    """Every layer's thumbnails keyed by `chunk_key`: the `_thumbs` trait."""
-    return {key: layer_thumbnails(capture, *parse_chunk_key(key)) for key in all_chunk_keys(capture)}
+def all_thumbnails(capture: Capture, layer_done: Callable[[int], None] | None = None) -> dict[str, bytes]:
+    """Every layer's thumbnails keyed by `chunk_key`: the `_thumbs` trait. `layer_done(scores)` is called after each
+    layer with the number of attention values pooled (a progress bar's)."""
+    thumbnails = {}
+    for key in all_chunk_keys(capture):
+        stack, layer = parse_chunk_key(key)
+        thumbnails[key] = layer_thumbnails(capture, stack, layer)
+        if layer_done is not None:
+            query_side, key_side = capture.stack_tokens(stack)
+            layer_done(capture.num_heads(stack) * len(query_side.tokens) * len(key_side.tokens))
+    return thumbnails
 
 
 def error_response(request_id: Any, message: str) -> dict[str, Any]:
