@@ -11,6 +11,7 @@ import {
   stackInfo,
   type Meta,
   type PairFilter,
+  type ScoreMeta,
   type StackInfo,
   type Theme,
   type Traits,
@@ -100,6 +101,14 @@ export class Selection {
     return PAIR_FILTERS.includes(filter) ? filter : "all";
   }
 
+  /** The chosen head score, when meta has scores of that name; null for none. */
+  get score(): { index: number; meta: ScoreMeta } | null {
+    const name = this.model.get("score");
+    const scores = this.meta?.head_scores?.scores ?? [];
+    const index = scores.findIndex((score) => score.name === name);
+    return index < 0 ? null : { index, meta: scores[index] };
+  }
+
   // -- writing: validated first; an out-of-range request is clamped or ignored -------------
 
   setLayer(layer: number): void {
@@ -171,6 +180,11 @@ export class Selection {
 
   setTheme(theme: Theme): void {
     if (THEMES.includes(theme)) this.write({ theme });
+  }
+
+  /** Choose the head score the model view shows ("" for none); a name meta does not have is ignored. */
+  setScore(name: string): void {
+    if (name === "" || this.meta?.head_scores?.scores.some((score) => score.name === name)) this.write({ score: name });
   }
 
   setPairFilter(filter: PairFilter): void {

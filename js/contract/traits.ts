@@ -49,6 +49,23 @@ export function sinkOf(stack: StackMeta): SinkMeta {
   return stack.sink ?? LEARNED_SINK;
 }
 
+/** One head score the model view can colour, sort and filter by (docs/analysis.md defines each). */
+export interface ScoreMeta {
+  /** The `score` trait's value, and the column of `AttentionWidget.head_scores()`. */
+  name: string;
+  label: string;
+  /** What it measures, for a tooltip. */
+  about: string;
+  /** Fixed bounds, so colours mean the same in every model; null: the stack's lowest and highest value. */
+  range: [number, number] | null;
+}
+
+/** Scores of every head: `values[stack][layer][head][i]` is score `scores[i]`, null where it is not defined. */
+export interface HeadScores {
+  scores: ScoreMeta[];
+  values: Record<string, (number | null)[][][]>;
+}
+
 export interface Meta {
   version: number;
   sides: Record<string, TokenSide>;
@@ -60,6 +77,8 @@ export interface Meta {
   chunks_complete: boolean;
   /** Queries and keys for the neuron view: whether the capture has them, and whether `_qk` holds every layer. */
   query_key?: { available: boolean; complete: boolean };
+  /** Every head's scores for the model view's atlas; null or absent when none were computed. */
+  head_scores?: HeadScores | null;
 }
 
 /** A binary value as the widget manager hands it over: a DataView, sometimes a bare buffer. */
@@ -75,6 +94,8 @@ export interface Traits {
   view: ViewName;
   theme: Theme;
   pair_filter: PairFilter;
+  /** The head score the model view colours, sorts and filters by; "" for none. */
+  score: string;
   meta: Meta;
   /** Preloaded attention, one head each, keyed "<stack>/<layer>/<head>". */
   _chunks: Record<string, Binary>;
@@ -91,7 +112,7 @@ export type BinaryTrait = "_chunks" | "_qk";
 export type WatchedTrait = WritableTrait | "meta" | "_chunks" | "_thumbs";
 
 /** The traits the browser may write; `meta` and `_chunks` belong to Python. */
-export type WritableTrait = "layer" | "head" | "heads" | "token" | "stack" | "view" | "theme" | "pair_filter";
+export type WritableTrait = "layer" | "head" | "heads" | "token" | "stack" | "view" | "theme" | "pair_filter" | "score";
 export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "layer",
   "head",
@@ -101,6 +122,7 @@ export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "view",
   "theme",
   "pair_filter",
+  "score",
 ];
 // Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
 export const WATCHED_TRAITS: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks", "_thumbs"];

@@ -103,6 +103,7 @@ export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks
     heads: [...Array(heads).keys()],
     token: null,
     stack: stacks[0].name,
+    score: "",
     view: "head",
     theme: "light",
     pair_filter: "all",

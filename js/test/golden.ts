@@ -73,6 +73,7 @@ export function goldenTraits(traits: Partial<Traits> = {}): Traits {
     head: 0,
     heads: [...Array(heads).keys()],
     token: null,
+    score: "",
     stack: expected.stack,
     view: "head",
     theme: "light",

@@ -1,11 +1,13 @@
 // Model view: every layer × head as a small attention matrix. A cell is a button; clicking
 // one opens that layer and head in the head view. The pictures are the thumbnails Python sent up front.
+// With head scores (the atlas, ./atlas.ts), a bar under each picture shows the chosen score.
 
 import { chunkKey, headThumbnail, layerLabel, thumbnailShape, type StackInfo, type WatchedTrait } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
 import { el, listen } from "../draw/dom";
 import { UI_FONT, ink } from "../draw/text";
+import { TOP_HEADS, atlasControls, formatScore, headOrder, scoreColumn, scoreFraction, topHeads, type ScoreColumn } from "./atlas";
 import { hintLine } from "./parts";
 import { Lifetime, viewOf, type Snapshot, type View, type ViewContext } from "./view";
 
@@ -17,6 +19,8 @@ interface Row {
   element: HTMLElement;
   state: HTMLElement;
   cells: HTMLButtonElement[];
+  /** Each cell's bar showing the chosen score. */
+  bars: HTMLElement[];
 }
 
 /** One head's thumbnail (Python max-pooled it, so sharp patterns survive) as an image in the attention ramp's
@@ -39,9 +43,10 @@ export function modelView(ctx: ViewContext): View {
   const { selection } = ctx;
   const grid = el("div", { class: "aw-grid", role: "group", "aria-label": "Layers and heads" });
   const hint = hintLine("Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.");
+  const atlas = atlasControls();
   const element = el("section", { class: "aw-view aw-modelview", "aria-label": "Model view" });
   element.style.setProperty("--aw-cell", `${CELL_SIZE}px`);
-  element.append(grid, hint);
+  element.append(atlas.element, grid, hint);
 
   const life = new Lifetime();
   let rows: Row[] = [];
@@ -56,13 +61,16 @@ export function modelView(ctx: ViewContext): View {
       const state = el("span", { class: "aw-mstate" });
       const label = el("span", { class: "aw-mlabel" }, `Layer ${layerLabel(info.stack, layer)}`);
       label.append(state);
+      const bars: HTMLElement[] = [];
       const cells = Array.from({ length: info.stack.heads }, (_, head) => {
         const cell = el("button", { type: "button", class: "aw-cell", "data-layer": layer, "data-head": head, "aria-label": `Layer ${layerLabel(info.stack, layer)} Head ${head}` });
-        cell.append(el("canvas", { "aria-hidden": "true" }));
+        const bar = el("span", { class: "aw-score-bar", "aria-hidden": "true" });
+        cell.append(el("canvas", { "aria-hidden": "true" }), bar);
+        bars.push(bar);
         return cell;
       });
       element.append(label, ...cells);
-      return { layer, element, state, cells };
+      return { layer, element, state, cells, bars };
     });
     grid.replaceChildren(header, ...rows.map((row) => row.element));
     builtFor = info;
@@ -87,6 +95,59 @@ export function modelView(ctx: ViewContext): View {
       row.state.textContent = "failed";
       row.state.title = (error as Error).message;
     }
+  }
+
+  /** The chosen score on every cell: its bar, its name, its place in a sorted row, dimmed below the threshold. */
+  function showScores(): void {
+    const info = builtFor!;
+    const chosen = selection.score;
+    const column = chosen && scoreColumn(selection.meta, info.stack.name, chosen.index);
+    const scored = selection.meta?.head_scores?.scores ?? [];
+    atlas.element.hidden = scored.length === 0;
+    setScoreOptions(scored.map((score) => [score.name, score.label]));
+    atlas.score.value = column ? column.meta.name : "";
+    atlas.score.title = column ? column.meta.about : "";
+    const sorted = !!column && atlas.sort.checked;
+    grid.classList.toggle("aw-grid--sorted", sorted);
+    const threshold = column ? column.low + Number(atlas.threshold.value) * (column.high - column.low) : -Infinity;
+    atlas.thresholdValue.textContent = column && Number(atlas.threshold.value) > 0 ? `${formatScore(threshold)}` : "";
+    for (const row of rows) {
+      const order = sorted ? headOrder(column!, row.layer) : null;
+      row.cells.forEach((cell, head) => {
+        const value = column?.values[row.layer]?.[head] ?? null;
+        const name = `Layer ${layerLabel(info.stack, row.layer)} Head ${head}`;
+        cell.setAttribute("aria-label", name);
+        cell.title = column ? `${name}: ${column.meta.label} ${formatScore(value)}` : "";
+        cell.style.order = order ? String(order.indexOf(head) + 1) : "";
+        cell.classList.toggle("aw-cell--dimmed", !!column && (value === null || value < threshold));
+        row.bars[head].hidden = !column || value === null;
+        if (column && value !== null) row.bars[head].style.setProperty("--aw-score", String(scoreFraction(column, value)));
+      });
+    }
+    listTopHeads(column ?? null);
+  }
+
+  function setScoreOptions(options: [string, string][]): void {
+    const wanted = [["", "none"], ...options];
+    const have = [...atlas.score.options].map((option) => [option.value, option.text]);
+    if (JSON.stringify(have) !== JSON.stringify(wanted)) {
+      atlas.score.replaceChildren(...wanted.map(([value, text]) => el("option", { value }, text)));
+    }
+  }
+
+  function listTopHeads(column: ScoreColumn | null): void {
+    const info = builtFor!;
+    const items = column
+      ? topHeads(column, TOP_HEADS).map(({ layer, head, value }) => {
+          const name = `layer ${layerLabel(info.stack, layer)} head ${head}`;
+          const open = el("button", { type: "button", class: "aw-atlas-head", "data-layer": layer, "data-head": head, "aria-label": `Open ${name}, ${column.meta.label} ${formatScore(value)}` }, `L${layerLabel(info.stack, layer)} H${head} ${formatScore(value)}`);
+          const item = el("li");
+          item.append(open);
+          return item;
+        })
+      : [];
+    atlas.top.replaceChildren(...items);
+    atlas.top.hidden = items.length === 0;
   }
 
   function markSelected(): void {
@@ -137,11 +198,16 @@ export function modelView(ctx: ViewContext): View {
     };
   }
 
+  const openCell = (event: Event) => {
+    const cell = (event.target as HTMLElement).closest<HTMLButtonElement>("button.aw-cell, button.aw-atlas-head");
+    if (cell) selection.selectCell(Number(cell.dataset.layer), Number(cell.dataset.head));
+  };
   life.add(
-    listen(grid, "click", (event) => {
-      const cell = (event.target as HTMLElement).closest<HTMLButtonElement>("button.aw-cell");
-      if (cell) selection.selectCell(Number(cell.dataset.layer), Number(cell.dataset.head));
-    }),
+    listen(grid, "click", openCell),
+    listen(atlas.top, "click", openCell),
+    listen(atlas.score, "change", () => selection.setScore(atlas.score.value)),
+    listen(atlas.sort, "change", showScores),
+    listen(atlas.threshold, "input", showScores),
   );
 
   function update(trait?: WatchedTrait): void {
@@ -150,6 +216,7 @@ export function modelView(ctx: ViewContext): View {
     if (!builtFor || builtFor.stack !== info.stack || builtFor.query !== info.query) build(info);
     else if (trait === undefined || trait === "_thumbs") rows.forEach(paintRow); // theme, or thumbnails sent later
     markSelected();
+    showScores();
   }
 
   update();
