@@ -60,6 +60,34 @@ export interface Meta {
   chunks_complete: boolean;
   /** Queries and keys for the neuron view: whether the capture has them, and whether `_qk` holds every layer. */
   query_key?: { available: boolean; complete: boolean };
+  /** Only in a widget made by `AttentionWidget.generate`: where the generation steps' query rows are. */
+  generation?: GenerationMeta;
+}
+
+/**
+ * A generated capture's steps (docs/data-contract.md, "Generation steps"): step s is the query row
+ * `first_row + s` of `side`, which produced the generated token at row `first_row + s + 1`.
+ */
+export interface GenerationMeta {
+  /** The stack a step is shown in when the selected one reads other queries: "self", or "cross". */
+  stack: string;
+  /** The token side holding the generated tokens: "input" (decoder-only) or "decoder". */
+  side: string;
+  prompt_length: number;
+  first_row: number;
+  steps: number;
+}
+
+/** The query row of generation step `step`. */
+export function stepRow(generation: GenerationMeta, step: number): number {
+  return generation.first_row + step;
+}
+
+/** The step whose query row is `row`, or null: a prompt row, or the last token, which produced nothing. */
+export function stepOfRow(generation: GenerationMeta, row: number | null): number | null {
+  if (row === null) return null;
+  const step = row - generation.first_row;
+  return step >= 0 && step < generation.steps ? step : null;
 }
 
 /** A binary value as the widget manager hands it over: a DataView, sometimes a bare buffer. */
@@ -75,6 +103,8 @@ export interface Traits {
   view: ViewName;
   theme: Theme;
   pair_filter: PairFilter;
+  /** The generation step shown, or null; only widgets made by `generate` have steps. */
+  step: number | null;
   meta: Meta;
   /** Preloaded attention, one head each, keyed "<stack>/<layer>/<head>". */
   _chunks: Record<string, Binary>;
@@ -91,7 +121,7 @@ export type BinaryTrait = "_chunks" | "_qk";
 export type WatchedTrait = WritableTrait | "meta" | "_chunks" | "_thumbs";
 
 /** The traits the browser may write; `meta` and `_chunks` belong to Python. */
-export type WritableTrait = "layer" | "head" | "heads" | "token" | "stack" | "view" | "theme" | "pair_filter";
+export type WritableTrait = "layer" | "head" | "heads" | "token" | "stack" | "view" | "theme" | "pair_filter" | "step";
 export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "layer",
   "head",
@@ -101,6 +131,7 @@ export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "view",
   "theme",
   "pair_filter",
+  "step",
 ];
 // Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
 export const WATCHED_TRAITS: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks", "_thumbs"];
