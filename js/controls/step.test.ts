@@ -56,6 +56,12 @@ describe("generation step control", () => {
     expect(button(host, "Previous step").disabled).toBe(true);
     button(host, "Next step").click();
     expect(label(host)).toBe("step 1 of 4: 'sat'");
+    key(slider(host), "ArrowRight");
+    expect(model.get("step")).toBe(2);
+    key(slider(host), "End");
+    expect(model.get("step")).toBe(3);
+    key(slider(host), "ArrowDown");
+    expect(model.get("step")).toBe(2);
   });
 
   it("follows a token click: a generated token's query row is its step, a prompt token none", () => {

@@ -28,6 +28,15 @@ export function stepControl(selection: Selection, keyTarget: HTMLElement): StepC
     listen(previous, "click", () => move(-1)),
     listen(next, "click", () => move(1)),
     listenKeys(keyTarget, () => (selection.generation ? { "[": () => move(-1), "]": () => move(1) } : null)),
+    // The slider's own keys, handled here: JupyterLab's shortcuts would otherwise take the arrows first.
+    listenKeys(slider, () => ({
+      ArrowLeft: () => move(-1),
+      ArrowDown: () => move(-1),
+      ArrowRight: () => move(1),
+      ArrowUp: () => move(1),
+      Home: () => selection.setStep(0),
+      End: () => selection.setStep((selection.generation?.steps ?? 1) - 1),
+    })),
   ];
 
   function update(): void {
