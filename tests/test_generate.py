@@ -161,6 +161,8 @@ def test_a_bad_step_is_refused_with_the_range(generated):
     with pytest.raises(traitlets.TraitError, match="must be an integer index"):
         widget.step = True
     assert widget.step == 0
+    with pytest.raises(traitlets.TraitError, match="step 9 is out of range"):
+        AttentionWidget.from_capture(widget.capture, step=9)
     plain = AttentionWidget.from_capture(make_capture())
     with pytest.raises(traitlets.TraitError, match="made by AttentionWidget.generate"):
         plain.step = 0

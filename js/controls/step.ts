@@ -55,7 +55,7 @@ export function stepControl(selection: Selection, keyTarget: HTMLElement): StepC
     // The token is the user's text: textContent only (el and this assignment), never markup.
     label.textContent =
       step === null
-        ? `no step of ${generation.steps}: pick one, or the query token before a generated one`
+        ? `no step selected (${generation.steps} in all): move the slider or press ]`
         : `step ${step} of ${generation.steps}: '${produced ?? ""}'`;
   }
 

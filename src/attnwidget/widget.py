@@ -218,7 +218,11 @@ class AttentionWidget(anywidget.AnyWidget):
             pair_filter=pair_filter,
         )
         if step is not None:  # after the token, which it sets
-            self.step = step
+            try:
+                self.step = step
+            except traitlets.TraitError:
+                self.close()  # the comm opened with the other traits: no half-made widget stays behind
+                raise
         self.on_msg(self._answer_request)
         self._images = ImageRequests()
         self.on_msg(self._images.receive)
@@ -332,13 +336,14 @@ class AttentionWidget(anywidget.AnyWidget):
         finally:
             self._moving_to_step = False
 
+    _moving_to_step = False
+    """True while `_select_step_row` moves the token (and perhaps the stack): the token passes through None (a stack
+    switch clears it), and the step must stay."""
+
     @traitlets.observe("token", "stack")
     def _step_follows_token(self, _change: traitlets.Bunch) -> None:
-        # While a step moves the token (and perhaps the stack), the token passes through None: the step stays.
         if self.capture.generation is not None and not self._moving_to_step:
             self.step = self._step_of_token()
-
-    _moving_to_step = False
 
     def _step_of_token(self) -> int | None:
         """The step whose query row is the selected token, or None."""
