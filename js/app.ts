@@ -1,7 +1,8 @@
-// One rendering of the widget: toolbar (view tabs, stack, layer, pair filter) above the
-// visible view, all reading and writing the one Selection.
+// One rendering of the widget: toolbar (view tabs, stack, layer, pair filter) and, for a generated capture,
+// the step control above the visible view, all reading and writing the one Selection.
 
 import type { ChunkStore } from "./chunks";
+import { stepControl } from "./controls/step";
 import {
   IMAGE_FORMATS,
   PAIR_FILTERS,
@@ -76,9 +77,10 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   controls.append(saveGroup);
   const toolbar = el("div", { class: "aw-toolbar" });
   toolbar.append(tabs, controls);
+  const steps = stepControl(selection, root);
   const body = el("div", { class: "aw-body" });
   const empty = el("p", { class: "aw-status" }, "This widget has no attention to show.");
-  root.append(toolbar, body);
+  root.append(toolbar, steps.element, body);
   host.append(root);
 
   let current: { name: ViewName; view: View } | null = null;
@@ -106,6 +108,7 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
     layerField.field.hidden = !info;
     pairField.field.hidden = selection.view !== "head" || !pairFilterApplies(info);
     pairField.select.value = selection.pairFilter;
+    steps.update();
   }
 
   function applyTheme(): void {
@@ -154,6 +157,7 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
       );
     }),
     answerImageRequests(model, picture),
+    steps.dispose,
   ];
 
   update();

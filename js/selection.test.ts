@@ -77,7 +77,7 @@ type FitTraits = Pick<Traits, "stack" | "layer" | "head" | "heads" | "token" | "
 
 describe("fitting the selection to a new stack (tests/fixtures/stack_fit.json)", () => {
   it.each(STACK_FIT.cases)("$name", ({ from, to, expect: fitted }) => {
-    const model = new FakeModel({ view: "head", theme: "light", score: "", meta: STACK_FIT.meta, _chunks: {}, _thumbs: {}, _qk: {}, ...from });
+    const model = new FakeModel({ view: "head", theme: "light", score: "", step: null, meta: STACK_FIT.meta, _chunks: {}, _thumbs: {}, _qk: {}, ...from });
     new Selection(model).setStack(to);
     const traits = Object.keys(fitted) as (keyof FitTraits)[];
     expect(Object.fromEntries(traits.map((trait) => [trait, model.get(trait)]))).toEqual(fitted);

@@ -9,6 +9,9 @@ import {
   WATCHED_TRAITS,
   pairFilterApplies,
   stackInfo,
+  stepOfRow,
+  stepRow,
+  type GenerationMeta,
   type Meta,
   type PairFilter,
   type ScoreMeta,
@@ -109,6 +112,17 @@ export class Selection {
     return index < 0 ? null : { index, meta: scores[index] };
   }
 
+  /** Where a generated capture's steps are; null for every other widget. */
+  get generation(): GenerationMeta | null {
+    const generation = this.meta?.generation;
+    return generation && generation.steps > 0 ? generation : null;
+  }
+
+  get step(): number | null {
+    const step = this.model.get("step");
+    return isIndex(step, this.generation?.steps ?? 0) ? step : null;
+  }
+
   // -- writing: validated first; an out-of-range request is clamped or ignored -------------
 
   setLayer(layer: number): void {
@@ -159,19 +173,38 @@ export class Selection {
    * (an index on another side names another token); the pair filter only where it still applies.
    */
   setStack(name: string): void {
+    const fitted = this.fittedTo(name);
+    if (fitted) this.write(fitted);
+  }
+
+  /**
+   * Show generation step `step`: select its query row as the token, on the generation's stack when the selected
+   * one reads other queries (the encoder's). Out of range is clamped; null clears the step and its token.
+   */
+  setStep(step: number | null): void {
+    const generation = this.generation;
+    if (!generation || (step !== null && !Number.isFinite(step))) return;
+    if (step === null) return this.write(this.step === null ? {} : { token: null, step: null });
+    const clamped = clamp(Math.round(step), 0, generation.steps - 1);
+    const onSide = this.info?.stack.query_side === generation.side;
+    this.write({ ...(onSide ? {} : this.fittedTo(generation.stack)), token: stepRow(generation, clamped), step: clamped });
+  }
+
+  /** The selection fitted to stack `name`, or null when it does not exist or is the selected one. */
+  private fittedTo(name: string): Partial<Pick<Traits, WritableTrait>> | null {
     const next = stackInfo(this.meta, name);
     const current = this.info;
-    if (!next || !current || next.stack.name === current.stack.name) return;
+    if (!next || !current || next.stack.name === current.stack.name) return null;
     const heads = this.validHeads(this.heads, next.stack.heads);
     const sameQueries = next.stack.query_side === current.stack.query_side;
-    this.write({
+    return {
       stack: name,
       layer: clamp(this.layer, 0, next.stack.layers - 1),
       head: clamp(this.head, 0, next.stack.heads - 1),
       heads: heads.length > 0 ? heads : [...Array(next.stack.heads).keys()],
       token: sameQueries ? this.token : null,
       pair_filter: pairFilterApplies(next) ? this.pairFilter : "all",
-    });
+    };
   }
 
   setView(view: ViewName): void {
@@ -196,8 +229,17 @@ export class Selection {
     return [...new Set(valid)].sort((a, b) => a - b);
   }
 
-  /** One save for several traits, and only when something differs, so Python sees one change. */
+  /**
+   * One save for several traits, and only when something differs, so Python sees one change. A generated
+   * capture's step follows the token (and the stack) in the same save: the step of the token's row, if any.
+   */
   private write(values: Partial<Pick<Traits, WritableTrait>>): void {
+    const generation = this.generation;
+    if (generation && !("step" in values) && ("token" in values || "stack" in values)) {
+      const stack = stackInfo(this.meta, values.stack ?? this.stack)?.stack;
+      const token = values.token !== undefined ? values.token : this.token;
+      values = { ...values, step: stack?.query_side === generation.side ? stepOfRow(generation, token) : null };
+    }
     let changed = false;
     for (const trait of Object.keys(values) as WritableTrait[]) {
       const value = values[trait];

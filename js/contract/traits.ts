@@ -79,6 +79,34 @@ export interface Meta {
   query_key?: { available: boolean; complete: boolean };
   /** Every head's scores for the model view's atlas; null or absent when none were computed. */
   head_scores?: HeadScores | null;
+  /** Only in a widget made by `AttentionWidget.generate`: where the generation steps' query rows are. */
+  generation?: GenerationMeta;
+}
+
+/**
+ * A generated capture's steps (docs/data-contract.md, "Generation steps"): step s is the query row
+ * `first_row + s` of `side`, which produced the generated token at row `first_row + s + 1`.
+ */
+export interface GenerationMeta {
+  /** The stack a step is shown in when the selected one reads other queries: "self", or "cross". */
+  stack: string;
+  /** The token side holding the generated tokens: "input" (decoder-only) or "decoder". */
+  side: string;
+  prompt_length: number;
+  first_row: number;
+  steps: number;
+}
+
+/** The query row of generation step `step`. */
+export function stepRow(generation: GenerationMeta, step: number): number {
+  return generation.first_row + step;
+}
+
+/** The step whose query row is `row`, or null: a prompt row, or the last token, which produced nothing. */
+export function stepOfRow(generation: GenerationMeta, row: number | null): number | null {
+  if (row === null) return null;
+  const step = row - generation.first_row;
+  return step >= 0 && step < generation.steps ? step : null;
 }
 
 /** A binary value as the widget manager hands it over: a DataView, sometimes a bare buffer. */
@@ -96,6 +124,8 @@ export interface Traits {
   pair_filter: PairFilter;
   /** The head score the model view colours, sorts and filters by; "" for none. */
   score: string;
+  /** The generation step shown, or null; only widgets made by `generate` have steps. */
+  step: number | null;
   meta: Meta;
   /** Preloaded attention, one head each, keyed "<stack>/<layer>/<head>". */
   _chunks: Record<string, Binary>;
@@ -112,7 +142,17 @@ export type BinaryTrait = "_chunks" | "_qk";
 export type WatchedTrait = WritableTrait | "meta" | "_chunks" | "_thumbs";
 
 /** The traits the browser may write; `meta` and `_chunks` belong to Python. */
-export type WritableTrait = "layer" | "head" | "heads" | "token" | "stack" | "view" | "theme" | "pair_filter" | "score";
+export type WritableTrait =
+  | "layer"
+  | "head"
+  | "heads"
+  | "token"
+  | "stack"
+  | "view"
+  | "theme"
+  | "pair_filter"
+  | "score"
+  | "step";
 export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "layer",
   "head",
@@ -123,6 +163,7 @@ export const WRITABLE_TRAITS: readonly WritableTrait[] = [
   "theme",
   "pair_filter",
   "score",
+  "step",
 ];
 // Data traits too: new data (or chunks arriving later than their meta) must redraw the views.
 export const WATCHED_TRAITS: readonly WatchedTrait[] = [...WRITABLE_TRAITS, "meta", "_chunks", "_thumbs"];

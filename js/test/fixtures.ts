@@ -107,6 +107,7 @@ export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks
     view: "head",
     theme: "light",
     pair_filter: "all",
+    step: null,
     meta,
     _chunks: chunks,
     _thumbs: thumbs,

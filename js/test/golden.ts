@@ -78,6 +78,7 @@ export function goldenTraits(traits: Partial<Traits> = {}): Traits {
     view: "head",
     theme: "light",
     pair_filter: "all",
+    step: null,
     meta,
     _chunks: goldenChunks(fixture),
     _thumbs: { [expected.key]: thumbnails },

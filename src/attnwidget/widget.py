@@ -85,6 +85,9 @@ class AttentionWidget(anywidget.AnyWidget):
         default_value=wire.ALL_PAIRS,
         help="Sentence-pair filter of the head view (query side, key side).",
     ).tag(sync=True)
+    step = _Index(
+        None, allow_none=True, help="Generation step shown (widgets made by generate): selects the token's query row."
+    ).tag(sync=True)
 
     meta = traitlets.Dict(help="Tokens, stacks and encoding of the attention (see docs/data-contract.md).").tag(
         sync=True
@@ -112,17 +115,38 @@ class AttentionWidget(anywidget.AnyWidget):
         options of `attnwidget.capture`.
         """
         # Loads torch and transformers only when a model is given.
-        from .capturing import capture, check_model, load_model
+        from .capturing import capture
 
         widget_options, capture_options = _split_options(options, "AttentionWidget", capture)
-        if isinstance(model, (str, os.PathLike)):
-            model, tokenizer = load_model(model, tokenizer)
-        else:
-            check_model(model)  # before looking for its tokenizer: a tokenizer here has one too
-            if tokenizer is None:
-                tokenizer = resolve_tokenizer(model)
+        model, tokenizer = _model_and_tokenizer(model, tokenizer)
         progress = widget_options.get("progress", True)  # both the capture's bar and the thumbnails'
         self._setup(capture(model, tokenizer, text, text_pair, progress=progress, **capture_options), **widget_options)
+
+    @classmethod
+    def generate(
+        cls, model: Any, prompt: str, tokenizer: Any = None, max_new_tokens: int = 20, **generate_kwargs: Any
+    ) -> AttentionWidget:
+        """Let `model` continue `prompt`, then show the attention of every generated token, one step at a time.
+
+        `model.generate` runs with `max_new_tokens` and `generate_kwargs` (do_sample, temperature, num_beams, ...);
+        then one forward pass over the prompt and the output token ids records the attention. Step s (the `step`
+        trait, a slider in the page) selects the query that produced generated token s, with its attention to the
+        prompt and to the output before it; an encoder-decoder shows it in the cross-attention. Keyword arguments
+        named like the widget options (layer, view, step, ...) or `attention_dtype`, `max_memory_bytes` go to the
+        widget and the capture, not to generate. The widget opens on step 0 unless `token` or `step` is given.
+        """
+        from .capturing.generating import generate_capture
+
+        widget_options = {name: generate_kwargs.pop(name) for name in WIDGET_OPTIONS if name in generate_kwargs}
+        capture_options = {name: generate_kwargs.pop(name) for name in _CAPTURE_OPTIONS if name in generate_kwargs}
+        model, tokenizer = _model_and_tokenizer(model, tokenizer)
+        capture = generate_capture(
+            model, tokenizer, prompt, max_new_tokens, progress=widget_options.get("progress", True),
+            generate_kwargs=generate_kwargs, **capture_options,
+        )  # fmt: skip
+        if "token" not in widget_options:
+            widget_options.setdefault("step", 0)
+        return cls.from_capture(capture, **widget_options)
 
     @classmethod
     def from_attention(cls, attention: Any = None, tokens: Any = None, **options: Any) -> AttentionWidget:
@@ -140,8 +164,9 @@ class AttentionWidget(anywidget.AnyWidget):
     def from_capture(cls, capture: Capture, **options: Any) -> AttentionWidget:
         """Show a `Capture`.
 
-        Options: layer, head, heads, token, stack, view, theme, pair_filter, preload_bytes, preload_qk_bytes, and
-        progress (False: no progress bar while a long capture's thumbnails are computed).
+        Options: layer, head, heads, token, stack, view, theme, pair_filter, step (a generated capture's),
+        preload_bytes, preload_qk_bytes, and progress (False: no progress bar while a long capture's thumbnails are
+        computed).
         """
         widget_options = _split_options(options, "AttentionWidget.from_capture")[0]
         widget = cls.__new__(cls)
@@ -160,6 +185,7 @@ class AttentionWidget(anywidget.AnyWidget):
         view: str = "head",
         theme: str = "auto",
         pair_filter: str = wire.ALL_PAIRS,
+        step: int | None = None,
         preload_bytes: int = serving.DEFAULT_PRELOAD_BYTES,
         preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
         progress: bool = True,
@@ -168,7 +194,8 @@ class AttentionWidget(anywidget.AnyWidget):
         if not isinstance(capture, Capture):
             raise TypeError(f"expected an attnwidget.Capture, got {type(capture).__name__}")
         esm, css = _read_bundle()
-        stack = capture.stacks[0] if stack is None else stack
+        if stack is None:
+            stack = capture.stacks[0] if capture.generation is None else capture.generation.stack
         if heads is None:
             heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
         self.capture = capture
@@ -190,6 +217,12 @@ class AttentionWidget(anywidget.AnyWidget):
             theme=theme,
             pair_filter=pair_filter,
         )
+        if step is not None:  # after the token, which it sets
+            try:
+                self.step = step
+            except traitlets.TraitError:
+                self.close()  # the comm opened with the other traits: no half-made widget stays behind
+                raise
         self.on_msg(self._answer_request)
         self._images = ImageRequests()
         self.on_msg(self._images.receive)
@@ -275,6 +308,49 @@ class AttentionWidget(anywidget.AnyWidget):
                 self.token = None
             if not self._stack_has_pair(stack):
                 self.pair_filter = wire.ALL_PAIRS
+
+    # -- generation steps: `step` and the token it selects, kept in agreement both ways --------------
+    @traitlets.validate("step")
+    def _valid_step(self, proposal: traitlets.Bunch) -> int | None:
+        generation = self.capture.generation
+        if proposal.value is None:
+            return None
+        if generation is None:
+            raise traitlets.TraitError(
+                "step is for widgets made by AttentionWidget.generate(model, prompt); this one shows no generation"
+            )
+        return _in_range("step", proposal.value, generation.steps, "the generation has", unit="steps")
+
+    @traitlets.observe("step")
+    def _select_step_row(self, change: traitlets.Bunch) -> None:
+        """Select the query row of the new step (switching to the stack that shows it), or no token for None."""
+        generation = self.capture.generation
+        if generation is None or self._step_of_token() == change.new:
+            return
+        self._moving_to_step = True
+        try:
+            with self.hold_sync():
+                if change.new is not None and self._query_side(self.stack) != generation.side:
+                    self.stack = generation.stack
+                self.token = None if change.new is None else generation.row(change.new)
+        finally:
+            self._moving_to_step = False
+
+    _moving_to_step = False
+    """True while `_select_step_row` moves the token (and perhaps the stack): the token passes through None (a stack
+    switch clears it), and the step must stay."""
+
+    @traitlets.observe("token", "stack")
+    def _step_follows_token(self, _change: traitlets.Bunch) -> None:
+        if self.capture.generation is not None and not self._moving_to_step:
+            self.step = self._step_of_token()
+
+    def _step_of_token(self) -> int | None:
+        """The step whose query row is the selected token, or None."""
+        generation = self.capture.generation
+        if self.stack not in self.capture.stacks or self._query_side(self.stack) != generation.side:
+            return None
+        return generation.step_of(self.token)
 
     def _checked_stack(self) -> str:
         # During construction every trait is validated, the stack perhaps after the others.
@@ -376,6 +452,16 @@ class AttentionWidget(anywidget.AnyWidget):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _model_and_tokenizer(model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """The model, loaded from local files when it is a name, and its tokenizer, the one saved with it by default."""
+    from .capturing import check_model, load_model
+
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model, tokenizer)
+    check_model(model)  # before looking for its tokenizer: a tokenizer here has one too
+    return model, resolve_tokenizer(model) if tokenizer is None else tokenizer
+
+
 def _read_bundle() -> tuple[str, str]:
     # Read per widget rather than as class-level paths: anywidget opens a class-level path at
     # import time, and a missing bundle would then fail `import attnwidget` with no hint.
@@ -405,6 +491,8 @@ def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = 
 
 
 WIDGET_OPTIONS = tuple(name for name in inspect.signature(AttentionWidget._setup).parameters if name not in ("self", "capture"))
+_CAPTURE_OPTIONS = ("attention_dtype", "max_memory_bytes")
+"""Keyword arguments of `generate` that go to the capture, not to `model.generate`."""
 
 
 def _split_options(

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .capturing import Capture, Sink
+from .capturing import Capture, Generation, Sink
 
 CONTRACT_VERSION = 5
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
@@ -36,7 +36,7 @@ PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
 ALL_PAIRS = "all"
 """The pair filter that hides nothing: the only one a stack without a sentence pair on both sides allows."""
 
-SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter")
+SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter", "step")
 """What the user selects, in either the page or Python; an exported page opens on these."""
 META_TRAIT = "meta"
 ATTENTION_TRAIT = "_chunks"
@@ -388,6 +388,24 @@ def _sink_meta(sink: Sink | None) -> dict[str, str] | None:
     return None if sink is None else {"label": sink.label, "stands_for": sink.stands_for}
 
 
+# -- generation steps (widgets made by AttentionWidget.generate) -----------------------------
+STEP_TRAIT = "step"
+"""The generation step shown, or None: step s selects the query row that produced generated token s."""
+GENERATION_META = "generation"
+"""`meta.generation`, only in the meta of a generated capture."""
+
+
+def generation_meta(generation: Generation) -> dict[str, Any]:
+    """`meta.generation`: where the steps' query rows are (docs/data-contract.md, "Generation steps")."""
+    return {
+        "stack": generation.stack,
+        "side": generation.side,
+        "prompt_length": generation.prompt_length,
+        "first_row": generation.first_row,
+        "steps": generation.steps,
+    }
+
+
 def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: bool = False) -> dict[str, Any]:
     """The `meta` trait: tokens of each side, the stacks and their sizes, and the chunk encoding."""
     sides = {
@@ -414,7 +432,7 @@ def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: b
                 "sink": _sink_meta(capture.sink(name)),
             }
         )
-    return {
+    meta = {
         "version": CONTRACT_VERSION,
         "sides": sides,
         "stacks": stacks,
@@ -423,3 +441,6 @@ def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: b
         "chunks_complete": chunks_complete,
         "query_key": {"available": has_query_key(capture), "complete": query_key_complete},
     }
+    if capture.generation is not None:
+        meta[GENERATION_META] = generation_meta(capture.generation)
+    return meta

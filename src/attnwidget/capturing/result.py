@@ -64,6 +64,34 @@ class Sink:
 ATTENTION_SINK = Sink("<sink>", "the head's learned attention sink")
 
 
+@dataclass(frozen=True)
+class Generation:
+    """Which query row produced each generated token, in a capture of a prompt and the model's output.
+
+    Step s (0-based) is the query that produced generated token s: row prompt_length + s - 1 of the input side
+    for a decoder-only model (the last prompt token produces the first output token), row s of the decoder side
+    for an encoder-decoder (whose decoder input is the start token, then the output). That row attends to the
+    prompt and to the output before token s."""
+
+    stack: str
+    """The stack a step is shown in: "self", or "cross" (the prompt as keys) for an encoder-decoder."""
+    side: str
+    """The token side holding the generated tokens and their query rows: "input" or "decoder"."""
+    prompt_length: int
+    """Tokens of the prompt (of the encoder input, for an encoder-decoder)."""
+    first_row: int
+    """The query row of step 0; step s is row first_row + s and produced the token at row first_row + s + 1."""
+    steps: int
+    """Tokens generated."""
+
+    def row(self, step: int) -> int:
+        return self.first_row + step
+
+    def step_of(self, row: int | None) -> int | None:
+        """The step whose query `row` is, or None (a prompt row, or the last token, which produced nothing)."""
+        return None if row is None or not 0 <= row - self.first_row < self.steps else row - self.first_row
+
+
 class LayerRecord:
     """What one attention call of one layer produced, for the single sequence kept.
 
@@ -197,13 +225,19 @@ def _of_input_side(field: str, doc: str) -> property:
 class Capture:
     """Attention of one text through one model, ready to inspect or visualize."""
 
-    def __init__(self, sides: Sequence[TokenSide], stacks: Sequence[StackRecord]):
+    def __init__(
+        self, sides: Sequence[TokenSide], stacks: Sequence[StackRecord], generation: Generation | None = None
+    ):
         self._sides = {side.name: side for side in sides}
         self._stacks = {stack.name: stack for stack in stacks}
         if not self._stacks:
             raise ValueError("a capture needs at least one attention stack")
         for stack in self._stacks.values():
             self._check_stack(stack)
+        if generation is not None:
+            self._check_generation(generation)
+        self.generation = generation
+        """Where the generated tokens are, for a capture of a prompt and the model's output (see `Generation`)."""
 
     # -- tokens ---------------------------------------------------------------------------
     @property
@@ -322,6 +356,20 @@ class Capture:
         if not 0 <= layer < record.num_layers:
             raise IndexError(f"layer {layer} is out of range; stack {record.name!r} has {record.num_layers} layers")
         return record.layers[layer]
+
+    def _check_generation(self, generation: Generation) -> None:
+        stack = self.stack(generation.stack)
+        if stack.query_side != generation.side:
+            raise ValueError(
+                f"generation: stack {stack.name!r} reads queries of {stack.query_side!r}, not {generation.side!r}"
+            )
+        length = len(self._sides[generation.side])
+        # The generated tokens end the side: the last one sits right after the last step's row.
+        if generation.steps < 1 or generation.first_row < 0 or generation.row(generation.steps) != length - 1:
+            raise ValueError(
+                f"generation: {generation.steps} steps from row {generation.first_row} do not end the "
+                f"{length} tokens of side {generation.side!r}"
+            )
 
     def _check_stack(self, stack: StackRecord) -> None:
         if stack.name not in STACK_NAMES:

@@ -18,7 +18,7 @@ from .budget import DEFAULT_MAX_MEMORY_BYTES, attention_calls, check_estimate
 from .loading import check_model
 from .progress import LayerProgress
 from .record import Recorder, SideRows, StackPlan, exclusively, recording, switched_to_eval
-from .result import Capture, TokenSide
+from .result import Capture, Generation, TokenSide
 from .tokens import display_tokens
 from .watchers.refusals import refuses
 
@@ -79,33 +79,64 @@ def capture(
     token-by-token softmax map (`watchers/refusals.py`) gets a clear error that says what to do instead, and so do models without
     attention (state-space, recurrent, Fourier). docs/coverage.md lists the outcome for every text architecture.
     """
-    check_model(model)
-    if attention_dtype not in _ATTENTION_DTYPES:
-        raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
-    for name, value in (("max_new_tokens", max_new_tokens), ("max_memory_bytes", max_memory_bytes)):
-        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True (a bar for long captures) or False (never), not {progress!r}")
+    _check_options(model, attention_dtype, max_new_tokens, max_memory_bytes, progress)
     texts = _as_texts(text, "text")
     pairs = None if text_pair is None else _as_texts(text_pair, "text_pair", len(texts))
     decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
     row = _checked_row(row, len(texts))
     _check_has_attention(model)
-    forward_parameters = set(inspect.signature(model.forward).parameters)
-    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False)) and (
-        "decoder_input_ids" in forward_parameters
-    )
-    if decoder_texts is not None and not encoder_decoder:
+    if decoder_texts is not None and not is_encoder_decoder(model):
         raise ValueError(
             f"decoder_text is only for encoder-decoder models; {type(model).__name__} has no decoder input"
         )
 
     encoding = _encode(tokenizer, texts, pairs, truncation, _max_length(model, tokenizer))
+    if decoder_texts is not None:
+        decoder, decoder_length = (lambda _inputs: _decoder_text_ids(model, tokenizer, decoder_texts)), None
+    else:
+        decoder, decoder_length = (lambda inputs: _greedy_output(model, inputs, max_new_tokens)), 1 + max_new_tokens
+    return _run(
+        model, tokenizer, encoding, row, decoder, decoder_length, paired=pairs is not None, model_inputs=model_inputs,
+        attention_dtype=attention_dtype, max_memory_bytes=max_memory_bytes, progress=progress,
+    )  # fmt: skip
+
+
+def capture_ids(
+    model: nn.Module,
+    tokenizer,
+    input_ids: list[int],
+    *,
+    decoder_input_ids: list[int] | None = None,
+    generation: Generation | None = None,
+    attention_dtype: str = "float32",
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    progress: bool = True,
+) -> Capture:
+    """`capture` of token ids as they are, for a model's own output: decoding and tokenizing it again may
+    give other tokens. `decoder_input_ids` (encoder-decoders) starts with the decoder's start token."""
+    _check_options(model, attention_dtype, 1, max_memory_bytes, progress)
+    _check_has_attention(model)
+    ids = torch.tensor([input_ids])
+    encoding = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    decoder_length = None if decoder_input_ids is None else len(decoder_input_ids)
+    return _run(
+        model, tokenizer, encoding, 0, lambda _inputs: [decoder_input_ids], decoder_length, paired=False,
+        attention_dtype=attention_dtype, max_memory_bytes=max_memory_bytes, progress=progress, generation=generation,
+    )  # fmt: skip
+
+
+def _run(
+    model, tokenizer, encoding, row: int, decoder, decoder_length: int | None, *, paired: bool,
+    attention_dtype: str, max_memory_bytes: int, progress: bool, model_inputs=None, generation=None,
+) -> Capture:  # fmt: skip
+    """Run the tokenized `encoding` once and record it; `decoder(encoder inputs)` gives an encoder-decoder's decoder
+    sequences, each starting with the start token ("decoder_length" of the shown one, if known, for the estimate)."""
+    forward_parameters = set(inspect.signature(model.forward).parameters)
+    encoder_decoder = is_encoder_decoder(model)
     _check_tokenizer_matches(model, tokenizer, encoding["input_ids"])
     _check_token_types(model, encoding)
     input_rows = _rows(encoding["attention_mask"], row)
-    sides = [_token_side("input", tokenizer, encoding, input_rows, paired=pairs is not None)]
+    sides = [_token_side("input", tokenizer, encoding, input_rows, paired=paired)]
     rows = {"input": input_rows}
     device = _input_device(model)
     inputs = {key: value.to(device) for key, value in encoding.items() if key in forward_parameters}
@@ -114,13 +145,12 @@ def capture(
     estimate = _estimated_itemsize(model, attention_dtype)
 
     if encoder_decoder:
-        decoder_length = None if decoder_texts is not None else 1 + max_new_tokens
         check_estimate(model.config, _kept(input_rows), decoder_length, estimate, max_memory_bytes)
         encoder_inputs = {key: inputs[key] for key in ("input_ids", "attention_mask", *extra) if key in inputs}
-        decoder_ids, decoder_mask = _decoder_input(model, tokenizer, encoder_inputs, decoder_texts, max_new_tokens)
+        decoder_ids, decoder_mask = _padded(model, decoder(encoder_inputs))
         rows["decoder"] = _rows(decoder_mask, row)
-        decoder = {"input_ids": decoder_ids, "attention_mask": decoder_mask}
-        sides.append(_token_side("decoder", tokenizer, decoder, rows["decoder"], paired=False))
+        decoder_encoding = {"input_ids": decoder_ids, "attention_mask": decoder_mask}
+        sides.append(_token_side("decoder", tokenizer, decoder_encoding, rows["decoder"], paired=False))
         check_estimate(model.config, _kept(input_rows), _kept(rows["decoder"]), estimate, max_memory_bytes)
         inputs["decoder_input_ids"] = decoder_ids.to(device)
         inputs["decoder_attention_mask"] = decoder_mask.to(device)
@@ -135,10 +165,27 @@ def capture(
     recorder = Recorder(model, plans, rows, _ATTENTION_DTYPES[attention_dtype], max_memory_bytes, bar)
     with recording(model, recorder), contextlib.closing(bar):
         model(**inputs)
-    return Capture(sides, _recorded_stacks(model, recorder))
+    return Capture(sides, _recorded_stacks(model, recorder), generation)
+
+
+def is_encoder_decoder(model: nn.Module) -> bool:
+    """Whether the model reads a decoder input beside its input (T5, BART), rather than one sequence."""
+    forward_parameters = inspect.signature(model.forward).parameters
+    return bool(getattr(model.config, "is_encoder_decoder", False)) and "decoder_input_ids" in forward_parameters
 
 
 # -- the request ----------------------------------------------------------------------------------
+
+
+def _check_options(model, attention_dtype: str, max_new_tokens, max_memory_bytes, progress) -> None:
+    check_model(model)
+    if attention_dtype not in _ATTENTION_DTYPES:
+        raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
+    for name, value in (("max_new_tokens", max_new_tokens), ("max_memory_bytes", max_memory_bytes)):
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True (a bar for long captures) or False (never), not {progress!r}")
 
 
 class TextTooLongError(ValueError):
@@ -346,14 +393,14 @@ def _segment_b_start(encoding, row: int, positions: list[int]) -> int | None:
 # -- the decoder input of encoder-decoders --------------------------------------------------------
 
 
-def _decoder_input(model, tokenizer, inputs, decoder_texts, max_new_tokens: int):
-    """(ids, mask) for the decoder: `decoder_texts` after the start token, or the model's greedy output."""
-    if decoder_texts is not None:
-        start = _decoder_start_id(model)
-        targets = tokenizer(text_target=decoder_texts)["input_ids"]
-        sequences = [[start, *target] for target in targets]
-    else:
-        sequences = _greedy_output(model, inputs, max_new_tokens)
+def _decoder_text_ids(model, tokenizer, decoder_texts) -> list[list[int]]:
+    """Each of `decoder_texts` tokenized as a target, after the decoder's start token."""
+    start = _decoder_start_id(model)
+    return [[start, *target] for target in tokenizer(text_target=decoder_texts)["input_ids"]]
+
+
+def _padded(model, sequences: list[list[int]]):
+    """(ids, mask) of the decoder sequences, padded to the longest."""
     width = max(len(sequence) for sequence in sequences)
     pad = getattr(model.config, "pad_token_id", None) or 0
     ids = torch.tensor([sequence + [pad] * (width - len(sequence)) for sequence in sequences])
@@ -372,21 +419,31 @@ def _decoder_start_id(model) -> int:
     )
 
 
-def _greedy_output(model, inputs, max_new_tokens: int) -> list[list[int]]:
-    """The model's own greedy continuation of each row, each cut after its first end-of-sequence token."""
+def check_can_generate(model, instead: str) -> None:
+    """Refuse a model without a generation head, saying what to do `instead`."""
     if not (hasattr(model, "generate") and getattr(model, "can_generate", lambda: False)()):
-        raise ValueError(
-            f"{type(model).__name__} cannot generate, so it has no output of its own to show; "
-            "pass decoder_text=... (or load the model with its generation head)"
-        )
+        raise ValueError(f"{type(model).__name__} cannot generate, so it has no output of its own to show; {instead}")
+
+
+def generated(model, inputs, **generate_options) -> list[list[int]]:
+    """`model.generate(**inputs, **generate_options)`'s sequences, each cut after its first end-of-sequence token
+    past `inputs`' own (padding after it is not output). Runs in eval mode, without gradients, the model held alone."""
     with exclusively(model), switched_to_eval(model), torch.inference_mode():
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+        output = model.generate(**inputs, **generate_options)
     sequences = getattr(output, "sequences", output).to("cpu").tolist()
     eos = getattr(model.generation_config, "eos_token_id", None)
     eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
-    # Position 0 is the start token, which may share its id with padding or end of sequence.
-    ends = [next((i + 1 for i in range(1, len(seq)) if seq[i] in eos), len(seq)) for seq in sequences]
+    # An encoder-decoder's sequences start with the start token, which may share its id with padding or end of
+    # sequence; a decoder's repeat its input.
+    begin = 1 if is_encoder_decoder(model) else inputs["input_ids"].shape[1]
+    ends = [next((i + 1 for i in range(begin, len(seq)) if seq[i] in eos), len(seq)) for seq in sequences]
     return [sequence[:end] for sequence, end in zip(sequences, ends)]
+
+
+def _greedy_output(model, inputs, max_new_tokens: int) -> list[list[int]]:
+    """The model's own greedy continuation of each row, each cut after its first end-of-sequence token."""
+    check_can_generate(model, "pass decoder_text=... (or load the model with its generation head)")
+    return generated(model, inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
 
 
 # -- the result -----------------------------------------------------------------------------------
