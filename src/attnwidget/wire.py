@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .capturing import Capture, Sink
+from .capturing import Capture, Sink, rows_per_chunk
 
 CONTRACT_VERSION = 5
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
@@ -25,6 +25,7 @@ ATTENTION_SCALE = 255
 
 FLOAT16_DTYPE = "float16"
 _FLOAT16_LITTLE_ENDIAN = np.dtype("<f2")
+_FLOAT32_LITTLE_ENDIAN = np.dtype("<f4")
 """Browsers read typed arrays in the host's byte order, which is little-endian everywhere they run."""
 
 CHUNK_KEY_SEPARATOR = "/"
@@ -56,6 +57,7 @@ REQUEST_KIND = "request"
 RESPONSE_KIND = "response"
 WHAT_ATTENTION = "attention"
 WHAT_QUERY_KEY = "query_key"
+WHAT_TILE = "tile"
 
 # Images (docs/data-contract.md, "Images"): Python asks with "image_request", every displayed
 # view answers with "image" carrying the same id, and the file as the message's one buffer.
@@ -206,17 +208,28 @@ def _bin_starts(count: int, bins: int) -> np.ndarray:
     return -(-np.arange(bins) * count // bins)
 
 
-def thumbnail(attention: np.ndarray) -> np.ndarray:
-    """One head's [n_query, n_key] attention max-pooled to `thumbnail_shape`, as uint8 bytes: each pixel keeps the
-    strongest value of its block, so a one-cell diagonal or a single column stays visible. NaN (a fully masked row)
+def _pool(block: np.ndarray, row_bounds: np.ndarray, column_starts: np.ndarray, pooling: str) -> np.ndarray:
+    """Rows [row_bounds[i], row_bounds[i + 1]) of `block` by the columns from each of `column_starts` on, each block
+    reduced to its maximum or mean, as float32 [len(row_bounds) - 1, len(column_starts)]. NaN (a fully masked row)
     counts as nothing."""
-    n_query, n_key = attention.shape
-    rows, columns = thumbnail_shape(n_query, n_key)
     # Blocks of whole rows first, each a contiguous slice (reduceat down the rows of 4096 x 4096 is 20 times slower);
     # then the columns of the small result.
-    bounds = [*_bin_starts(n_query, rows), n_query]
-    pooled = np.stack([np.fmax.reduce(attention[start:stop], axis=0) for start, stop in zip(bounds, bounds[1:])])
-    pooled = np.fmax.reduceat(pooled, _bin_starts(n_key, columns), axis=1)
+    if pooling == "max":
+        rows = [np.fmax.reduce(block[start:stop], axis=0) for start, stop in zip(row_bounds, row_bounds[1:])]
+        return np.fmax.reduceat(np.stack(rows), column_starts, axis=1).astype(np.float32, copy=False)
+    block = np.nan_to_num(block, nan=0.0)
+    rows = [block[start:stop].sum(axis=0, dtype=np.float64) for start, stop in zip(row_bounds, row_bounds[1:])]
+    sums = np.add.reduceat(np.stack(rows), column_starts, axis=1)
+    counts = np.outer(np.diff(row_bounds), np.diff([*column_starts, block.shape[1]]))
+    return (sums / counts).astype(np.float32)
+
+
+def thumbnail(attention: np.ndarray) -> np.ndarray:
+    """One head's [n_query, n_key] attention max-pooled to `thumbnail_shape`, as uint8 bytes: each pixel keeps the
+    strongest value of its block, so a one-cell diagonal or a single column stays visible."""
+    n_query, n_key = attention.shape
+    rows, columns = thumbnail_shape(n_query, n_key)
+    pooled = _pool(attention, np.array([*_bin_starts(n_query, rows), n_query]), _bin_starts(n_key, columns), "max")
     return np.frombuffer(quantize_attention(pooled), dtype=np.uint8).reshape(rows, columns)
 
 
@@ -231,6 +244,81 @@ def layer_thumbnails(capture: Capture, stack: str, layer: int) -> bytes:
 def all_thumbnails(capture: Capture) -> dict[str, bytes]:
     """Every layer's thumbnails keyed by `chunk_key`: the `_thumbs` trait."""
     return {key: layer_thumbnails(capture, *parse_chunk_key(key)) for key in all_chunk_keys(capture)}
+
+
+# -- tiles (matrix view) --------------------------------------------------------------------
+# A tile is a region [q0, q1) x [k0, k1) of one head pooled to at most `rows` x `columns`, bins as the thumbnails'.
+# Its values are float32, not bytes: at 4096 tokens most weights are near 1/4096, below the byte's 1/255 step, and a
+# log scale needs them. Layout (little-endian float32): the region's peak and its peak past key 0 (both over cells,
+# the first also over the sink weights), rows x columns pooled values, each pooled row's largest value over all its
+# keys (its whole rows, not only the region's columns, and their sink weights), then, for a layer with sinks, the
+# pooled sink weight of each row.
+TILE_DTYPE = "float32"
+TILE_POOLINGS = ("max", "mean")
+MAX_TILE_SIDE = 2048
+"""The most rows or columns a tile has: a canvas 1024 CSS pixels wide at two device pixels each. 16 MiB at most."""
+
+
+def tile_bytes(rows: int, columns: int, has_sinks: bool) -> int:
+    """What a tile of `rows` x `columns` weighs."""
+    return _FLOAT32_LITTLE_ENDIAN.itemsize * (2 + rows * columns + rows * (2 if has_sinks else 1))
+
+
+def head_tile(
+    capture: Capture, stack: str, layer: int, head: int, region: tuple[int, int, int, int], shape: tuple[int, int],
+    pooling: str,
+) -> bytes:
+    """The tile of `region` (q0, q1, k0, k1) of one head pooled to `shape` (rows, columns) by `pooling`, computing
+    only the region's query rows, a few bins at a time, so a tile of a 4096-token head never holds the head."""
+    q0, q1, k0, k1 = region
+    rows, columns = shape
+    row_bounds = q0 + np.array([*_bin_starts(q1 - q0, rows), q1 - q0])
+    column_starts = _bin_starts(k1 - k0, columns)
+    sinks = capture.sinks(layer, stack)
+    step = rows_per_chunk(len(capture.stack_tokens(stack)[1]))
+    cells, row_peaks, sink_weights_pooled = [], [], []
+    peak = past_first = 0.0
+    first = 0
+    while first < rows:
+        # Whole bins, about `step` query rows of them (at least one bin) at once.
+        last = first + 1
+        while last < rows and row_bounds[last + 1] - row_bounds[first] <= step:
+            last += 1
+        start, stop = int(row_bounds[first]), int(row_bounds[last])
+        rows_here = capture.head_rows(layer, head, start, stop, stack).astype(np.float32, copy=False)
+        block = np.nan_to_num(rows_here, nan=0.0)
+        bounds = row_bounds[first : last + 1] - start
+        region_block = block[:, k0:k1]
+        cells.append(_pool(region_block, bounds, column_starts, pooling))
+        peak = max(peak, float(region_block.max()))
+        if k1 > 1:
+            past_first = max(past_first, float(block[:, max(k0, 1) : k1].max()))
+        row_max = block.max(axis=1)
+        if sinks is not None:
+            unseen = np.isneginf(np.reshape(sinks[head], -1))
+            # As in `head_chunk`: a row that sees no such key (-inf), or no key at all (NaN), gives the sink nothing.
+            weights = np.nan_to_num(sink_weights(rows_here), nan=0.0).astype(np.float32)
+            weights = np.where(unseen if unseen.size == 1 else unseen[start:stop], 0.0, weights)
+            sink_weights_pooled.append(_pool(weights[:, None], bounds, np.zeros(1, dtype=int), pooling)[:, 0])
+            peak = max(peak, float(weights.max()))
+            row_max = np.maximum(row_max, weights)
+        row_peaks.append(_pool(row_max[:, None], bounds, np.zeros(1, dtype=int), pooling)[:, 0])
+        first = last
+    parts = [np.array([peak, past_first]), *(c.ravel() for c in cells), *row_peaks, *sink_weights_pooled]
+    return np.concatenate(parts).astype(_FLOAT32_LITTLE_ENDIAN).tobytes()
+
+
+def tile_response(
+    request_id: Any, stack: str, layer: int, head: int, region: tuple[int, int, int, int], shape: tuple[int, int],
+    pooling: str,
+) -> dict[str, Any]:
+    """The message that goes with a tile."""
+    q0, q1, k0, k1 = region
+    return {
+        "kind": RESPONSE_KIND, "id": request_id, "what": WHAT_TILE, "stack": stack, "layer": layer, "head": head,
+        "q0": q0, "q1": q1, "k0": k0, "k1": k1, "rows": shape[0], "columns": shape[1], "pooling": pooling,
+        "dtype": TILE_DTYPE,
+    }  # fmt: skip
 
 
 def error_response(request_id: Any, message: str) -> dict[str, Any]:
@@ -275,7 +363,6 @@ def decode_float16(data: bytes | memoryview, shape: list[int] | tuple[int, ...])
 # float32, so the scores and softmax the browser shows equal the capture's to the digits shown;
 # a browser summing float16 products would be off in the third digit for scores around 20.
 QUERY_KEY_ALIGN = 8
-_FLOAT32_LITTLE_ENDIAN = np.dtype("<f4")
 _HEADER_LENGTH = np.dtype("<u4")
 
 

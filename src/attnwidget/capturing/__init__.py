@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, MemoryBudgetError
 from .from_tensors import capture_from_attention
-from .result import Capture, LayerRecord, Sink, StackRecord, TokenSide
+from .result import Capture, LayerRecord, Sink, StackRecord, TokenSide, rows_per_chunk
 from .loading import ModelLoadError, check_model, load_model, resolve_tokenizer
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "check_model",
     "load_model",
     "resolve_tokenizer",
+    "rows_per_chunk",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
