@@ -83,7 +83,7 @@ describe("matrix view", () => {
     const other = buildFixture({ tokens: ["a", "b", "c"] });
     model.fromPython({ meta: other.meta });
     await settle();
-    expect(host.querySelector(".aw-status")!.textContent).toMatch(/Could not load layer 0/);
+    expect(host.querySelector(".aw-status")!.textContent).toMatch(/Could not load head 0: .* re-create the widget/);
     model.fromPython({ _chunks: other.chunks });
     await settle();
     expect(host.querySelector(".aw-status")!.textContent).toBe("");
