@@ -416,7 +416,8 @@ export function matrixView(ctx: ViewContext): View {
 
   function draw(): void {
     const info = selection.info;
-    if (!info) return;
+    // Not laid out (hidden, or not yet measured): nothing to draw, and no tile of a size the view will not have.
+    if (!info || boxWidth <= 0) return;
     layout = computeLayout(info);
     const size = `${info.stack.name}/${info.query.tokens.length}x${info.key.tokens.length}`;
     if (size !== viewSize) [view, viewSize, lastDetail] = [WHOLE_MAP, size, null];
