@@ -58,12 +58,12 @@ describe("tile store", () => {
     const big = (q0: number) => where(q0, 2048, 1024);
     for (const q0 of [0, 1, 2]) {
       store.get(big(q0));
-      answer(model, model.sent().at(-1));
+      answer(model, model.sent().slice(-1)[0]);
       await settle();
     }
     expect(store.peek(big(0))).toBeDefined(); // now the most recently used
     store.get(big(3));
-    answer(model, model.sent().at(-1));
+    answer(model, model.sent().slice(-1)[0]);
     await settle();
     expect(4 * 8 * 2 ** 20).toBe(TILE_CACHE_BYTES); // four with their row peaks are over it
     expect(store.peek(big(1))).toBeUndefined();
