@@ -19,15 +19,19 @@ export interface Where {
 export const TILE_POOLINGS = ["max", "mean"] as const;
 export type Pooling = (typeof TILE_POOLINGS)[number];
 
-/** A tile: query rows [q0, q1) and key columns [k0, k1) of one head, pooled to `rows` × `columns`. */
-export interface TileWhere extends Where {
-  head: number;
+/** Query rows [q0, q1) and key columns [k0, k1) of a head, pooled to `rows` × `columns`. */
+export interface PooledRegion {
   q0: number;
   q1: number;
   k0: number;
   k1: number;
   rows: number;
   columns: number;
+}
+
+/** A tile: a pooled region of one head. */
+export interface TileWhere extends Where, PooledRegion {
+  head: number;
   pooling: Pooling;
 }
 

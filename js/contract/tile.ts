@@ -2,18 +2,12 @@
 // Python as little-endian float32 values, so weights far below a byte's 1/255 step keep their digits.
 
 import { headKey, toUint8 } from "./binary";
-import type { TileWhere } from "./messages";
+import type { PooledRegion, TileWhere } from "./messages";
 import type { Binary, Meta } from "./traits";
 import { stackInfo } from "./traits";
 
 /** A region of one head pooled to `rows` × `columns`: a tile from Python, or pooled in the browser from a chunk. */
-export interface Grid {
-  q0: number;
-  q1: number;
-  k0: number;
-  k1: number;
-  rows: number;
-  columns: number;
+export interface Grid extends PooledRegion {
   /** rows × columns pooled probabilities, row-major. */
   values: Float32Array;
   /** Each pooled row's largest value over all its keys and its sink weight: the full colour of a per-row scale. */

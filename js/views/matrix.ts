@@ -175,7 +175,7 @@ export function matrixView(ctx: ViewContext): View {
   const focusedKey = (info: StackInfo) => headKey(info.stack.name, selection.layer, selection.head);
   const idleText = (info: StackInfo | null) =>
     "Hover a cell to read its value; click a row to select that query token." +
-    (zoomable() ? " Wheel or pinch to zoom, drag to pan; + − arrows and 0 on the focused map." : "") +
+    (zoomable() ? " Wheel or pinch to zoom, drag to pan (keys: + − arrows 0)." : "") +
     (hasSegmentB(info) ? " The orange lines mark where sentence B starts." : "") +
     (info && hasSink(info) ? ` ${sinkColumnText(info)}` : "");
   /** What the column set apart stands for, where the layer has a sink. */
@@ -631,8 +631,10 @@ export function matrixView(ctx: ViewContext): View {
     const found = hover && info && valueAt(info, ...hover);
     if (!hover || !info || !found) {
       readout.textContent = idleText(info);
+      readout.title = readout.textContent; // whole, where two lines cut it
       return;
     }
+    readout.title = "";
     const [q, k] = hover;
     const { value, digits, block, full } = found;
     // On a relative scale, how far along it the value is, since its colour says only that.
@@ -772,6 +774,7 @@ export function matrixView(ctx: ViewContext): View {
       widthBefore = boxWidth;
       boxWidth = width;
       draw();
+      showReadout(); // whether the map zooms depends on its width
     }),
   );
   return viewOf(element, life, update, snapshot);

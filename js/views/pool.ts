@@ -3,7 +3,7 @@
 // Max pooling keeps a one-cell diagonal or a lone column visible at any size; mean pooling shows how much weight
 // a block holds.
 
-import type { Grid, Pooling } from "../contract";
+import type { Grid, PooledRegion, Pooling } from "../contract";
 
 /** Where each of `count` items lands among `bins` bins: item i in bin floor(i × bins / count). */
 export function binOf(count: number, bins: number): Int32Array {
@@ -22,12 +22,8 @@ export interface HeadBytes {
   step: number;
 }
 
-export interface Region {
-  q0: number;
-  q1: number;
-  k0: number;
-  k1: number;
-}
+/** Query rows [q0, q1) and key columns [k0, k1). */
+export type Region = Omit<PooledRegion, "rows" | "columns">;
 
 /** Each row's largest byte over all its keys and its sink weight, once per head's bytes. */
 const rowMaxima = new WeakMap<Uint8Array, Uint8Array>();
