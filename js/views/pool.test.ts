@@ -37,6 +37,8 @@ describe("pooling a head in the browser", () => {
       keys.map((ks) => rows.flatMap((q) => ks.map((k) => bytes.bytes[q * 9 + k] * STEP)).reduce((a, b) => a + b) / (rows.length * ks.length)),
     );
     rowsOf(grid.values, 2).forEach((row, r) => row.forEach((v, c) => expect(v).toBeCloseTo(hand[r][c], 6)));
+    const handMax = blocks.map((rows) => keys.map((ks) => Math.max(...rows.flatMap((q) => ks.map((k) => bytes.bytes[q * 9 + k] * STEP)))));
+    expect(rowsOf(poolHead(bytes, region, 3, 2, "max").values, 2)).toEqual(handMax.map((row) => row.map(Math.fround)));
     // The sink weights pool the same way down the rows.
     const sinkHand = blocks.map((rows) => rows.reduce((sum, q) => sum + bytes.sinks![q] * STEP, 0) / rows.length);
     [...grid.sinks!].forEach((v, r) => expect(v).toBeCloseTo(sinkHand[r], 6));

@@ -57,12 +57,28 @@ function poolColumn(perRow: ArrayLike<number>, region: Region, rowBin: Int32Arra
 
 /** `region` of the head pooled to `rows` × `columns` (each at most the region's span). */
 export function poolHead(head: HeadBytes, region: Region, rows: number, columns: number, pooling: Pooling): Grid {
-  const { bytes, nk, step } = head;
   const { q0, q1, k0, k1 } = region;
   const rowBin = binOf(q1 - q0, rows);
   const columnBin = binOf(k1 - k0, columns);
-  const acc = new Float64Array(rows * columns);
-  let peak = 0;
+  const { values, peak, peakPastFirst } = (pooling === "max" ? maxPooled : meanPooled)(head, region, rowBin, columnBin, rows, columns);
+  const { step } = head;
+  let sinkPeak = 0;
+  if (head.sinks) for (let q = q0; q < q1; q++) sinkPeak = Math.max(sinkPeak, head.sinks[q]);
+  const sinks = head.sinks && poolColumn(head.sinks, region, rowBin, rows, pooling, step);
+  const rowPeaks = poolColumn(rowMaximaOf(head), region, rowBin, rows, pooling, step);
+  return { ...region, rows, columns, values, rowPeaks, sinks, peak: Math.max(peak, sinkPeak) * step, peakPastFirst: peakPastFirst * step, step };
+}
+
+interface Pooled {
+  values: Float32Array;
+  /** The region's largest byte, and its largest past key 0. */
+  peak: number;
+  peakPastFirst: number;
+}
+
+// Two loops, one per pooling, each with nothing but typed arrays inside: 512 × 512 bytes pool in a few milliseconds.
+function maxPooled({ bytes, nk, step }: HeadBytes, { q0, q1, k0, k1 }: Region, rowBin: Int32Array, columnBin: Int32Array, rows: number, columns: number): Pooled {
+  const acc = new Uint8Array(rows * columns);
   let peakPastFirst = 0;
   for (let q = q0; q < q1; q++) {
     const base = rowBin[q - q0] * columns;
@@ -70,25 +86,40 @@ export function poolHead(head: HeadBytes, region: Region, rows: number, columns:
     for (let k = k0; k < k1; k++) {
       const byte = bytes[row + k];
       const at = base + columnBin[k - k0];
-      if (pooling === "max") {
-        if (byte > acc[at]) acc[at] = byte;
-      } else acc[at] += byte;
-      if (byte > peak) peak = byte;
-      if (k > 0 && byte > peakPastFirst) peakPastFirst = byte;
+      if (byte > acc[at]) acc[at] = byte;
     }
+    // Key 0 is left out of one peak: past it, each row's largest.
+    for (let k = Math.max(k0, 1); k < k1; k++) if (bytes[row + k] > peakPastFirst) peakPastFirst = bytes[row + k];
   }
+  let peak = 0;
   const values = new Float32Array(rows * columns);
-  if (pooling === "max") for (let i = 0; i < values.length; i++) values[i] = acc[i] * step;
-  else {
-    const rowCounts = counts(rowBin, rows);
-    const columnCounts = counts(columnBin, columns);
-    for (let r = 0; r < rows; r++)
-      for (let c = 0; c < columns; c++) values[r * columns + c] = (acc[r * columns + c] * step) / (rowCounts[r] * columnCounts[c]);
+  for (let i = 0; i < acc.length; i++) {
+    if (acc[i] > peak) peak = acc[i];
+    values[i] = acc[i] * step;
   }
-  const sinks = head.sinks && poolColumn(head.sinks, region, rowBin, rows, pooling, step);
-  if (head.sinks) for (let q = q0; q < q1; q++) peak = Math.max(peak, head.sinks[q]);
-  const rowPeaks = poolColumn(rowMaximaOf(head), region, rowBin, rows, pooling, step);
-  return { ...region, rows, columns, values, rowPeaks, sinks, peak: peak * step, peakPastFirst: peakPastFirst * step, step };
+  return { values, peak, peakPastFirst };
+}
+
+function meanPooled({ bytes, nk, step }: HeadBytes, { q0, q1, k0, k1 }: Region, rowBin: Int32Array, columnBin: Int32Array, rows: number, columns: number): Pooled {
+  const sums = new Uint32Array(rows * columns);
+  let peak = 0;
+  let peakPastFirst = 0;
+  for (let q = q0; q < q1; q++) {
+    const base = rowBin[q - q0] * columns;
+    const row = q * nk;
+    for (let k = k0; k < k1; k++) {
+      const byte = bytes[row + k];
+      sums[base + columnBin[k - k0]] += byte;
+      if (byte > peak) peak = byte;
+    }
+    for (let k = Math.max(k0, 1); k < k1; k++) if (bytes[row + k] > peakPastFirst) peakPastFirst = bytes[row + k];
+  }
+  const rowCounts = counts(rowBin, rows);
+  const columnCounts = counts(columnBin, columns);
+  const values = new Float32Array(rows * columns);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < columns; c++) values[r * columns + c] = (sums[r * columns + c] * step) / (rowCounts[r] * columnCounts[c]);
+  return { values, peak, peakPastFirst };
 }
 
 function counts(bins: Int32Array, count: number): Int32Array {
