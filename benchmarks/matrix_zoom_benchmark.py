@@ -63,7 +63,7 @@ def tiles(n_tokens: int, repeat: int) -> None:
         "overview tile, mean pooling": {**tile(1), "pooling": "mean"},
     }
     print(f"layer {layer}, head {head}; seconds are the median of {repeat}")
-    print(f"| answer | region | pooled to | seconds | bytes |\n|---|---|---|---:|---:|")
+    print("| answer | region | pooled to | seconds | bytes |\n|---|---|---|---:|---:|")
     for name, fields in requests.items():
         content = {"kind": "request", "id": 1, "stack": "self", "layer": layer, "head": head, **fields}
         times = []

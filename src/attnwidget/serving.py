@@ -2,7 +2,8 @@
 
 Every head's thumbnail goes up front. A capture whose attention fits the preload budget opens with
 every head; a larger one with the head on screen (when it fits the budget itself), and the browser
-asks for the others, one head per message, as it shows them. Queries and
+asks for the others, one head per message, as it shows them; the matrix view asks for a head of more
+than 2048 tokens as tiles, the region on screen pooled to its pixels. Queries and
 keys (neuron view) go up front all or nothing. The requests and answers follow
 docs/data-contract.md; the bytes come from `wire.py`.
 """

@@ -265,7 +265,12 @@ def tile_bytes(rows: int, columns: int, has_sinks: bool) -> int:
 
 
 def head_tile(
-    capture: Capture, stack: str, layer: int, head: int, region: tuple[int, int, int, int], shape: tuple[int, int],
+    capture: Capture,
+    stack: str,
+    layer: int,
+    head: int,
+    region: tuple[int, int, int, int],
+    shape: tuple[int, int],
     pooling: str,
 ) -> bytes:
     """The tile of `region` (q0, q1, k0, k1) of one head pooled to `shape` (rows, columns) by `pooling`, computing
@@ -309,7 +314,12 @@ def head_tile(
 
 
 def tile_response(
-    request_id: Any, stack: str, layer: int, head: int, region: tuple[int, int, int, int], shape: tuple[int, int],
+    request_id: Any,
+    stack: str,
+    layer: int,
+    head: int,
+    region: tuple[int, int, int, int],
+    shape: tuple[int, int],
     pooling: str,
 ) -> dict[str, Any]:
     """The message that goes with a tile."""
@@ -341,7 +351,6 @@ def quoted(value: Any) -> str:
 def clipped(text: str) -> str:
     """`text` cut to a few hundred characters (an error message may quote a huge value whole)."""
     return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]}… ({len(text):,} characters)"
-
 
 
 # -- queries and keys (neuron view) -------------------------------------------------------
