@@ -211,15 +211,15 @@ def _bin_starts(count: int, bins: int) -> np.ndarray:
 def _pool(block: np.ndarray, row_bounds: np.ndarray, column_starts: np.ndarray, pooling: str) -> np.ndarray:
     """Rows [row_bounds[i], row_bounds[i + 1]) of `block` by the columns from each of `column_starts` on, each block
     reduced to its maximum or mean, as float32 [len(row_bounds) - 1, len(column_starts)]. NaN (a fully masked row)
-    counts as nothing."""
+    counts as nothing in a maximum; a block to average must hold none (`head_tile` zeroes them)."""
     # Blocks of whole rows first, each a contiguous slice (reduceat down the rows of 4096 x 4096 is 20 times slower);
     # then the columns of the small result.
     if pooling == "max":
         rows = [np.fmax.reduce(block[start:stop], axis=0) for start, stop in zip(row_bounds, row_bounds[1:])]
         return np.fmax.reduceat(np.stack(rows), column_starts, axis=1).astype(np.float32, copy=False)
-    block = np.nan_to_num(block, nan=0.0)
-    rows = [block[start:stop].sum(axis=0, dtype=np.float64) for start, stop in zip(row_bounds, row_bounds[1:])]
-    sums = np.add.reduceat(np.stack(rows), column_starts, axis=1)
+    # Rows summed in float32 (pairwise, so a bin of thousands of rows stays within 1e-6), then the columns in float64.
+    rows = [np.add.reduce(block[start:stop], axis=0) for start, stop in zip(row_bounds, row_bounds[1:])]
+    sums = np.add.reduceat(np.stack(rows).astype(np.float64), column_starts, axis=1)
     counts = np.outer(np.diff(row_bounds), np.diff([*column_starts, block.shape[1]]))
     return (sums / counts).astype(np.float32)
 
