@@ -256,8 +256,12 @@ describe("matrix zoom", () => {
   it("asks Python for tiles of a long head, pooled to the canvas, and draws only the region still on screen", async () => {
     const n = 2100; // past what is fetched whole (4 MiB)
     const tokens = Array.from({ length: n }, (_, i) => `w${i}`);
-    const model = fakeModel({ tokens, layers: 1, heads: 1, preload: "none", thumbnails: false, traits: { view: "matrix" } });
+    const thumbnail = Uint8Array.from({ length: 64 * 64 }, (_, i) => (i % 65 === 0 ? 255 : 0)); // its diagonal
+    const traits = { view: "matrix" as const, _thumbs: { "self/0": new DataView(thumbnail.buffer) } };
+    const model = fakeModel({ tokens, layers: 1, heads: 1, preload: "none", thumbnails: false, traits });
     const host = mount(model);
+    // The head's thumbnail stands in until the overview tile arrives.
+    expect(lastImage(host).picture.width).toBe(64);
     const [overview] = model.sent();
     expect(overview).toMatchObject({ what: "tile", q0: 0, q1: n, k0: 0, k1: n, pooling: "max" });
     expect(overview.rows).toBeLessThan(400);

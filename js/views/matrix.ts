@@ -304,7 +304,8 @@ export function matrixView(ctx: ViewContext): View {
       const regionKey = `${key}/${region.q0}-${region.q1}x${region.k0}-${region.k1}/${shape}/${pooling}`;
       return { overview, detail: remember(regionKey, source.head.bytes, () => poolHead(source.head, region, ...shape, pooling)) };
     }
-    const overview = tile(info, whole, wholeShape, false);
+    // The thumbnail stands in while the overview tile is on its way.
+    const overview = tile(info, whole, wholeShape, false) ?? thumbnailOf(info);
     if (!zoomed) return { overview, detail: null };
     const detail = tile(info, region, tileShape(region, lay), true);
     const head = `${focusedKey(info)}/${pooling}`;
