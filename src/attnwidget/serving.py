@@ -131,9 +131,8 @@ def _serve_tile(capture: Capture, request: dict[str, Any], stack: str, layer: in
             )
     if pooling not in wire.TILE_POOLINGS:
         raise BadRequest(f"pooling must be one of {list(wire.TILE_POOLINGS)}; got {wire.quoted(pooling)}")
-    region, shape = (q0, q1, k0, k1), (rows, columns)
-    tile = wire.head_tile(capture, stack, layer, head, region, shape, pooling)
-    return wire.tile_response(request.get("id"), stack, layer, head, region, shape, pooling), [tile]
+    tile = wire.Tile(stack, layer, head, q0, q1, k0, k1, rows, columns, pooling)
+    return wire.tile_response(request.get("id"), tile), [wire.head_tile(capture, tile)]
 
 
 def _span(request: dict[str, Any], start_name: str, stop_name: str, count: int, side: str) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -264,71 +265,64 @@ def tile_bytes(rows: int, columns: int, has_sinks: bool) -> int:
     return _FLOAT32_LITTLE_ENDIAN.itemsize * (2 + rows * columns + rows * (2 if has_sinks else 1))
 
 
-def head_tile(
-    capture: Capture,
-    stack: str,
-    layer: int,
-    head: int,
-    region: tuple[int, int, int, int],
-    shape: tuple[int, int],
-    pooling: str,
-) -> bytes:
-    """The tile of `region` (q0, q1, k0, k1) of one head pooled to `shape` (rows, columns) by `pooling`, computing
-    only the region's query rows, a few bins at a time, so a tile of a 4096-token head never holds the head."""
-    q0, q1, k0, k1 = region
-    rows, columns = shape
-    row_bounds = q0 + np.array([*_bin_starts(q1 - q0, rows), q1 - q0])
-    column_starts = _bin_starts(k1 - k0, columns)
-    sinks = capture.sinks(layer, stack)
-    step = rows_per_chunk(len(capture.stack_tokens(stack)[1]))
+@dataclass(frozen=True)
+class Tile:
+    """What a tile request names: query rows [q0, q1) and keys [k0, k1) of one head, pooled to rows x columns."""
+
+    stack: str
+    layer: int
+    head: int
+    q0: int
+    q1: int
+    k0: int
+    k1: int
+    rows: int
+    columns: int
+    pooling: str
+
+
+def head_tile(capture: Capture, tile: Tile) -> bytes:
+    """The tile's float32 values, computing only the region's query rows, a few bins at a time, so a tile of a
+    4096-token head never holds the head."""
+    row_bounds = tile.q0 + np.array([*_bin_starts(tile.q1 - tile.q0, tile.rows), tile.q1 - tile.q0])
+    column_starts = _bin_starts(tile.k1 - tile.k0, tile.columns)
+    sinks = capture.sinks(tile.layer, tile.stack)
+    step = rows_per_chunk(len(capture.stack_tokens(tile.stack)[1]))
     cells, row_peaks, sink_weights_pooled = [], [], []
     peak = past_first = 0.0
     first = 0
-    while first < rows:
+    while first < tile.rows:
         # Whole bins, about `step` query rows of them (at least one bin) at once.
         last = first + 1
-        while last < rows and row_bounds[last + 1] - row_bounds[first] <= step:
+        while last < tile.rows and row_bounds[last + 1] - row_bounds[first] <= step:
             last += 1
         start, stop = int(row_bounds[first]), int(row_bounds[last])
-        rows_here = capture.head_rows(layer, head, start, stop, stack).astype(np.float32, copy=False)
+        rows_here = capture.head_rows(tile.layer, tile.head, start, stop, tile.stack).astype(np.float32, copy=False)
         block = np.nan_to_num(rows_here, nan=0.0)
         bounds = row_bounds[first : last + 1] - start
-        region_block = block[:, k0:k1]
-        cells.append(_pool(region_block, bounds, column_starts, pooling))
+        region_block = block[:, tile.k0 : tile.k1]
+        cells.append(_pool(region_block, bounds, column_starts, tile.pooling))
         peak = max(peak, float(region_block.max()))
-        if k1 > 1:
-            past_first = max(past_first, float(block[:, max(k0, 1) : k1].max()))
+        if tile.k1 > 1:
+            past_first = max(past_first, float(block[:, max(tile.k0, 1) : tile.k1].max()))
         row_max = block.max(axis=1)
         if sinks is not None:
-            unseen = np.isneginf(np.reshape(sinks[head], -1))
+            unseen = np.isneginf(np.reshape(sinks[tile.head], -1))
             # As in `head_chunk`: a row that sees no such key (-inf), or no key at all (NaN), gives the sink nothing.
             weights = np.nan_to_num(sink_weights(rows_here), nan=0.0).astype(np.float32)
             weights = np.where(unseen if unseen.size == 1 else unseen[start:stop], 0.0, weights)
-            sink_weights_pooled.append(_pool(weights[:, None], bounds, np.zeros(1, dtype=int), pooling)[:, 0])
+            sink_weights_pooled.append(_pool(weights[:, None], bounds, np.zeros(1, dtype=int), tile.pooling)[:, 0])
             peak = max(peak, float(weights.max()))
             row_max = np.maximum(row_max, weights)
-        row_peaks.append(_pool(row_max[:, None], bounds, np.zeros(1, dtype=int), pooling)[:, 0])
+        row_peaks.append(_pool(row_max[:, None], bounds, np.zeros(1, dtype=int), tile.pooling)[:, 0])
         first = last
     parts = [np.array([peak, past_first]), *(c.ravel() for c in cells), *row_peaks, *sink_weights_pooled]
     return np.concatenate(parts).astype(_FLOAT32_LITTLE_ENDIAN).tobytes()
 
 
-def tile_response(
-    request_id: Any,
-    stack: str,
-    layer: int,
-    head: int,
-    region: tuple[int, int, int, int],
-    shape: tuple[int, int],
-    pooling: str,
-) -> dict[str, Any]:
-    """The message that goes with a tile."""
-    q0, q1, k0, k1 = region
-    return {
-        "kind": RESPONSE_KIND, "id": request_id, "what": WHAT_TILE, "stack": stack, "layer": layer, "head": head,
-        "q0": q0, "q1": q1, "k0": k0, "k1": k1, "rows": shape[0], "columns": shape[1], "pooling": pooling,
-        "dtype": TILE_DTYPE,
-    }  # fmt: skip
+def tile_response(request_id: Any, tile: Tile) -> dict[str, Any]:
+    """The message that goes with a tile: the request's fields."""
+    return {"kind": RESPONSE_KIND, "id": request_id, "what": WHAT_TILE, **asdict(tile), "dtype": TILE_DTYPE}
 
 
 def error_response(request_id: Any, message: str) -> dict[str, Any]:
