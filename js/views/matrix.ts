@@ -68,6 +68,8 @@ const LOCAL_HEAD_BYTES = 4 * 2 ** 20;
 const MAX_TILE_SIDE = 2048;
 /** After the last zoom or pan step, wait this long before asking Python for the region: a wheel sends dozens. */
 const TILE_DELAY_MS = 60;
+/** A region up to this many cells is pooled at each step (about 4 ms); a larger one once the steps pause. */
+const POOL_AT_ONCE_CELLS = 2 ** 20;
 /** Zoom per pixel of wheel travel; a pinch arrives as ctrl+wheel with small deltas, so it counts more. */
 const WHEEL_ZOOM = { wheel: 0.002, pinch: 0.01, linePixels: 16 };
 /** A key press zooms by this factor, or pans by this share of the view. */
@@ -99,6 +101,14 @@ type Source =
 /** Every k-th index, so labels never overlap: k = 1 when cells are tall enough for text. */
 export function labelStep(cell: number): number {
   return Math.max(1, Math.ceil(LABEL_SPACING / cell));
+}
+
+/** The widest label of a token list, up to the gutter's width, measured once per list: 4096 tokens take 20 ms. */
+const widest = new WeakMap<string[], number>();
+function longest(tokens: string[]): number {
+  let width = widest.get(tokens);
+  if (width === undefined) widest.set(tokens, (width = Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))))));
+  return width;
 }
 
 /** Whether either axis has a sentence B to mark. */
@@ -162,11 +172,11 @@ export function matrixView(ctx: ViewContext): View {
   let failuresOf: unknown = null;
   /** Head keys asked for whole, so each is asked once while it loads. */
   const asked = new Set<string>();
-  /** The region tile the view waits for, the last one that arrived, and the timer that asks. */
+  /** The region on screen the view waits for (a tile, or pooling here), the last one it drew, and the wait. */
   let wantedDetail = "";
   let lastDetail: { head: string; grid: Grid } | null = null;
-  let tileTimer: ReturnType<typeof setTimeout> | undefined;
-  life.add(() => clearTimeout(tileTimer));
+  let pauseTimer: ReturnType<typeof setTimeout> | undefined;
+  life.add(() => clearTimeout(pauseTimer));
   /** Grids pooled here, kept while only the hover or the view's position changes. */
   let pooled: { key: string; grid: Grid }[] = [];
   const images = new WeakMap<Grid, { key: string; canvas: HTMLCanvasElement | null }>();
@@ -185,7 +195,6 @@ export function matrixView(ctx: ViewContext): View {
   };
 
   function computeLayout(info: StackInfo, width = boxWidth): Layout {
-    const longest = (tokens: string[]) => Math.min(MAX_GUTTER, Math.max(0, ...tokens.map((t) => textWidth(t, LABEL_FONT))));
     // At least room for the "key →" / "query ↓" captions in the corner.
     const left = Math.max(56, Math.ceil(longest(info.query.tokens)) + 10);
     const top = Math.max(36, Math.ceil(longest(info.key.tokens)) + 10);
@@ -266,8 +275,10 @@ export function matrixView(ctx: ViewContext): View {
 
   /** A grid pooled here, kept under `key` for the same bytes, so the hover and panning pool nothing again. */
   const pooledFrom = new WeakMap<Grid, Uint8Array>();
+  const pooledAs = (key: string, bytes: Uint8Array) => pooled.find((entry) => entry.key === key && pooledFrom.get(entry.grid) === bytes);
+  const isPooled = (key: string, bytes: Uint8Array) => !!pooledAs(key, bytes);
   function remember(key: string, bytes: Uint8Array, make: () => Grid): Grid {
-    const found = pooled.find((entry) => entry.key === key && pooledFrom.get(entry.grid) === bytes);
+    const found = pooledAs(key, bytes);
     if (found) return found.grid;
     const grid = make();
     pooledFrom.set(grid, bytes);
@@ -296,21 +307,39 @@ export function matrixView(ctx: ViewContext): View {
     const region = visibleRegion(view, ext);
     const zoomed = view.zoom > 1;
     if (source.kind === "thumbnail") return { overview: source.grid, detail: null };
+    const head = `${focusedKey(info)}/${pooling}`;
     if (source.kind === "bytes") {
-      const key = focusedKey(info);
-      const overview = remember(`${key}/whole/${wholeShape}/${pooling}`, source.head.bytes, () => poolHead(source.head, whole, ...wholeShape, pooling));
+      const { bytes } = source.head;
+      const overview = remember(`${head}/whole/${wholeShape}`, bytes, () => poolHead(source.head, whole, ...wholeShape, pooling));
       if (!zoomed) return { overview, detail: null };
       const shape = tileShape(region, lay);
-      const regionKey = `${key}/${region.q0}-${region.q1}x${region.k0}-${region.k1}/${shape}/${pooling}`;
-      return { overview, detail: remember(regionKey, source.head.bytes, () => poolHead(source.head, region, ...shape, pooling)) };
+      const key = `${head}/${region.q0}-${region.q1}x${region.k0}-${region.k1}/${shape}`;
+      const pool = () => remember(key, bytes, () => poolHead(source.head, region, ...shape, pooling));
+      // A region of millions of cells (a 4096-token head barely zoomed) is pooled once the wheel pauses, as a tile
+      // would be asked for: each step meanwhile stretches what was pooled last.
+      const cells = (region.q1 - region.q0) * (region.k1 - region.k0);
+      if (cells <= POOL_AT_ONCE_CELLS || isPooled(key, bytes)) return { overview, detail: latestDetail(head, pool()) };
+      afterPause(key, () => (pool(), draw()));
+      return { overview, detail: latestDetail(head, null) };
     }
     // The thumbnail stands in while the overview tile is on its way.
     const overview = tile(info, whole, wholeShape, false) ?? thumbnailOf(info);
     if (!zoomed) return { overview, detail: null };
-    const detail = tile(info, region, tileShape(region, lay), true);
-    const head = `${focusedKey(info)}/${pooling}`;
+    return { overview, detail: latestDetail(head, tile(info, region, tileShape(region, lay), true)) };
+  }
+
+  /** The region's grid when it is here, else the last one of the same head and pooling, drawn where its cells are. */
+  function latestDetail(head: string, detail: Grid | null): Grid | null {
     if (detail) lastDetail = { head, grid: detail };
-    return { overview, detail: detail ?? (lastDetail?.head === head ? lastDetail.grid : null) };
+    return detail ?? (lastDetail?.head === head ? lastDetail.grid : null);
+  }
+
+  /** `work` once the zoom or pan has paused for a moment on the region named `key` (each step restarts the wait). */
+  function afterPause(key: string, work: () => void): void {
+    if (wantedDetail === key) return;
+    wantedDetail = key;
+    clearTimeout(pauseTimer);
+    pauseTimer = setTimeout(work, TILE_DELAY_MS);
   }
 
   /** A tile from Python if it is here; otherwise asked for (the region on screen after a pause) and null. */
@@ -328,12 +357,8 @@ export function matrixView(ctx: ViewContext): View {
         (message) => fail(head, message),
       );
     };
-    if (!later) ask();
-    else if (wantedDetail !== key) {
-      wantedDetail = key;
-      clearTimeout(tileTimer);
-      tileTimer = setTimeout(ask, TILE_DELAY_MS);
-    }
+    if (later) afterPause(key, ask);
+    else ask();
     return null;
   }
 
