@@ -296,6 +296,20 @@ describe("matrix zoom", () => {
     expect(readoutText(host)).toBe(`query ${q} “w${q}” → key ${k} “w${k}”: ${value.toPrecision(6)} (${Math.round((100 * value) / 0.5)}% of the head's maximum past key 0)`);
   });
 
+  it("pools a region of millions of cells from the head's bytes once the wheel pauses, stretching the overview until then", async () => {
+    const tokens = Array.from({ length: 2100 }, (_, i) => `w${i}`);
+    const host = mount(fakeModel({ tokens, layers: 1, heads: 1, thumbnails: false, traits: { view: "matrix" } }));
+    const overview = lastImage(host).picture;
+    wheel(host, pointAt(host, 1000, 1000, 2100), -120);
+    expect(lastImage(host).picture).toBe(overview); // the step drew at once, from what was pooled
+    expect(lastImage(host).source[2]).toBeLessThan(overview.width);
+    await wait(100);
+    const detail = lastImage(host);
+    expect(detail.picture).not.toBe(overview);
+    // The region's own grid, drawn from within its first pixel (the screen's edge may cut a cell).
+    expect(detail.source.slice(0, 2).every((x) => x >= 0 && x < 1)).toBe(true);
+  });
+
   it("shows the head's thumbnail, unzoomable, where the head's data cannot come, and says zooming needs it", async () => {
     const model = fakeModel({ preload: "none", traits: { view: "matrix" } });
     const host = mount(model);
