@@ -1,6 +1,7 @@
 // Data for the views that Python sends up front or on request: from a preloaded trait when Python sent it,
-// otherwise asked for over a custom message. Two kinds of it exist: attention chunks (one head of one layer of
-// one stack, uint8; below) and the neuron view's query-key records (one layer; js/neuron/store.ts).
+// otherwise asked for over a custom message. Three kinds of it exist: attention chunks (one head of one layer of
+// one stack, uint8; below), the neuron view's query-key records (one layer; js/neuron/store.ts) and the matrix
+// view's tiles (a region of one head, never preloaded; js/tiles.ts).
 //
 // What was asked for is kept in a bounded cache: a byte budget, least recently used first out. An evicted value
 // is asked for again when a view next needs it.
@@ -27,21 +28,27 @@ import {
 /** Bytes of answered data a page keeps per kind before evicting the least recently used. */
 export const CACHE_BYTES = 256 * 2 ** 20;
 
-/** One kind of data: how it is asked for (and so where it is preloaded), checked and weighed. */
-export interface DataKindSpec<T> {
+/** One kind of data: how it is asked for (and so where it is preloaded), keyed, checked and weighed. */
+export interface DataKindSpec<T, W extends Where = Where> {
   what: DataKind;
+  /** The value's key in the cache, and in its preloaded trait if any; `keyOf` (a head's or a layer's) if not given. */
+  key?(where: W): string;
   /** The value, checked against meta; throws an Error that names what does not fit. */
-  decode(meta: Meta, where: Where, binary: Binary): T;
+  decode(meta: Meta, where: W, binary: Binary): T;
   /** Why a value missing from the trait must not be asked for, or null when Python can answer. */
   unaskable(meta: Meta, key: string): string | null;
   /** Bytes the value holds, counted against the cache's budget. */
   size(value: T): number;
   /** Values never evicted however full the cache: what one view shows at once (every head of a layer). */
   kept(meta: Meta): number;
+  /** Bytes of answered values kept before evicting the least recently used; `CACHE_BYTES` if not given. */
+  budget?: number;
 }
 
-interface Pending<T> {
-  where: Where;
+const keyIn = <W extends Where>(kind: DataKindSpec<unknown, W>, where: W) => kind.key?.(where) ?? keyOf(where);
+
+interface Pending<T, W extends Where = Where> {
+  where: W;
   resolve(value: T): void;
   reject(error: Error): void;
 }
@@ -89,26 +96,26 @@ export class LruCache<T> {
   }
 }
 
-interface Cache<T> {
+interface Cache<T, W extends Where> {
   /** Values asked for and not evicted, answered or not; a key in here is not asked for again. */
   promises: Map<string, Promise<T>>;
   ready: LruCache<T>;
-  pending: Map<number, Pending<T>>;
+  pending: Map<number, Pending<T, W>>;
 }
 
-const caches = new WeakMap<Meta, Map<string, Cache<unknown>>>();
+const caches = new WeakMap<Meta, Map<string, Cache<unknown, never>>>();
 // Request ids only need to be unique per widget; one counter for the page and every kind of
 // request is simplest, and answers of one kind are never taken for another.
 let lastRequestId = 0;
 
-function cacheFor<T>(meta: Meta, kind: DataKindSpec<T>): Cache<T> {
+function cacheFor<T, W extends Where>(meta: Meta, kind: DataKindSpec<T, W>): Cache<T, W> {
   let byKind = caches.get(meta);
   if (!byKind) caches.set(meta, (byKind = new Map()));
-  let cache = byKind.get(kind.what) as Cache<T> | undefined;
+  let cache = byKind.get(kind.what) as Cache<T, W> | undefined;
   if (!cache) {
     const promises = new Map<string, Promise<T>>();
-    const ready = new LruCache<T>(CACHE_BYTES, kind.kept(meta), (key) => promises.delete(key));
-    byKind.set(kind.what, (cache = { promises, ready, pending: new Map() }));
+    const ready = new LruCache<T>(kind.budget ?? CACHE_BYTES, kind.kept(meta), (key) => promises.delete(key));
+    byKind.set(kind.what, (cache = { promises, ready, pending: new Map() }) as unknown as Cache<unknown, never>);
   }
   return cache;
 }
@@ -117,12 +124,12 @@ function cacheFor<T>(meta: Meta, kind: DataKindSpec<T>): Cache<T> {
  * Answers to requests of one kind, and values Python adds to its trait later, for one model.
  * Installed once per model from initialize(); returns its cleanup.
  */
-export function listenForData<T>(model: WidgetModel, kind: DataKindSpec<T>): () => void {
+export function listenForData<T, W extends Where>(model: WidgetModel, kind: DataKindSpec<T, W>): () => void {
   const known = () => {
     const meta = model.get("meta");
     return meta && caches.get(meta)?.has(kind.what) ? { meta, cache: cacheFor(meta, kind) } : null;
   };
-  const settle = (meta: Meta, pending: Pending<T>, binary: Binary) => {
+  const settle = (meta: Meta, pending: Pending<T, W>, binary: Binary) => {
     try {
       pending.resolve(kind.decode(meta, pending.where, binary));
     } catch (error) {
@@ -136,40 +143,40 @@ export function listenForData<T>(model: WidgetModel, kind: DataKindSpec<T>): () 
     if (!found || !pending) return; // another kind's answer, or one for data since replaced
     found.cache.pending.delete(content.id);
     if ("error" in content) pending.reject(new Error(content.error));
-    else if (!buffers?.[0]) pending.reject(new Error(`the answer for ${kind.what} ${keyOf(pending.where)} carried no data`));
+    else if (!buffers?.[0]) pending.reject(new Error(`the answer for ${kind.what} ${keyIn(kind, pending.where)} carried no data`));
     else settle(found.meta, pending, buffers[0]);
   };
   const trait = PRELOADED_IN[kind.what];
   const onTrait = () => {
     const found = known();
-    const values = model.get(trait) ?? {};
+    const values = (trait && model.get(trait)) ?? {};
     if (!found) return;
     for (const [id, pending] of found.cache.pending) {
-      const binary = values[keyOf(pending.where)];
+      const binary = values[keyIn(kind, pending.where)];
       if (!binary) continue;
       found.cache.pending.delete(id);
       settle(found.meta, pending, binary);
     }
   };
   model.on("msg:custom", onMessage);
-  model.on(`change:${trait}`, onTrait);
+  if (trait) model.on(`change:${trait}`, onTrait);
   return () => {
     model.off("msg:custom", onMessage);
-    model.off(`change:${trait}`, onTrait);
+    if (trait) model.off(`change:${trait}`, onTrait);
   };
 }
 
-export class DataStore<T> {
+export class DataStore<T, W extends Where = Where> {
   constructor(
     protected readonly model: WidgetModel,
-    private readonly kind: DataKindSpec<T>,
+    private readonly kind: DataKindSpec<T, W>,
   ) {}
 
   /** The value if it is already here, for drawing without waiting. */
-  peek(where: Where): T | undefined {
+  peek(where: W): T | undefined {
     const meta = this.model.get("meta");
     if (!meta) return undefined;
-    const key = keyOf(where);
+    const key = keyIn(this.kind, where);
     const cache = cacheFor(meta, this.kind);
     const ready = cache.ready.get(key);
     if (ready !== undefined) return ready;
@@ -185,10 +192,10 @@ export class DataStore<T> {
   }
 
   /** The value, from the trait or asked for (once while it stays cached); rejects with Python's error message. */
-  get(where: Where): Promise<T> {
+  get(where: W): Promise<T> {
     const meta = this.model.get("meta");
     if (!meta) return Promise.reject(new Error("the widget has no attention data (meta is empty)"));
-    const key = keyOf(where);
+    const key = keyIn(this.kind, where);
     const cache = cacheFor(meta, this.kind);
     const known = cache.promises.get(key);
     if (known) return known;
@@ -221,7 +228,8 @@ export class DataStore<T> {
   }
 
   private preloaded(key: string): Binary | undefined {
-    return this.model.get(PRELOADED_IN[this.kind.what])?.[key];
+    const trait = PRELOADED_IN[this.kind.what];
+    return trait && this.model.get(trait)?.[key];
   }
 }
 

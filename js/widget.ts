@@ -9,10 +9,11 @@ import { mountApp } from "./app";
 import { ChunkStore, listenForChunks } from "./chunks";
 import type { WidgetModel } from "./contract";
 import { listenForQueryKeys } from "./neuron/store";
+import { listenForTiles } from "./tiles";
 
 export default {
   initialize({ model }: { model: WidgetModel }): () => void {
-    const stops = [listenForChunks(model), listenForQueryKeys(model)];
+    const stops = [listenForChunks(model), listenForQueryKeys(model), listenForTiles(model)];
     return () => stops.forEach((stop) => stop());
   },
   render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {

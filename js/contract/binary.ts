@@ -6,8 +6,8 @@ import { WHAT, type DataKind, type Where } from "./messages";
 import type { Binary, BinaryTrait, Meta, StackInfo } from "./traits";
 import { stackInfo } from "./traits";
 
-/** The trait Python preloads each kind of requested data in. */
-export const PRELOADED_IN: Readonly<Record<DataKind, BinaryTrait>> = { [WHAT.attention]: "_chunks", [WHAT.queryKey]: "_qk" };
+/** The trait Python preloads each kind of requested data in; tiles are never preloaded. */
+export const PRELOADED_IN: Readonly<Partial<Record<DataKind, BinaryTrait>>> = { [WHAT.attention]: "_chunks", [WHAT.queryKey]: "_qk" };
 
 /** "<stack>/<layer>", the key of one layer's data in `_thumbs` and `_qk`. */
 export function chunkKey(stack: string, layer: number): string {

@@ -6,3 +6,4 @@ export * from "./traits";
 export * from "./messages";
 export * from "./binary";
 export * from "./query-key";
+export * from "./tile";

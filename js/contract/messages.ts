@@ -4,8 +4,9 @@
 /** Every message's `kind`, as both sides spell it. */
 export const KIND = { request: "request", response: "response", imageRequest: "image_request", image: "image" } as const;
 
-/** What a request asks for: one head's attention chunk, or one layer's query-key record (neuron view). */
-export const WHAT = { attention: "attention", queryKey: "query_key" } as const;
+/** What a request asks for: one head's attention chunk, one layer's query-key record (neuron view), or a tile: a
+ *  region of one head pooled to the matrix view's pixels. */
+export const WHAT = { attention: "attention", queryKey: "query_key", tile: "tile" } as const;
 export type DataKind = (typeof WHAT)[keyof typeof WHAT];
 
 /** Which data: a layer of a stack, and for attention the head. */
@@ -15,17 +16,33 @@ export interface Where {
   head?: number;
 }
 
+export const TILE_POOLINGS = ["max", "mean"] as const;
+export type Pooling = (typeof TILE_POOLINGS)[number];
+
+/** Query rows [q0, q1) and key columns [k0, k1) of a head, pooled to `rows` × `columns`. */
+export interface PooledRegion {
+  q0: number;
+  q1: number;
+  k0: number;
+  k1: number;
+  rows: number;
+  columns: number;
+}
+
+/** A tile: a pooled region of one head. */
+export interface TileWhere extends Where, PooledRegion {
+  head: number;
+  pooling: Pooling;
+}
+
 export const IMAGE_FORMATS = ["png", "svg"] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
-export interface Request {
+export interface Request extends Where, Partial<Omit<TileWhere, keyof Where>> {
   kind: typeof KIND.request;
   id: number;
   what: DataKind;
-  stack: string;
-  layer: number;
-  /** Only and always when asking for attention. */
-  head?: number;
+  /** `head` only and always when asking for attention or a tile; the region, size and pooling for a tile. */
 }
 
 export interface QueryKeyResponse {
@@ -47,13 +64,20 @@ export interface AttentionResponse {
   shape: [number, number];
 }
 
+export interface TileResponse extends TileWhere {
+  kind: typeof KIND.response;
+  id: number;
+  what: typeof WHAT.tile;
+  dtype: "float32";
+}
+
 export interface ErrorResponse {
   kind: typeof KIND.response;
   id: number;
   error: string;
 }
 
-export type Response = AttentionResponse | QueryKeyResponse | ErrorResponse;
+export type Response = AttentionResponse | QueryKeyResponse | TileResponse | ErrorResponse;
 
 export function request(id: number, what: DataKind, where: Where): Request {
   return { kind: KIND.request, id, what, ...where };

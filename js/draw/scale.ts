@@ -1,10 +1,11 @@
-// The matrix view's colour scale: which value gets full colour (1, the head's largest value, or
-// each row's largest) and the curve from value to colour. At hundreds of tokens a few "sink"
-// cells hold most of the weight, and on a fixed 0–1 scale everything else is near white.
+// The matrix view's colour scale: which value gets full colour (1, the head's largest value, the head's largest past
+// key 0, or each row's largest) and the curve from value to colour. At hundreds of tokens a few "sink" cells hold
+// most of the weight (often key 0, the first token, in every row), and on a fixed 0–1 scale everything else is near
+// white; at thousands of tokens most weights are near 1/n, which only a log curve tells apart.
 
 import { rampGradient, rampTable } from "./colors";
 
-export type ScaleRange = "fixed" | "head" | "row";
+export type ScaleRange = "fixed" | "head" | "rest" | "row";
 export type ScaleCurve = "sqrt" | "linear" | "log";
 
 export interface ColorScale {
@@ -12,11 +13,23 @@ export interface ColorScale {
   curve: ScaleCurve;
 }
 
-/** What the widget always showed: 0 to 1 through a square root. */
+/** What the widget always showed for short inputs: 0 to 1 through a square root (a gamma of ½). */
 export const DEFAULT_SCALE: ColorScale = { range: "fixed", curve: "sqrt" };
+/** From this many keys on, the default puts full colour at the head's largest value past key 0, on a log curve:
+ *  the first token's column no longer washes out the rest, and weights near 1/n still show. */
+export const LONG_INPUT_KEYS = 256;
+export const LONG_INPUT_SCALE: ColorScale = { range: "rest", curve: "log" };
+
+/** The scale a matrix of `keys` key columns opens on. */
+export const defaultScale = (keys: number): ColorScale => (keys >= LONG_INPUT_KEYS ? LONG_INPUT_SCALE : DEFAULT_SCALE);
 
 /** Each choice as the view's selects offer it. */
-export const RANGE_NAMES: Readonly<Record<ScaleRange, string>> = { fixed: "0 to 1", head: "head maximum", row: "row maximum" };
+export const RANGE_NAMES: Readonly<Record<ScaleRange, string>> = {
+  fixed: "0 to 1",
+  head: "head maximum",
+  rest: "head maximum past key 0",
+  row: "row maximum",
+};
 export const CURVE_NAMES: Readonly<Record<ScaleCurve, string>> = { sqrt: "square root", linear: "linear", log: "log" };
 
 /** Decades the log curve spans: a value below a thousandth of the full-colour value gets no colour. */
@@ -31,58 +44,48 @@ export function curvePosition(curve: ScaleCurve, fraction: number): number {
   return Math.max(0, 1 + Math.log10(t) / LOG_DECADES);
 }
 
-/** The largest byte of `count` bytes from `start`. */
-function largest(bytes: Uint8Array, start: number, count: number): number {
-  let top = 0;
-  for (let i = start; i < start + count; i++) if (bytes[i] > top) top = bytes[i];
-  return top;
-}
+/** Steps along the ramp a colour is picked from: finer than any screen tells apart. */
+const RAMP_STEPS = 255;
+
+/** Each curve's ramp step of a fraction t of the full colour, written for a loop over every cell. */
+const STEP_OF: Readonly<Record<ScaleCurve, (t: number) => number>> = {
+  linear: (t) => (t > 0 ? (Math.min(1, t) * RAMP_STEPS + 0.5) | 0 : 0),
+  sqrt: (t) => (t > 0 ? (Math.sqrt(Math.min(1, t)) * RAMP_STEPS + 0.5) | 0 : 0),
+  log: (t) => (t > 0 ? (Math.max(0, 1 + Math.log10(Math.min(1, t)) / LOG_DECADES) * RAMP_STEPS + 0.5) | 0 : 0),
+};
 
 /**
- * The RGBA pixels of one head's nq × nk attention bytes (from `start`) on `scale`, into `data`.
- * Returns the byte that got full colour: 255, the head's largest, or null when each row has its own.
+ * The RGBA pixels of `rows` × `columns` probabilities on `curve`, into `data`: value v of row r gets the colour of
+ * v / full(r) (a row with nothing gets paper).
  */
-export function paintScaled(
+export function paintValues(
   data: Uint8ClampedArray,
-  bytes: Uint8Array,
-  start: number,
-  nq: number,
-  nk: number,
-  scale: ColorScale,
+  values: ArrayLike<number>,
+  rows: number,
+  columns: number,
+  full: (row: number) => number,
+  curve: ScaleCurve,
   dark: boolean,
-): number | null {
-  // One byte → colour table per full-colour byte: at most 256 of them, made as rows need them.
-  const tables = new Map<number, Uint8ClampedArray>();
-  const tableFor = (top: number) => {
-    const full = Math.max(1, top); // an all-zero row stays paper
-    let table = tables.get(full);
-    if (!table) tables.set(full, (table = rampTable(dark, (byte) => curvePosition(scale.curve, byte / full))));
-    return table;
-  };
-  const headTop = scale.range === "fixed" ? 255 : scale.range === "head" ? largest(bytes, start, nq * nk) : null;
-  for (let q = 0; q < nq; q++) {
-    const row = start + q * nk;
-    const table = tableFor(headTop ?? largest(bytes, row, nk));
-    for (let k = 0; k < nk; k++) {
-      const from = bytes[row + k] * 4;
-      const to = (q * nk + k) * 4;
-      data[to] = table[from];
-      data[to + 1] = table[from + 1];
-      data[to + 2] = table[from + 2];
-      data[to + 3] = 255;
-    }
+): void {
+  // Whole pixels at once: the table and the image share one byte order, whatever the machine's.
+  const table = new Uint32Array(rampTable(dark, (step) => step / RAMP_STEPS).buffer);
+  const pixels = new Uint32Array(data.buffer, data.byteOffset, rows * columns);
+  const stepOf = STEP_OF[curve];
+  for (let r = 0; r < rows; r++) {
+    const top = full(r);
+    const scaleBy = top > 0 ? 1 / top : 0;
+    for (let i = r * columns, end = i + columns; i < end; i++) pixels[i] = table[stepOf(values[i] * scaleBy)];
   }
-  return headTop;
 }
 
 /** The legend's bar: value from 0 to the full-colour value, left to right, in the colours the heatmap uses. */
 export const scaleGradient = (scale: ColorScale, dark: boolean) => rampGradient(dark, (x) => curvePosition(scale.curve, x));
 
-/** What the legend's high end stands for: "1", "0.431 (head max)" (from the head's largest byte), "row max". */
-export function fullColorLabel(range: ScaleRange, headTop: number | null, toProbability: (byte: number) => number): string {
+/** What the legend's high end stands for: "1", "0.431 (head max)", "0.052 (max past key 0)", "row max". */
+export function fullColorLabel(range: ScaleRange, full: number | null): string {
   if (range === "fixed") return "1";
-  if (range === "row" || headTop === null) return "row max";
-  return `${toProbability(Math.max(1, headTop)).toFixed(3)} (head max)`;
+  if (range === "row" || full === null) return "row max";
+  return `${full.toFixed(3)} (${range === "head" ? "head max" : "max past key 0"})`;
 }
 
 /** "square-root scale", "log scale (3 decades)". */

@@ -238,6 +238,18 @@ describe("saving the current view", () => {
     expect(texts()).toContain("row max  attention, log scale (3 decades)");
   });
 
+  it("pictures the zoomed matrix as it is on screen: the rows and columns in view, not the whole map", async () => {
+    const tokens = Array.from({ length: 64 }, (_, i) => `t${i}`);
+    const host = mount(fakeModel({ tokens, traits: { view: "matrix" } }));
+    const texts = async () => [...parseSvg(await blobText((await clickSave(host, "Save SVG")).blob)).querySelectorAll("text")].map((t) => t.textContent);
+    expect(await texts()).toContain("t0");
+    const overlay = host.querySelectorAll<HTMLCanvasElement>(".aw-matrix canvas")[1];
+    for (let i = 0; i < 10; i++) overlay.dispatchEvent(new WheelEvent("wheel", { clientX: 250, clientY: 250, deltaY: -300, cancelable: true }));
+    const zoomed = await texts();
+    expect(zoomed).not.toContain("t0");
+    expect(zoomed.filter((t) => /^t\d+$/.test(t ?? "")).length).toBeGreaterThan(4);
+  });
+
   it("answers Python's image request with the picture as one buffer, and an error when there is nothing to draw", async () => {
     const model = fakeModel({ layers: 2, heads: 3, traits: { layer: 1, head: 0 } });
     const send = vi.spyOn(model, "send");

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { tileLength } from "../contract";
 import { drawCalls } from "../test/setup";
 import { button, chooseOption, labelled } from "../test/dom";
 import { FakeModel } from "../test/fake-model";
@@ -6,6 +7,7 @@ import { attentionByte, buildFixture, fakeModel } from "../test/fixtures";
 import { golden, goldenTraits } from "../test/golden";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { labelStep } from "./matrix";
+import { CELL_AT_MAX_ZOOM } from "./zoom";
 
 /** The RGBA pixels of the heatmap image the view drew last. */
 function heatmapPixels(host: HTMLElement): Uint8ClampedArray {
@@ -83,7 +85,7 @@ describe("matrix view", () => {
     const other = buildFixture({ tokens: ["a", "b", "c"] });
     model.fromPython({ meta: other.meta });
     await settle();
-    expect(host.querySelector(".aw-status")!.textContent).toMatch(/Could not load layer 0/);
+    expect(host.querySelector(".aw-status")!.textContent).toMatch(/Could not load head 0: .* re-create the widget/);
     model.fromPython({ _chunks: other.chunks });
     await settle();
     expect(host.querySelector(".aw-status")!.textContent).toBe("");
@@ -160,6 +162,166 @@ describe("matrix view", () => {
     button(host, "Head 2").click();
     expect(model.get("head")).toBe(2);
     expect(model.get("heads")).toEqual([0, 1, 2]);
+  });
+});
+
+/** The last image drawn on the base canvas: its source rectangle and where it went, and the picture itself. */
+function lastImage(host: HTMLElement): { picture: HTMLCanvasElement; source: number[]; target: number[] } {
+  const images = drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage");
+  const [, picture, ...rest] = images[images.length - 1] as [string, HTMLCanvasElement, ...number[]];
+  return { picture, source: rest.slice(0, 4), target: rest.slice(4) };
+}
+
+const imageCount = (host: HTMLElement) => drawCalls.get(matrixCanvases(host).base)!.filter((c) => c[0] === "drawImage").length;
+
+function wheel(host: HTMLElement, at: MouseEventInit, deltaY: number, times = 1): WheelEvent {
+  let event!: WheelEvent;
+  for (let i = 0; i < times; i++) {
+    event = new WheelEvent("wheel", { ...at, deltaY, cancelable: true, bubbles: true });
+    matrixCanvases(host).overlay.dispatchEvent(event);
+  }
+  return event;
+}
+
+const readoutText = (host: HTMLElement) => host.querySelector(".aw-readout")!.textContent;
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("matrix zoom", () => {
+  let restoreWidth: () => void;
+  beforeEach(() => (restoreWidth = withLayoutWidth(400)));
+  afterEach(() => restoreWidth());
+
+  const TOKENS = Array.from({ length: 64 }, (_, i) => `t${i}`);
+
+  it("zooms around the pointer down to single cells, pans by dragging without selecting a row, and resets on 0", () => {
+    const model = fakeModel({ tokens: TOKENS, traits: { view: "matrix" } });
+    const host = mount(model);
+    const whole = drawnAt(host);
+    const at = pointAt(host, 40, 20, 64);
+    const zoomIn = wheel(host, at, -300, 10);
+    expect(zoomIn.defaultPrevented).toBe(true);
+    // Deepest zoom: one source cell is CELL_AT_MAX_ZOOM pixels, and the cell under the pointer stayed under it.
+    const { source, target } = lastImage(host);
+    expect(target[2] / source[2]).toBeCloseTo(CELL_AT_MAX_ZOOM, 6);
+    const { overlay } = matrixCanvases(host);
+    overlay.dispatchEvent(new MouseEvent("mousemove", at));
+    expect(readoutText(host)).toBe(`query 40 “t40” → key 20 “t20”: ${(attentionByte(0, 0, 40, 20, 64) / 255).toFixed(3)}`);
+    // Dragging 48 pixels right shows two cells further left under the pointer; the press selects nothing.
+    overlay.dispatchEvent(new MouseEvent("mousedown", { ...at, button: 0 }));
+    window.dispatchEvent(new MouseEvent("mousemove", { clientX: at.clientX! + 2 * CELL_AT_MAX_ZOOM, clientY: at.clientY }));
+    window.dispatchEvent(new MouseEvent("mouseup"));
+    overlay.dispatchEvent(new MouseEvent("click", at));
+    expect(model.get("token")).toBeNull();
+    overlay.dispatchEvent(new MouseEvent("mousemove", { ...at, clientX: at.clientX! + 1 }));
+    expect(readoutText(host)).toMatch(/^query 40 “t40” → key 18 “t18”/);
+    overlay.dispatchEvent(new KeyboardEvent("keydown", { key: "0", bubbles: true }));
+    expect(drawnAt(host)).toEqual(whole);
+    // On the whole map, scrolling out is the page's: not taken.
+    expect(wheel(host, at, 300).defaultPrevented).toBe(false);
+  });
+
+  it("zooms and pans with + − and the arrows on the focused map", () => {
+    const host = mount(fakeModel({ tokens: TOKENS, traits: { view: "matrix" } }));
+    const { overlay } = matrixCanvases(host);
+    const press = (key: string) => overlay.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true }));
+    const [left, top, width, height] = drawnAt(host);
+    const under = (x: number, y: number) => {
+      overlay.dispatchEvent(new MouseEvent("mousemove", { clientX: left + x * width, clientY: top + y * height }));
+      return readoutText(host)!.match(/^query (\d+) .* key (\d+) /)!.slice(1).map(Number);
+    };
+    press("+");
+    // Zoomed 1.5 times around the centre, which stays put.
+    const shown = 64 / 1.5;
+    expect(under(0.5, 0.5)).toEqual([32, 32]);
+    expect(under(0.9, 0.9)).toEqual([Math.floor(32 + 0.4 * shown), Math.floor(32 + 0.4 * shown)]);
+    press("ArrowRight");
+    press("ArrowDown");
+    // Each arrow moves a fifth of what is on screen, and never past the map's edge.
+    const corner = 32 - shown / 2;
+    expect(under(0.001, 0.001)).toEqual([Math.floor(corner + 0.2 * shown), Math.floor(corner + 0.2 * shown)]);
+    press("ArrowDown");
+    expect(under(0.001, 0.001)).toEqual([Math.floor(64 - shown), Math.floor(corner + 0.2 * shown)]);
+    press("-");
+    expect(drawnAt(host)).toEqual([left, top, width, height]);
+    expect(under(0.5, 0.5)).toEqual([32, 32]);
+  });
+
+  it("draws the max-pooled map by default and the mean-pooled one when chosen", () => {
+    const host = mount(fakeModel({ tokens: TOKENS, traits: { view: "matrix" } }));
+    expect(labelled(host, "Pooling").value).toBe("max");
+    chooseOption(labelled(host, "Pooling"), "mean");
+    expect(labelled(host, "Pooling").value).toBe("mean");
+  });
+
+  it("asks Python for tiles of a long head, pooled to the canvas, and draws only the region still on screen", async () => {
+    const n = 2100; // past what is fetched whole (4 MiB)
+    const tokens = Array.from({ length: n }, (_, i) => `w${i}`);
+    const thumbnail = Uint8Array.from({ length: 64 * 64 }, (_, i) => (i % 65 === 0 ? 255 : 0)); // its diagonal
+    const traits = { view: "matrix" as const, _thumbs: { "self/0": new DataView(thumbnail.buffer) } };
+    const model = fakeModel({ tokens, layers: 1, heads: 1, preload: "none", thumbnails: false, traits });
+    const host = mount(model);
+    // The head's thumbnail stands in until the overview tile arrives.
+    expect(lastImage(host).picture.width).toBe(64);
+    const [overview] = model.sent();
+    expect(overview).toMatchObject({ what: "tile", q0: 0, q1: n, k0: 0, k1: n, pooling: "max" });
+    expect(overview.rows).toBeLessThan(400);
+    expect(model.sent().filter((m) => m.what === "attention")).toEqual([]);
+    const reply = (request: any, value: (i: number) => number) => {
+      const values = Float32Array.from({ length: tileLength(request.rows, request.columns, false) }, (_, i) => (i < 2 ? 0.5 : value(i - 2)));
+      model.reply({ ...request, kind: "response", dtype: "float32" }, [new DataView(values.buffer)]);
+    };
+    reply(overview, () => 0.01);
+    await settle();
+    expect(lastImage(host).picture.width).toBe(overview.columns);
+    const at = pointAt(host, 1000, 1000, n);
+    wheel(host, at, -400, 3);
+    await wait(100);
+    const first = model.sent().slice(-1)[0];
+    wheel(host, at, -400, 20); // zoomed on before the first region was answered
+    await wait(100);
+    const second = model.sent().slice(-1)[0];
+    expect(second.q1 - second.q0).toBeLessThan(first.q1 - first.q0);
+    expect([second.rows, second.columns]).toEqual([second.q1 - second.q0, second.k1 - second.k0]); // single cells
+    const drawn = imageCount(host);
+    reply(first, () => 0.02);
+    await settle();
+    expect(imageCount(host)).toBe(drawn);
+    reply(second, (i) => 1e-4 * (1 + i));
+    await settle();
+    expect(lastImage(host).picture.width).toBe(second.columns);
+    // A single cell of the tile reads out Python's float32 value to six digits.
+    matrixCanvases(host).overlay.dispatchEvent(new MouseEvent("mousemove", at));
+    const [q, k] = readoutText(host)!.match(/^query (\d+) .* key (\d+) /)!.slice(1).map(Number);
+    const value = Math.fround(1e-4 * (1 + (q - second.q0) * second.columns + (k - second.k0)));
+    expect(readoutText(host)).toBe(`query ${q} “w${q}” → key ${k} “w${k}”: ${value.toPrecision(6)} (${Math.round((100 * value) / 0.5)}% of the head's maximum past key 0)`);
+  });
+
+  it("pools a region of millions of cells from the head's bytes once the wheel pauses, stretching the overview until then", async () => {
+    const tokens = Array.from({ length: 2100 }, (_, i) => `w${i}`);
+    const host = mount(fakeModel({ tokens, layers: 1, heads: 1, thumbnails: false, traits: { view: "matrix" } }));
+    const overview = lastImage(host).picture;
+    wheel(host, pointAt(host, 1000, 1000, 2100), -120);
+    expect(lastImage(host).picture).toBe(overview); // the step drew at once, from what was pooled
+    expect(lastImage(host).source[2]).toBeLessThan(overview.width);
+    await wait(100);
+    const detail = lastImage(host);
+    expect(detail.picture).not.toBe(overview);
+    // The region's own grid, drawn from within its first pixel (the screen's edge may cut a cell).
+    expect(detail.source.slice(0, 2).every((x) => x >= 0 && x < 1)).toBe(true);
+  });
+
+  it("shows the head's thumbnail, unzoomable, where the head's data cannot come, and says zooming needs it", async () => {
+    const model = fakeModel({ preload: "none", traits: { view: "matrix" } });
+    const host = mount(model);
+    const [request] = model.sent();
+    model.reply({ kind: "response", id: request.id, error: "this export leaves out the attention of head 0 of layer 0 (self)" });
+    await settle();
+    expect(host.querySelector(".aw-status")!.textContent).toBe(
+      "Could not load head 0: this export leaves out the attention of head 0 of layer 0 (self). " +
+        "Showing the head's 8 × 8 thumbnail; zooming needs the head's data.",
+    );
+    expect(lastImage(host).picture.width).toBe(8);
+    expect(wheel(host, pointAt(host, 2, 2), -300).defaultPrevented).toBe(false);
   });
 });
 

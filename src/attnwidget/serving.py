@@ -2,7 +2,8 @@
 
 Every head's thumbnail goes up front. A capture whose attention fits the preload budget opens with
 every head; a larger one with the head on screen (when it fits the budget itself), and the browser
-asks for the others, one head per message, as it shows them. Queries and
+asks for the others, one head per message, as it shows them; the matrix view asks for a head of more
+than 2048 tokens as tiles, the region on screen pooled to its pixels. Queries and
 keys (neuron view) go up front all or nothing. The requests and answers follow
 docs/data-contract.md; the bytes come from `wire.py`.
 """
@@ -91,9 +92,10 @@ def answer_request(capture: Capture, content: Any) -> tuple[dict[str, Any], list
 
 def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     what = request.get("what")
-    if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY):
+    if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY, wire.WHAT_TILE):
         raise BadRequest(
-            f"unknown request what={wire.quoted(what)}; expected {wire.WHAT_ATTENTION!r} or {wire.WHAT_QUERY_KEY!r}"
+            f"unknown request what={wire.quoted(what)}; expected {wire.WHAT_ATTENTION!r}, {wire.WHAT_QUERY_KEY!r} "
+            f"or {wire.WHAT_TILE!r}"
         )
     stack, layer = request.get("stack"), request.get("layer")
     if stack not in capture.stacks:
@@ -108,8 +110,40 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
         return wire.query_key_response(request.get("id"), stack, layer), [wire.query_key_record(capture, stack, layer)]
     head = request.get("head")
     _check_index("head", head, capture.num_heads(stack), stack)
+    if what == wire.WHAT_TILE:
+        return _serve_tile(capture, request, stack, layer, head)
     chunk, shape = wire.head_chunk(capture, stack, layer, head)
     return wire.attention_response(request.get("id"), stack, layer, head, shape), [chunk]
+
+
+def _serve_tile(capture: Capture, request: dict[str, Any], stack: str, layer: int, head: int):
+    """A region of one head pooled to the size asked for (docs/data-contract.md, "Tiles")."""
+    n_query, n_key = (len(side) for side in capture.stack_tokens(stack))
+    q0, q1 = _span(request, "q0", "q1", n_query, "query")
+    k0, k1 = _span(request, "k0", "k1", n_key, "key")
+    rows, columns, pooling = request.get("rows"), request.get("columns"), request.get("pooling")
+    for name, value, span in (("rows", rows, q1 - q0), ("columns", columns, k1 - k0)):
+        most = min(span, wire.MAX_TILE_SIDE)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise BadRequest(
+                f"{name} must be an integer in 1..{most} (the region's {span} cells, at most {wire.MAX_TILE_SIDE} "
+                f"a tile); got {wire.quoted(value)}; ask for a smaller tile or a smaller region"
+            )
+    if pooling not in wire.TILE_POOLINGS:
+        raise BadRequest(f"pooling must be one of {list(wire.TILE_POOLINGS)}; got {wire.quoted(pooling)}")
+    tile = wire.Tile(stack, layer, head, q0, q1, k0, k1, rows, columns, pooling)
+    return wire.tile_response(request.get("id"), tile), [wire.head_tile(capture, tile)]
+
+
+def _span(request: dict[str, Any], start_name: str, stop_name: str, count: int, side: str) -> tuple[int, int]:
+    start, stop = request.get(start_name), request.get(stop_name)
+    whole = all(isinstance(value, int) and not isinstance(value, bool) for value in (start, stop))
+    if not whole or not 0 <= start < stop <= count:
+        raise BadRequest(
+            f"{start_name} and {stop_name} must be integers with 0 <= {start_name} < {stop_name} <= {count} (the "
+            f"{side} tokens); got {wire.quoted(start)} and {wire.quoted(stop)}"
+        )
+    return start, stop
 
 
 def _check_index(name: str, value: Any, count: int, stack: str) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import reprlib
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from .capturing import Capture, Generation, Sink
+from .capturing import Capture, Generation, Sink, rows_per_chunk
 
 CONTRACT_VERSION = 5
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
@@ -25,6 +26,7 @@ ATTENTION_SCALE = 255
 
 FLOAT16_DTYPE = "float16"
 _FLOAT16_LITTLE_ENDIAN = np.dtype("<f2")
+_FLOAT32_LITTLE_ENDIAN = np.dtype("<f4")
 """Browsers read typed arrays in the host's byte order, which is little-endian everywhere they run."""
 
 CHUNK_KEY_SEPARATOR = "/"
@@ -56,6 +58,7 @@ REQUEST_KIND = "request"
 RESPONSE_KIND = "response"
 WHAT_ATTENTION = "attention"
 WHAT_QUERY_KEY = "query_key"
+WHAT_TILE = "tile"
 
 # Images (docs/data-contract.md, "Images"): Python asks with "image_request", every displayed
 # view answers with "image" carrying the same id, and the file as the message's one buffer.
@@ -206,17 +209,28 @@ def _bin_starts(count: int, bins: int) -> np.ndarray:
     return -(-np.arange(bins) * count // bins)
 
 
-def thumbnail(attention: np.ndarray) -> np.ndarray:
-    """One head's [n_query, n_key] attention max-pooled to `thumbnail_shape`, as uint8 bytes: each pixel keeps the
-    strongest value of its block, so a one-cell diagonal or a single column stays visible. NaN (a fully masked row)
-    counts as nothing."""
-    n_query, n_key = attention.shape
-    rows, columns = thumbnail_shape(n_query, n_key)
+def _pool(block: np.ndarray, row_bounds: np.ndarray, column_starts: np.ndarray, pooling: str) -> np.ndarray:
+    """Rows [row_bounds[i], row_bounds[i + 1]) of `block` by the columns from each of `column_starts` on, each block
+    reduced to its maximum or mean, as float32 [len(row_bounds) - 1, len(column_starts)]. NaN (a fully masked row)
+    counts as nothing in a maximum; a block to average must hold none (`head_tile` zeroes them)."""
     # Blocks of whole rows first, each a contiguous slice (reduceat down the rows of 4096 x 4096 is 20 times slower);
     # then the columns of the small result.
-    bounds = [*_bin_starts(n_query, rows), n_query]
-    pooled = np.stack([np.fmax.reduce(attention[start:stop], axis=0) for start, stop in zip(bounds, bounds[1:])])
-    pooled = np.fmax.reduceat(pooled, _bin_starts(n_key, columns), axis=1)
+    if pooling == "max":
+        rows = [np.fmax.reduce(block[start:stop], axis=0) for start, stop in zip(row_bounds, row_bounds[1:])]
+        return np.fmax.reduceat(np.stack(rows), column_starts, axis=1).astype(np.float32, copy=False)
+    # Rows summed in float32 (pairwise, so a bin of thousands of rows stays within 1e-6), then the columns in float64.
+    rows = [np.add.reduce(block[start:stop], axis=0) for start, stop in zip(row_bounds, row_bounds[1:])]
+    sums = np.add.reduceat(np.stack(rows).astype(np.float64), column_starts, axis=1)
+    counts = np.outer(np.diff(row_bounds), np.diff([*column_starts, block.shape[1]]))
+    return (sums / counts).astype(np.float32)
+
+
+def thumbnail(attention: np.ndarray) -> np.ndarray:
+    """One head's [n_query, n_key] attention max-pooled to `thumbnail_shape`, as uint8 bytes: each pixel keeps the
+    strongest value of its block, so a one-cell diagonal or a single column stays visible."""
+    n_query, n_key = attention.shape
+    rows, columns = thumbnail_shape(n_query, n_key)
+    pooled = _pool(attention, np.array([*_bin_starts(n_query, rows), n_query]), _bin_starts(n_key, columns), "max")
     return np.frombuffer(quantize_attention(pooled), dtype=np.uint8).reshape(rows, columns)
 
 
@@ -241,6 +255,84 @@ def all_thumbnails(capture: Capture, layer_done: Callable[[int], None] | None = 
     return thumbnails
 
 
+# -- tiles (matrix view) --------------------------------------------------------------------
+# A tile is a region [q0, q1) x [k0, k1) of one head pooled to at most `rows` x `columns`, bins as the thumbnails'.
+# Its values are float32, not bytes: at 4096 tokens most weights are near 1/4096, below the byte's 1/255 step, and a
+# log scale needs them. Layout (little-endian float32): the region's peak and its peak past key 0 (both over cells,
+# the first also over the sink weights), rows x columns pooled values, each pooled row's largest value over all its
+# keys (its whole rows, not only the region's columns, and their sink weights), then, for a layer with sinks, the
+# pooled sink weight of each row.
+TILE_DTYPE = "float32"
+TILE_POOLINGS = ("max", "mean")
+MAX_TILE_SIDE = 2048
+"""The most rows or columns a tile has: a canvas 1024 CSS pixels wide at two device pixels each. 16 MiB at most."""
+
+
+def tile_bytes(rows: int, columns: int, has_sinks: bool) -> int:
+    """What a tile of `rows` x `columns` weighs."""
+    return _FLOAT32_LITTLE_ENDIAN.itemsize * (2 + rows * columns + rows * (2 if has_sinks else 1))
+
+
+@dataclass(frozen=True)
+class Tile:
+    """What a tile request names: query rows [q0, q1) and keys [k0, k1) of one head, pooled to rows x columns."""
+
+    stack: str
+    layer: int
+    head: int
+    q0: int
+    q1: int
+    k0: int
+    k1: int
+    rows: int
+    columns: int
+    pooling: str
+
+
+def head_tile(capture: Capture, tile: Tile) -> bytes:
+    """The tile's float32 values, computing only the region's query rows, a few bins at a time, so a tile of a
+    4096-token head never holds the head."""
+    row_bounds = tile.q0 + np.array([*_bin_starts(tile.q1 - tile.q0, tile.rows), tile.q1 - tile.q0])
+    column_starts = _bin_starts(tile.k1 - tile.k0, tile.columns)
+    sinks = capture.sinks(tile.layer, tile.stack)
+    step = rows_per_chunk(len(capture.stack_tokens(tile.stack)[1]))
+    cells, row_peaks, sink_weights_pooled = [], [], []
+    peak = past_first = 0.0
+    first = 0
+    while first < tile.rows:
+        # Whole bins, about `step` query rows of them (at least one bin) at once.
+        last = first + 1
+        while last < tile.rows and row_bounds[last + 1] - row_bounds[first] <= step:
+            last += 1
+        start, stop = int(row_bounds[first]), int(row_bounds[last])
+        rows_here = capture.head_rows(tile.layer, tile.head, start, stop, tile.stack).astype(np.float32, copy=False)
+        block = np.nan_to_num(rows_here, nan=0.0)
+        bounds = row_bounds[first : last + 1] - start
+        region_block = block[:, tile.k0 : tile.k1]
+        cells.append(_pool(region_block, bounds, column_starts, tile.pooling))
+        peak = max(peak, float(region_block.max()))
+        if tile.k1 > 1:
+            past_first = max(past_first, float(block[:, max(tile.k0, 1) : tile.k1].max()))
+        row_max = block.max(axis=1)
+        if sinks is not None:
+            unseen = np.isneginf(np.reshape(sinks[tile.head], -1))
+            # As in `head_chunk`: a row that sees no such key (-inf), or no key at all (NaN), gives the sink nothing.
+            weights = np.nan_to_num(sink_weights(rows_here), nan=0.0).astype(np.float32)
+            weights = np.where(unseen if unseen.size == 1 else unseen[start:stop], 0.0, weights)
+            sink_weights_pooled.append(_pool(weights[:, None], bounds, np.zeros(1, dtype=int), tile.pooling)[:, 0])
+            peak = max(peak, float(weights.max()))
+            row_max = np.maximum(row_max, weights)
+        row_peaks.append(_pool(row_max[:, None], bounds, np.zeros(1, dtype=int), tile.pooling)[:, 0])
+        first = last
+    parts = [np.array([peak, past_first]), *(c.ravel() for c in cells), *row_peaks, *sink_weights_pooled]
+    return np.concatenate(parts).astype(_FLOAT32_LITTLE_ENDIAN).tobytes()
+
+
+def tile_response(request_id: Any, tile: Tile) -> dict[str, Any]:
+    """The message that goes with a tile: the request's fields."""
+    return {"kind": RESPONSE_KIND, "id": request_id, "what": WHAT_TILE, **asdict(tile), "dtype": TILE_DTYPE}
+
+
 def error_response(request_id: Any, message: str) -> dict[str, Any]:
     return {"kind": RESPONSE_KIND, "id": request_id, "error": message}
 
@@ -263,7 +355,6 @@ def clipped(text: str) -> str:
     return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]}… ({len(text):,} characters)"
 
 
-
 # -- queries and keys (neuron view) -------------------------------------------------------
 def encode_float16(array: np.ndarray) -> tuple[bytes, dict[str, Any]]:
     """Any float array -> little-endian float16 bytes, with the `dtype` and `shape` the browser needs."""
@@ -283,7 +374,6 @@ def decode_float16(data: bytes | memoryview, shape: list[int] | tuple[int, ...])
 # float32, so the scores and softmax the browser shows equal the capture's to the digits shown;
 # a browser summing float16 products would be off in the third digit for scores around 20.
 QUERY_KEY_ALIGN = 8
-_FLOAT32_LITTLE_ENDIAN = np.dtype("<f4")
 _HEADER_LENGTH = np.dtype("<u4")
 
 

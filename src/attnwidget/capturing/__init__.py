@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, MemoryBudgetError
 from .from_tensors import capture_from_attention
-from .result import Capture, Generation, LayerRecord, Sink, StackRecord, TokenSide
+from .result import Capture, Generation, LayerRecord, Sink, StackRecord, TokenSide, rows_per_chunk
 from .loading import ModelLoadError, check_model, load_model, resolve_tokenizer
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "check_model",
     "load_model",
     "resolve_tokenizer",
+    "rows_per_chunk",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover

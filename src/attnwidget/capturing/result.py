@@ -20,6 +20,11 @@ DERIVE_CHUNK_BYTES = 16 * 2**20
 """Float32 scores of one head derived at once: 2048 query rows of a 2048-token input, 1024 of a 4096-token one."""
 
 
+def rows_per_chunk(n_key: int) -> int:
+    """How many query rows of one head make `DERIVE_CHUNK_BYTES` of float32 scores: at least one."""
+    return max(1, DERIVE_CHUNK_BYTES // (4 * n_key))
+
+
 @dataclass(frozen=True)
 class TokenSide:
     """The tokens of one input sequence ("input" for the encoder or sole stack, "decoder")."""
@@ -160,11 +165,19 @@ class LayerRecord:
         in flight stay at most `DERIVE_CHUNK_BYTES` however long the input. Inputs up to 2048 tokens are one
         chunk: every row comes out of the same ops the recorder checked against the model, bit for bit."""
         n_query, n_key = self.shape[1:]
-        step = max(1, DERIVE_CHUNK_BYTES // (4 * n_key))
+        step = rows_per_chunk(n_key)
         for start in range(0, n_query, step):
             stop = min(start + step, n_query)
+            # Derived even where the attention is stored: the recorder checks the stored array against this.
             out[start:stop] = self.derived_rows(head, np.arange(start, stop)).numpy()
         return out
+
+    def head_rows(self, head: int, start: int, stop: int) -> np.ndarray:
+        """Query rows [start, stop) of one head, [stop - start, n_key]: a view of the stored array, or derived for
+        those rows alone (callers keep `stop - start` to about `rows_per_chunk`)."""
+        if self.stored_attention is not None:
+            return self.stored_attention[head, start:stop]
+        return self.derived_rows(head, np.arange(start, stop)).numpy()
 
     def derived_rows(self, head: int, rows: np.ndarray) -> "torch.Tensor":
         """softmax(q @ k.T * scale + bias) of one head for some query rows, as a float32 tensor
@@ -305,6 +318,16 @@ class Capture:
         if not 0 <= head < record.shape[0]:
             raise IndexError(f"head {head} is out of range; layer {layer} has {record.shape[0]} heads")
         return record.head_attention(head)
+
+    def head_rows(self, layer: int, head: int, start: int, stop: int, stack: str | None = None) -> np.ndarray:
+        """Query rows [start, stop) of one head, [stop - start, n_key], computing only those rows: a region of a
+        4096-token head costs its rows, not the head. Keep `stop - start` near `rows_per_chunk(n_key)`."""
+        record = self._layer(layer, stack)
+        if not 0 <= head < record.shape[0]:
+            raise IndexError(f"head {head} is out of range; layer {layer} has {record.shape[0]} heads")
+        if not 0 <= start < stop <= record.shape[1]:
+            raise IndexError(f"query rows [{start}, {stop}) are outside 0..{record.shape[1]}")
+        return record.head_rows(head, start, stop)
 
     def kv_head_of(self, stack: str | None = None) -> np.ndarray:
         """For each query head, the key/value head it reads (identity without GQA)."""
