@@ -260,8 +260,10 @@ describe("matrix zoom", () => {
     const traits = { view: "matrix" as const, _thumbs: { "self/0": new DataView(thumbnail.buffer) } };
     const model = fakeModel({ tokens, layers: 1, heads: 1, preload: "none", thumbnails: false, traits });
     const host = mount(model);
-    // The head's thumbnail stands in until the overview tile arrives.
+    // The head's thumbnail stands in until the overview tile arrives, and the map says it is busy meanwhile.
+    const busy = () => host.querySelector(".aw-matrix")!.getAttribute("aria-busy");
     expect(lastImage(host).picture.width).toBe(64);
+    expect(busy()).toBe("true");
     const [overview] = model.sent();
     expect(overview).toMatchObject({ what: "tile", q0: 0, q1: n, k0: 0, k1: n, pooling: "max" });
     expect(overview.rows).toBeLessThan(400);
@@ -273,6 +275,7 @@ describe("matrix zoom", () => {
     reply(overview, () => 0.01);
     await settle();
     expect(lastImage(host).picture.width).toBe(overview.columns);
+    expect(busy()).toBe("false");
     const at = pointAt(host, 1000, 1000, n);
     wheel(host, at, -400, 3);
     await wait(100);
@@ -286,9 +289,11 @@ describe("matrix zoom", () => {
     reply(first, () => 0.02);
     await settle();
     expect(imageCount(host)).toBe(drawn);
+    expect(busy()).toBe("true");
     reply(second, (i) => 1e-4 * (1 + i));
     await settle();
     expect(lastImage(host).picture.width).toBe(second.columns);
+    expect(busy()).toBe("false");
     // A single cell of the tile reads out Python's float32 value to six digits.
     matrixCanvases(host).overlay.dispatchEvent(new MouseEvent("mousemove", at));
     const [q, k] = readoutText(host)!.match(/^query (\d+) .* key (\d+) /)!.slice(1).map(Number);

@@ -295,8 +295,9 @@ export function matrixView(ctx: ViewContext): View {
     return [fit(region.q1 - region.q0), fit(region.k1 - region.k0)];
   }
 
-  /** The grids to draw: the whole head (which also gives the head's peaks), and the region on screen when zoomed. */
-  function gridsFor(info: StackInfo, lay: Layout, source: Source): { overview: Grid | null; detail: Grid | null } {
+  /** The grids to draw: the whole head (which also gives the head's peaks), and the region on screen when zoomed;
+   *  `final` is false while a stand-in is drawn (a thumbnail, or an older region stretched) until data arrives. */
+  function gridsFor(info: StackInfo, lay: Layout, source: Source): { overview: Grid | null; detail: Grid | null; final: boolean } {
     const ext = extentOf(info, lay, source);
     const whole = { q0: 0, q1: ext.nq, k0: 0, k1: ext.nk };
     const ratio = typeof devicePixelRatio === "number" && devicePixelRatio > 0 ? devicePixelRatio : 1;
@@ -306,26 +307,28 @@ export function matrixView(ctx: ViewContext): View {
     ];
     const region = visibleRegion(view, ext);
     const zoomed = view.zoom > 1;
-    if (source.kind === "thumbnail") return { overview: source.grid, detail: null };
+    if (source.kind === "thumbnail") return { overview: source.grid, detail: null, final: source.why !== null };
     const head = `${focusedKey(info)}/${pooling}`;
     if (source.kind === "bytes") {
       const { bytes } = source.head;
       const overview = remember(`${head}/whole/${wholeShape}`, bytes, () => poolHead(source.head, whole, ...wholeShape, pooling));
-      if (!zoomed) return { overview, detail: null };
+      if (!zoomed) return { overview, detail: null, final: true };
       const shape = tileShape(region, lay);
       const key = `${head}/${region.q0}-${region.q1}x${region.k0}-${region.k1}/${shape}`;
       const pool = () => remember(key, bytes, () => poolHead(source.head, region, ...shape, pooling));
       // A region of millions of cells (a 4096-token head barely zoomed) is pooled once the wheel pauses, as a tile
       // would be asked for: each step meanwhile stretches what was pooled last.
       const cells = (region.q1 - region.q0) * (region.k1 - region.k0);
-      if (cells <= POOL_AT_ONCE_CELLS || isPooled(key, bytes)) return { overview, detail: latestDetail(head, pool()) };
+      if (cells <= POOL_AT_ONCE_CELLS || isPooled(key, bytes)) return { overview, detail: latestDetail(head, pool()), final: true };
       afterPause(key, () => (pool(), draw()));
-      return { overview, detail: latestDetail(head, null) };
+      return { overview, detail: latestDetail(head, null), final: false };
     }
     // The thumbnail stands in while the overview tile is on its way.
-    const overview = tile(info, whole, wholeShape, false) ?? thumbnailOf(info);
-    if (!zoomed) return { overview, detail: null };
-    return { overview, detail: latestDetail(head, tile(info, region, tileShape(region, lay), true)) };
+    const wholeTile = tile(info, whole, wholeShape, false);
+    const overview = wholeTile ?? thumbnailOf(info);
+    if (!zoomed) return { overview, detail: null, final: wholeTile !== null };
+    const detail = tile(info, region, tileShape(region, lay), true);
+    return { overview, detail: latestDetail(head, detail), final: wholeTile !== null && detail !== null };
   }
 
   /** The region's grid when it is here, else the last one of the same head and pooling, drawn where its cells are. */
@@ -406,14 +409,16 @@ export function matrixView(ctx: ViewContext): View {
     if (lay.sink && grid.sinks) g.drawImage(picture, grid.columns, sy, 1, sh, sinkLeft(lay, info), y, lay.sink, height);
   }
 
-  function paintMap(g: Painter, info: StackInfo, lay: Layout, source: Source): void {
-    const { overview, detail } = gridsFor(info, lay, source);
+  /** Paints the map; false while part of it is a stand-in for data on its way. */
+  function paintMap(g: Painter, info: StackInfo, lay: Layout, source: Source): boolean {
+    const { overview, detail, final } = gridsFor(info, lay, source);
     const ext = extentOf(info, lay, source);
     // Pooled values are the canvas' pixels: crisp, as a blur would smear a one-cell diagonal.
     g.imageSmoothingEnabled = false;
     if (overview) placeGrid(g, overview, overview, info, lay, ext);
     if (detail) placeGrid(g, detail, overview, info, lay, ext);
     drawSegmentB(g, info, lay, ext);
+    return final;
   }
 
   /** Where sentence B starts: a line across the rows, and one down the columns, where on screen. */
@@ -452,11 +457,14 @@ export function matrixView(ctx: ViewContext): View {
     showStatus(info, source);
     box.style.height = `${layout.height}px`;
     const g = prepareCanvas(base, layout.width, layout.height);
+    let final = source.kind === "thumbnail" && source.why !== null;
     if (g && (source.kind !== "thumbnail" || source.grid)) {
       g.clearRect(0, 0, layout.width, layout.height);
-      paintMap(g, info, layout, source);
+      final = paintMap(g, info, layout, source);
       drawLabels(g, info, layout);
     }
+    // Busy while a stand-in shows: screen readers, and tests timing a head switch, wait for the real map.
+    box.setAttribute("aria-busy", String(!final));
     drawOverlay();
     showLegend();
   }
