@@ -125,3 +125,19 @@ def test_a_bad_tile_request_gets_a_clear_error_reply(fields, message):
 
     assert content.keys() == {"kind", "id", "error"} and content["id"] == 9 and buffers == []
     assert re.search(message, content["error"]), content["error"]
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean"])
+def test_a_fully_masked_row_counts_as_nothing_in_a_tile(pooling):
+    capture = derived_capture()
+    layer = capture.stack("self").layers[0]
+    layer.bias = np.broadcast_to(layer.bias, (1, N, N)).copy()
+    layer.bias[0, 7] = -np.inf  # query 7 may see no key: its softmax row is NaN
+    attention = capture.head_attention(0, 1)
+    assert np.isnan(attention[7]).all() and not np.isnan(np.delete(attention, 7, axis=0)).any()
+    content, (buffer,) = ask(capture, q0=0, q1=N, k0=0, k1=N, rows=N // 3, columns=N // 5, pooling=pooling)
+    peak, past_first, cells, row_peaks, _ = decode(content, buffer, has_sinks=False)
+    zeroed = np.nan_to_num(attention, nan=0.0)
+    np.testing.assert_allclose(cells, by_hand(by_hand(zeroed, N // 3, pooling).T, N // 5, pooling).T, rtol=1e-6)
+    assert peak == zeroed.max() and past_first == zeroed[:, 1:].max()
+    assert not np.isnan(row_peaks).any()

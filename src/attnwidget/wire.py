@@ -306,14 +306,16 @@ def head_tile(capture: Capture, tile: Tile) -> bytes:
             last += 1
         start, stop = int(row_bounds[first]), int(row_bounds[last])
         rows_here = capture.head_rows(tile.layer, tile.head, start, stop, tile.stack).astype(np.float32, copy=False)
-        block = np.nan_to_num(rows_here, nan=0.0)
+        row_max = rows_here.max(axis=1)  # NaN where a row is NaN: a fully masked row, the only kind there is
+        # Copying a block to zero its NaN took longer than deriving it (0.3 s at 4096 x 4096): only when there are any.
+        block = np.nan_to_num(rows_here, nan=0.0) if np.isnan(row_max).any() else rows_here
         bounds = row_bounds[first : last + 1] - start
         region_block = block[:, tile.k0 : tile.k1]
         cells.append(_pool(region_block, bounds, column_starts, tile.pooling))
         peak = max(peak, float(region_block.max()))
         if tile.k1 > 1:
             past_first = max(past_first, float(block[:, max(tile.k0, 1) : tile.k1].max()))
-        row_max = block.max(axis=1)
+        row_max = np.nan_to_num(row_max, nan=0.0)
         if sinks is not None:
             unseen = np.isneginf(np.reshape(sinks[tile.head], -1))
             # As in `head_chunk`: a row that sees no such key (-inf), or no key at all (NaN), gives the sink nothing.
