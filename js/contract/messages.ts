@@ -1,14 +1,14 @@
 // The custom messages between Python and the browser (docs/data-contract.md): requests for one
-// head's attention or one layer's query-key record and their responses, and Python's image requests with their answers.
+// head's attention or one head's query-key record and their responses, and Python's image requests with their answers.
 
 /** Every message's `kind`, as both sides spell it. */
 export const KIND = { request: "request", response: "response", imageRequest: "image_request", image: "image" } as const;
 
-/** What a request asks for: one head's attention chunk, or one layer's query-key record (neuron view). */
+/** What a request asks for: one head's attention chunk, or one head's query-key record (neuron view). */
 export const WHAT = { attention: "attention", queryKey: "query_key" } as const;
 export type DataKind = (typeof WHAT)[keyof typeof WHAT];
 
-/** Which data: a layer of a stack, and for attention the head. */
+/** Which data: a layer of a stack, and for attention and query-key records the head. */
 export interface Where {
   stack: string;
   layer: number;
@@ -24,7 +24,7 @@ export interface Request {
   what: DataKind;
   stack: string;
   layer: number;
-  /** Only and always when asking for attention. */
+  /** Always when asking for attention or a query-key record. */
   head?: number;
 }
 
@@ -34,6 +34,7 @@ export interface QueryKeyResponse {
   what: typeof WHAT.queryKey;
   stack: string;
   layer: number;
+  head: number;
 }
 
 export interface AttentionResponse {
