@@ -156,7 +156,8 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     queryKeys.forEach((bytes, head) => {
       const record = decodeQueryKey(meta, stack, layer, head, bytes);
       const qk = expected.query_key[head];
-      const [scores, bias, softmax] = [qk.scores, qk.bias, qk.softmax].map(numbers);
+      const [scores, bias, pythonSoftmax, softmax] = [qk.scores, qk.bias, qk.python_softmax, qk.softmax].map(numbers);
+      const cap = qk.softcap!;
       for (let q = 0; q < nQuery; q++) {
         const row = neuronRow(record, q);
         for (let k = 0; k < nKey; k++) {
@@ -164,6 +165,9 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
           expect(shown(row.scores[k])).toBe(shown(scores[at]));
           expect(exact(row.scores[k])).toBe(exact(scores[at]));
           expect(row.bias[k]).toBe(bias[at]);
+          expect(shown(row.capped![k])).toBe(shown(cap * Math.tanh(scores[at] / cap)));
+          expect(shown(row.softmax[k])).toBe(shown(pythonSoftmax[at]));
+          expect(exact(row.softmax[k])).toBe(exact(pythonSoftmax[at]));
           expect(Math.abs(row.softmax[k] - softmax[at])).toBeLessThan(1e-6);
         }
       }

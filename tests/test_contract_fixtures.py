@@ -101,19 +101,26 @@ def build_fixtures() -> dict[str, bytes]:
 
 def _expected_record(capture: Capture, head: int, record: bytes) -> dict:
     """What one head's record holds, and the numbers the neuron view must show from it: Python's scores
-    q·k × scale and bias in float64 from the capture's own arrays, and its attention."""
+    q·k × scale, soft-capped, + bias, and their softmax, in float64 from the capture's own arrays; and the capture's
+    attention."""
     header, arrays = wire.decode_query_key_record(record)
     layer = capture.stack(STACK).layers[LAYER]
     query = layer.query[head].astype(np.float64)
     key = layer.key[capture.kv_head_of(STACK)[head]].astype(np.float64)
+    scores = query @ key.T * header["scale"]
+    cap = header["softcap"]
+    sink = np.broadcast_to(np.reshape(layer.sinks[head], (-1, 1)), (len(scores), 1))
+    logits = np.concatenate([np.tanh(scores / cap) * cap + layer.bias[head], sink], axis=1)
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
     as_json = lambda array: {"shape": list(np.shape(array)), "values": _finite_or_none(array)}  # noqa: E731
     return {
         "scale": header["scale"],
         "softcap": header["softcap"],
         "kv_head": header["kv_head"],
         "arrays": {name: as_json(array) for name, array in arrays.items()},
-        "scores": as_json(query @ key.T * header["scale"]),
+        "scores": as_json(scores),
         "bias": as_json(layer.bias[head]),
+        "python_softmax": as_json((weights / weights.sum(axis=1, keepdims=True))[:, :-1]),
         "softmax": as_json(capture.head_attention(LAYER, head, STACK)),
     }
 
@@ -150,6 +157,8 @@ def test_the_fixture_decodes_back_in_python():
         bias = wire.record_bias(arrays, 5, 5)
         masked_as_null = np.array(expected_record["bias"]["values"], float).reshape(5, 5)
         np.testing.assert_array_equal(bias, np.nan_to_num(masked_as_null, nan=-np.inf))
+        python_softmax = np.array(expected_record["python_softmax"]["values"], float).reshape(5, 5)
+        np.testing.assert_allclose(python_softmax, np.array(expected_record["softmax"]["values"]).reshape(5, 5), atol=1e-6)
     assert forms == [["bias_diagonal"], ["bias_diagonal", "bias_key"], ["bias"], ["bias_key"]]
 
 

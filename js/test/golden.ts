@@ -25,6 +25,9 @@ export interface ExpectedRecord {
   arrays: Record<string, Expected>;
   scores: Expected;
   bias: Expected;
+  /** Python's float64 softmax of those logits (and the sink's). */
+  python_softmax: Expected;
+  /** The capture's attention. */
   softmax: Expected;
 }
 
