@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
-from widget_checks import assert_shown_equal
+from widget_checks import assert_shown_equal, js_shown
 
 SENTENCE = "leaves fall in autumn"
 # preload_qk_bytes=0: nothing of the neuron view travels with the widget, so every head it
@@ -83,10 +83,13 @@ READ_EVERY_QUERY = """view => {
   return shown;
 }"""
 
+# The capture's attention, and Python's own scores and softmax in float64 from the capture's float32 q and k.
 CAPTURE_LAYER = """import json, numpy as np
 q, k = w.capture.query_key(w.layer)
-scores = np.einsum("hqd,hkd->hqk", q, k) * w.capture.layer_scale(w.layer)
-print(json.dumps({"softmax": w.capture.layer_attention(w.layer).tolist(), "scores": scores.tolist()}))"""
+scores = np.einsum("hqd,hkd->hqk", q.astype(np.float64), k.astype(np.float64)) * w.capture.layer_scale(w.layer)
+weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+print(json.dumps({"softmax": w.capture.layer_attention(w.layer).tolist(), "scores": scores.tolist(),
+                  "python_softmax": (weights / weights.sum(axis=-1, keepdims=True)).tolist()}))"""
 
 
 def test_every_head_and_query_token_of_a_layer_shows_the_captures_numbers(notebook, view):
@@ -105,6 +108,9 @@ def test_every_head_and_query_token_of_a_layer_shows_the_captures_numbers(notebo
         shown = view.evaluate(READ_EVERY_QUERY)
         for t in range(n):
             softmax, scores = zip(*shown[str(t)])
+            # Python's numbers to every digit shown; the capture's attention to half a digit.
+            assert list(scores) == [js_shown(value) for value in expected["scores"][h][t]], f"head {h}, query {t}"
+            assert list(softmax) == [js_shown(value) for value in expected["python_softmax"][h][t]], f"head {h}, query {t}"
             assert_shown_equal(list(softmax), expected["softmax"][h][t], f"head {h}, query {t}: softmax")
             assert_shown_equal(list(scores), expected["scores"][h][t], f"head {h}, query {t}: q·k × scale")
 
