@@ -202,7 +202,8 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     expect(() => decodeQueryKey(meta, stack, layer, 0, edited((key) => (key.dtype = "float16")))).toThrow(
       /queries and keys of self\/1\/0: array key has dtype float16, expected float32/,
     );
-    expect(() => decodeQueryKey(meta, stack, layer, 0, edited((key) => (key.offset = 4096)))).toThrow(/array key lies outside the record/);
+    const outside = edited((key) => (key.offset = 4096));
+    expect(() => decodeQueryKey(meta, stack, layer, 0, outside)).toThrow(/array key lies outside the record/);
   });
 
   it("says which record does not fit the tokens", () => {

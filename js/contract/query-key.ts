@@ -75,8 +75,12 @@ const aligned = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 function readArray(buffer: ArrayBuffer, start: number, entry: ArrayEntry): Float32Array {
   const count = entry.shape.reduce((a, b) => a * b, 1);
   const begin = start + entry.offset;
-  if (entry.dtype !== "float32") throw new Error(`array ${entry.name} has dtype ${String(entry.dtype)}, expected float32`);
-  if (begin % ALIGN !== 0 || begin + count * 4 > buffer.byteLength) throw new Error(`array ${entry.name} lies outside the record`);
+  if (entry.dtype !== "float32") {
+    throw new Error(`array ${entry.name} has dtype ${String(entry.dtype)}, expected float32`);
+  }
+  if (begin % ALIGN !== 0 || begin + count * 4 > buffer.byteLength) {
+    throw new Error(`array ${entry.name} lies outside the record`);
+  }
   return new Float32Array(buffer, begin, count);
 }
 
@@ -84,7 +88,8 @@ function sameShape(actual: number[] | undefined, expected: number[]): boolean {
   return !!actual && actual.length === expected.length && actual.every((n, i) => n === expected[i]);
 }
 
-const anyAdditive = (arrays: (Float32Array | null)[]) => arrays.some((a) => !!a && a.some((v) => Number.isFinite(v) && v !== 0));
+const anyAdditive = (arrays: (Float32Array | null)[]) =>
+  arrays.some((array) => !!array && array.some((v) => Number.isFinite(v) && v !== 0));
 
 /**
  * Decode one head's record and check it against the stack's token counts, so a view never indexes outside it.
@@ -110,8 +115,8 @@ function decodeRecord(bytes: Uint8Array, expected: { nQuery: number; nKey: numbe
     if (!entry) return null;
     if (!shapes.some((shape) => sameShape(entry.shape, shape))) {
       throw new Error(
-        `the query-key record's ${name} of shape ${entry.shape.join("×")} does not fit ${nQuery} queries × ${nKey} keys; ` +
-          "the widget's data is inconsistent, re-create the widget",
+        `the query-key record's ${name} of shape ${entry.shape.join("×")} does not fit ` +
+          `${nQuery} queries × ${nKey} keys; the widget's data is inconsistent, re-create the widget`,
       );
     }
     return readArray(buffer, start, entry);
@@ -121,16 +126,18 @@ function decodeRecord(bytes: Uint8Array, expected: { nQuery: number; nKey: numbe
   const key = array("key", [nKey, dim]);
   if (!query || !key) throw new Error("the query-key record lacks its query or key");
   if (!Number.isInteger(header.kv_head) || header.kv_head < 0 || header.kv_head >= expected.kvHeads) {
-    throw new Error(`the query-key record names key/value head ${String(header.kv_head)}, which the stack does not have`);
+    throw new Error(`the query-key record names key/value head ${String(header.kv_head)}, which its stack does not have`);
   }
   const diagonal = array("bias_diagonal", [nQuery + nKey - 1]);
   const keyBias = array("bias_key", [nKey]);
   const whole = array("bias", [nQuery, nKey]);
-  const bias = diagonal || keyBias || whole ? { diagonal, key: keyBias, whole, additive: anyAdditive([diagonal, keyBias, whole]) } : null;
+  const terms = [diagonal, keyBias, whole];
+  const bias = terms.some((term) => term) ? { diagonal, key: keyBias, whole, additive: anyAdditive(terms) } : null;
   const sinkData = array("sinks", [1], [nQuery]);
   // [1] serves every query; [nQuery] is each query's own (one query alone reads the same either way).
   const sinks = sinkData ? { data: sinkData, perQuery: nQuery > 1 && sinkData.length === nQuery } : null;
-  return { scale: header.scale, softcap: header.softcap ?? null, kvHead: header.kv_head, nQuery, nKey, dim, query, key, bias, sinks };
+  const { scale, softcap, kv_head: kvHead } = header;
+  return { scale, softcap: softcap ?? null, kvHead, nQuery, nKey, dim, query, key, bias, sinks };
 }
 
 /** The query-key record of one head, checked against what meta says of its stack. */

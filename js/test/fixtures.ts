@@ -55,7 +55,13 @@ export function offsetView(bytes: Uint8Array, offset = 5): DataView {
 
 /** One head's query-key record in the contract's layout (docs/data-contract.md): float32 query [nQuery, dim] and
  *  key [nKey, dim], scale 1, no bias; for views of more tokens than the golden fixture has. */
-export function queryKeyRecord(query: Float32Array, key: Float32Array, nQuery: number, nKey: number, dim: number): Uint8Array {
+export function queryKeyRecord(
+  query: Float32Array,
+  key: Float32Array,
+  nQuery: number,
+  nKey: number,
+  dim: number,
+): Uint8Array {
   const aligned = (n: number) => Math.ceil(n / 8) * 8;
   const arrays = [
     { name: "query", dtype: "float32", shape: [nQuery, dim], offset: 0, values: query },
@@ -67,7 +73,9 @@ export function queryKeyRecord(query: Float32Array, key: Float32Array, nQuery: n
   const bytes = new Uint8Array(start + arrays[1].offset + key.byteLength);
   new DataView(bytes.buffer).setUint32(0, header.length, true);
   bytes.set(header, 4);
-  for (const { offset, values } of arrays) bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), start + offset);
+  for (const { offset, values } of arrays) {
+    bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), start + offset);
+  }
   return bytes;
 }
 
