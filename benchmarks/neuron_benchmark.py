@@ -16,7 +16,11 @@ Run: python benchmarks/neuron_benchmark.py [--cases minilm llama] [--tokens 512]
 - llama: the random 32-layer x 32-head Llama (8 key/value heads, head_dim 8) at --llama-tokens tokens. The bytes
   of one head's record (its causal mask as 2n - 1 diagonals), and the seconds from the browser's request to the
   reply that carries it (`serving.answer_request`): the first request of a layer (which checks its bias's form,
-  16.8 million values at 4096 tokens) and the median of later ones.
+  16.8 million values at 4096 tokens) and the median of later ones. Then in headless Chromium (/usr/bin/chromium,
+  network refused), an export of the capture's first layer alone (its 32 heads' records, and the attention heads
+  the default budget holds) opened on the neuron view of head 0's last query token: ms from the click on "Neuron"
+  to the frame that shows its key rows, from a click on another head's chip to its rows, and per frame while
+  scrolling the key rows (600 px each frame), with how many key rows are in the page.
 
 Numbers are from one run on whatever machine runs it; time ratios only hold side by side in one run.
 """
@@ -169,6 +173,72 @@ def llama_case(tokens: int) -> None:
     later = [answer(layer, head) for layer in (7, 8, 9) for head in (1, 5, 9, 13, 17, 21, 25, 29)]
     print(f"request to reply of one head: first of a bias {first * 1e3:.0f} ms, "
           f"later {statistics.median(later) * 1e3:.1f} ms (median of {len(later)})")
+    browser_case(capture, f"/tmp/neuron-benchmark-llama-{tokens}.html")
+
+
+SCROLL_FRAMES = """(steps) => new Promise((resolve) => {
+  // One scroll step per frame: the time between frames is what scrolling costs (16.7 ms at 60 Hz when nothing waits).
+  const box = document.querySelector(".aw-neuronview .aw-scroll");
+  const stamps = [];
+  const step = (now) => {
+    stamps.push(now);
+    if (stamps.length > steps) {
+      const times = stamps.slice(1).map((t, i) => t - stamps[i]);
+      return resolve({ times, rows: document.querySelectorAll(".aw-neuron-rows .aw-nrow").length });
+    }
+    box.scrollTop += 600;
+    requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+})"""
+
+UNTIL_ROWS = """async ([selector, head]) => {
+  const start = performance.now();
+  document.querySelector(selector).click();
+  const caption = new RegExp(`· head ${head}( |$)`);
+  const shown = () => caption.test(document.querySelector(".aw-neuron-caption")?.textContent ?? "")
+    && document.querySelector(".aw-neuron-rows .aw-nrow[data-softmax]");
+  while (!shown()) {
+    if (performance.now() - start > 60000) throw new Error(`head ${head} not shown within 60 s`);
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+  }
+  await new Promise((resolve) => requestAnimationFrame(resolve));
+  return performance.now() - start;
+}"""
+
+
+def browser_case(capture, path: str) -> None:
+    """The neuron view of an export of the capture's first layer, in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    from attnwidget import AttentionWidget
+    from attnwidget.capturing import Capture, StackRecord
+
+    stack = capture.stack("self")
+    first_layer = Capture(
+        list(capture.sides.values()), [StackRecord("self", "input", "input", stack.layers[:1], stack.kv_head_of, [0])]
+    )
+    n = len(capture.tokens)
+    widget = AttentionWidget.from_capture(first_layer, view="head", token=n - 1)
+    widget.to_html(path)
+    page_bytes = os.path.getsize(path)
+    print(f"export of layer 0 ({page_bytes / MB:.1f} MB) in Chromium:")
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+        page.goto(f"file://{os.path.abspath(path)}")
+        page.wait_for_selector(".aw-chips button")
+        opened = page.evaluate(UNTIL_ROWS, ['.aw-tabs button[data-view="neuron"]', 0])
+        switched = page.evaluate(UNTIL_ROWS, ['.aw-neuronview .aw-chips button[data-head="9"]', 9])
+        scrolled = page.evaluate(SCROLL_FRAMES, 30)
+        browser.close()
+    times = scrolled["times"]
+    print(f"  open the neuron view {opened:.0f} ms; another head {switched:.0f} ms; scrolling: median frame "
+          f"{statistics.median(times):.1f} ms, {sum(t > 20 for t in times)} of {len(times)} frames over 20 ms, "
+          f"slowest {max(times):.0f} ms; {scrolled['rows']} of {n} key rows in the page")
 
 
 def main() -> None:

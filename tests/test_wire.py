@@ -275,3 +275,19 @@ def test_bias_terms_give_back_every_value_in_the_smallest_form(name, forms):
     sizes = {wire.BIAS_KEY: n, wire.BIAS_DIAGONAL: 2 * n - 1, wire.BIAS_WHOLE: n * n}
     assert all(term.size == sizes[form] for form, term in terms.items())
     np.testing.assert_array_equal(wire.record_bias(terms, n, n), bias)
+
+
+def test_a_bias_shared_by_every_layer_is_checked_once(monkeypatch):
+    n = 6
+    causal = np.where(np.arange(n)[None, :] > np.arange(n)[:, None], -np.inf, 0).astype(np.float32)[None]
+    rng = np.random.default_rng(2)
+    queries = [rng.normal(size=(2, n, 4)).astype(np.float32) for _ in range(3)]
+    layers = [LayerRecord(query=query, key=query, scale=0.5, bias=causal) for query in queries]
+    side = make_capture(layers=1, heads=2, tokens=n).sides["input"]
+    capture = Capture([side], [StackRecord("self", "input", "input", layers, np.arange(2), [0, 1, 2])])
+    checked = []
+    monkeypatch.setattr(wire, "bias_terms", lambda bias: checked.append(bias) or {wire.BIAS_WHOLE: bias})
+
+    records = [wire.query_key_record(capture, "self", layer, head) for layer in range(3) for head in range(2)]
+
+    assert len(checked) == 1 and len(set(records[::2])) == 3  # one check; each layer its own queries and keys

@@ -353,25 +353,20 @@ class _BiasForms:
         self._forms: dict[tuple[int, int], tuple[weakref.ref, dict[str, np.ndarray]]] = {}
 
     def of(self, bias: np.ndarray, head: int) -> dict[str, np.ndarray]:
-        head = head if bias.shape[0] > 1 else 0
+        """The terms of `head` of a capture's bias (broadcastable to [heads, n_query, n_key]), known by the array
+        itself: the same array object gets the same answer while it lives."""
+        heads = bias.reshape((1,) * (3 - bias.ndim) + bias.shape)
+        head = head if heads.shape[0] > 1 else 0
         key = (id(bias), head)
         known = self._forms.get(key)
         if known is None or known[0]() is not bias:
             self._forms = {k: v for k, v in self._forms.items() if v[0]() is not None}  # forget dead arrays
-            terms = bias_terms(np.asarray(bias[head], dtype=_FLOAT32_LITTLE_ENDIAN))
+            terms = bias_terms(np.asarray(heads[head], dtype=_FLOAT32_LITTLE_ENDIAN))
             known = self._forms[key] = (weakref.ref(bias), terms)
         return known[1]
 
 
 _BIAS_FORMS = _BiasForms()
-
-
-def _head_bias(capture: Capture, stack: str, layer: int) -> np.ndarray | None:
-    """The layer's bias as [heads or 1, n_query or 1, n_key], or None."""
-    bias = capture.bias(layer, stack)
-    if bias is None:
-        return None
-    return bias.reshape((1,) * (3 - bias.ndim) + bias.shape)
 
 
 def query_key_arrays(capture: Capture, stack: str, layer: int, head: int) -> dict[str, np.ndarray]:
@@ -386,7 +381,7 @@ def query_key_arrays(capture: Capture, stack: str, layer: int, head: int) -> dic
         "query": np.ascontiguousarray(record.query[head], dtype=_FLOAT32_LITTLE_ENDIAN),
         "key": np.ascontiguousarray(record.key[kv_head], dtype=_FLOAT32_LITTLE_ENDIAN),
     }
-    bias = _head_bias(capture, stack, layer)
+    bias = capture.bias(layer, stack)
     if bias is not None:
         arrays.update(_BIAS_FORMS.of(bias, head))
     sinks = capture.sinks(layer, stack)
