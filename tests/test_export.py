@@ -262,7 +262,7 @@ def test_the_default_title_is_the_start_of_the_text_with_the_pair_marked(widget)
 
 
 # -- size at scale --------------------------------------------------------------------------------
-def test_minilm_at_512_tokens_fits_25_mb_with_every_layer(minilm):
+def test_minilm_at_512_tokens_fits_25_mb_with_every_layer_and_every_heads_neuron_data(minilm):
     model, tokenizer = minilm
     text = "The ferry crossed the river at dawn, loaded with wagons, animals and travellers. " * 60
     tokens = tokenizer(text, truncation=True, max_length=512)["input_ids"]
@@ -270,7 +270,9 @@ def test_minilm_at_512_tokens_fits_25_mb_with_every_layer(minilm):
     assert len(widget.meta["sides"]["input"]["tokens"]) == 512
     page = widget.to_html()
     assert len(page.encode()) <= 25_000_000
-    assert embedded_state(page)["traits"]["meta"]["chunks_complete"] is True
+    meta = embedded_state(page)["traits"]["meta"]
+    assert meta["chunks_complete"] is True
+    assert meta["query_key"] == {"available": True, "complete": True}, "one float32 record per head, all 72 in"
 
 
 def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
