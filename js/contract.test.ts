@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { exact, shown } from "./draw/format";
 import { neuronRow } from "./neuron/row";
 import { golden, goldenChunks, numbers } from "./test/golden";
 import { buildFixture, offsetView } from "./test/fixtures";
@@ -64,7 +65,7 @@ describe("meta helpers", () => {
 });
 
 describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
-  const { meta, attention, queryKey, expected } = golden();
+  const { meta, attention, queryKeys, expected } = golden();
   const { stack, layer } = expected;
 
   it("names the chunk it holds by its key", () => {
@@ -126,47 +127,59 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     );
   });
 
-  it("decodes the query-key record to the expected arrays", () => {
-    const record = decodeQueryKey(meta, stack, layer, offsetView(queryKey, 5));
-    const qk = expected.query_key;
-    expect(record.scale).toBe(qk.scale);
-    expect(record.softcap).toBe(qk.softcap);
-    // The fixture's layer has a sink logit per head and query (the log-sum-exp of its prompt positions' logits).
-    expect(qk.sinks.shape).toEqual([record.heads, record.nQuery]);
-    expect(record.sinks!.perQuery).toBe(true);
-    expect(Array.from(record.sinks!.data)).toEqual(numbers(qk.sinks));
-    expect([record.heads, record.nQuery, record.dim]).toEqual(qk.query.shape);
-    expect([record.kvHeads, record.nKey, record.dim]).toEqual(qk.key.shape);
-    expect([record.heads, record.nQuery, record.nKey]).toEqual(qk.scores.shape);
-    expect([...record.query]).toEqual(numbers(qk.query));
-    expect([...record.key]).toEqual(numbers(qk.key));
-    expect([...record.scores]).toEqual(numbers(qk.scores));
-    const bias = record.bias!;
-    expect([bias.heads, bias.rows, bias.nKey]).toEqual(qk.bias.shape);
-    expect([...bias.data]).toEqual(numbers(qk.bias));
-    expect(bias.additive).toBe(true);
-  });
-
-  it("gives the neuron view the capture's softmax for every head and query", () => {
-    const record = decodeQueryKey(meta, stack, layer, queryKey);
-    const softmax = numbers(expected.query_key.softmax);
-    const [heads, nQuery, nKey] = expected.query_key.softmax.shape;
-    const kvHeadOf = stackInfo(meta, stack)!.stack.kv_head_of;
-    for (let h = 0; h < heads; h++) {
-      for (let q = 0; q < nQuery; q++) {
-        const row = neuronRow(record, h, q, kvHeadOf);
-        row.softmax.forEach((p, k) => expect(Math.abs(p - softmax[(h * nQuery + q) * nKey + k])).toBeLessThan(1e-6));
+  it("decodes each head's query-key record to the capture's float32 arrays, bit for bit", () => {
+    const forms = queryKeys.map((bytes, head) => {
+      const record = decodeQueryKey(meta, stack, layer, head, offsetView(bytes, 5));
+      const qk = expected.query_key[head];
+      expect([record.scale, record.softcap, record.kvHead]).toEqual([qk.scale, qk.softcap, qk.kv_head]);
+      expect([record.nQuery, record.dim]).toEqual(qk.arrays.query.shape);
+      expect([record.nKey, record.dim]).toEqual(qk.arrays.key.shape);
+      expect([...record.query]).toEqual(numbers(qk.arrays.query));
+      expect([...record.key]).toEqual(numbers(qk.arrays.key));
+      // The fixture's layer has a sink logit per query (the log-sum-exp of its prompt positions' logits).
+      expect(record.sinks!.perQuery).toBe(true);
+      expect([...record.sinks!.data]).toEqual(numbers(qk.arrays.sinks));
+      const { diagonal, key, whole, additive } = record.bias!;
+      expect(additive).toBe(true);
+      const terms = { bias_diagonal: diagonal, bias_key: key, bias: whole };
+      for (const [name, values] of Object.entries(terms)) {
+        if (values) expect([...values]).toEqual(numbers(qk.arrays[name]));
+        else expect(qk.arrays[name]).toBeUndefined();
       }
-    }
+      return Object.keys(terms).filter((name) => terms[name as keyof typeof terms]);
+    });
+    expect(forms).toEqual([["bias_diagonal"], ["bias_diagonal", "bias_key"], ["bias"], ["bias_key"]]);
   });
 
-  it("reads one sink logit per head for every query where the record has one per head (GPT-OSS)", () => {
-    const record = decodeQueryKey(meta, stack, layer, queryKey);
-    const learned = { data: Float32Array.from([0.5, -1, 2, 0]), perQuery: false };
-    const kvHeadOf = stackInfo(meta, stack)!.stack.kv_head_of;
+  it("computes Python's scores and bias to every digit shown and hovered, and the capture's softmax", () => {
+    const [nQuery, nKey] = expected.attention.shape;
+    queryKeys.forEach((bytes, head) => {
+      const record = decodeQueryKey(meta, stack, layer, head, bytes);
+      const qk = expected.query_key[head];
+      const [scores, bias, pythonSoftmax, softmax] = [qk.scores, qk.bias, qk.python_softmax, qk.softmax].map(numbers);
+      const cap = qk.softcap!;
+      for (let q = 0; q < nQuery; q++) {
+        const row = neuronRow(record, q);
+        for (let k = 0; k < nKey; k++) {
+          const at = q * nKey + k;
+          expect(shown(row.scores[k])).toBe(shown(scores[at]));
+          expect(exact(row.scores[k])).toBe(exact(scores[at]));
+          expect(row.bias[k]).toBe(bias[at]);
+          expect(shown(row.capped![k])).toBe(shown(cap * Math.tanh(scores[at] / cap)));
+          expect(shown(row.softmax[k])).toBe(shown(pythonSoftmax[at]));
+          expect(exact(row.softmax[k])).toBe(exact(pythonSoftmax[at]));
+          expect(Math.abs(row.softmax[k] - softmax[at])).toBeLessThan(1e-6);
+        }
+      }
+    });
+  });
+
+  it("reads one sink logit for every query where the record has one per head (GPT-OSS)", () => {
+    const record = decodeQueryKey(meta, stack, layer, 2, queryKeys[2]);
+    const learned = { data: Float32Array.of(2), perQuery: false };
     for (let q = 0; q < record.nQuery; q++) {
-      const row = neuronRow({ ...record, sinks: learned }, 2, q, kvHeadOf);
-      const own = neuronRow(record, 2, q, kvHeadOf);
+      const row = neuronRow({ ...record, sinks: learned }, q);
+      const own = neuronRow(record, q);
       expect(row.sink).toMatchObject({ logit: 2, perQuery: false });
       // Only the sink's logit changed: the keys keep their ratios, and with the sink make 1.
       const ratio = row.softmax[0] / own.softmax[0];
@@ -175,10 +188,28 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     }
   });
 
+  it("refuses a record whose arrays are not float32, or lie outside it", () => {
+    const edited = (edit: (entry: { name: string; dtype: string; offset: number }) => void) => {
+      const bytes = queryKeys[0];
+      const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+      const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+      edit(header.arrays.find((entry: { name: string }) => entry.name === "key"));
+      const text = new TextEncoder().encode(JSON.stringify(header).padEnd(length));
+      const copy = new Uint8Array(bytes); // a copy (a Buffer's slice would share its memory)
+      copy.set(text.subarray(0, length), 4);
+      return copy;
+    };
+    expect(() => decodeQueryKey(meta, stack, layer, 0, edited((key) => (key.dtype = "float16")))).toThrow(
+      /queries and keys of self\/1\/0: array key has dtype float16, expected float32/,
+    );
+    const outside = edited((key) => (key.offset = 4096));
+    expect(() => decodeQueryKey(meta, stack, layer, 0, outside)).toThrow(/array key lies outside the record/);
+  });
+
   it("says which record does not fit the tokens", () => {
     const { meta: other } = buildFixture();
-    expect(() => decodeQueryKey(other, "self", 1, queryKey)).toThrow(
-      /queries and keys of self\/1: .*do not fit 3 heads × 8 queries × 8 keys/,
+    expect(() => decodeQueryKey(other, "self", 1, 0, queryKeys[0])).toThrow(
+      /queries and keys of self\/1\/0: the query-key record's query of shape 5×4 does not fit 8 queries × 8 keys/,
     );
   });
 });

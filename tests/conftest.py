@@ -237,48 +237,57 @@ def eager_copy(model):
 
 
 # -- query-key records (the neuron view's data) ----------------------------------------------------
-FLOAT16 = {"rtol": 2**-11, "atol": 2**-24}
-"""float16 keeps 11 significant bits: each value within half a unit in its last place."""
+def record_logits(header, arrays) -> np.ndarray:
+    """What the browser computes for one head's record: q·k × scale in float64 from the float32 q and k,
+    soft-capped, + bias, as [n_query, n_key]."""
+    from attnwidget import wire
+
+    logits = arrays["query"].astype(np.float64) @ arrays["key"].astype(np.float64).T * header["scale"]
+    if header["softcap"] is not None:
+        logits = np.tanh(logits / header["softcap"]) * header["softcap"]
+    bias = wire.record_bias(arrays, *logits.shape)
+    return logits if bias is None else logits + bias
 
 
 def record_softmax(header, arrays) -> np.ndarray:
-    """What the browser computes: softmax(scores, soft-capped, + bias) in float64, masked (-inf) positions 0."""
-    logits = arrays["scores"].astype(np.float64)
-    if header["softcap"] is not None:
-        logits = np.tanh(logits / header["softcap"]) * header["softcap"]
-    if "bias" in arrays:
-        logits = logits + arrays["bias"]
-    if "sinks" in arrays:  # one more logit per head (or per head and query), whose weight goes to no token
-        sinks = np.broadcast_to(arrays["sinks"].reshape(logits.shape[0], -1)[..., None], (*logits.shape[:2], 1))
-        logits = np.concatenate([logits, sinks], axis=-1)
+    """The softmax the browser shows for one head's record, in float64; masked (-inf) positions 0."""
+    logits = record_logits(header, arrays)
+    if "sinks" in arrays:  # one more logit (the head's, or each query's), whose weight goes to no token
+        logits = np.concatenate([logits, np.broadcast_to(arrays["sinks"].reshape(-1, 1), (len(logits), 1))], axis=-1)
     logits = logits - logits.max(axis=-1, keepdims=True)
     weights = np.exp(logits)
     weights = weights / weights.sum(axis=-1, keepdims=True)
     return weights[..., :-1] if "sinks" in arrays else weights
 
 
-def assert_record_matches_capture(result, stack, layer, header, arrays):
-    query, key = result.query_key(layer, stack)
+def assert_record_matches_capture(result, stack, layer, head, header, arrays):
+    """One head's record carries the capture's own float32 q and k and bias, and its softmax is the capture's
+    attention."""
+    from attnwidget import wire
+
     record = result.stack(stack).layers[layer]
-    np.testing.assert_allclose(arrays["query"], query, **FLOAT16)
-    np.testing.assert_allclose(arrays["key"], record.key, **FLOAT16)
+    kv_head = int(result.kv_head_of(stack)[head])
+    assert header["kv_head"] == kv_head
+    np.testing.assert_array_equal(arrays["query"], record.query[head])
+    np.testing.assert_array_equal(arrays["key"], record.key[kv_head])
     assert header["scale"] == result.layer_scale(layer, stack)
     assert header["softcap"] == result.softcap(layer, stack)
-    expected_scores = np.einsum("hqd,hkd->hqk", query.astype(np.float64), key) * header["scale"]
-    np.testing.assert_allclose(arrays["scores"], expected_scores, rtol=1e-5, atol=1e-5)
+    n_query, n_key = record.shape[1:]
     bias = result.bias(layer, stack)
     if bias is None:
-        assert "bias" not in arrays
+        assert wire.record_bias(arrays, n_query, n_key) is None
     else:
-        np.testing.assert_array_equal(arrays["bias"], np.asarray(bias).reshape(arrays["bias"].shape))
+        bias = bias.reshape((1,) * (3 - bias.ndim) + bias.shape)
+        expected = np.broadcast_to(bias[head if bias.shape[0] > 1 else 0], (n_query, n_key))
+        np.testing.assert_array_equal(wire.record_bias(arrays, n_query, n_key), expected)
     sinks = result.sinks(layer, stack)
     if sinks is None:
         assert "sinks" not in arrays
     else:
-        np.testing.assert_array_equal(arrays["sinks"], sinks)
+        np.testing.assert_array_equal(arrays["sinks"], np.reshape(sinks[head], -1))
     # The numbers the neuron view shows (3 significant digits) equal the model's attention: the
     # tolerance is the float32 rounding of scores in the hundreds, as the tiny T5's are.
-    np.testing.assert_allclose(record_softmax(header, arrays), result.layer_attention(layer, stack), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(record_softmax(header, arrays), result.head_attention(layer, head, stack), rtol=1e-4, atol=1e-6)
 
 
 def model_state(model) -> dict:

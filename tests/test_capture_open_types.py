@@ -123,8 +123,9 @@ def test_inkling2_token_attention_is_exact_with_a_sink_per_query(minilm_tokenize
     for layer in range(4):
         sinks = result.sinks(layer)
         assert sinks.shape == (4, n) and not np.allclose(sinks, sinks[:, :1])  # each query its own sink
-        assert_record_matches_capture(result, "self", layer, *wire.decode_query_key_record(
-            wire.query_key_record(result, "self", layer)))  # fmt: skip
+        for head in range(4):
+            assert_record_matches_capture(result, "self", layer, head, *wire.decode_query_key_record(
+                wire.query_key_record(result, "self", layer, head)))  # fmt: skip
     assert (attention.sum(-1) < 1 - 1e-3).all()
     assert attention[0, :, -1, : n - 4].max() == 0 and attention[1, :, -1, : n - 4].min() > 0  # window, then full
 

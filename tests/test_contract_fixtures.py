@@ -1,7 +1,8 @@
 """The golden fixture of the data contract: bytes Python writes, which vitest decodes.
 
 `tests/fixtures/contract/` holds a small meta, the attention chunks of one layer's heads (one after
-the other), that layer's thumbnails and its query-key record made by `wire.py`, and `expected.json` with the numbers they stand for. This test fails when `wire.py`
+the other), that layer's thumbnails and its heads' query-key records (`query_key_<head>.bin`) made by `wire.py`,
+and `expected.json` with the numbers they stand for. This test fails when `wire.py`
 no longer writes exactly those bytes; `js/contract.test.ts` fails when the TypeScript side no
 longer reads them. After a deliberate change to the format, rewrite the files with
 `python tests/test_contract_fixtures.py` and update the other side until both pass.
@@ -26,17 +27,26 @@ PROMPT_SINK = Sink("<prompt>", f"the {PROMPT} prompt positions the model puts be
 
 
 def fixture_capture() -> Capture:
-    """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a
-    position bias, one masked key, logit soft-capping and sinks, so every optional part of the format
-    is present; the model numbers its two attention layers 1 and 3, as a hybrid model whose other layers do not
-    attend would. Layer 0 has one learned sink per head (GPT-OSS); layer 1, the one written out, a sink per head
-    and query that stands for 2 prompt positions before the text, the log-sum-exp of their logits (CPM-Ant)."""
+    """Two layers of 4 query heads on 2 key/value heads (GQA) over a 5-token sentence pair, with a bias, logit
+    soft-capping and sinks, so every optional part of the format is present; the model numbers its two attention
+    layers 1 and 3, as a hybrid model whose other layers do not attend would. Each head's bias takes another form
+    of the record: head 0 a relative position bias (one value per key - query), head 1 ALiBi on a causal mask (per
+    key and per diagonal), head 2 anything with key 2 masked (whole), head 3 a per-key term with key 2 masked.
+    Layer 0 has one learned sink per head (GPT-OSS); layer 1, the one written out, a sink per head and query that
+    stands for 2 prompt positions before the text, the log-sum-exp of their logits (CPM-Ant)."""
     rng = np.random.default_rng(7)
     tokens = ["[CLS]", "leaves", "fall", "[SEP]", "autumn"]
     side = TokenSide("input", tokens, list(tokens), [101, 3727, 2991, 102, 7114], [True, False, False, True, False], 3)
     heads, kv_heads, n, dim = 4, 2, len(tokens), 4
-    bias = rng.normal(size=(heads, n, n)).astype(np.float32)
-    bias[:, :, 2] = -np.inf  # key 2 masked for every query
+    offsets = np.arange(n)[None, :] - np.arange(n)[:, None]  # key - query
+    causal = np.where(offsets > 0, -np.inf, 0).astype(np.float32)
+    bias = np.stack([
+        rng.normal(size=2 * n - 1).astype(np.float32)[offsets + n - 1],
+        causal + np.float32(0.25) * np.arange(n, dtype=np.float32),
+        rng.normal(size=(n, n)).astype(np.float32),
+        np.broadcast_to(rng.normal(size=n).astype(np.float32), (n, n)),
+    ])  # fmt: skip
+    bias[2:, :, 2] = -np.inf  # key 2 masked for every query
     layers = []
     for sinks_shape in ((heads,), (heads, n, PROMPT)):
         query = rng.normal(size=(heads, n, dim)).astype(np.float32)
@@ -63,8 +73,7 @@ def build_fixtures() -> dict[str, bytes]:
     chunks = [wire.head_chunk(capture, STACK, LAYER, head) for head in heads]
     shape = chunks[0][1]
     split = [wire.split_head_chunk(chunk, shape, has_sinks=True) for chunk, _ in chunks]
-    record = wire.query_key_record(capture, STACK, LAYER)
-    header, arrays = wire.decode_query_key_record(record)
+    records = [wire.query_key_record(capture, STACK, LAYER, head) for head in heads]
     thumbnails = wire.layer_thumbnails(capture, STACK, LAYER)
     expected = {
         "key": wire.chunk_key(STACK, LAYER),
@@ -78,21 +87,44 @@ def build_fixtures() -> dict[str, bytes]:
             "sink_weights": np.stack([s for _, s in split]).astype(np.float64).ravel().tolist(),
         },
         "thumbnails": {"shape": list(wire.thumbnail_shape(*shape)), "bytes": list(thumbnails)},
-        "query_key": {
-            "scale": header["scale"],
-            "softcap": header["softcap"],
-            **{name: {"shape": list(array.shape), "values": _finite_or_none(array)} for name, array in arrays.items()},
-            "softmax": {"shape": [len(heads), *shape], "values": capture.layer_attention(LAYER, STACK).astype(np.float64).ravel().tolist()},
-        },
+        "query_key": [_expected_record(capture, head, record) for head, record in zip(heads, records)],
     }
     text = lambda value: (json.dumps(value, indent=1, allow_nan=False) + "\n").encode("utf-8")  # noqa: E731
     return {
         "meta.json": text(meta),
         "attention.bin": b"".join(chunk for chunk, _ in chunks),
         "thumbnails.bin": thumbnails,
-        "query_key.bin": record,
+        **{f"query_key_{head}.bin": record for head, record in zip(heads, records)},
         "expected.json": text(expected),
     }
+
+
+def _expected_record(capture: Capture, head: int, record: bytes) -> dict:
+    """What one head's record holds, and the numbers the neuron view must show from it: Python's scores
+    q·k × scale, soft-capped, + bias, and their softmax, in float64 from the capture's own arrays; and the capture's
+    attention."""
+    header, arrays = wire.decode_query_key_record(record)
+    layer = capture.stack(STACK).layers[LAYER]
+    query = layer.query[head].astype(np.float64)
+    key = layer.key[capture.kv_head_of(STACK)[head]].astype(np.float64)
+    scores = query @ key.T * header["scale"]
+    cap = header["softcap"]
+    sink = np.broadcast_to(np.reshape(layer.sinks[head], (-1, 1)), (len(scores), 1))
+    logits = np.concatenate([np.tanh(scores / cap) * cap + layer.bias[head], sink], axis=1)
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    as_json = lambda array: {"shape": list(np.shape(array)), "values": _finite_or_none(array)}  # noqa: E731
+    return {
+        "scale": header["scale"],
+        "softcap": header["softcap"],
+        "kv_head": header["kv_head"],
+        "arrays": {name: as_json(array) for name, array in arrays.items()},
+        "scores": as_json(scores),
+        "bias": as_json(layer.bias[head]),
+        "python_softmax": as_json((weights / weights.sum(axis=1, keepdims=True))[:, :-1]),
+        "softmax": as_json(capture.head_attention(LAYER, head, STACK)),
+    }
+
+
 
 
 def test_wire_writes_exactly_the_golden_fixture():
@@ -114,11 +146,20 @@ def test_the_fixture_decodes_back_in_python():
     probabilities, sink_weights = (np.stack(arrays).ravel() for arrays in zip(*split))
     np.testing.assert_array_equal(probabilities, np.array(expected["attention"]["probabilities"], np.float32))
     np.testing.assert_array_equal(sink_weights, np.array(expected["attention"]["sink_weights"], np.float32))
-    header, arrays = wire.decode_query_key_record((FIXTURES / "query_key.bin").read_bytes())
-    assert header["scale"] == expected["query_key"]["scale"]
-    assert header["softcap"] == expected["query_key"]["softcap"] == 1.5
-    assert sorted(arrays) == ["bias", "key", "query", "scores", "sinks"]
-    assert arrays["sinks"].shape == (4, 5)  # one per head and query
+    forms = []
+    for head, expected_record in enumerate(expected["query_key"]):
+        header, arrays = wire.decode_query_key_record((FIXTURES / f"query_key_{head}.bin").read_bytes())
+        assert header["scale"] == expected_record["scale"]
+        assert header["softcap"] == expected_record["softcap"] == 1.5
+        assert header["kv_head"] == [0, 0, 1, 1][head]
+        assert arrays["query"].shape == (5, 4) and arrays["key"].shape == (5, 4) and arrays["sinks"].shape == (5,)
+        forms.append(sorted(set(arrays) - {"query", "key", "sinks"}))
+        bias = wire.record_bias(arrays, 5, 5)
+        masked_as_null = np.array(expected_record["bias"]["values"], float).reshape(5, 5)
+        np.testing.assert_array_equal(bias, np.nan_to_num(masked_as_null, nan=-np.inf))
+        python_softmax = np.array(expected_record["python_softmax"]["values"], float).reshape(5, 5)
+        np.testing.assert_allclose(python_softmax, np.array(expected_record["softmax"]["values"]).reshape(5, 5), atol=1e-6)
+    assert forms == [["bias_diagonal"], ["bias_diagonal", "bias_key"], ["bias"], ["bias_key"]]
 
 
 if __name__ == "__main__":

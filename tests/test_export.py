@@ -262,7 +262,7 @@ def test_the_default_title_is_the_start_of_the_text_with_the_pair_marked(widget)
 
 
 # -- size at scale --------------------------------------------------------------------------------
-def test_minilm_at_512_tokens_fits_25_mb_with_every_layer(minilm):
+def test_minilm_at_512_tokens_fits_25_mb_with_every_layer_and_every_heads_neuron_data(minilm):
     model, tokenizer = minilm
     text = "The ferry crossed the river at dawn, loaded with wagons, animals and travellers. " * 60
     tokens = tokenizer(text, truncation=True, max_length=512)["input_ids"]
@@ -270,7 +270,9 @@ def test_minilm_at_512_tokens_fits_25_mb_with_every_layer(minilm):
     assert len(widget.meta["sides"]["input"]["tokens"]) == 512
     page = widget.to_html()
     assert len(page.encode()) <= 25_000_000
-    assert embedded_state(page)["traits"]["meta"]["chunks_complete"] is True
+    meta = embedded_state(page)["traits"]["meta"]
+    assert meta["chunks_complete"] is True
+    assert meta["query_key"] == {"available": True, "complete": True}, "one float32 record per head, all 72 in"
 
 
 def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
@@ -278,13 +280,17 @@ def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
     widget = AttentionWidget(model, "leaves fall in autumn", tokenizer=tokenizer, layer=2)
     state = embedded_state(widget.to_html())
     assert decoded(state, "_qk") == {
-        key: wire.query_key_record(widget.capture, *wire.parse_chunk_key(key))
-        for key in wire.all_chunk_keys(widget.capture)
+        key: wire.query_key_record(widget.capture, *wire.parse_head_key(key))
+        for key in wire.all_head_keys(widget.capture)
     }
     assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": True}
 
-    # Attention comes first: a budget short of the whole drops neuron data, never attention.
-    state = embedded_state(widget.to_html(size_budget=len(widget.to_html().encode()) - 1))
+    # Attention comes first: a budget short of the whole drops neuron data, never attention. Records are kept in
+    # the order of attention heads: the focused head of the layer on screen first, the last layer's last.
+    page = widget.to_html(size_budget=len(widget.to_html().encode()) - 1)
+    state = embedded_state(page)
     assert len(state["binary"]["_chunks"]) == 6 * 12 and state["traits"]["meta"]["chunks_complete"] is True
-    assert "self/2" in state["binary"]["_qk"] and len(state["binary"]["_qk"]) < 6
+    kept = list(state["binary"]["_qk"])
+    assert kept[:12] == [f"self/2/{head}" for head in range(12)] and "self/5/11" not in kept
     assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": False}
+    assert f"leaves out {72 - len(kept)} of 72 neuron-view heads" in page

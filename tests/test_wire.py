@@ -161,8 +161,9 @@ def test_a_sink_per_query_stands_for_keys_outside_the_text_and_meta_names_them()
     attention, sink_weights = _layer_from_heads(capture, "self", 0, has_sinks=True)
     np.testing.assert_allclose(sink_weights, [[0, 1 / 2, 2 / 3, 3 / 4]] * 2, atol=1 / 510)
     np.testing.assert_allclose(attention.sum(-1) + sink_weights, 1, atol=3 / 510)
-    _, arrays = wire.decode_query_key_record(wire.query_key_record(capture, "self", 0))
-    np.testing.assert_array_equal(arrays["sinks"], sinks)
+    for head in range(2):
+        _, arrays = wire.decode_query_key_record(wire.query_key_record(capture, "self", 0, head))
+        np.testing.assert_array_equal(arrays["sinks"], sinks[head])
     meta = wire.build_meta(capture, chunks_complete=True)["stacks"][0]
     assert meta["sink"] == {"label": "<prompt>", "stands_for": "the 3 prompt positions the model puts before the text"}
 
@@ -228,3 +229,65 @@ def test_meta_is_plain_json():
     meta = wire.build_meta(capture, chunks_complete=True)
 
     assert json.loads(json.dumps(meta)) == meta
+
+
+def _toeplitz(values: np.ndarray, n: int) -> np.ndarray:
+    """[n, n] whose (q, k) is values[k - q + n - 1]."""
+    offsets = np.arange(n)[None, :] - np.arange(n)[:, None]
+    return values[offsets + n - 1]
+
+
+@pytest.mark.parametrize(
+    ("name", "forms"),
+    [
+        ("padding", {wire.BIAS_KEY}),
+        ("sliding window", {wire.BIAS_DIAGONAL}),
+        ("causal with padding", {wire.BIAS_DIAGONAL, wire.BIAS_KEY}),
+        ("causal with left padding", {wire.BIAS_DIAGONAL, wire.BIAS_KEY}),
+        ("relative position, causal", {wire.BIAS_DIAGONAL}),
+        ("ALiBi, causal", {wire.BIAS_DIAGONAL, wire.BIAS_KEY}),
+        ("sliding window with padding", {wire.BIAS_WHOLE}),
+        ("anything", {wire.BIAS_WHOLE}),
+    ],
+)
+def test_bias_terms_give_back_every_value_in_the_smallest_form(name, forms):
+    n = 7
+    rng = np.random.default_rng(5)
+    offsets = np.arange(n)[None, :] - np.arange(n)[:, None]  # key - query
+    causal = np.where(offsets > 0, -np.inf, 0)
+    padding = np.where(np.arange(n) >= 5, -np.inf, 0)
+    left_padding = np.where(np.arange(n) < 2, -np.inf, 0)
+    window = np.where((offsets > 0) | (offsets <= -3), -np.inf, 0)
+    bias = {
+        "padding": np.broadcast_to(padding, (n, n)),
+        "sliding window": window,
+        "causal with padding": causal + padding,
+        "causal with left padding": causal + left_padding,
+        "relative position, causal": _toeplitz(rng.normal(size=2 * n - 1), n) + causal,
+        "ALiBi, causal": causal + 0.0625 * np.arange(n),
+        "sliding window with padding": window + padding,
+        "anything": rng.normal(size=(n, n)),
+    }[name].astype(np.float32)
+
+    terms = wire.bias_terms(bias)
+
+    assert set(terms) == forms
+    sizes = {wire.BIAS_KEY: n, wire.BIAS_DIAGONAL: 2 * n - 1, wire.BIAS_WHOLE: n * n}
+    assert all(term.size == sizes[form] for form, term in terms.items())
+    np.testing.assert_array_equal(wire.record_bias(terms, n, n), bias)
+
+
+def test_a_bias_shared_by_every_layer_is_checked_once(monkeypatch):
+    n = 6
+    causal = np.where(np.arange(n)[None, :] > np.arange(n)[:, None], -np.inf, 0).astype(np.float32)[None]
+    rng = np.random.default_rng(2)
+    queries = [rng.normal(size=(2, n, 4)).astype(np.float32) for _ in range(3)]
+    layers = [LayerRecord(query=query, key=query, scale=0.5, bias=causal) for query in queries]
+    side = make_capture(layers=1, heads=2, tokens=n).sides["input"]
+    capture = Capture([side], [StackRecord("self", "input", "input", layers, np.arange(2), [0, 1, 2])])
+    checked = []
+    monkeypatch.setattr(wire, "bias_terms", lambda bias: checked.append(bias) or {wire.BIAS_WHOLE: bias})
+
+    records = [wire.query_key_record(capture, "self", layer, head) for layer in range(3) for head in range(2)]
+
+    assert len(checked) == 1 and len(set(records[::2])) == 3  # one check; each layer its own queries and keys

@@ -101,17 +101,18 @@ def test_the_neuron_view_shows_the_captures_numbers_without_a_kernel(minilm_widg
 
 
 def test_a_budget_that_leaves_neuron_data_out_keeps_attention_and_says_so(minilm_widget, open_export):
-    # One byte short: the last value in keeping order, the neuron data of the highest layer, must go.
+    # One byte short: the last value in keeping order, the neuron data of the highest layer's last head, must go.
     page = open_export(minilm_widget, name="neuron-budget.html", size_budget=len(minilm_widget.to_html().encode()) - 1)
     expect(page.page.locator(".attnwidget-export-notice")).to_contain_text(
-        re.compile(r"leaves out [1-5] of 6 neuron-view layers to stay")
+        re.compile(r"leaves out \d+ of 72 neuron-view heads to stay")
     )
     page.widget.get_by_label("Layer", exact=True).select_option("5")
     expect(page.widget.locator(".aw-status")).to_have_text("")
     assert page.inked_pixels("Head view") > 0, "layer 5's attention is still in the page"
     page.widget.get_by_role("button", name="Neuron", exact=True).click()
-    status = page.page.get_by_role("region", name="Neuron view").locator(".aw-status")
-    expect(status).to_contain_text("leaves out the queries and keys of layer 5")
+    view = page.page.get_by_role("region", name="Neuron view")
+    view.get_by_role("button", name="Head 11", exact=True).click()
+    expect(view.locator(".aw-status")).to_contain_text("leaves out the queries and keys of head 11 of layer 5")
 
 
 def test_opens_on_the_view_theme_and_pair_filter_python_had(minilm_widget, open_export):

@@ -1,5 +1,5 @@
 """The neuron view in a real JupyterLab on the real MiniLM: the numbers it shows are the capture's,
-its layers come from the kernel on request, and its selection is the kernel's."""
+its heads come from the kernel on request, and its selection is the kernel's."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
-from widget_checks import assert_shown_equal
+from widget_checks import assert_shown_equal, js_shown
 
 SENTENCE = "leaves fall in autumn"
-# preload_qk_bytes=0: nothing of the neuron view travels with the widget, so every layer it
+# preload_qk_bytes=0: nothing of the neuron view travels with the widget, so every head it
 # shows is asked of the kernel, which is the path a long text takes.
 SHOW_NEURON = (
     f"w = AttentionWidget(model, {SENTENCE!r}, tokenizer=tokenizer, view='neuron', token=2, preload_qk_bytes=0)\nw"
@@ -71,27 +71,25 @@ def test_the_neuron_view_shows_the_captures_numbers_fetched_from_the_kernel(note
     view.screenshot(path=ARTIFACTS / "minilm-neuron-view.png")
 
 
-# Clicks every head chip and query token in turn and reads the rows each time: once the layer is
-# in the browser the view redraws synchronously, so one evaluate reads the whole layer.
-READ_EVERY_ROW = """view => {
+# Clicks every query token in turn and reads the rows each time: once the head is in the browser
+# the view redraws synchronously, so one evaluate reads the whole head.
+READ_EVERY_QUERY = """view => {
   const shown = {};
-  const chips = [...view.querySelectorAll('.aw-chips button')];
-  const queries = [...view.querySelectorAll('.aw-neuron-queries button')];
-  for (const chip of chips) {
-    chip.click();
-    for (const query of queries) {
-      query.click();
-      const rows = [...view.querySelectorAll('.aw-neuron-rows .aw-nrow')];
-      shown[`${chip.dataset.head}/${query.dataset.index}`] = rows.map(row => [row.dataset.softmax, row.dataset.score]);
-    }
+  for (const query of view.querySelectorAll('.aw-neuron-queries button')) {
+    query.click();
+    const rows = [...view.querySelectorAll('.aw-neuron-rows .aw-nrow')];
+    shown[query.dataset.index] = rows.map(row => [row.dataset.softmax, row.dataset.score]);
   }
   return shown;
 }"""
 
+# The capture's attention, and Python's own scores and softmax in float64 from the capture's float32 q and k.
 CAPTURE_LAYER = """import json, numpy as np
 q, k = w.capture.query_key(w.layer)
-scores = np.einsum("hqd,hkd->hqk", q, k) * w.capture.layer_scale(w.layer)
-print(json.dumps({"softmax": w.capture.layer_attention(w.layer).tolist(), "scores": scores.tolist()}))"""
+scores = np.einsum("hqd,hkd->hqk", q.astype(np.float64), k.astype(np.float64)) * w.capture.layer_scale(w.layer)
+weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+print(json.dumps({"softmax": w.capture.layer_attention(w.layer).tolist(), "scores": scores.tolist(),
+                  "python_softmax": (weights / weights.sum(axis=-1, keepdims=True)).tolist()}))"""
 
 
 def test_every_head_and_query_token_of_a_layer_shows_the_captures_numbers(notebook, view):
@@ -99,14 +97,20 @@ def test_every_head_and_query_token_of_a_layer_shows_the_captures_numbers(notebo
     expect(view.locator(".aw-neuron-caption")).to_have_text(re.compile(r"^layer 5 · "))
     expect(rows(view).first).to_have_attribute("data-softmax", re.compile(r"\d"))
     expected = json.loads(notebook.execute(CAPTURE_LAYER))
-
-    shown = view.evaluate(READ_EVERY_ROW)
-
     heads, n = len(expected["softmax"]), len(expected["softmax"][0])
-    assert len(shown) == heads * n == 12 * 6
+    assert (heads, n) == (12, 6)
+
     for h in range(heads):
+        # Each head's record is asked of the kernel as the chip is clicked.
+        view.get_by_role("button", name=f"Head {h}", exact=True).click()
+        expect(view.locator(".aw-neuron-caption")).to_have_text(re.compile(rf"· head {h}$"))
+        expect(rows(view).first).to_have_attribute("data-softmax", re.compile(r"\d"))
+        shown = view.evaluate(READ_EVERY_QUERY)
         for t in range(n):
-            softmax, scores = zip(*shown[f"{h}/{t}"])
+            softmax, scores = zip(*shown[str(t)])
+            # Python's numbers to every digit shown; the capture's attention to half a digit.
+            assert list(scores) == [js_shown(value) for value in expected["scores"][h][t]], f"head {h}, query {t}"
+            assert list(softmax) == [js_shown(value) for value in expected["python_softmax"][h][t]], f"head {h}, query {t}"
             assert_shown_equal(list(softmax), expected["softmax"][h][t], f"head {h}, query {t}: softmax")
             assert_shown_equal(list(scores), expected["scores"][h][t], f"head {h}, query {t}: q·k × scale")
 
@@ -138,8 +142,8 @@ def test_hovering_reads_the_exact_numbers(notebook, view):
         shown = re.search(rf"dimension {d}: k = (\S+), q = (\S+), q × k = (\S+)", readout.inner_text())
         assert shown, readout.inner_text()
         for text, value in zip(shown.groups()[:2], (values["k"][d], values["q"][d])):
-            # Three digits of a float16: off by at most its rounding plus half a displayed digit.
-            assert float(text) == pytest.approx(value, rel=2**-11 + 5e-3, abs=1e-6)
+            # The capture's float32, to the three digits shown.
+            assert float(text) == pytest.approx(value, rel=5e-3, abs=1e-6)
 
 
 def test_clicking_a_key_token_in_the_neuron_view_sets_token_in_the_kernel(notebook, view):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from playwright.sync_api import Locator, expect
 
@@ -49,3 +50,20 @@ def assert_shown_equal(shown: list[str], exact: list[float], what: str) -> None:
     for k, (text, value) in enumerate(zip(shown, exact)):
         digit = 10 ** (int(f"{abs(value):e}".split("e")[1]) - 2) if value else 1e-3
         assert abs(float(text) - value) <= digit / 2 * (1 + 1e-6), f"{what} of key {k}: shown {text}, capture {value}"
+
+
+def js_shown(value: float, digits: int = 3) -> str:
+    """`value` as the views show it (js/draw/format.ts `shown`): JavaScript's `toPrecision(digits)`, which rounds the
+    exact binary value half away from zero, and writes exponents from 1e-7 down and from 10^digits up."""
+    if value == 0:
+        return "0"
+    exact = Decimal(value)
+    exponent = exact.adjusted()
+    rounded = exact.quantize(Decimal(1).scaleb(exponent - digits + 1), rounding=ROUND_HALF_UP)
+    if rounded.adjusted() > exponent:  # 9.995 shows as 10.0
+        exponent += 1
+        rounded = exact.quantize(Decimal(1).scaleb(exponent - digits + 1), rounding=ROUND_HALF_UP)
+    if exponent < -6 or exponent >= digits:
+        return f"{rounded.scaleb(-exponent):.{digits - 1}f}e{'+' if exponent >= 0 else '-'}{abs(exponent)}"
+    return f"{rounded:.{max(0, digits - 1 - exponent)}f}"
+

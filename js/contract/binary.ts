@@ -9,7 +9,7 @@ import { stackInfo } from "./traits";
 /** The trait Python preloads each kind of requested data in; tiles are never preloaded. */
 export const PRELOADED_IN: Readonly<Partial<Record<DataKind, BinaryTrait>>> = { [WHAT.attention]: "_chunks", [WHAT.queryKey]: "_qk" };
 
-/** "<stack>/<layer>", the key of one layer's data in `_thumbs` and `_qk`. */
+/** "<stack>/<layer>", the key of one layer's thumbnails in `_thumbs`. */
 export function chunkKey(stack: string, layer: number): string {
   return `${stack}/${layer}`;
 }
@@ -22,12 +22,12 @@ export function parseChunkKey(key: string): [stack: string, layer: number] {
   return [key.slice(0, slash), layer];
 }
 
-/** "<stack>/<layer>/<head>", the key of one head's attention in `_chunks`. */
+/** "<stack>/<layer>/<head>", the key of one head's attention in `_chunks` and its query-key record in `_qk`. */
 export function headKey(stack: string, layer: number, head: number): string {
   return `${chunkKey(stack, layer)}/${head}`;
 }
 
-/** The key of `where` in its trait: a head's for attention, a layer's for query-key records. */
+/** The key of `where` in its trait: a head's when it names one, else a layer's. */
 export function keyOf(where: Where): string {
   return where.head === undefined ? chunkKey(where.stack, where.layer) : headKey(where.stack, where.layer, where.head);
 }

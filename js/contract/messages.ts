@@ -1,15 +1,15 @@
 // The custom messages between Python and the browser (docs/data-contract.md): requests for one
-// head's attention or one layer's query-key record and their responses, and Python's image requests with their answers.
+// head's attention or one head's query-key record and their responses, and Python's image requests with their answers.
 
 /** Every message's `kind`, as both sides spell it. */
 export const KIND = { request: "request", response: "response", imageRequest: "image_request", image: "image" } as const;
 
-/** What a request asks for: one head's attention chunk, one layer's query-key record (neuron view), or a tile: a
+/** What a request asks for: one head's attention chunk, one head's query-key record (neuron view), or a tile: a
  *  region of one head pooled to the matrix view's pixels. */
 export const WHAT = { attention: "attention", queryKey: "query_key", tile: "tile" } as const;
 export type DataKind = (typeof WHAT)[keyof typeof WHAT];
 
-/** Which data: a layer of a stack, and for attention the head. */
+/** Which data: a layer of a stack, and for attention and query-key records the head. */
 export interface Where {
   stack: string;
   layer: number;
@@ -42,7 +42,7 @@ export interface Request extends Where, Partial<Omit<TileWhere, keyof Where>> {
   kind: typeof KIND.request;
   id: number;
   what: DataKind;
-  /** `head` only and always when asking for attention or a tile; the region, size and pooling for a tile. */
+  /** `head` always when asking for attention, a query-key record or a tile; the region, size and pooling for a tile. */
 }
 
 export interface QueryKeyResponse {
@@ -51,6 +51,7 @@ export interface QueryKeyResponse {
   what: typeof WHAT.queryKey;
   stack: string;
   layer: number;
+  head: number;
 }
 
 export interface AttentionResponse {

@@ -1,30 +1,33 @@
-// Query-key records for the neuron view: from the preloaded `_qk` trait when Python sent
-// them, otherwise asked for once per layer, like attention chunks (js/chunks.ts).
+// Query-key records for the neuron view, one head each: from the preloaded `_qk` trait when Python sent
+// them, otherwise asked for, like attention chunks (js/chunks.ts).
 
 import { DataStore, listenForData, type DataKindSpec } from "../chunks";
-import { WHAT, decodeQueryKey, type QueryKeyLayer, type WidgetModel } from "../contract";
+import { WHAT, decodeQueryKey, type QueryKeyHead, type WidgetModel } from "../contract";
 
 export const NO_QUERY_KEY =
   "This widget has no queries or keys: it was made from attention tensors alone. " +
   "Create it from the model, AttentionWidget(model, text), to see the neuron view.";
 
-const QUERY_KEY: DataKindSpec<QueryKeyLayer> = {
+const QUERY_KEY: DataKindSpec<QueryKeyHead> = {
   what: WHAT.queryKey,
-  decode: (meta, where, binary) => decodeQueryKey(meta, where.stack, where.layer, binary),
+  decode: (meta, where, binary) => decodeQueryKey(meta, where.stack, where.layer, where.head ?? 0, binary),
   unaskable(meta, key) {
     if (!meta.query_key?.available) return NO_QUERY_KEY;
     // Nobody would answer (an exported page): what is not in `_qk` was left out of it.
     return meta.query_key.complete ? `the queries and keys of ${key} are not in this page` : null;
   },
   size: (record) =>
-    [record.query, record.key, record.scores, record.bias?.data, record.sinks?.data].reduce((sum, array) => sum + (array?.byteLength ?? 0), 0),
-  // The neuron view shows one layer at a time.
+    [record.query, record.key, record.bias?.diagonal, record.bias?.key, record.bias?.whole, record.sinks?.data].reduce(
+      (sum, array) => sum + (array?.byteLength ?? 0),
+      0,
+    ),
+  // The neuron view shows one head at a time.
   kept: () => 1,
 };
 
 export const listenForQueryKeys = (model: WidgetModel) => listenForData(model, QUERY_KEY);
 
-export class QueryKeyStore extends DataStore<QueryKeyLayer> {
+export class QueryKeyStore extends DataStore<QueryKeyHead> {
   constructor(model: WidgetModel) {
     super(model, QUERY_KEY);
   }

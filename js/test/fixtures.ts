@@ -53,6 +53,32 @@ export function offsetView(bytes: Uint8Array, offset = 5): DataView {
   return new DataView(buffer, offset, bytes.length);
 }
 
+/** One head's query-key record in the contract's layout (docs/data-contract.md): float32 query [nQuery, dim] and
+ *  key [nKey, dim], scale 1, no bias; for views of more tokens than the golden fixture has. */
+export function queryKeyRecord(
+  query: Float32Array,
+  key: Float32Array,
+  nQuery: number,
+  nKey: number,
+  dim: number,
+): Uint8Array {
+  const aligned = (n: number) => Math.ceil(n / 8) * 8;
+  const arrays = [
+    { name: "query", dtype: "float32", shape: [nQuery, dim], offset: 0, values: query },
+    { name: "key", dtype: "float32", shape: [nKey, dim], offset: aligned(query.byteLength), values: key },
+  ];
+  const layout = arrays.map(({ values: _, ...entry }) => entry);
+  const header = new TextEncoder().encode(JSON.stringify({ scale: 1, softcap: null, kv_head: 0, arrays: layout }));
+  const start = aligned(4 + header.length);
+  const bytes = new Uint8Array(start + arrays[1].offset + key.byteLength);
+  new DataView(bytes.buffer).setUint32(0, header.length, true);
+  bytes.set(header, 4);
+  for (const { offset, values } of arrays) {
+    bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), start + offset);
+  }
+  return bytes;
+}
+
 export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks: Record<string, Binary>; traits: Traits } {
   const tokens = options.tokens ?? DEFAULT_TOKENS;
   const layers = options.layers ?? 2;

@@ -16,13 +16,28 @@ export interface Expected {
   values: (number | null)[];
 }
 
+/** One head's query-key record as expected.json describes it: its header and arrays, and the numbers the neuron
+ *  view must show from it, which Python computed in float64 from the capture (scores, bias) and its attention. */
+export interface ExpectedRecord {
+  scale: number;
+  softcap: number | null;
+  kv_head: number;
+  arrays: Record<string, Expected>;
+  scores: Expected;
+  bias: Expected;
+  /** Python's float64 softmax of those logits (and the sink's). */
+  python_softmax: Expected;
+  /** The capture's attention. */
+  softmax: Expected;
+}
+
 export interface Golden {
   meta: Meta;
-  /** Every head's attention chunk, one after the other, its thumbnails and its query-key record, all of layer
-   *  `expected.layer` of `expected.stack`. */
+  /** Every head's attention chunk, one after the other, its thumbnails and each head's query-key record, all of
+   *  layer `expected.layer` of `expected.stack`. */
   attention: Uint8Array;
   thumbnails: Uint8Array;
-  queryKey: Uint8Array;
+  queryKeys: Uint8Array[];
   expected: {
     key: string;
     head_keys: string[];
@@ -30,27 +45,19 @@ export interface Golden {
     layer: number;
     attention: { shape: number[]; head_bytes: number; probabilities: number[]; sink_weights: number[] };
     thumbnails: { shape: number[]; bytes: number[] };
-    query_key: {
-      scale: number;
-      softcap: number | null;
-      query: Expected;
-      key: Expected;
-      scores: Expected;
-      bias: Expected;
-      sinks: Expected;
-      softmax: Expected;
-    };
+    query_key: ExpectedRecord[];
   };
 }
 
 /** A fresh copy each call, so a test may change its meta. */
 export function golden(): Golden {
+  const expected = readJson("expected.json") as Golden["expected"];
   return {
     meta: readJson("meta.json"),
     attention: read("attention.bin"),
     thumbnails: read("thumbnails.bin"),
-    queryKey: read("query_key.bin"),
-    expected: readJson("expected.json"),
+    queryKeys: expected.query_key.map((_, head) => read(`query_key_${head}.bin`)),
+    expected,
   };
 }
 
@@ -66,7 +73,7 @@ export const numbers = (array: Expected) => array.values.map((v) => (v === null 
 /** Traits of a widget showing the fixture's stack and layer, with its chunk and record preloaded. */
 export function goldenTraits(traits: Partial<Traits> = {}): Traits {
   const fixture = golden();
-  const { meta, thumbnails, queryKey, expected } = fixture;
+  const { meta, thumbnails, expected } = fixture;
   const heads = meta.stacks[0].heads;
   return {
     layer: expected.layer,
@@ -82,31 +89,37 @@ export function goldenTraits(traits: Partial<Traits> = {}): Traits {
     meta,
     _chunks: goldenChunks(fixture),
     _thumbs: { [expected.key]: thumbnails },
-    _qk: { [expected.key]: queryKey },
+    _qk: goldenRecords(fixture),
     ...traits,
   };
 }
 
-/** The fixture's record with `softcap: null` in its header, as a model that does not cap its scores sends it. */
-export function uncappedRecord(): Uint8Array {
-  const { queryKey } = golden();
-  const aligned = (n: number) => Math.ceil(n / 8) * 8;
-  const length = new DataView(queryKey.buffer, queryKey.byteOffset).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(queryKey.subarray(4, 4 + length)));
-  const text = new TextEncoder().encode(JSON.stringify({ ...header, softcap: null }));
-  const arrays = queryKey.subarray(aligned(4 + length));
-  const record = new Uint8Array(aligned(4 + text.length) + arrays.length);
-  new DataView(record.buffer).setUint32(0, text.length, true);
-  record.set(text, 4);
-  record.set(arrays, aligned(4 + text.length));
-  return record;
+/** The fixture's query-key records by head key. */
+export function goldenRecords({ queryKeys, expected }: Golden): Record<string, Uint8Array> {
+  return Object.fromEntries(expected.head_keys.map((key, head) => [key, queryKeys[head]]));
 }
 
-/** The fixture's record with its bias reduced to the mask (finite terms set to 0), as a causal model sends it. */
-export function maskOnlyRecord(): Uint8Array {
-  const { meta, queryKey, expected } = golden();
-  const bias = decodeQueryKey(meta, expected.stack, expected.layer, queryKey).bias!.data;
+/** A head's record with `softcap: null` in its header, as a model that does not cap its scores sends it. */
+export function uncappedRecord(head: number): Uint8Array {
+  const record = golden().queryKeys[head];
+  const aligned = (n: number) => Math.ceil(n / 8) * 8;
+  const length = new DataView(record.buffer, record.byteOffset).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(record.subarray(4, 4 + length)));
+  const text = new TextEncoder().encode(JSON.stringify({ ...header, softcap: null }));
+  const arrays = record.subarray(aligned(4 + length));
+  const uncapped = new Uint8Array(aligned(4 + text.length) + arrays.length);
+  new DataView(uncapped.buffer).setUint32(0, text.length, true);
+  uncapped.set(text, 4);
+  uncapped.set(arrays, aligned(4 + text.length));
+  return uncapped;
+}
+
+/** A head's record with its bias reduced to the mask (finite terms set to 0), as a causal model sends it. */
+export function maskOnlyRecord(head: number): Uint8Array {
+  const { meta, queryKeys, expected } = golden();
+  const { diagonal, key, whole } = decodeQueryKey(meta, expected.stack, expected.layer, head, queryKeys[head]).bias!;
   // The decoder reads float32 arrays in place from its own copy of the record: editing them edits that copy.
-  bias.forEach((value, i) => Number.isFinite(value) && (bias[i] = 0));
-  return new Uint8Array(bias.buffer);
+  const terms = [diagonal, key, whole].filter((term) => term !== null);
+  terms.forEach((term) => term.forEach((value, i) => Number.isFinite(value) && (term[i] = 0)));
+  return new Uint8Array(terms[0].buffer);
 }

@@ -1,29 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { chunkKey, type Meta, type Traits } from "../contract";
+import { headKey, type Meta, type Traits } from "../contract";
 import { headList } from "../draw/format";
 import { button, key, mouse } from "../test/dom";
-import { buildFixture, offsetView } from "../test/fixtures";
+import { buildFixture, offsetView, queryKeyRecord } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
 import { golden, goldenTraits, maskOnlyRecord, numbers, uncappedRecord } from "../test/golden";
 import { mount, settle } from "../test/mount";
 import { NEURON_ROW, sharingCaption } from "./neuron";
 
-// The query-key record is the golden fixture Python wrote (tests/fixtures/contract/), and the
-// numbers the view must show are the ones Python wrote beside it in expected.json.
+// The query-key records are the golden fixture Python wrote (tests/fixtures/contract/), one per head, and the
+// numbers the view must show are the ones Python computed beside them in expected.json.
 const { meta: GOLDEN_META, expected } = golden();
 /** The page names layers by the model's own numbers: the fixture's layer 1 is the model's layer 3. */
 const LAYER_NUMBERS = GOLDEN_META.stacks[0].layer_numbers!;
 const LAYER_NAME = LAYER_NUMBERS[expected.layer];
-const [, N_QUERY, N_KEY] = expected.query_key.scores.shape;
+const [N_QUERY, N_KEY] = expected.attention.shape;
 const TOKENS = GOLDEN_META.sides.input.tokens;
-const SCORES = numbers(expected.query_key.scores);
-const BIAS = numbers(expected.query_key.bias);
-const SOFTMAX = numbers(expected.query_key.softmax);
-const at = (values: number[], h: number, q: number, k: number) => values[(h * N_QUERY + q) * N_KEY + k];
+const HEAD_KEYS = expected.head_keys;
+const [SCORES, BIAS, SOFTMAX] = (["scores", "bias", "softmax"] as const).map((name) => expected.query_key.map((record) => numbers(record[name])));
+const at = (values: number[][], h: number, q: number, k: number) => values[h][q * N_KEY + k];
 const score = (h: number, q: number, k: number) => at(SCORES, h, q, k);
 const expectedSoftmax = (h: number, q: number) => Array.from({ length: N_KEY }, (_, k) => at(SOFTMAX, h, q, k));
 
-/** The fixture's widget in the neuron view, query token 2, with its record preloaded unless `preload` is "none". */
+/** The fixture's widget in the neuron view, query token 2, with its records preloaded unless `preload` is "none". */
 function neuronModel(options: { traits?: Partial<Traits>; preload?: "all" | "none" } = {}) {
   const traits = goldenTraits({ view: "neuron", token: 2, ...options.traits });
   const preloaded = options.preload !== "none";
@@ -42,7 +41,7 @@ function expectShown(text: string | undefined, value: number): void {
 }
 
 describe("neuron view", () => {
-  it("shows for each key the capture's score and softmax, to the digits shown", () => {
+  it("shows for each key Python's score and the capture's softmax, to the digits shown", () => {
     const model = neuronModel({ traits: { head: 1 } });
     const host = mount(model);
 
@@ -79,13 +78,14 @@ describe("neuron view", () => {
   });
 
   it("greys out and labels the keys a causal mask hides, with no bias column for a pure mask", () => {
-    const model = neuronModel({ traits: { token: 3 } });
-    model.fromPython({ _qk: { [expected.key]: offsetView(maskOnlyRecord()) }, meta: { ...model.get("meta") } });
+    // Head 1's bias is ALiBi on a causal mask; reduced to the mask.
+    const model = neuronModel({ traits: { token: 3, head: 1 } });
+    model.fromPython({ _qk: { ...model.get("_qk"), [HEAD_KEYS[1]]: offsetView(maskOnlyRecord(1)) }, meta: { ...model.get("meta") } });
     const host = mount(model);
 
     const rows = rowsOf(host);
     rows.forEach((row, k) => {
-      const masked = at(BIAS, 0, 3, k) === -Infinity;
+      const masked = at(BIAS, 1, 3, k) === -Infinity;
       expect(row.dataset.masked).toBe(masked ? "true" : undefined);
       expect(row.classList.contains("aw-nrow--masked")).toBe(masked);
       if (masked) {
@@ -112,7 +112,7 @@ describe("neuron view", () => {
 
   it("shows the soft-capped score as a step of its own, between the score and the bias (Gemma 2)", () => {
     const host = mount(neuronModel());
-    const cap = expected.query_key.softcap!;
+    const cap = expected.query_key[0].softcap!;
 
     expect(host.querySelector(".aw-neuron-table--capped")).not.toBeNull();
     const titles = [...host.querySelectorAll(".aw-nrow--head > span")].map((span) => span.textContent);
@@ -131,7 +131,7 @@ describe("neuron view", () => {
 
   it("has no capped column for a model that does not cap its scores", () => {
     const model = neuronModel();
-    model.fromPython({ _qk: { [expected.key]: offsetView(uncappedRecord()) }, meta: { ...model.get("meta") } });
+    model.fromPython({ _qk: { [HEAD_KEYS[0]]: offsetView(uncappedRecord(0)) }, meta: { ...model.get("meta") } });
     const host = mount(model);
 
     expect(host.querySelector(".aw-neuron-table--capped")).toBeNull();
@@ -143,15 +143,15 @@ describe("neuron view", () => {
   it("shows the sink as a last row, named as meta names it: this query's logit and the weight it takes", () => {
     const host = mount(neuronModel({ traits: { head: 2 } }));
     // The fixture's layer has a sink per head and query: the log-sum-exp of its 2 prompt positions' logits.
-    const sinks = numbers(expected.query_key.sinks);
-    const logit = sinks[2 * N_QUERY + 2];
+    const sinks = numbers(expected.query_key[2].arrays.sinks);
+    const logit = sinks[2];
     const sink = sinkOf(host)!;
 
     const label = sink.querySelector<HTMLElement>(".aw-tok")!;
     expect(label.textContent).toBe("<prompt>");
     expect(label.title).toMatch(/^<prompt>: the 2 prompt positions the model puts before the text; its logit is the log-sum-exp/);
     expect(sink.dataset.score).toBe(logit.toPrecision(3));
-    expect(sinks[2 * N_QUERY + 3]).not.toBe(logit); // each query has its own
+    expect(sinks[3]).not.toBe(logit); // each query has its own
     const keys = expectedSoftmax(2, 2).reduce((a, b) => a + b, 0);
     expect(keys).toBeLessThan(0.99);
     expectShown(sink.dataset.softmax, 1 - keys);
@@ -218,26 +218,31 @@ describe("neuron view", () => {
     expect(Math.abs(softmax - expectedSoftmax(0, 2)[3])).toBeLessThan(1e-6);
   });
 
-  it("asks Python for the layer it shows when nothing was preloaded, once", async () => {
+  it("asks Python for the head it shows when nothing was preloaded, once", async () => {
     const model = neuronModel({ preload: "none" });
-    const { queryKey } = golden();
+    const { queryKeys } = golden();
     const host = mount(model);
     const layer = expected.layer;
-    expect(status(host)).toMatch(new RegExp(`Loading the queries and keys of layer ${LAYER_NAME}…`));
-    const requests = model.sent().filter((m) => m.what === "query_key");
-    expect(requests).toEqual([{ kind: "request", id: requests[0].id, what: "query_key", stack: "self", layer }]);
+    expect(status(host)).toBe(`Loading the queries and keys of layer ${LAYER_NAME}, head 0…`);
+    const asked = () => model.sent().filter((m) => m.what === "query_key");
+    expect(asked()).toEqual([{ kind: "request", id: asked()[0].id, what: "query_key", stack: "self", layer, head: 0 }]);
 
-    model.reply({ kind: "response", id: requests[0].id, what: "query_key", stack: "self", layer }, [offsetView(queryKey, 5)]);
+    model.reply({ kind: "response", id: asked()[0].id, what: "query_key", stack: "self", layer, head: 0 }, [offsetView(queryKeys[0], 5)]);
     await settle();
     expect(rowsOf(host)).toHaveLength(N_KEY);
     model.fromPython({ token: 3 });
-    expect(model.sent().filter((m) => m.what === "query_key")).toHaveLength(1);
+    expect(asked()).toHaveLength(1);
+
+    model.fromPython({ head: 3 });
+    expect(asked()[1]).toMatchObject({ layer, head: 3 });
+    model.reply({ kind: "response", id: asked()[1].id, what: "query_key", stack: "self", layer, head: 3 }, [offsetView(queryKeys[3], 5)]);
+    await settle();
+    rowsOf(host).forEach((row, k) => expect(row.dataset.score).toBe(score(3, 3, k).toPrecision(3)));
 
     model.fromPython({ layer: 0 });
-    const second = model.sent().filter((m) => m.what === "query_key")[1];
-    model.reply({ kind: "response", id: second.id, error: "layer 0 is gone" });
+    model.reply({ kind: "response", id: asked()[2].id, error: "layer 0 is gone" });
     await settle();
-    expect(status(host)).toBe(`Could not load the queries and keys of layer ${LAYER_NUMBERS[0]}: layer 0 is gone`);
+    expect(status(host)).toBe(`Could not load the queries and keys of layer ${LAYER_NUMBERS[0]}, head 3: layer 0 is gone`);
   });
 
   it("shows cross-attention: decoder queries against input keys, which are not clickable", () => {
@@ -255,7 +260,7 @@ describe("neuron view", () => {
       ],
     };
     const model = neuronModel({ traits: { stack: "cross", token: 1 } });
-    model.fromPython({ meta, _qk: { [chunkKey("cross", expected.layer)]: offsetView(golden().queryKey) } });
+    model.fromPython({ meta, _qk: { [headKey("cross", expected.layer, 0)]: offsetView(golden().queryKeys[0]) } });
     const host = mount(model);
 
     expect(host.querySelector(".aw-neuron-caption")!.textContent).toBe(
@@ -272,8 +277,39 @@ describe("neuron view", () => {
     // The fixture's record against a stack of 3 heads and 8 tokens.
     const { traits } = buildFixture({ traits: { view: "neuron", token: 2, layer: expected.layer } });
     const meta: Meta = { ...traits.meta, query_key: { available: true, complete: true } };
-    const model = new FakeModel({ ...traits, meta, _qk: { [expected.key]: offsetView(golden().queryKey) } });
+    const model = new FakeModel({ ...traits, meta, _qk: { [HEAD_KEYS[0]]: offsetView(golden().queryKeys[0]) } });
     const host = mount(model);
-    return settle().then(() => expect(status(host)).toMatch(/do not fit 3 heads × 8 queries × 8 keys/));
+    return settle().then(() => expect(status(host)).toMatch(/query of shape 5×4 does not fit 8 queries × 8 keys/));
+  });
+
+  it("keeps only the key rows in view in the page, and draws the others as they scroll in", async () => {
+    const n = 3000;
+    const tokens = Array.from({ length: n }, (_, i) => `t${i}`);
+    const { traits } = buildFixture({ tokens, heads: 1, layers: 1, preload: "none", thumbnails: false, traits: { view: "neuron", token: 0 } });
+    // dim 1: query 1, key k is k / n, so the scores rise with k and the last key takes the most.
+    const record = queryKeyRecord(Float32Array.of(...Array(n).fill(1)), Float32Array.from(tokens, (_, k) => k / n), n, n, 1);
+    const meta: Meta = { ...traits.meta, query_key: { available: true, complete: true } };
+    const host = mount(new FakeModel({ ...traits, meta, _qk: { [headKey("self", 0, 0)]: offsetView(record) } }));
+    const body = host.querySelector<HTMLElement>(".aw-neuron-body")!;
+    const scroller = body.closest<HTMLElement>(".aw-scroll")!;
+    const keysInPage = () => rowsOf(host).map((row) => Number(row.dataset.key));
+
+    expect(body.style.height).toBe(`${n * NEURON_ROW}px`);
+    expect(keysInPage()[0]).toBe(0);
+    expect(keysInPage().length).toBeLessThan(60);
+
+    // Scrolled to key 2000: the box's top lies 2000 rows below the rows' top.
+    body.getBoundingClientRect = () => ({ top: -2000 * NEURON_ROW }) as DOMRect;
+    scroller.dispatchEvent(new Event("scroll"));
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    const keys = keysInPage();
+    expect(keys.length).toBeLessThan(60);
+    expect(keys[0]).toBeGreaterThan(1980);
+    expect(keys).toContain(2000);
+    const row = rowsOf(host).find((item) => item.dataset.key === "2000")!;
+    expect(row.dataset.score).toBe((2000 / n).toPrecision(3));
+    expect(row.querySelector(".aw-tok")!.textContent).toBe("t2000");
+    mouse(body, "mousemove", { clientX: 2000, clientY: 5 }); // over the row at the box's top
+    expect(host.querySelector(".aw-readout")!.textContent).toMatch(/^key 2000 “t2000”: q·k × scale = 0\.666667;/);
   });
 });

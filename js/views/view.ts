@@ -78,15 +78,16 @@ function selectedData<T>(
   return null;
 }
 
-/** The selected stack and layer's data from `store` (see `selectedData`). */
-export function selectedLayer<T>(
+/** The focused head's data from `store`, such as its query-key record (see `selectedData`). */
+export function selectedFocus<T>(
   selection: Selection,
   store: DataStore<T>,
   life: Lifetime,
   onLoaded: () => void,
   onError: (message: string) => void,
 ): T | null {
-  return selectedData(selection, store, { stack: selection.stack, layer: selection.layer }, life, onLoaded, onError);
+  const where = { stack: selection.stack, layer: selection.layer, head: selection.head };
+  return selectedData(selection, store, where, life, onLoaded, onError);
 }
 
 /** The attention of `heads` of the selected layer that is here, asking for the rest, with `status` saying while

@@ -39,14 +39,14 @@ _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 # one change how it looks for that end. The bundle must contain none of them.
 _SCRIPT_BREAKERS = ("</script", "<!--", "<script")
 
-_PART_KINDS = {wire.ATTENTION_TRAIT: ("attention", "heads"), wire.QUERY_KEY_TRAIT: ("neuron-view", "layers")}
+_PART_KINDS = {wire.ATTENTION_TRAIT: ("attention", "heads"), wire.QUERY_KEY_TRAIT: ("neuron-view", "heads")}
 """How a page and its notices name the parts of each binary trait a budget may leave out: a head of attention,
-a layer of neuron-view data."""
+a head of neuron-view data."""
 
 
 @dataclass(frozen=True)
 class _Part:
-    """One binary value of the page a budget may leave out: a head of `_chunks` or a layer of `_qk`, keyed alike."""
+    """One binary value of the page a budget may leave out: a head of `_chunks` or of `_qk`, keyed alike."""
 
     trait: str
     key: str
@@ -54,7 +54,7 @@ class _Part:
 
 @dataclass(frozen=True)
 class LeftOut:
-    """How many parts of one kind ("attention" heads, "neuron-view" layers) a size budget left out of a page."""
+    """How many parts of one kind ("attention" heads, "neuron-view" heads) a size budget left out of a page."""
 
     kind: str
     count: int
@@ -74,7 +74,7 @@ class ExportedPage:
     left_out: tuple[LeftOut, ...]
 
     def left_out_text(self) -> str:
-        """e.g. "60 of 72 attention heads and 6 of 6 neuron-view layers"; empty when nothing is left out."""
+        """e.g. "60 of 72 attention heads and 72 of 72 neuron-view heads"; empty when nothing is left out."""
         return _listed(self.left_out)
 
 
@@ -240,9 +240,9 @@ def _default_title(capture: Capture) -> str:
 def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
     """Every binary value of the page a budget may leave out, in the order it keeps them.
 
-    Attention heads before queries and keys (every view but one needs them): the focused head, the other
-    visible heads of the layer on screen, the rest of that layer, of its stack, then the other stacks;
-    then query-key records, the layer on screen first.
+    Attention heads before queries and keys (every view but one needs them), each kind in the same order: the
+    focused head, the other visible heads of the layer on screen, the rest of that layer, of its stack, then the
+    other stacks.
     """
     stack, layer, head, visible = (selection[name] for name in ("stack", "layer", "head", "heads"))
 
@@ -252,19 +252,15 @@ def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
         return (not same_layer or other_head != head, not same_layer or other_head not in visible,
                 not same_layer, other_stack != stack)
 
-    def layer_rank(key: str) -> tuple[bool, ...]:
-        return (key != wire.chunk_key(stack, layer), wire.parse_chunk_key(key)[0] != stack)
-
-    parts = [_Part(wire.ATTENTION_TRAIT, key) for key in sorted(wire.all_head_keys(capture), key=head_rank)]
-    if wire.has_query_key(capture):
-        parts += [_Part(wire.QUERY_KEY_TRAIT, key) for key in sorted(wire.all_chunk_keys(capture), key=layer_rank)]
-    return parts
+    ranked = sorted(wire.all_head_keys(capture), key=head_rank)
+    traits = [wire.ATTENTION_TRAIT] + ([wire.QUERY_KEY_TRAIT] if wire.has_query_key(capture) else [])
+    return [_Part(trait, key) for trait in traits for key in ranked]
 
 
 def _encoded(capture: Capture, part: _Part) -> str:
     if part.trait == wire.ATTENTION_TRAIT:
         return _compressed(wire.head_chunk(capture, *wire.parse_head_key(part.key))[0])
-    return _compressed(wire.query_key_record(capture, *wire.parse_chunk_key(part.key)))
+    return _compressed(wire.query_key_record(capture, *wire.parse_head_key(part.key)))
 
 
 def _compressed(data: bytes) -> str:

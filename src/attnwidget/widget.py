@@ -99,7 +99,7 @@ class AttentionWidget(anywidget.AnyWidget):
         value_trait=traitlets.Bytes(), help="Every head's max-pooled uint8 thumbnail, one value per '<stack>/<layer>'."
     ).tag(sync=True)
     _qk = traitlets.Dict(
-        value_trait=traitlets.Bytes(), help="Preloaded query-key records (neuron view) keyed '<stack>/<layer>'."
+        value_trait=traitlets.Bytes(), help="Preloaded query-key records (neuron view), one head each, keyed '<stack>/<layer>/<head>'."
     ).tag(sync=True)
 
     capture: Capture
@@ -243,7 +243,8 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @traitlets.default(wire.QUERY_KEY_TRAIT)
     def _preloaded_query_keys(self) -> dict[str, bytes]:
-        return self._preload.query_key_records(self.capture)
+        # Read when the comm opens, like `_chunks`: the one preloaded head of a large capture is the one on screen.
+        return self._preload.query_key_records(self.capture, self.stack, self.layer, self.head)
 
     # -- validation: against the capture, the one source of the ranges ----------------------
     @traitlets.validate("stack")

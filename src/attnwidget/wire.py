@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from .capturing import Capture, Generation, Sink, rows_per_chunk
 
-CONTRACT_VERSION = 5
+CONTRACT_VERSION = 6
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
@@ -46,7 +47,7 @@ ATTENTION_TRAIT = "_chunks"
 THUMBNAIL_TRAIT = "_thumbs"
 """Every head's thumbnail, keyed by `chunk_key`, one value per layer (model view)."""
 QUERY_KEY_TRAIT = "_qk"
-"""Query-key records (neuron view) keyed by `chunk_key`."""
+"""Query-key records (neuron view) keyed by `head_key`, one head each."""
 
 BROWSER_WRITABLE = frozenset(SELECTION_TRAITS)
 """The only traits the browser may change; every other one (meta, chunks, the bundle, anywidget's names)
@@ -81,7 +82,7 @@ MAX_MESSAGE_BYTES = 64 * 2**20
 
 
 def chunk_key(stack: str, layer: int) -> str:
-    """The key of one layer of one stack, e.g. "self/3": of its thumbnails (`_thumbs`) and query-key record (`_qk`)."""
+    """The key of one layer of one stack, e.g. "self/3": of its thumbnails (`_thumbs`)."""
     return f"{stack}{CHUNK_KEY_SEPARATOR}{layer}"
 
 
@@ -92,7 +93,8 @@ def parse_chunk_key(key: str) -> tuple[str, int]:
 
 
 def head_key(stack: str, layer: int, head: int) -> str:
-    """The `_chunks` key of one head of one layer of one stack, e.g. "self/3/5"."""
+    """The key of one head of one layer of one stack, e.g. "self/3/5": of its attention chunk (`_chunks`) and its
+    query-key record (`_qk`)."""
     return f"{chunk_key(stack, layer)}{CHUNK_KEY_SEPARATOR}{head}"
 
 
@@ -369,14 +371,21 @@ def decode_float16(data: bytes | memoryview, shape: list[int] | tuple[int, ...])
     return np.frombuffer(data, dtype=_FLOAT16_LITTLE_ENDIAN).reshape(tuple(shape)).astype(np.float32)
 
 
-# One layer of one stack for the neuron view travels as one "query-key record": a little-endian
-# uint32 header length, a UTF-8 JSON header, then the arrays, each starting at a multiple of 8
-# bytes so the browser can view them as typed arrays (offsets count from the end of the padded
-# header). Queries and keys are float16: they are drawn as colour bands. Scores and bias are
-# float32, so the scores and softmax the browser shows equal the capture's to the digits shown;
-# a browser summing float16 products would be off in the third digit for scores around 20.
+# One head of one layer of one stack for the neuron view travels as one "query-key record": a little-endian
+# uint32 header length, a UTF-8 JSON header, then the arrays, each starting at a multiple of 8 bytes so the
+# browser can view them as typed arrays (offsets count from the end of the padded header). Queries and keys are
+# float32, the capture's own numbers: the browser computes q·k × scale from them in float64, so the scores and
+# softmax it shows equal Python's to every digit shown, from heads × n × d values instead of heads × n².
+# The bias travels in the smallest of its forms that gives back the capture's exactly (`bias_terms`).
 QUERY_KEY_ALIGN = 8
 _HEADER_LENGTH = np.dtype("<u4")
+BIAS_DIAGONAL = "bias_diagonal"
+"""[n_query + n_key - 1]: a term that depends on key - query only (causal mask, sliding window, T5's relative
+position bias); query q and key k read index k - q + n_query - 1."""
+BIAS_KEY = "bias_key"
+"""[n_key]: a term that depends on the key only (padding mask, ALiBi as BLOOM adds it)."""
+BIAS_WHOLE = "bias"
+"""[n_query, n_key]: any other bias (DeBERTa's and XLNet's content-to-position terms, block-sparse layouts)."""
 
 
 def has_query_key(capture: Capture) -> bool:
@@ -388,40 +397,112 @@ def has_query_key(capture: Capture) -> bool:
     )
 
 
-def query_key_arrays(capture: Capture, stack: str, layer: int) -> dict[str, np.ndarray]:
-    """The arrays of one record: query, key (per key/value head), scores = q·k × scale, bias if any.
+def _toeplitz(diagonal: np.ndarray, n_query: int, n_key: int) -> np.ndarray:
+    """The [n_query, n_key] view whose (q, k) is diagonal[k - q + n_query - 1], without copying."""
+    return np.lib.stride_tricks.sliding_window_view(diagonal[::-1], n_key)[:n_query, ::-1]
 
-    Scores are before soft-capping: the header's `softcap` says how to cap them, so the browser
-    can show the capped score as a step of its own. `sinks` is the logit of one more key that is no token,
-    [heads] (GPT-OSS's learned sinks) or [heads, n_query] (Inkling2's, or the log-sum-exp of keys outside the text)."""
-    query, key = capture.query_key(layer, stack)  # raises the capture's own errors for bad input
+
+def _diagonal_of(bias: np.ndarray) -> np.ndarray:
+    """Each diagonal's value as the first column (bottom up), then the first row hold it."""
+    return np.ascontiguousarray(np.concatenate([bias[::-1, 0], bias[0, 1:]]))
+
+
+def _diagonal_and_key(bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A candidate split bias = diagonal + key term: the key term is the last row (a causal query that sees every
+    key: BLOOM's ALiBi), the diagonal term what each diagonal adds to it, read from the first rows where the key is
+    not masked."""
+    n_query, n_key = bias.shape
+    key = bias[-1].copy()
+    diagonal = np.zeros(n_query + n_key - 1, dtype=bias.dtype)
+    known = np.zeros(diagonal.size, dtype=bool)
+    known[:n_key] = True  # the last row's diagonals: the key term holds all of them
+    with np.errstate(invalid="ignore"):
+        for q in range(n_query):
+            if known.all():
+                break
+            index = np.arange(n_key) - q + n_query - 1
+            fill = ~known[index] & np.isfinite(key)
+            diagonal[index[fill]] = bias[q, fill] - key[fill]
+            known[index[fill]] = True
+    return diagonal, key
+
+
+def bias_terms(bias: np.ndarray) -> dict[str, np.ndarray]:
+    """One head's [n_query or 1, n_key] float32 bias in its smallest exact form: `BIAS_KEY`, `BIAS_DIAGONAL`, both
+    (summed in float32, -inf masking), else `BIAS_WHOLE`. Each candidate is checked to give back every value
+    bit for bit, so no form is ever a guess."""
+    if bias.shape[0] == 1 or (bias == bias[0]).all():
+        return {BIAS_KEY: np.ascontiguousarray(bias[0])}
+    n_query, n_key = bias.shape
+    diagonal = _diagonal_of(bias)
+    if np.array_equal(_toeplitz(diagonal, n_query, n_key), bias):
+        return {BIAS_DIAGONAL: diagonal}
+    diagonal, key = _diagonal_and_key(bias)
+    with np.errstate(invalid="ignore"):
+        rebuilt = _toeplitz(diagonal, n_query, n_key) + key
+    if np.array_equal(rebuilt, bias):
+        return {BIAS_DIAGONAL: diagonal, BIAS_KEY: key}
+    return {BIAS_WHOLE: np.ascontiguousarray(bias)}
+
+
+class _BiasForms:
+    """Each head's `bias_terms`, worked out once per bias array: one mask serves every layer, and a 4096-token
+    map takes about 0.1 s to check."""
+
+    def __init__(self) -> None:
+        self._forms: dict[tuple[int, int], tuple[weakref.ref, dict[str, np.ndarray]]] = {}
+
+    def of(self, bias: np.ndarray, head: int) -> dict[str, np.ndarray]:
+        """The terms of `head` of a capture's bias (broadcastable to [heads, n_query, n_key]), known by the array
+        itself: the same array object gets the same answer while it lives."""
+        heads = bias.reshape((1,) * (3 - bias.ndim) + bias.shape)
+        head = head if heads.shape[0] > 1 else 0
+        key = (id(bias), head)
+        known = self._forms.get(key)
+        if known is None or known[0]() is not bias:
+            self._forms = {k: v for k, v in self._forms.items() if v[0]() is not None}  # forget dead arrays
+            terms = bias_terms(np.asarray(heads[head], dtype=_FLOAT32_LITTLE_ENDIAN))
+            known = self._forms[key] = (weakref.ref(bias), terms)
+        return known[1]
+
+
+_BIAS_FORMS = _BiasForms()
+
+
+def query_key_arrays(capture: Capture, stack: str, layer: int, head: int) -> dict[str, np.ndarray]:
+    """The arrays of one head's record: its query [n_query, d] and its key/value head's key [n_key, d] as float32,
+    the bias in its smallest exact form (`bias_terms`), and `sinks` where the layer has them: [1] (GPT-OSS's learned
+    sink) or [n_query] (Inkling2's, or the log-sum-exp of keys outside the text)."""
     record = capture.stack(stack).layers[layer]
-    scores = np.einsum("hqd,hkd->hqk", query, key) * np.float32(capture.layer_scale(layer, stack))
+    if record.query is None or record.key is None:
+        capture.query_key(layer, stack)  # raises the capture's own error
+    kv_head = int(capture.kv_head_of(stack)[head])
     arrays = {
-        "query": query.astype(_FLOAT16_LITTLE_ENDIAN),
-        "key": np.asarray(record.key).astype(_FLOAT16_LITTLE_ENDIAN),
-        "scores": scores.astype(_FLOAT32_LITTLE_ENDIAN),
+        "query": np.ascontiguousarray(record.query[head], dtype=_FLOAT32_LITTLE_ENDIAN),
+        "key": np.ascontiguousarray(record.key[kv_head], dtype=_FLOAT32_LITTLE_ENDIAN),
     }
     bias = capture.bias(layer, stack)
     if bias is not None:
-        bias = np.asarray(bias, dtype=_FLOAT32_LITTLE_ENDIAN)
-        bias = bias.reshape((1,) * (3 - bias.ndim) + bias.shape)
-        np.broadcast_shapes(bias.shape, scores.shape)  # a bias that does not fit is a bug upstream
-        arrays["bias"] = bias
+        arrays.update(_BIAS_FORMS.of(bias, head))
     sinks = capture.sinks(layer, stack)
     if sinks is not None:
-        arrays["sinks"] = np.asarray(sinks, dtype=_FLOAT32_LITTLE_ENDIAN)
+        arrays["sinks"] = np.asarray(sinks[head], dtype=_FLOAT32_LITTLE_ENDIAN).reshape(-1)
     return arrays
 
 
-def query_key_record(capture: Capture, stack: str, layer: int) -> bytes:
-    """One layer of one stack as a query-key record (see above and docs/data-contract.md)."""
-    arrays = query_key_arrays(capture, stack, layer)
+def query_key_record(capture: Capture, stack: str, layer: int, head: int) -> bytes:
+    """One head of one layer of one stack as a query-key record (see above and docs/data-contract.md)."""
+    arrays = query_key_arrays(capture, stack, layer, head)
     layout, offset = [], 0
     for name, array in arrays.items():
         layout.append({"name": name, "dtype": array.dtype.name, "shape": list(array.shape), "offset": offset})
         offset += _aligned(array.nbytes)
-    header = {"scale": capture.layer_scale(layer, stack), "softcap": capture.softcap(layer, stack), "arrays": layout}
+    header = {
+        "scale": capture.layer_scale(layer, stack),
+        "softcap": capture.softcap(layer, stack),
+        "kv_head": int(capture.kv_head_of(stack)[head]),
+        "arrays": layout,
+    }
     header_bytes = json.dumps(header).encode("utf-8")
     start = _aligned(_HEADER_LENGTH.itemsize + len(header_bytes))
     parts = [np.array(len(header_bytes), dtype=_HEADER_LENGTH).tobytes(), header_bytes]
@@ -448,26 +529,49 @@ def decode_query_key_record(record: bytes | memoryview) -> tuple[dict[str, Any],
     return header, arrays
 
 
+def record_bias(arrays: dict[str, np.ndarray], n_query: int, n_key: int) -> np.ndarray | None:
+    """A decoded record's bias as [n_query, n_key] float32, as the browser rebuilds it (the terms summed in
+    float32), or None without one."""
+    if BIAS_WHOLE in arrays:
+        return arrays[BIAS_WHOLE]
+    terms = []
+    if BIAS_DIAGONAL in arrays:
+        terms.append(_toeplitz(arrays[BIAS_DIAGONAL], n_query, n_key))
+    if BIAS_KEY in arrays:
+        terms.append(np.broadcast_to(arrays[BIAS_KEY], (n_query, n_key)))
+    if not terms:
+        return None
+    with np.errstate(invalid="ignore"):
+        return np.asarray(sum(terms[1:], terms[0]), dtype=np.float32)
+
+
 def query_key_bytes(capture: Capture, stack: str, layer: int) -> int:
-    """About what one record weighs, without building it: float16 q and k, float32 scores and bias."""
-    record = capture.stack(stack).layers[layer]
-    bias = 0 if record.bias is None else np.size(record.bias)
-    sinks = 0 if record.sinks is None else np.size(record.sinks)
-    return 2 * (np.size(record.query) + np.size(record.key)) + 4 * (int(np.prod(record.shape)) + bias + sinks)
+    """About what one head's record of this layer weighs, without building it: float32 q and k, and the bias as a
+    key vector or a diagonal (a bias that goes whole adds more)."""
+    n_query, n_key = capture.stack(stack).layers[layer].shape[1:]
+    head_dim = capture.stack(stack).layers[layer].query.shape[-1]
+    bias = 0 if capture.bias(layer, stack) is None else n_query + n_key
+    sinks = 0 if capture.sinks(layer, stack) is None else n_query
+    return 4 * ((n_query + n_key) * head_dim + bias + sinks)
 
 
 def all_query_key_bytes(capture: Capture) -> int:
-    return sum(query_key_bytes(capture, *parse_chunk_key(key)) for key in all_chunk_keys(capture))
+    return sum(
+        capture.num_heads(stack) * query_key_bytes(capture, stack, layer)
+        for stack, layer in map(parse_chunk_key, all_chunk_keys(capture))
+    )
 
 
 def all_query_key_records(capture: Capture) -> dict[str, bytes]:
-    """Every layer's record keyed like the attention chunks: the `_qk` trait of a preloaded widget."""
-    return {key: query_key_record(capture, *parse_chunk_key(key)) for key in all_chunk_keys(capture)}
+    """Every head's record keyed like the attention chunks: the `_qk` trait of a preloaded widget."""
+    return {key: query_key_record(capture, *parse_head_key(key)) for key in all_head_keys(capture)}
 
 
-def query_key_response(request_id: Any, stack: str, layer: int) -> dict[str, Any]:
+def query_key_response(request_id: Any, stack: str, layer: int, head: int) -> dict[str, Any]:
     """The message that goes with a query-key record sent on request."""
-    return {"kind": RESPONSE_KIND, "id": request_id, "what": WHAT_QUERY_KEY, "stack": stack, "layer": layer}
+    return {
+        "kind": RESPONSE_KIND, "id": request_id, "what": WHAT_QUERY_KEY, "stack": stack, "layer": layer, "head": head,
+    }  # fmt: skip
 
 
 def _aligned(nbytes: int) -> int:
