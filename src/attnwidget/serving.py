@@ -2,7 +2,8 @@
 
 Every head's thumbnail goes up front. A capture whose attention fits the preload budget opens with
 every head; a larger one with the head on screen (when it fits the budget itself), and the browser
-asks for the others, one head per message, as it shows them. Queries and
+asks for the others, one head per message, as it shows them (the head view asks only for each query's
+strongest keys of a head, `top_keys`). Queries and
 keys (neuron view) go up front all or nothing. The requests and answers follow
 docs/data-contract.md; the bytes come from `wire.py`.
 """
@@ -91,10 +92,9 @@ def answer_request(capture: Capture, content: Any) -> tuple[dict[str, Any], list
 
 def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     what = request.get("what")
-    if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY):
-        raise BadRequest(
-            f"unknown request what={wire.quoted(what)}; expected {wire.WHAT_ATTENTION!r} or {wire.WHAT_QUERY_KEY!r}"
-        )
+    known = (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY, wire.WHAT_TOP_KEYS)
+    if what not in known:
+        raise BadRequest(f"unknown request what={wire.quoted(what)}; expected one of {', '.join(map(repr, known))}")
     stack, layer = request.get("stack"), request.get("layer")
     if stack not in capture.stacks:
         raise BadRequest(f"no stack {wire.quoted(stack)}; this widget has {list(capture.stacks)}")
@@ -108,8 +108,21 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
         return wire.query_key_response(request.get("id"), stack, layer), [wire.query_key_record(capture, stack, layer)]
     head = request.get("head")
     _check_index("head", head, capture.num_heads(stack), stack)
+    if what == wire.WHAT_TOP_KEYS:
+        return _top_keys(capture, request, stack, layer, head)
     chunk, shape = wire.head_chunk(capture, stack, layer, head)
     return wire.attention_response(request.get("id"), stack, layer, head, shape), [chunk]
+
+
+def _top_keys(capture: Capture, request: dict[str, Any], stack: str, layer: int, head: int):
+    k = request.get("k")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise BadRequest(
+            f"k must be a positive integer (keys per query, at most {wire.TOP_KEYS_MAX} are sent); got {wire.quoted(k)}"
+        )
+    data, shape = wire.head_top_keys(capture, stack, layer, head, k)
+    n_key = len(capture.stack_tokens(stack)[1])
+    return wire.top_keys_response(request.get("id"), stack, layer, head, shape, n_key), [data]
 
 
 def _check_index(name: str, value: Any, count: int, stack: str) -> None:
