@@ -38,6 +38,8 @@ export interface DataKindSpec<T> {
   size(value: T): number;
   /** Values never evicted however full the cache: what one view shows at once (every head of a layer). */
   kept(meta: Meta): number;
+  /** What a request asks with besides where (top keys: how many keys per query). */
+  askedWith?: { k?: number };
 }
 
 interface Pending<T> {
@@ -142,7 +144,7 @@ export function listenForData<T>(model: WidgetModel, kind: DataKindSpec<T>): () 
   const trait = PRELOADED_IN[kind.what];
   const onTrait = () => {
     const found = known();
-    const values = model.get(trait) ?? {};
+    const values = (trait && model.get(trait)) ?? {};
     if (!found) return;
     for (const [id, pending] of found.cache.pending) {
       const binary = values[keyOf(pending.where)];
@@ -152,10 +154,10 @@ export function listenForData<T>(model: WidgetModel, kind: DataKindSpec<T>): () 
     }
   };
   model.on("msg:custom", onMessage);
-  model.on(`change:${trait}`, onTrait);
+  if (trait) model.on(`change:${trait}`, onTrait);
   return () => {
     model.off("msg:custom", onMessage);
-    model.off(`change:${trait}`, onTrait);
+    if (trait) model.off(`change:${trait}`, onTrait);
   };
 }
 
@@ -209,7 +211,7 @@ export class DataStore<T> {
       promise = new Promise<T>((resolve, reject) => {
         const id = ++lastRequestId;
         cache.pending.set(id, { where, resolve, reject });
-        this.model.send(request(id, this.kind.what, where));
+        this.model.send(request(id, this.kind.what, where, this.kind.askedWith));
       });
     }
     promise.then(
@@ -221,7 +223,8 @@ export class DataStore<T> {
   }
 
   private preloaded(key: string): Binary | undefined {
-    return this.model.get(PRELOADED_IN[this.kind.what])?.[key];
+    const trait = PRELOADED_IN[this.kind.what];
+    return trait && this.model.get(trait)?.[key];
   }
 }
 

@@ -8,11 +8,12 @@ import "./styles.css";
 import { mountApp } from "./app";
 import { ChunkStore, listenForChunks } from "./chunks";
 import type { WidgetModel } from "./contract";
+import { listenForTopKeys } from "./head/store";
 import { listenForQueryKeys } from "./neuron/store";
 
 export default {
   initialize({ model }: { model: WidgetModel }): () => void {
-    const stops = [listenForChunks(model), listenForQueryKeys(model)];
+    const stops = [listenForChunks(model), listenForQueryKeys(model), listenForTopKeys(model)];
     return () => stops.forEach((stop) => stop());
   },
   render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {

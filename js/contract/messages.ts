@@ -4,8 +4,9 @@
 /** Every message's `kind`, as both sides spell it. */
 export const KIND = { request: "request", response: "response", imageRequest: "image_request", image: "image" } as const;
 
-/** What a request asks for: one head's attention chunk, or one layer's query-key record (neuron view). */
-export const WHAT = { attention: "attention", queryKey: "query_key" } as const;
+/** What a request asks for: one head's attention chunk, one layer's query-key record (neuron view), or one head's
+ *  strongest keys per query (head view). */
+export const WHAT = { attention: "attention", queryKey: "query_key", topKeys: "top_keys" } as const;
 export type DataKind = (typeof WHAT)[keyof typeof WHAT];
 
 /** Which data: a layer of a stack, and for attention the head. */
@@ -24,8 +25,10 @@ export interface Request {
   what: DataKind;
   stack: string;
   layer: number;
-  /** Only and always when asking for attention. */
+  /** Only and always when asking for attention or top keys. */
   head?: number;
+  /** Only and always when asking for top keys: keys per query (Python sends at most `TOP_KEYS_MAX`). */
+  k?: number;
 }
 
 export interface QueryKeyResponse {
@@ -47,16 +50,30 @@ export interface AttentionResponse {
   shape: [number, number];
 }
 
+export interface TopKeysResponse {
+  kind: typeof KIND.response;
+  id: number;
+  what: typeof WHAT.topKeys;
+  stack: string;
+  layer: number;
+  head: number;
+  k: number;
+  index_dtype: "uint16" | "uint32";
+  dtype: "uint8";
+  shape: [number, number];
+}
+
 export interface ErrorResponse {
   kind: typeof KIND.response;
   id: number;
   error: string;
 }
 
-export type Response = AttentionResponse | QueryKeyResponse | ErrorResponse;
+export type Response = AttentionResponse | QueryKeyResponse | TopKeysResponse | ErrorResponse;
 
-export function request(id: number, what: DataKind, where: Where): Request {
-  return { kind: KIND.request, id, what, ...where };
+/** A request for `where`'s data; `extra` holds what a kind asks with besides where (top keys: `k`). */
+export function request(id: number, what: DataKind, where: Where, extra: { k?: number } = {}): Request {
+  return { kind: KIND.request, id, what, ...where, ...extra };
 }
 
 export function isResponse(content: unknown): content is Response {

@@ -5,24 +5,35 @@ import { fakeModel } from "../test/fixtures";
 import { mount, settle, withLayoutWidth } from "../test/mount";
 import { ROW_HEIGHT } from "./head";
 
-/** The (query, key) pairs the head view drew lines for, read back from the line ends. */
-function drawnPairs(host: HTMLElement): Set<string> {
-  const canvas = host.querySelector<HTMLCanvasElement>(".aw-lines canvas")!;
+/** What was drawn on `canvas` since it was last cleared. */
+function sinceClear(canvas: HTMLCanvasElement): DrawCall[] {
   const calls: DrawCall[] = drawCalls.get(canvas) ?? [];
-  const afterClear = calls.slice(calls.map((c) => c[0]).lastIndexOf("clearRect"));
+  return calls.slice(calls.map((c) => c[0]).lastIndexOf("clearRect"));
+}
+
+/** The head layers the lines canvas last composited, in order. */
+function compositedLayers(host: HTMLElement): HTMLCanvasElement[] {
+  const calls = sinceClear(host.querySelector<HTMLCanvasElement>(".aw-lines canvas")!);
+  return calls.filter((c) => c[0] === "drawImage").map((c) => c[1] as HTMLCanvasElement);
+}
+
+/** The (query, key) pairs the head view drew lines for, read back from the line ends on the composited layers
+ *  (a layer's top is the columns' top while the view is not scrolled). */
+function drawnPairs(host: HTMLElement): Set<string> {
   const row = (y: unknown) => Math.round(((y as number) - ROW_HEIGHT / 2) / ROW_HEIGHT);
   const pairs = new Set<string>();
-  afterClear.forEach((call, i) => {
-    if (call[0] === "moveTo") pairs.add(`${row(call[2])}-${row(afterClear[i + 1][2])}`);
-  });
+  for (const layer of compositedLayers(host)) {
+    const calls = sinceClear(layer);
+    calls.forEach((call, i) => {
+      if (call[0] === "moveTo") pairs.add(`${row(call[2])}-${row(calls[i + 1][2])}`);
+    });
+  }
   return pairs;
 }
 
-/** The stroke colours the head view drew its lines in since it last cleared. */
+/** The stroke colours the head view's composited layers drew their lines in. */
 function lineColors(host: HTMLElement): unknown[] {
-  const calls: DrawCall[] = drawCalls.get(host.querySelector<HTMLCanvasElement>(".aw-lines canvas")!) ?? [];
-  const afterClear = calls.slice(calls.map((c) => c[0]).lastIndexOf("clearRect"));
-  return afterClear.filter((c) => c[0] === "set strokeStyle").map((c) => c[1]);
+  return compositedLayers(host).flatMap((layer) => sinceClear(layer).filter((c) => c[0] === "set strokeStyle").map((c) => c[1]));
 }
 
 const queryToken = (host: HTMLElement, i: number) => host.querySelectorAll<HTMLButtonElement>(".aw-tokens--query .aw-tok")[i];

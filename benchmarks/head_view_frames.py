@@ -1,0 +1,192 @@
+"""The head view's frame times in an exported page, this build against an older one, side by side in one run.
+
+    python benchmarks/head_view_frames.py --old-static /tmp/old-static       # a copy of another build's static/
+    python benchmarks/head_view_frames.py --old-static DIR --tokens 512 --repeats 8
+
+Input: all-MiniLM-L6-v2 (6 layers x 12 heads, every head visible) on a text of exactly `--tokens` tokens, captured
+once; both pages are `export_page` of that capture, one with this worktree's static/standalone.js, one with the old
+bundle (its CSS too). Each opens from file:// in headless /usr/bin/chromium (no GPU, as in ui-tests), a fresh
+context per page, viewport 1400 x 1000.
+
+Interactions, each `--repeats` times, by real input through Playwright:
+- hover: the mouse moves onto the next query token in view (a mouseover);
+- head step: ArrowRight / ArrowLeft in the view, moving the focused head among 12 visible ones;
+- head click: a click on a head chip (shows that head alone);
+- scroll: the token list scrolled by 300 px (a scroll event).
+
+Timing, in the page: every listener the page adds for these events is wrapped, so the script time an event costs is
+the sum of performance.now() around each listener ("script"). The frame that follows is timed from its
+requestAnimationFrame callback to a timeout queued there, which runs after that frame's style, layout and paint on
+the main thread ("render"). "frame" = script + render: the main-thread work of the frame the event caused, what must
+fit in 16 ms for a smooth hover. Rasterisation on other threads is not included; vsync waits are not either.
+The machine is shared with other work: compare the two builds' columns, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+from unittest import mock
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+CHROMIUM = os.environ.get("ATTNWIDGET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # fmt: skip
+TIMED_EVENTS = ("mouseover", "keydown", "click", "scroll")
+
+# Installed before the page's own script: wraps listeners of the timed events, then times one event's script and
+# the frame after it.
+TIMING = """(() => {
+  const timed = new Set(%s);
+  const bench = (window.__bench = { script: 0, pending: null });
+  const add = EventTarget.prototype.addEventListener;
+  EventTarget.prototype.addEventListener = function (type, listener, options) {
+    if (!timed.has(type) || typeof listener !== "function") return add.call(this, type, listener, options);
+    const wrapped = function (...args) {
+      const start = performance.now();
+      try { return listener.apply(this, args); } finally { bench.script += performance.now() - start; }
+    };
+    listener.__timed = wrapped;
+    return add.call(this, type, wrapped, options);
+  };
+  const remove = EventTarget.prototype.removeEventListener;
+  EventTarget.prototype.removeEventListener = function (type, listener, options) {
+    return remove.call(this, type, (listener && listener.__timed) || listener, options);
+  };
+  bench.arm = (type) => {
+    bench.script = 0;
+    bench.pending = new Promise((resolve) => {
+      const onEvent = () => requestAnimationFrame(() => {
+        const frameStart = performance.now();
+        setTimeout(() => resolve({ script: bench.script, render: performance.now() - frameStart }), 0);
+      });
+      // Scroll events do not reach window; the scroller is where they are dispatched.
+      const target = type === "scroll" ? document.querySelector(".aw-headview .aw-scroll") : window;
+      target.addEventListener(type, onEvent, { once: true, capture: true });
+      setTimeout(() => resolve(null), 5000);
+    });
+  };
+})();""" % list(TIMED_EVENTS)
+
+
+def capture_minilm(n_tokens: int):
+    import torch
+    from capture_benchmark import minilm_path, text_of
+    from transformers import AutoModel, AutoTokenizer
+
+    from attnwidget import capture
+
+    torch.set_num_threads(1)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    model = AutoModel.from_pretrained(minilm_path()).eval()
+    return capture(model, tokenizer, text_of(tokenizer, n_tokens))
+
+
+def export(capture, path: pathlib.Path, static: pathlib.Path | None) -> None:
+    from attnwidget import AttentionWidget, export
+
+    widget = AttentionWidget.from_capture(capture)
+    widget.layer, widget.head = 2, 0
+    if static is None:
+        export.export_page(capture, widget.selection, path)
+        return
+    with mock.patch.object(export, "STANDALONE_JS", static / "standalone.js"), mock.patch.object(
+        export, "STANDALONE_CSS", static / "standalone.css"
+    ):
+        export.export_page(capture, widget.selection, path)
+
+
+def timed(page, event: str, act) -> dict | None:
+    page.evaluate("(type) => window.__bench.arm(type)", event)
+    act()
+    result = page.evaluate("() => window.__bench.pending")
+    page.wait_for_timeout(30)
+    return result
+
+
+def measure(browser, path: pathlib.Path, repeats: int, shots: pathlib.Path | None, name: str) -> dict[str, list[dict]]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.add_init_script(TIMING)
+    page.goto(path.as_uri())
+    view = page.get_by_role("region", name="Head view")
+    view.locator(".aw-lines canvas").wait_for()
+    page.wait_for_timeout(1500)  # the first paint and its layers
+    if shots:
+        view.screenshot(path=shots / f"{name}-head-view.png")
+    tokens = view.get_by_role("group", name="Query tokens").locator(".aw-tok")
+    scroller = view.locator(".aw-scroll")
+    results: dict[str, list[dict]] = {"hover": [], "head step": [], "head click": [], "scroll": []}
+
+    def token_point(i: int) -> tuple[float, float]:
+        box = tokens.nth(i).bounding_box()
+        return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    page.mouse.move(*token_point(2))
+    for i in range(repeats):
+        results["hover"].append(timed(page, "mouseover", lambda i=i: page.mouse.move(*token_point(3 + i % 12))))
+    page.mouse.move(5, 5)  # off the tokens: the overview again
+    page.wait_for_timeout(300)
+    tokens.nth(0).focus()  # keys go to the view; focusing pins nothing
+    for i in range(repeats):
+        key = "ArrowRight" if i % 2 == 0 else "ArrowLeft"
+        results["head step"].append(timed(page, "keydown", lambda key=key: page.keyboard.press(key)))
+    for i in range(repeats):
+        chip = view.get_by_role("button", name=f"Head {1 + i % 3}", exact=True)
+        results["head click"].append(timed(page, "click", chip.click))
+    view.get_by_role("button", name="All", exact=True).click()
+    page.wait_for_timeout(500)
+    for i in range(repeats):
+        results["scroll"].append(timed(page, "scroll", lambda: scroller.evaluate("box => box.scrollBy(0, 300)")))
+    if shots:
+        view.screenshot(path=shots / f"{name}-head-view-scrolled.png")
+    rows = view.locator(".aw-tok").count()
+    context.close()
+    return {**results, "rows": rows}
+
+
+def summary(samples: list[dict | None]) -> str:
+    done = [s for s in samples if s]
+    if not done:
+        return "no frame"
+    frame = [s["script"] + s["render"] for s in done]
+    script = [s["script"] for s in done]
+    return f"{statistics.median(frame):6.1f} (max {max(frame):6.1f}; script {statistics.median(script):6.1f})"
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--old-static", type=pathlib.Path, required=True, help="a copy of the older build's static/")
+    parser.add_argument("--tokens", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--screenshots", type=pathlib.Path, help="save each page's head view here")
+    args = parser.parse_args()
+
+    capture = capture_minilm(args.tokens)
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        pages = {"old": pathlib.Path(folder) / "old.html", "new": pathlib.Path(folder) / "new.html"}
+        export(capture, pages["old"], args.old_static)
+        export(capture, pages["new"], None)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if args.screenshots:
+            args.screenshots.mkdir(parents=True, exist_ok=True)
+        results = {name: measure(browser, path, args.repeats, args.screenshots, name) for name, path in pages.items()}
+        browser.close()
+
+    print(f"MiniLM, {args.tokens} tokens, 12 heads visible; ms per frame, median of {args.repeats} "
+          "(max; script part); machine shared")  # fmt: skip
+    print(f"{'interaction':<12} | {'old build':<40} | {'this build':<40}")
+    for interaction in ("hover", "head step", "head click", "scroll"):
+        print(f"{interaction:<12} | {summary(results['old'][interaction]):<40} | {summary(results['new'][interaction]):<40}")
+    print(f"{'token rows in the DOM':<12} | {results['old']['rows']:<40} | {results['new']['rows']:<40}")
+
+
+if __name__ == "__main__":
+    main()

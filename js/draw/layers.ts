@@ -1,0 +1,42 @@
+// Offscreen layers a view composites. Each remembers what it shows (a signature naming everything its picture
+// depends on) and the extent it was painted for, so a view repaints a layer only when that changed, and can show
+// a layer painted for another extent while its repaint waits for a later frame.
+
+import { prepareCanvas } from "./canvas";
+
+export interface Layer<Extent> {
+  canvas: HTMLCanvasElement;
+  signature: string;
+  extent: Extent;
+}
+
+export class Layers<Id, Extent> {
+  private readonly layers = new Map<Id, Layer<Extent>>();
+
+  /** What layer `id` last showed, if it was ever painted. */
+  get(id: Id): Layer<Extent> | undefined {
+    return this.layers.get(id);
+  }
+
+  /** Repaint layer `id` at `width` × `height` CSS pixels with `paint`; null when there is nothing to paint on. */
+  paint(id: Id, signature: string, extent: Extent, width: number, height: number, paint: (g: CanvasRenderingContext2D) => void): Layer<Extent> | null {
+    const canvas = this.layers.get(id)?.canvas ?? document.createElement("canvas");
+    const g = prepareCanvas(canvas, width, height);
+    if (!g) return null;
+    g.clearRect(0, 0, width, height);
+    paint(g);
+    const layer = { canvas, signature, extent };
+    this.layers.set(id, layer);
+    return layer;
+  }
+
+  /** Free the layers of ids no longer shown. */
+  keepOnly(ids: readonly Id[]): void {
+    for (const id of this.layers.keys()) if (!ids.includes(id)) this.layers.delete(id);
+  }
+
+  /** Forget every picture (what they show changed under them). */
+  clear(): void {
+    this.layers.clear();
+  }
+}

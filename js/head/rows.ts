@@ -1,0 +1,34 @@
+// Virtual token columns: which rows of a long column are in the DOM for a scroll position, and which band of rows
+// the head view's line layers cover, so scrolling a few rows redraws no line.
+
+/** Rows kept in the DOM beyond each edge of the view: keyboard steps and fast wheels land on rows already there. */
+export const ROW_MARGIN = 12;
+
+/** The rows `[first, last)` of a column of `count` rows to put in the DOM when the view shows `viewTop` to
+ *  `viewTop + viewHeight` (CSS pixels from the column's top). */
+export function rowWindow(viewTop: number, viewHeight: number, rowHeight: number, count: number, margin = ROW_MARGIN): [number, number] {
+  const first = Math.max(0, Math.floor(viewTop / rowHeight) - margin);
+  const last = Math.min(count, Math.ceil((viewTop + viewHeight) / rowHeight) + margin);
+  return [Math.min(first, last), last];
+}
+
+/** A stretch of the columns, in CSS pixels from their top. */
+export interface Band {
+  top: number;
+  height: number;
+}
+
+/** The band the layers draw for a view: the view and as much again above and below (within the columns), so
+ *  scrolling up to a view's height either way only moves the layers. */
+export function bandAround(viewTop: number, viewHeight: number, total: number): Band {
+  const top = Math.max(0, viewTop - viewHeight);
+  return { top, height: Math.max(0, Math.min(total, viewTop + 2 * viewHeight) - top) };
+}
+
+/** Whether `band` holds the whole view. */
+export const bandHolds = (band: Band, viewTop: number, viewHeight: number) =>
+  viewTop >= band.top && viewTop + viewHeight <= band.top + band.height;
+
+/** Whether a line from height `y0` to `y1` crosses the band (a line from a query far above to a key far below does). */
+export const crossesBand = (band: Band, y0: number, y1: number) =>
+  Math.max(y0, y1) >= band.top && Math.min(y0, y1) <= band.top + band.height;
