@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { bandAround, bandHolds, crossesBand, rowWindow } from "./rows";
+
+describe("virtual token rows", () => {
+  it("keeps the rows in view and a margin in the DOM, within the column", () => {
+    // 4096 rows of 20 px, a view of 700 px.
+    expect(rowWindow(0, 700, 20, 4096, 12)).toEqual([0, 47]);
+    expect(rowWindow(20_000, 700, 20, 4096, 12)).toEqual([988, 1047]);
+    expect(rowWindow(4096 * 20 - 700, 700, 20, 4096, 12)).toEqual([4049, 4096]);
+    // Above the columns (their labels in view) and a column shorter than the view.
+    expect(rowWindow(-16, 700, 20, 4096, 0)).toEqual([0, 35]);
+    expect(rowWindow(0, 700, 20, 8, 12)).toEqual([0, 8]);
+  });
+
+  it("covers a view and as much again each side with a band, and moves it only once the view leaves it", () => {
+    const band = bandAround(2000, 700, 81_920);
+    expect(band).toEqual({ top: 1300, height: 2100 });
+    expect(bandHolds(band, 2600, 700)).toBe(true);
+    expect(bandHolds(band, 2800, 700)).toBe(false);
+    expect(bandAround(0, 700, 81_920)).toEqual({ top: 0, height: 1400 });
+    expect(bandAround(81_220, 700, 81_920)).toEqual({ top: 80_520, height: 1400 });
+  });
+
+  it("counts a line as crossing a band when any part of it is inside, even with both ends outside", () => {
+    const band = { top: 1000, height: 500 };
+    expect(crossesBand(band, 1200, 30_000)).toBe(true);
+    expect(crossesBand(band, 10, 30_000)).toBe(true);
+    expect(crossesBand(band, 10, 900)).toBe(false);
+    expect(crossesBand(band, 1600, 2000)).toBe(false);
+  });
+});
