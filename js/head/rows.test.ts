@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bandAround, bandHolds, crossesBand, rowWindow } from "./rows";
+import { bandAround, bandHolds, endsInBand, rowWindow } from "./rows";
 
 describe("virtual token rows", () => {
   it("keeps the rows in view and a margin in the DOM, within the column", () => {
@@ -21,11 +21,12 @@ describe("virtual token rows", () => {
     expect(bandAround(81_220, 700, 81_920)).toEqual({ top: 80_520, height: 1400 });
   });
 
-  it("counts a line as crossing a band when any part of it is inside, even with both ends outside", () => {
+  it("keeps the lines with an end in the band, not those only passing through it", () => {
     const band = { top: 1000, height: 500 };
-    expect(crossesBand(band, 1200, 30_000)).toBe(true);
-    expect(crossesBand(band, 10, 30_000)).toBe(true);
-    expect(crossesBand(band, 10, 900)).toBe(false);
-    expect(crossesBand(band, 1600, 2000)).toBe(false);
+    expect(endsInBand(band, 1200, 30_000)).toBe(true);
+    expect(endsInBand(band, 10, 1499)).toBe(true);
+    expect(endsInBand(band, 10, 30_000)).toBe(false);
+    expect(endsInBand(band, 10, 900)).toBe(false);
+    expect(endsInBand(band, 1600, 2000)).toBe(false);
   });
 });

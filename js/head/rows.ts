@@ -29,6 +29,11 @@ export function bandAround(viewTop: number, viewHeight: number, total: number): 
 export const bandHolds = (band: Band, viewTop: number, viewHeight: number) =>
   viewTop >= band.top && viewTop + viewHeight <= band.top + band.height;
 
-/** Whether a line from height `y0` to `y1` crosses the band (a line from a query far above to a key far below does). */
-export const crossesBand = (band: Band, y0: number, y1: number) =>
-  Math.max(y0, y1) >= band.top && Math.min(y0, y1) <= band.top + band.height;
+/** Whether a line from height `y0` to `y1` has an end in the band. The layers draw only those: the lines of the
+ *  rows within a view's height of what is in view. A line between two rows far off screen that only passes
+ *  through would cost as much to raster as one of the rows in view (at 4096 tokens, thousands of them per head go
+ *  to the first token) and says nothing about them. */
+export const endsInBand = (band: Band, y0: number, y1: number) => {
+  const inside = (y: number) => y >= band.top && y <= band.top + band.height;
+  return inside(y0) || inside(y1);
+};

@@ -25,7 +25,7 @@ import {
   type HeadSource,
   type LineRule,
 } from "../head/lines";
-import { bandAround, bandHolds, crossesBand, rowWindow, type Band } from "../head/rows";
+import { bandAround, bandHolds, endsInBand, rowWindow, type Band } from "../head/rows";
 import { TOP_KEYS_ASKED, TopKeysStore } from "../head/store";
 import { SHOW_GESTURES, headChips } from "./chips";
 import { hintLine, labelledSelect, scrollBox } from "./parts";
@@ -256,9 +256,9 @@ export function headView(ctx: ViewContext): View {
       let layer = layers.get(head);
       const sameLines = layer?.signature === signature;
       if (!sameLines || layer!.extent.top !== shown.top || layer!.extent.height !== shown.height) {
-        // Only a new band waits, and never the focused head's; the time includes the blits so far, which is when
+        // Only a new band waits, after the frame's first repaint; the time includes the blits so far, which is when
         // the browser rasterises a layer's lines.
-        if (sameLines && head !== selection.head && performance.now() - started > FRAME_BUDGET_MS) deferred = true;
+        if (sameLines && performance.now() - started > FRAME_BUDGET_MS) deferred = true;
         else layer = layers.paint(head, signature, shown, boxWidth, shown.height, (lg) => paintLines(lg, info, head, source, focus, shown, boxWidth)) ?? undefined;
       }
       if (!layer) continue;
@@ -289,7 +289,7 @@ export function headView(ctx: ViewContext): View {
     return { width, fan };
   }
 
-  /** One head's lines that cross `shown`, drawn with `shown.top` at y = 0. */
+  /** One head's lines with an end in `shown`, drawn with `shown.top` at y = 0. */
   function paintLines(g: Painter, info: StackInfo, head: number, source: HeadSource, focus: Focus | null, shown: Band, width: number): void {
     const nq = info.query.tokens.length;
     const nk = info.key.tokens.length;
@@ -302,7 +302,7 @@ export function headView(ctx: ViewContext): View {
     const levels: number[][] = Array.from({ length: ALPHA_LEVELS }, () => []);
     for (let i = 0; i < lines.length; i += 3) {
       const [yq, yk] = [y(lines[i]) + dq, y(lines[i + 1]) + dk];
-      if (crossesBand(shown, yq, yk)) levels[Math.min(ALPHA_LEVELS - 1, (lines[i + 2] * ALPHA_LEVELS) >> 8)].push(yq - shown.top, yk - shown.top);
+      if (endsInBand(shown, yq, yk)) levels[Math.min(ALPHA_LEVELS - 1, (lines[i + 2] * ALPHA_LEVELS) >> 8)].push(yq - shown.top, yk - shown.top);
     }
     g.lineCap = "round";
     g.strokeStyle = css(headColor(head, info.stack.heads, ctx.dark()));
