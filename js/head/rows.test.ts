@@ -12,13 +12,14 @@ describe("virtual token rows", () => {
     expect(rowWindow(0, 700, 20, 8, 12)).toEqual([0, 8]);
   });
 
-  it("covers a view and as much again each side with a band, and moves it only once the view leaves it", () => {
+  it("covers a view and half as much again each side with a band, and moves it only once the view leaves it", () => {
     const band = bandAround(2000, 700, 81_920);
-    expect(band).toEqual({ top: 1300, height: 2100 });
-    expect(bandHolds(band, 2600, 700)).toBe(true);
-    expect(bandHolds(band, 2800, 700)).toBe(false);
-    expect(bandAround(0, 700, 81_920)).toEqual({ top: 0, height: 1400 });
-    expect(bandAround(81_220, 700, 81_920)).toEqual({ top: 80_520, height: 1400 });
+    expect(band).toEqual({ top: 1650, height: 1400 });
+    expect(bandHolds(band, 2350, 700)).toBe(true);
+    expect(bandHolds(band, 1650, 700)).toBe(true);
+    expect(bandHolds(band, 2400, 700)).toBe(false);
+    expect(bandAround(0, 700, 81_920)).toEqual({ top: 0, height: 1050 });
+    expect(bandAround(81_220, 700, 81_920)).toEqual({ top: 80_870, height: 1050 });
   });
 
   it("keeps the lines with an end in the band, not those only passing through it", () => {

@@ -18,11 +18,13 @@ export interface Band {
   height: number;
 }
 
-/** The band the layers draw for a view: the view and as much again above and below (within the columns), so
- *  scrolling up to a view's height either way only moves the layers. */
+/** The band the layers draw for a view: the view and half as much again above and below (within the columns), so
+ *  scrolling up to half a view either way only moves the layers. Wider bands move less often but cost more to
+ *  repaint: a layer's lines are rastered over the band's height. */
 export function bandAround(viewTop: number, viewHeight: number, total: number): Band {
-  const top = Math.max(0, viewTop - viewHeight);
-  return { top, height: Math.max(0, Math.min(total, viewTop + 2 * viewHeight) - top) };
+  const margin = Math.round(viewHeight / 2);
+  const top = Math.max(0, viewTop - margin);
+  return { top, height: Math.max(0, Math.min(total, viewTop + viewHeight + margin) - top) };
 }
 
 /** Whether `band` holds the whole view. */
