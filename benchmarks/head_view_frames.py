@@ -2,11 +2,13 @@
 
     python benchmarks/head_view_frames.py --old-static /tmp/old-static       # a copy of another build's static/
     python benchmarks/head_view_frames.py --old-static DIR --tokens 512 --repeats 8
+    python benchmarks/head_view_frames.py --old-static DIR --model llama --tokens 4096
 
-Input: all-MiniLM-L6-v2 (6 layers x 12 heads, every head visible) on a text of exactly `--tokens` tokens, captured
-once; both pages are `export_page` of that capture, one with this worktree's static/standalone.js, one with the old
-bundle (its CSS too). Each opens from file:// in headless /usr/bin/chromium (no GPU, as in ui-tests), a fresh
-context per page, viewport 1400 x 1000.
+Input: all-MiniLM-L6-v2 (6 layers x 12 heads, every head visible) on a text of exactly `--tokens` tokens, or a
+random Llama (2 layers x 32 heads, 8 key-value heads, hidden 256) for long inputs, captured once; both pages are
+`export_page` of that capture, one with this worktree's static/standalone.js, one with the old bundle (its CSS
+too). Each opens from file:// in headless /usr/bin/chromium (no GPU, as in ui-tests), a fresh context per page,
+viewport 1400 x 1000.
 
 Interactions, each `--repeats` times, by real input through Playwright:
 - hover: the mouse moves onto the next query token in view (a mouseover);
@@ -40,6 +42,8 @@ CHROMIUM = os.environ.get("ATTNWIDGET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]  # fmt: skip
 TIMED_EVENTS = ("mouseover", "keydown", "click", "scroll")
+LLAMA_LAYERS = 2
+"""The random Llama's layers here: the head view shows one layer, and fewer layers capture faster."""
 
 # Installed before the page's own script: wraps the page's listeners of the timed events and its animation-frame
 # callbacks, then times the frames after one event: per frame, the page's script since the last frame plus the
@@ -88,24 +92,35 @@ FRAMES_AFTER = {"scroll": 20}
 """A scroll may leave layers to repaint in the frames after it: the worst of these counts. Others: the first."""
 
 
-def capture_minilm(n_tokens: int):
+def capture_input(model_name: str, n_tokens: int):
+    """MiniLM, or the random Llama of 32 heads (8 key-value heads, hidden 256) with `LLAMA_LAYERS` layers."""
     import torch
     from capture_benchmark import minilm_path, text_of
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer, LlamaConfig, LlamaModel
 
     from attnwidget import capture
 
     torch.set_num_threads(1)
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    model = AutoModel.from_pretrained(minilm_path()).eval()
-    return capture(model, tokenizer, text_of(tokenizer, n_tokens))
+    if model_name == "minilm":
+        model = AutoModel.from_pretrained(minilm_path())
+    else:
+        config = LlamaConfig(num_hidden_layers=LLAMA_LAYERS, num_attention_heads=32, num_key_value_heads=8,
+                             hidden_size=256, intermediate_size=512, vocab_size=30522,
+                             max_position_embeddings=8192, attn_implementation="eager")  # fmt: skip
+        torch.manual_seed(0)
+        model = LlamaModel(config)
+        tokenizer.model_max_length = config.max_position_embeddings
+    return capture(model.eval(), tokenizer, text_of(tokenizer, n_tokens))
 
 
 def export(capture, path: pathlib.Path, static: pathlib.Path | None) -> None:
+    """The page opening on layer 1 (MiniLM: 2), head 0, every head visible; only the heads the default size budget
+    holds have their attention in it."""
     from attnwidget import AttentionWidget, export
 
     widget = AttentionWidget.from_capture(capture)
-    widget.layer, widget.head = 2, 0
+    widget.layer, widget.head = min(2, capture.num_layers() - 1), 0
     if static is None:
         export.export_page(capture, widget.selection, path)
         return
@@ -179,12 +194,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--old-static", type=pathlib.Path, required=True, help="a copy of the older build's static/")
+    parser.add_argument("--model", choices=["minilm", "llama"], default="minilm")
     parser.add_argument("--tokens", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--screenshots", type=pathlib.Path, help="save each page's head view here")
     args = parser.parse_args()
 
-    capture = capture_minilm(args.tokens)
+    capture = capture_input(args.model, args.tokens)
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         pages = {"old": pathlib.Path(folder) / "old.html", "new": pathlib.Path(folder) / "new.html"}
         export(capture, pages["old"], args.old_static)
@@ -195,11 +211,13 @@ def main() -> None:
         results = {name: measure(browser, path, args.repeats, args.screenshots, name) for name, path in pages.items()}
         browser.close()
 
-    print(f"MiniLM, {args.tokens} tokens, 12 heads visible; ms per frame, median of {args.repeats} "
-          "(max; script part); machine shared")  # fmt: skip
+    heads = capture.num_heads()
+    print(f"{args.model}, {args.tokens} tokens, {heads} heads visible (those in the page drawn); ms per frame, "
+          f"median of {args.repeats} (max; script part); machine shared")  # fmt: skip
     print(f"{'interaction':<12} | {'old build':<40} | {'this build':<40}")
     for interaction in ("hover", "head step", "head click", "scroll"):
-        print(f"{interaction:<12} | {summary(results['old'][interaction]):<40} | {summary(results['new'][interaction]):<40}")
+        old, new = summary(results["old"][interaction]), summary(results["new"][interaction])
+        print(f"{interaction:<12} | {old:<40} | {new:<40}")
     print(f"{'token rows in the DOM':<12} | {results['old']['rows']:<40} | {results['new']['rows']:<40}")
 
 

@@ -360,7 +360,8 @@ def test_a_bad_top_keys_request_gets_an_error_reply(widgets, request_content, me
     widget = widgets(make_seq2seq_capture())
 
     content, buffers = browser_request(
-        widget, {"kind": "request", "id": 6, "what": "top_keys", "stack": "cross", "layer": 0, "head": 1, **request_content}
+        widget,
+        {"kind": "request", "id": 6, "what": "top_keys", "stack": "cross", "layer": 0, "head": 1, **request_content},
     )
 
     assert content.keys() == {"kind", "id", "error"} and content["id"] == 6

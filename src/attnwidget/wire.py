@@ -232,12 +232,15 @@ def split_top_keys(data: bytes | memoryview, shape: tuple[int, int], n_key: int)
     index_dtype = _TOP_KEY_INDEX_DTYPES[top_key_index_dtype(n_key)]
     count = int(np.prod(shape))
     if len(data) != count * (index_dtype.itemsize + 1):
-        raise ValueError(f"top keys hold {len(data)} bytes, shape {tuple(shape)} needs {count * (index_dtype.itemsize + 1)}")
+        needed = count * (index_dtype.itemsize + 1)
+        raise ValueError(f"top keys hold {len(data)} bytes, shape {tuple(shape)} needs {needed}")
     indices = np.frombuffer(data, dtype=index_dtype, count=count).reshape(shape)
     return indices, dequantize_attention(memoryview(data)[count * index_dtype.itemsize :], shape)
 
 
-def top_keys_response(request_id: Any, stack: str, layer: int, head: int, shape: list[int], n_key: int) -> dict[str, Any]:
+def top_keys_response(
+    request_id: Any, stack: str, layer: int, head: int, shape: list[int], n_key: int
+) -> dict[str, Any]:
     """The message that goes with a head's top keys sent on request."""
     return {
         "kind": RESPONSE_KIND,
