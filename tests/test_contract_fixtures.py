@@ -1,7 +1,8 @@
 """The golden fixture of the data contract: bytes Python writes, which vitest decodes.
 
 `tests/fixtures/contract/` holds a small meta, the attention chunks of one layer's heads (one after
-the other), that layer's thumbnails and its query-key record made by `wire.py`, and `expected.json` with the numbers they stand for. This test fails when `wire.py`
+the other), that layer's thumbnails, its query-key record and one head's top keys made by `wire.py`, and
+`expected.json` with the numbers they stand for. This test fails when `wire.py`
 no longer writes exactly those bytes; `js/contract.test.ts` fails when the TypeScript side no
 longer reads them. After a deliberate change to the format, rewrite the files with
 `python tests/test_contract_fixtures.py` and update the other side until both pass.
@@ -21,6 +22,7 @@ from attnwidget.capturing import Capture, LayerRecord, Sink, StackRecord, TokenS
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "contract"
 STACK, LAYER = "self", 1
+TOP_KEYS_HEAD, TOP_K = 1, 3
 PROMPT = 2
 PROMPT_SINK = Sink("<prompt>", f"the {PROMPT} prompt positions the model puts before the text")
 
@@ -66,6 +68,8 @@ def build_fixtures() -> dict[str, bytes]:
     record = wire.query_key_record(capture, STACK, LAYER)
     header, arrays = wire.decode_query_key_record(record)
     thumbnails = wire.layer_thumbnails(capture, STACK, LAYER)
+    top_keys, top_shape = wire.head_top_keys(capture, STACK, LAYER, TOP_KEYS_HEAD, TOP_K)
+    top_indices, _ = wire.split_top_keys(top_keys, top_shape, n_key=shape[1])
     expected = {
         "key": wire.chunk_key(STACK, LAYER),
         "head_keys": [wire.head_key(STACK, LAYER, head) for head in heads],
@@ -78,6 +82,12 @@ def build_fixtures() -> dict[str, bytes]:
             "sink_weights": np.stack([s for _, s in split]).astype(np.float64).ravel().tolist(),
         },
         "thumbnails": {"shape": list(wire.thumbnail_shape(*shape)), "bytes": list(thumbnails)},
+        "top_keys": {
+            "head": TOP_KEYS_HEAD,
+            "k": top_shape[1],
+            "keys": top_indices.ravel().tolist(),
+            "weights": list(top_keys[top_indices.size * 2 :]),
+        },
         "query_key": {
             "scale": header["scale"],
             "softcap": header["softcap"],
@@ -91,6 +101,7 @@ def build_fixtures() -> dict[str, bytes]:
         "attention.bin": b"".join(chunk for chunk, _ in chunks),
         "thumbnails.bin": thumbnails,
         "query_key.bin": record,
+        "top_keys.bin": top_keys,
         "expected.json": text(expected),
     }
 

@@ -23,6 +23,8 @@ export interface Golden {
   attention: Uint8Array;
   thumbnails: Uint8Array;
   queryKey: Uint8Array;
+  /** One head's top keys (`expected.top_keys.head`). */
+  topKeys: Uint8Array;
   expected: {
     key: string;
     head_keys: string[];
@@ -30,6 +32,7 @@ export interface Golden {
     layer: number;
     attention: { shape: number[]; head_bytes: number; probabilities: number[]; sink_weights: number[] };
     thumbnails: { shape: number[]; bytes: number[] };
+    top_keys: { head: number; k: number; keys: number[]; weights: number[] };
     query_key: {
       scale: number;
       softcap: number | null;
@@ -50,6 +53,7 @@ export function golden(): Golden {
     attention: read("attention.bin"),
     thumbnails: read("thumbnails.bin"),
     queryKey: read("query_key.bin"),
+    topKeys: read("top_keys.bin"),
     expected: readJson("expected.json"),
   };
 }
