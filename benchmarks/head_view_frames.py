@@ -117,17 +117,17 @@ def capture_input(model_name: str, n_tokens: int):
 def export(capture, path: pathlib.Path, static: pathlib.Path | None) -> None:
     """The page opening on layer 1 (MiniLM: 2), head 0, every head visible; only the heads the default size budget
     holds have their attention in it."""
-    from attnwidget import AttentionWidget, export
+    from attnwidget import export
 
-    widget = AttentionWidget.from_capture(capture)
-    widget.layer, widget.head = min(2, capture.num_layers() - 1), 0
+    selection = {"layer": min(2, capture.num_layers() - 1), "head": 0, "heads": list(range(capture.num_heads())),
+                 "token": None, "stack": capture.stacks[0], "view": "head", "theme": "light", "pair_filter": "all"}  # fmt: skip
     if static is None:
-        export.export_page(capture, widget.selection, path)
+        export.export_page(capture, selection, path)
         return
     with mock.patch.object(export, "STANDALONE_JS", static / "standalone.js"), mock.patch.object(
         export, "STANDALONE_CSS", static / "standalone.css"
     ):
-        export.export_page(capture, widget.selection, path)
+        export.export_page(capture, selection, path)
 
 
 def timed(page, event: str, act) -> dict | None:
