@@ -302,6 +302,19 @@ describe("head view", () => {
     expect(model.sent()).toHaveLength(2); // the control never asks again
   });
 
+  it("says nothing of a threshold when the top keys hold every key of a short input", async () => {
+    const model = fakeModel({ heads: 1, layers: 1, preload: "none" });
+    const host = mount(model);
+    const [request] = model.sent();
+    const top = topKeysOfChunk(headBytes(0, 0, 8, 8), 8, 8, 8);
+    const bytes = new Uint8Array([...new Uint8Array(top.keys.buffer), ...top.weights]);
+    model.reply({ kind: "response", id: request.id, what: "top_keys", stack: "self", layer: 0, head: 0, k: 8 }, [bytes]);
+    await settle();
+    expect(labelled(host, "Lines").value).toBe("min:1");
+    expect(host.querySelector(".aw-status")!.textContent).toBe("");
+    expect(drawnPairs(host).size).toBe(8 * 8);
+  });
+
   it("says it is loading until a requested layer arrives", async () => {
     const model = fakeModel({ preload: "none" });
     const host = mount(model);

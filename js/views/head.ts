@@ -203,7 +203,9 @@ export function headView(ctx: ViewContext): View {
       if (top) found.set(head, { top });
     }
     if (failed) return found;
-    const sparse = [...found.values()].some((source) => "top" in source);
+    // Top keys of every key (a short input) leave nothing out.
+    const nk = info.key.tokens.length;
+    const sparse = [...found.values()].some((source) => "top" in source && source.top.k < nk);
     if (found.size < selection.heads.length) status.textContent = `Loading layer ${layer}…`;
     else if (sparse && ruleFor(info).mode === "threshold") status.textContent = `Threshold among each query's ${TOP_KEYS_ASKED} strongest keys.`;
     else status.textContent = "";
