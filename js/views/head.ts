@@ -136,6 +136,7 @@ export function headView(ctx: ViewContext): View {
     canvasBox.style.height = `${rowCount(info) * ROW_HEIGHT}px`;
     lineField.select.value = ruleValue(ruleFor(info));
     layers.clear();
+    band = null;
     builtFor = info;
   }
 
