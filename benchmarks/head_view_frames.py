@@ -14,7 +14,9 @@ Interactions, each `--repeats` times, by real input through Playwright:
 - hover: the mouse moves onto the next query token in view (a mouseover);
 - head step: ArrowRight / ArrowLeft in the view, moving the focused head among 12 visible ones;
 - head click: a click on a head chip (shows that head alone);
-- scroll: the token list scrolled by 300 px (a scroll event).
+- scroll: the token list scrolled by 300 px (a scroll event): the worst of the 20 frames after it;
+- wheel: 30 wheel notches of 100 px over the lines, sent back to back: every one of the 40 frames from the first
+  (the median and the worst of those frames, not of repeats).
 
 Timing, in the page: every listener the page adds for these events, and every animation-frame callback it asks for,
 is wrapped, so the script a frame runs is the sum of performance.now() around each ("script"). A frame's own work
@@ -89,6 +91,8 @@ TIMING = """(() => {
   };
 })();""" % list(TIMED_EVENTS)
 FRAMES_AFTER = {"scroll": 20}
+WHEEL_NOTCHES, WHEEL_FRAMES = 30, 40
+"""A continuous scroll: 30 wheel notches sent as fast as Playwright does, each of 40 frames from the first timed."""
 """A scroll may leave layers to repaint in the frames after it: the worst of these counts. Others: the first."""
 
 
@@ -130,12 +134,18 @@ def export(capture, path: pathlib.Path, static: pathlib.Path | None) -> None:
         export.export_page(capture, selection, path)
 
 
+def frames_after(page, event: str, count: int, act) -> list[dict]:
+    """Script and render of each of the `count` frames after the event that `act` causes (none without it)."""
+    page.evaluate("([type, count]) => window.__bench.arm(type, count)", [event, count])
+    act()
+    frames = page.evaluate("() => window.__bench.pending") or []
+    page.wait_for_timeout(30)
+    return frames
+
+
 def timed(page, event: str, act) -> dict | None:
     """The costliest frame of those after the event (script and render of that frame), or None."""
-    page.evaluate("([type, count]) => window.__bench.arm(type, count)", [event, FRAMES_AFTER.get(event, 1)])
-    act()
-    frames = page.evaluate("() => window.__bench.pending")
-    page.wait_for_timeout(30)
+    frames = frames_after(page, event, FRAMES_AFTER.get(event, 1), act)
     return max(frames, key=lambda f: f["script"] + f["render"]) if frames else None
 
 
@@ -173,6 +183,15 @@ def measure(browser, path: pathlib.Path, repeats: int, shots: pathlib.Path | Non
     page.wait_for_timeout(500)
     for i in range(repeats):
         results["scroll"].append(timed(page, "scroll", lambda: scroller.evaluate("box => box.scrollBy(0, 300)")))
+    # The wheel over the lines (not a token, which would hover), 100 px a notch: every frame while it turns.
+    lines, box = view.locator(".aw-lines").bounding_box(), scroller.bounding_box()
+    page.mouse.move(lines["x"] + lines["width"] / 2, box["y"] + box["height"] / 2)
+
+    def wheel() -> None:
+        for _ in range(WHEEL_NOTCHES):
+            page.mouse.wheel(0, 100)
+
+    results["wheel"] = frames_after(page, "scroll", WHEEL_FRAMES, wheel)
     if shots:
         view.screenshot(path=shots / f"{name}-head-view-scrolled.png")
     rows = view.locator(".aw-tok").count()
@@ -215,7 +234,7 @@ def main() -> None:
     print(f"{args.model}, {args.tokens} tokens, {heads} heads visible (those in the page drawn); ms per frame, "
           f"median of {args.repeats} (max; script part); machine shared")  # fmt: skip
     print(f"{'interaction':<12} | {'old build':<40} | {'this build':<40}")
-    for interaction in ("hover", "head step", "head click", "scroll"):
+    for interaction in ("hover", "head step", "head click", "scroll", "wheel"):
         old, new = summary(results["old"][interaction]), summary(results["new"][interaction])
         print(f"{interaction:<12} | {old:<40} | {new:<40}")
     print(f"{'token rows in the DOM':<12} | {results['old']['rows']:<40} | {results['new']['rows']:<40}")

@@ -226,6 +226,21 @@ describe("head view", () => {
     expect(model.get("token")).toBe(260);
   });
 
+  it("only moves the layers while the list scrolls, and paints the new rows' lines once it pauses", async () => {
+    const model = fakeModel({ tokens: longTokens(600), heads: 2, layers: 1, thumbnails: false });
+    const host = mount(model);
+    expect(compositedLayers(host)).toHaveLength(2);
+    const painted = compositedLayers(host).map((layer) => drawCalls.get(layer)!.length);
+    scrollTo(host, 5000); // far past the rows the layers were painted for
+    expect(compositedLayers(host)).toHaveLength(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    const layers = compositedLayers(host);
+    expect(layers).toHaveLength(2);
+    expect(layers.map((layer) => drawCalls.get(layer)!.length)).not.toEqual(painted);
+    expect(drawnPairs(host).size).toBeGreaterThan(0);
+  });
+
   it("puts a token Python pins far down the list into the DOM, pressed, and ↓ moves on from it", () => {
     const model = fakeModel({ tokens: longTokens(600), heads: 2, layers: 1, thumbnails: false });
     const host = mount(model);

@@ -41,6 +41,9 @@ const LABEL_ROW = 16;
 const IMAGE_LINES_WIDTH = 240;
 /** Milliseconds a frame may spend repainting layers for a new band before leaving the rest to the next frames. */
 const FRAME_BUDGET_MS = 8;
+/** Layers wait for a new band until the list has not scrolled for this long, so scrolling frames only move them:
+ *  the rows that come into view get their lines once the scroll pauses. */
+const SCROLL_SETTLE_MS = 120;
 /** The view's height when the page has not laid it out (jsdom, a hidden tab): about 30 rows. */
 const UNLAID_VIEW_HEIGHT = 600;
 
@@ -121,6 +124,7 @@ export function headView(ctx: ViewContext): View {
   let band: Band | null = null;
   let canvasSize = "";
   let repaintQueued = false;
+  let lastScroll = -Infinity;
 
   const rowCount = (info: StackInfo) => Math.max(info.query.tokens.length, info.key.tokens.length);
   const ruleFor = (info: StackInfo) => chosenRule ?? defaultRule(info.key.tokens.length);
@@ -259,9 +263,9 @@ export function headView(ctx: ViewContext): View {
       let layer = layers.get(head);
       const sameLines = layer?.signature === signature;
       if (!sameLines || layer!.extent.top !== shown.top || layer!.extent.height !== shown.height) {
-        // Only a new band waits, after the frame's first repaint; the time includes the blits so far, which is when
-        // the browser rasterises a layer's lines.
-        if (sameLines && performance.now() - started > FRAME_BUDGET_MS) deferred = true;
+        // Only a new band waits: while the list is scrolling, and after the frame's first repaint (the time includes
+        // the blits so far, which is when the browser rasterises a layer's lines).
+        if (sameLines && (scrolling() || performance.now() - started > FRAME_BUDGET_MS)) deferred = true;
         else layer = layers.paint(head, signature, shown, boxWidth, shown.height, (lg) => paintLines(lg, info, head, source, focus, shown, boxWidth)) ?? undefined;
       }
       if (!layer) continue;
@@ -276,12 +280,17 @@ export function headView(ctx: ViewContext): View {
     layers.keepOnly(selection.heads);
     if (deferred && !repaintQueued) {
       repaintQueued = true;
-      requestAnimationFrame(() => {
+      const again = () => {
         repaintQueued = false;
         draw();
-      });
+      };
+      if (scrolling()) setTimeout(again, SCROLL_SETTLE_MS);
+      else requestAnimationFrame(again);
     }
   }
+
+  /** Whether the list scrolled within the last `SCROLL_SETTLE_MS`: its frames then only move layers. */
+  const scrolling = () => performance.now() - lastScroll < SCROLL_SETTLE_MS;
 
   /** How one head's lines look: wider for the focused head while a token is in focus, and with a token in focus, each
    *  head's lines end at its own height within the other token's row, so their colours fan out instead of blending. */
@@ -450,7 +459,10 @@ export function headView(ctx: ViewContext): View {
 
   life.add(
     chips.dispose,
-    listen(scroller, "scroll", draw),
+    listen(scroller, "scroll", () => {
+      lastScroll = performance.now();
+      draw();
+    }),
     listen(lineField.select, "change", () => {
       chosenRule = parseRule(lineField.select.value);
       draw();
