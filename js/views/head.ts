@@ -236,8 +236,9 @@ export function headView(ctx: ViewContext): View {
   }
 
   /** The lines canvas, as tall as the view, over the part of the columns in view: every visible head's layer.
-   *  A layer whose lines changed is repainted now; one that only needs another band (after a scroll) is repainted
-   *  within a frame budget, showing meanwhile what it has of the view, so a long scroll never stalls a frame. */
+   *  A layer whose lines changed is repainted now; one that only needs another band (after a scroll) once the
+   *  scroll pauses, a frame budget's worth at a time, showing meanwhile what it has of the view, so scrolling never
+   *  waits for lines. */
   function composite(info: StackInfo, sources: HeadSources, focus: Focus | null): void {
     const total = rowCount(info) * ROW_HEIGHT;
     const [viewTop, viewHeight] = viewRange();
@@ -266,7 +267,10 @@ export function headView(ctx: ViewContext): View {
         // Only a new band waits: while the list is scrolling, and after the frame's first repaint (the time includes
         // the blits so far, which is when the browser rasterises a layer's lines).
         if (sameLines && (scrolling() || performance.now() - started > FRAME_BUDGET_MS)) deferred = true;
-        else layer = layers.paint(head, signature, shown, boxWidth, shown.height, (lg) => paintLines(lg, info, head, source, focus, shown, boxWidth)) ?? undefined;
+        else {
+          const paint = (lg: Painter) => paintLines(lg, info, head, source, focus, shown, boxWidth);
+          layer = layers.paint(head, signature, shown, boxWidth, shown.height, paint) ?? undefined;
+        }
       }
       if (!layer) continue;
       // The layer's part that is in view (its band may be an older one, still waiting for its repaint); its
