@@ -8,6 +8,9 @@ export interface Layer<Extent> {
   canvas: HTMLCanvasElement;
   signature: string;
   extent: Extent;
+  /** Size in CSS pixels. */
+  width: number;
+  height: number;
 }
 
 export class Layers<Id, Extent> {
@@ -20,12 +23,15 @@ export class Layers<Id, Extent> {
 
   /** Repaint layer `id` at `width` × `height` CSS pixels with `paint`; null when there is nothing to paint on. */
   paint(id: Id, signature: string, extent: Extent, width: number, height: number, paint: (g: CanvasRenderingContext2D) => void): Layer<Extent> | null {
-    const canvas = this.layers.get(id)?.canvas ?? document.createElement("canvas");
-    const g = prepareCanvas(canvas, width, height);
+    const old = this.layers.get(id);
+    const canvas = old?.canvas ?? document.createElement("canvas");
+    // Resizing a canvas reallocates its pixels: a layer of the same size is only cleared (a hover repaints them all).
+    const g = old && old.width === width && old.height === height ? canvas.getContext("2d") : prepareCanvas(canvas, width, height);
     if (!g) return null;
+    g.setTransform(canvas.width / width, 0, 0, canvas.height / height, 0, 0);
     g.clearRect(0, 0, width, height);
     paint(g);
-    const layer = { canvas, signature, extent };
+    const layer = { canvas, signature, extent, width, height };
     this.layers.set(id, layer);
     return layer;
   }
