@@ -43,6 +43,8 @@ export interface DataKindSpec<T, W extends Where = Where> {
   kept(meta: Meta): number;
   /** Bytes of answered values kept before evicting the least recently used; `CACHE_BYTES` if not given. */
   budget?: number;
+  /** What a request asks with besides where (top keys: how many keys per query). */
+  askedWith?: { k?: number };
 }
 
 const keyIn = <W extends Where>(kind: DataKindSpec<unknown, W>, where: W) => kind.key?.(where) ?? keyOf(where);
@@ -216,7 +218,7 @@ export class DataStore<T, W extends Where = Where> {
       promise = new Promise<T>((resolve, reject) => {
         const id = ++lastRequestId;
         cache.pending.set(id, { where, resolve, reject });
-        this.model.send(request(id, this.kind.what, where));
+        this.model.send(request(id, this.kind.what, where, this.kind.askedWith));
       });
     }
     promise.then(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { exact, shown } from "./draw/format";
+import { topKeysOfChunk } from "./head/lines";
 import { neuronRow } from "./neuron/row";
 import { golden, goldenChunks, numbers } from "./test/golden";
 import { buildFixture, offsetView } from "./test/fixtures";
@@ -11,6 +12,7 @@ import {
   headThumbnail,
   thumbnailShape,
   decodeAttentionChunk,
+  decodeTopKeys,
   headSinkWeights,
   decodeQueryKey,
   isResponse,
@@ -113,6 +115,19 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     const heads = Array.from({ length: info.stack.heads }, (_, head) => [...headThumbnail(meta, info, layer, offsetView(golden().thumbnails, 1), head)]);
     expect(heads.flat()).toEqual(expected.thumbnails.bytes);
     expect(() => headThumbnail(meta, info, layer, golden().thumbnails.subarray(1), 0)).toThrow(/thumbnails of self\/1 have 99 bytes, expected 100/);
+  });
+
+  it("reads a head's top keys as Python chose them, and an exported page picks the same from the head's chunk", () => {
+    const { head, k, keys, weights } = expected.top_keys;
+    const top = decodeTopKeys(meta, { stack, layer, head }, offsetView(golden().topKeys, 1));
+    expect([top.k, [...top.keys], [...top.weights]]).toEqual([k, keys, weights]);
+    const [nQuery, nKey] = expected.attention.shape;
+    const chunk = goldenChunks(golden())[expected.head_keys[head]];
+    const fromChunk = topKeysOfChunk(chunk, nQuery, nKey, k);
+    // Rank by rank the same weights; two keys whose weights round to one byte may trade places.
+    expect([...fromChunk.weights]).toEqual(weights);
+    expect([...fromChunk.keys].map((key, i) => chunk[Math.floor(i / k) * nKey + key])).toEqual(weights);
+    expect(() => decodeTopKeys(meta, { stack, layer, head }, golden().topKeys.subarray(1))).toThrow(/top keys self\/1\/1 have 44 bytes/);
   });
 
   it("names the sink as meta says, and as GPT-OSS's learned sink in a meta older than version 4", () => {

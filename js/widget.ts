@@ -8,12 +8,13 @@ import "./styles.css";
 import { mountApp } from "./app";
 import { ChunkStore, listenForChunks } from "./chunks";
 import type { WidgetModel } from "./contract";
+import { listenForTopKeys } from "./head/store";
 import { listenForQueryKeys } from "./neuron/store";
 import { listenForTiles } from "./tiles";
 
 export default {
   initialize({ model }: { model: WidgetModel }): () => void {
-    const stops = [listenForChunks(model), listenForQueryKeys(model), listenForTiles(model)];
+    const stops = [listenForChunks(model), listenForQueryKeys(model), listenForTiles(model), listenForTopKeys(model)];
     return () => stops.forEach((stop) => stop());
   },
   render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {

@@ -1,8 +1,8 @@
 """The golden fixture of the data contract: bytes Python writes, which vitest decodes.
 
 `tests/fixtures/contract/` holds a small meta, the attention chunks of one layer's heads (one after
-the other), that layer's thumbnails and its heads' query-key records (`query_key_<head>.bin`) made by `wire.py`,
-and `expected.json` with the numbers they stand for. This test fails when `wire.py`
+the other), that layer's thumbnails, its heads' query-key records (`query_key_<head>.bin`) and one head's top keys
+made by `wire.py`, and `expected.json` with the numbers they stand for. This test fails when `wire.py`
 no longer writes exactly those bytes; `js/contract.test.ts` fails when the TypeScript side no
 longer reads them. After a deliberate change to the format, rewrite the files with
 `python tests/test_contract_fixtures.py` and update the other side until both pass.
@@ -22,6 +22,7 @@ from attnwidget.capturing import Capture, LayerRecord, Sink, StackRecord, TokenS
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "contract"
 STACK, LAYER = "self", 1
+TOP_KEYS_HEAD, TOP_K = 1, 3
 PROMPT = 2
 PROMPT_SINK = Sink("<prompt>", f"the {PROMPT} prompt positions the model puts before the text")
 
@@ -75,6 +76,8 @@ def build_fixtures() -> dict[str, bytes]:
     split = [wire.split_head_chunk(chunk, shape, has_sinks=True) for chunk, _ in chunks]
     records = [wire.query_key_record(capture, STACK, LAYER, head) for head in heads]
     thumbnails = wire.layer_thumbnails(capture, STACK, LAYER)
+    top_keys, top_shape = wire.head_top_keys(capture, STACK, LAYER, TOP_KEYS_HEAD, TOP_K)
+    top_indices, _ = wire.split_top_keys(top_keys, top_shape, n_key=shape[1])
     expected = {
         "key": wire.chunk_key(STACK, LAYER),
         "head_keys": [wire.head_key(STACK, LAYER, head) for head in heads],
@@ -87,6 +90,12 @@ def build_fixtures() -> dict[str, bytes]:
             "sink_weights": np.stack([s for _, s in split]).astype(np.float64).ravel().tolist(),
         },
         "thumbnails": {"shape": list(wire.thumbnail_shape(*shape)), "bytes": list(thumbnails)},
+        "top_keys": {
+            "head": TOP_KEYS_HEAD,
+            "k": top_shape[1],
+            "keys": top_indices.ravel().tolist(),
+            "weights": list(top_keys[top_indices.size * 2 :]),
+        },
         "query_key": [_expected_record(capture, head, record) for head, record in zip(heads, records)],
     }
     text = lambda value: (json.dumps(value, indent=1, allow_nan=False) + "\n").encode("utf-8")  # noqa: E731
@@ -95,6 +104,7 @@ def build_fixtures() -> dict[str, bytes]:
         "attention.bin": b"".join(chunk for chunk, _ in chunks),
         "thumbnails.bin": thumbnails,
         **{f"query_key_{head}.bin": record for head, record in zip(heads, records)},
+        "top_keys.bin": top_keys,
         "expected.json": text(expected),
     }
 

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import traitlets
 from conftest import browser_request, make_capture, make_seq2seq_capture, random_stack, token_side
 from ipywidgets.widgets.widget import _remove_buffers
@@ -309,6 +310,61 @@ def test_a_bad_chunk_request_gets_an_error_reply(widgets, request_content, messa
 
     assert content["kind"] == "response" and content["id"] == 3
     assert content.keys() == {"kind", "id", "error"}
+    assert re.search(message, content["error"])
+    assert buffers == []
+
+
+def test_a_top_keys_request_is_answered_with_torch_topk_of_the_head(widgets):
+    capture = make_seq2seq_capture()
+    widget = widgets(capture)
+
+    content, buffers = browser_request(widget, {"kind": "request", "id": 9, "what": "top_keys", "stack": "cross",
+                                                "layer": 1, "head": 2, "k": 3})
+
+    assert content == {"kind": "response", "id": 9, "what": "top_keys", "stack": "cross", "layer": 1, "head": 2,
+                       "k": 3, "index_dtype": "uint16", "dtype": "uint8", "shape": [4, 3]}
+    indices, weights = wire.split_top_keys(buffers[0], (4, 3), n_key=7)
+    expected = torch.topk(torch.from_numpy(capture.head_attention(1, 2, "cross")), 3, dim=-1)
+    np.testing.assert_array_equal(indices, expected.indices.numpy())
+    np.testing.assert_allclose(weights, expected.values.numpy(), atol=1 / 510 + 1e-7)
+
+
+def test_a_long_heads_top_keys_are_capped_and_far_smaller_than_its_chunk(widgets):
+    capture = make_capture(layers=1, heads=1, tokens=2048)
+    widget = widgets(capture, preload_bytes=0)
+
+    content, buffers = browser_request(widget, {"kind": "request", "id": 4, "what": "top_keys", "stack": "self",
+                                                "layer": 0, "head": 0, "k": 10**9})
+
+    assert content["k"] == wire.TOP_KEYS_MAX and content["shape"] == [2048, wire.TOP_KEYS_MAX]
+    assert len(buffers[0]) == 2048 * wire.TOP_KEYS_MAX * 3 < wire.MAX_MESSAGE_BYTES
+    indices, _ = wire.split_top_keys(buffers[0], (2048, wire.TOP_KEYS_MAX), n_key=2048)
+    strongest = np.argmax(capture.head_attention(0, 0), axis=-1)
+    np.testing.assert_array_equal(indices[:, 0], strongest)
+
+
+def test_top_key_indices_widen_to_uint32_only_past_uint16():
+    assert [wire.top_key_index_dtype(n) for n in (7, 2**16, 2**16 + 1)] == ["uint16", "uint16", "uint32"]
+
+
+@pytest.mark.parametrize(
+    ("request_content", "message"),
+    [
+        ({"k": 0}, r"k must be a positive integer .*at most 64.*got 0"),
+        ({"k": "5"}, r"k must be a positive integer .*got '5'"),
+        ({}, r"k must be a positive integer .*got None"),
+        ({"k": 4, "head": 9}, r"head must be an integer in 0\.\.3"),
+    ],
+)
+def test_a_bad_top_keys_request_gets_an_error_reply(widgets, request_content, message):
+    widget = widgets(make_seq2seq_capture())
+
+    content, buffers = browser_request(
+        widget,
+        {"kind": "request", "id": 6, "what": "top_keys", "stack": "cross", "layer": 0, "head": 1, **request_content},
+    )
+
+    assert content.keys() == {"kind", "id", "error"} and content["id"] == 6
     assert re.search(message, content["error"])
     assert buffers == []
 

@@ -6,7 +6,7 @@ import { WHAT, type DataKind, type Where } from "./messages";
 import type { Binary, BinaryTrait, Meta, StackInfo } from "./traits";
 import { stackInfo } from "./traits";
 
-/** The trait Python preloads each kind of requested data in; tiles are never preloaded. */
+/** The trait Python preloads each kind of requested data in; tiles and top keys are only ever asked for. */
 export const PRELOADED_IN: Readonly<Partial<Record<DataKind, BinaryTrait>>> = { [WHAT.attention]: "_chunks", [WHAT.queryKey]: "_qk" };
 
 /** "<stack>/<layer>", the key of one layer's thumbnails in `_thumbs`. */
@@ -96,4 +96,38 @@ export function headThumbnail(meta: Meta, info: StackInfo, layer: number, binary
     );
   }
   return bytes.subarray(head * rows * columns, (head + 1) * rows * columns);
+}
+
+// -- top keys (head view) -----------------------------------------------------------------
+
+/** The most keys per query Python sends in one top-keys answer (wire.TOP_KEYS_MAX). */
+export const TOP_KEYS_MAX = 64;
+
+/** Per query, a head's strongest keys, strongest first: query q's are `keys[q * k + r]`, their bytes `weights[...]`. */
+export interface TopKeys {
+  k: number;
+  keys: Uint16Array | Uint32Array;
+  weights: Uint8Array;
+}
+
+/** A top-keys answer (docs/data-contract.md, "Top keys"): n_query × k key indices, then as many weight bytes; k comes
+ *  from the length, the index width from n_key. */
+export function decodeTopKeys(meta: Meta, where: Where, binary: Binary): TopKeys {
+  const bytes = toUint8(binary);
+  const info = stackInfo(meta, where.stack);
+  const nq = info?.query.tokens.length ?? 0;
+  const nk = info?.key.tokens.length ?? 0;
+  const width = nk <= 2 ** 16 ? 2 : 4;
+  const k = nq > 0 ? bytes.length / (nq * (width + 1)) : 0;
+  if (!Number.isInteger(k) || k < 1 || k > Math.min(nk, TOP_KEYS_MAX)) {
+    throw new Error(
+      `top keys ${keyOf(where)} have ${bytes.length} bytes, not query tokens × k × ${width + 1} for a k in 1..${Math.min(nk, TOP_KEYS_MAX)}; ` +
+        `the widget's data is inconsistent, re-create the widget`,
+    );
+  }
+  const count = nq * k;
+  // Typed arrays need aligned starts; a message's buffer may begin anywhere, so copy the indices when it does not.
+  const start = bytes.byteOffset % width === 0 ? bytes : bytes.slice();
+  const keys = width === 2 ? new Uint16Array(start.buffer, start.byteOffset, count) : new Uint32Array(start.buffer, start.byteOffset, count);
+  return { k, keys, weights: bytes.subarray(count * width) };
 }

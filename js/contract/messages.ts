@@ -4,9 +4,9 @@
 /** Every message's `kind`, as both sides spell it. */
 export const KIND = { request: "request", response: "response", imageRequest: "image_request", image: "image" } as const;
 
-/** What a request asks for: one head's attention chunk, one head's query-key record (neuron view), or a tile: a
- *  region of one head pooled to the matrix view's pixels. */
-export const WHAT = { attention: "attention", queryKey: "query_key", tile: "tile" } as const;
+/** What a request asks for: one head's attention chunk, one head's query-key record (neuron view), a tile (a region of
+ *  one head pooled to the matrix view's pixels), or one head's strongest keys per query (head view). */
+export const WHAT = { attention: "attention", queryKey: "query_key", tile: "tile", topKeys: "top_keys" } as const;
 export type DataKind = (typeof WHAT)[keyof typeof WHAT];
 
 /** Which data: a layer of a stack, and for attention and query-key records the head. */
@@ -42,7 +42,9 @@ export interface Request extends Where, Partial<Omit<TileWhere, keyof Where>> {
   kind: typeof KIND.request;
   id: number;
   what: DataKind;
-  /** `head` always when asking for attention, a query-key record or a tile; the region, size and pooling for a tile. */
+  /** `head` (of `Where`) always when asking for attention, a query-key record, a tile or top keys; the region, size
+   *  and pooling for a tile; `k` only and always for top keys: keys per query (Python sends at most `TOP_KEYS_MAX`). */
+  k?: number;
 }
 
 export interface QueryKeyResponse {
@@ -72,16 +74,30 @@ export interface TileResponse extends TileWhere {
   dtype: "float32";
 }
 
+export interface TopKeysResponse {
+  kind: typeof KIND.response;
+  id: number;
+  what: typeof WHAT.topKeys;
+  stack: string;
+  layer: number;
+  head: number;
+  k: number;
+  index_dtype: "uint16" | "uint32";
+  dtype: "uint8";
+  shape: [number, number];
+}
+
 export interface ErrorResponse {
   kind: typeof KIND.response;
   id: number;
   error: string;
 }
 
-export type Response = AttentionResponse | QueryKeyResponse | TileResponse | ErrorResponse;
+export type Response = AttentionResponse | QueryKeyResponse | TileResponse | TopKeysResponse | ErrorResponse;
 
-export function request(id: number, what: DataKind, where: Where): Request {
-  return { kind: KIND.request, id, what, ...where };
+/** A request for `where`'s data; `extra` holds what a kind asks with besides where (top keys: `k`). */
+export function request(id: number, what: DataKind, where: Where, extra: { k?: number } = {}): Request {
+  return { kind: KIND.request, id, what, ...where, ...extra };
 }
 
 export function isResponse(content: unknown): content is Response {

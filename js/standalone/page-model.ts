@@ -60,7 +60,12 @@ export class PageModel implements WidgetModel {
   }
 }
 
-const DATA_NAMES: Record<DataKind, string> = { [WHAT.attention]: "the attention", [WHAT.queryKey]: "the queries and keys", [WHAT.tile]: "the attention" };
+const DATA_NAMES: Record<DataKind, string> = {
+  [WHAT.attention]: "the attention",
+  [WHAT.queryKey]: "the queries and keys",
+  [WHAT.tile]: "the attention",
+  [WHAT.topKeys]: "the attention",
+};
 
 function missingData({ what, stack, layer, head }: Request, meta: Meta): string {
   const name = layerLabel(stackInfo(meta, stack)?.stack, layer);

@@ -38,6 +38,8 @@ export interface Golden {
   attention: Uint8Array;
   thumbnails: Uint8Array;
   queryKeys: Uint8Array[];
+  /** One head's top keys (`expected.top_keys.head`). */
+  topKeys: Uint8Array;
   expected: {
     key: string;
     head_keys: string[];
@@ -45,6 +47,7 @@ export interface Golden {
     layer: number;
     attention: { shape: number[]; head_bytes: number; probabilities: number[]; sink_weights: number[] };
     thumbnails: { shape: number[]; bytes: number[] };
+    top_keys: { head: number; k: number; keys: number[]; weights: number[] };
     query_key: ExpectedRecord[];
   };
 }
@@ -57,6 +60,7 @@ export function golden(): Golden {
     attention: read("attention.bin"),
     thumbnails: read("thumbnails.bin"),
     queryKeys: expected.query_key.map((_, head) => read(`query_key_${head}.bin`)),
+    topKeys: read("top_keys.bin"),
     expected,
   };
 }

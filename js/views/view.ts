@@ -63,7 +63,7 @@ export class Lifetime {
  * `where`'s data from `store`: at once when it is here, otherwise null now and `onLoaded` (or `onError`) later,
  * unless the selection moved to another stack or layer meanwhile.
  */
-function selectedData<T>(
+export function selectedData<T>(
   selection: Selection,
   store: DataStore<T>,
   where: Where,

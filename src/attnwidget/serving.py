@@ -2,9 +2,10 @@
 
 Every head's thumbnail goes up front. A capture whose attention fits the preload budget opens with
 every head; a larger one with the head on screen (when it fits the budget itself), and the browser
-asks for the others, one head per message, as it shows them; the matrix view asks for a head of more
-than 2048 tokens as tiles, the region on screen pooled to its pixels. Queries and keys (neuron view) go the
-same way under their own budget: every head's record, else the focused head's, else none. The requests and answers follow
+asks for the others, one head per message, as it shows them (the head view asks only for each query's
+strongest keys of a head, `top_keys`); the matrix view asks for a head of more than 2048 tokens as tiles, the
+region on screen pooled to its pixels. Queries and keys (neuron view) go the same way under their own budget:
+every head's record, else the focused head's, else none. The requests and answers follow
 docs/data-contract.md; the bytes come from `wire.py`.
 """
 
@@ -98,11 +99,9 @@ def answer_request(capture: Capture, content: Any) -> tuple[dict[str, Any], list
 
 def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     what = request.get("what")
-    if what not in (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY, wire.WHAT_TILE):
-        raise BadRequest(
-            f"unknown request what={wire.quoted(what)}; expected {wire.WHAT_ATTENTION!r}, {wire.WHAT_QUERY_KEY!r} "
-            f"or {wire.WHAT_TILE!r}"
-        )
+    known = (wire.WHAT_ATTENTION, wire.WHAT_QUERY_KEY, wire.WHAT_TILE, wire.WHAT_TOP_KEYS)
+    if what not in known:
+        raise BadRequest(f"unknown request what={wire.quoted(what)}; expected one of {', '.join(map(repr, known))}")
     stack, layer = request.get("stack"), request.get("layer")
     if stack not in capture.stacks:
         raise BadRequest(f"no stack {wire.quoted(stack)}; this widget has {list(capture.stacks)}")
@@ -119,6 +118,8 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
         return wire.query_key_response(request.get("id"), stack, layer, head), [record]
     if what == wire.WHAT_TILE:
         return _serve_tile(capture, request, stack, layer, head)
+    if what == wire.WHAT_TOP_KEYS:
+        return _top_keys(capture, request, stack, layer, head)
     chunk, shape = wire.head_chunk(capture, stack, layer, head)
     return wire.attention_response(request.get("id"), stack, layer, head, shape), [chunk]
 
@@ -151,6 +152,17 @@ def _span(request: dict[str, Any], start_name: str, stop_name: str, count: int, 
             f"{side} tokens); got {wire.quoted(start)} and {wire.quoted(stop)}"
         )
     return start, stop
+
+
+def _top_keys(capture: Capture, request: dict[str, Any], stack: str, layer: int, head: int):
+    k = request.get("k")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise BadRequest(
+            f"k must be a positive integer (keys per query, at most {wire.TOP_KEYS_MAX} are sent); got {wire.quoted(k)}"
+        )
+    data, shape = wire.head_top_keys(capture, stack, layer, head, k)
+    n_key = len(capture.stack_tokens(stack)[1])
+    return wire.top_keys_response(request.get("id"), stack, layer, head, shape, n_key), [data]
 
 
 def _check_index(name: str, value: Any, count: int, stack: str) -> None:

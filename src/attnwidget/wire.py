@@ -60,6 +60,7 @@ RESPONSE_KIND = "response"
 WHAT_ATTENTION = "attention"
 WHAT_QUERY_KEY = "query_key"
 WHAT_TILE = "tile"
+WHAT_TOP_KEYS = "top_keys"
 
 # Images (docs/data-contract.md, "Images"): Python asks with "image_request", every displayed
 # view answers with "image" carrying the same id, and the file as the message's one buffer.
@@ -192,6 +193,69 @@ def attention_response(request_id: Any, stack: str, layer: int, head: int, shape
         "stack": stack,
         "layer": layer,
         "head": head,
+        "dtype": ATTENTION_DTYPE,
+        "shape": shape,
+    }
+
+
+# -- top keys (head view) -------------------------------------------------------------------
+# A head's strongest keys per query: what the head view draws of a long input, at n_query × k values instead of n².
+TOP_KEYS_MAX = 64
+"""The most keys per query a top-keys answer holds; a larger `k` asked for is cut to it (the answer says its k)."""
+_TOP_KEY_INDEX_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
+
+
+def top_key_index_dtype(n_key: int) -> str:
+    """How key indices travel: uint16 while every index fits in it, else uint32."""
+    return "uint16" if n_key <= 2**16 else "uint32"
+
+
+def top_keys_count(asked: int, n_key: int) -> int:
+    """The k an answer holds: what was asked for, at most `TOP_KEYS_MAX` and the head's number of keys."""
+    return min(asked, TOP_KEYS_MAX, n_key)
+
+
+def head_top_keys(capture: Capture, stack: str, layer: int, head: int, asked: int) -> tuple[bytes, list[int]]:
+    """Per query, the k keys of one head with the most attention, strongest first: the key indices
+    (`top_key_index_dtype`, little-endian, n_query × k) then their weights (uint8 like chunks, n_query × k),
+    with the [n_query, k] shape. Ties keep torch.topk's order; sink weights are not among the keys."""
+    import torch  # only on request; importing the widget never imports torch
+
+    attention = capture.head_attention(layer, head, stack)
+    n_key = attention.shape[1]
+    k = top_keys_count(asked, n_key)
+    # A fully masked row (NaN) has no strongest key: its weights come out 0, its indices whatever topk picks.
+    values = torch.from_numpy(np.nan_to_num(np.asarray(attention, dtype=np.float32), nan=0.0))
+    weights, indices = torch.topk(values, k, dim=-1, sorted=True)
+    index_dtype = _TOP_KEY_INDEX_DTYPES[top_key_index_dtype(n_key)]
+    data = np.ascontiguousarray(indices.numpy(), dtype=index_dtype).tobytes() + quantize_attention(weights.numpy())
+    return data, [attention.shape[0], k]
+
+
+def split_top_keys(data: bytes | memoryview, shape: tuple[int, int], n_key: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `head_top_keys`: key indices [n_query, k] and float32 weights [n_query, k], off by at most 1/510."""
+    index_dtype = _TOP_KEY_INDEX_DTYPES[top_key_index_dtype(n_key)]
+    count = int(np.prod(shape))
+    if len(data) != count * (index_dtype.itemsize + 1):
+        needed = count * (index_dtype.itemsize + 1)
+        raise ValueError(f"top keys hold {len(data)} bytes, shape {tuple(shape)} needs {needed}")
+    indices = np.frombuffer(data, dtype=index_dtype, count=count).reshape(shape)
+    return indices, dequantize_attention(memoryview(data)[count * index_dtype.itemsize :], shape)
+
+
+def top_keys_response(
+    request_id: Any, stack: str, layer: int, head: int, shape: list[int], n_key: int
+) -> dict[str, Any]:
+    """The message that goes with a head's top keys sent on request."""
+    return {
+        "kind": RESPONSE_KIND,
+        "id": request_id,
+        "what": WHAT_TOP_KEYS,
+        "stack": stack,
+        "layer": layer,
+        "head": head,
+        "k": shape[1],
+        "index_dtype": top_key_index_dtype(n_key),
         "dtype": ATTENTION_DTYPE,
         "shape": shape,
     }
