@@ -12,6 +12,7 @@ import inspect
 import logging
 import os
 import pathlib
+import weakref
 from typing import Any, Callable
 
 import anywidget
@@ -100,6 +101,9 @@ class AttentionWidget(anywidget.AnyWidget):
 
     capture: Capture
     """The capture shown; kept whole so later views (neuron view: queries and keys) can read it."""
+    _model: Callable[[], Any] = staticmethod(lambda: None)
+    """The model the widget ran, while the user still holds it (a weak reference); nothing for other constructors."""
+    _tokenizer: Any = None
 
     # -- constructors ---------------------------------------------------------------------
     def __init__(self, model: Any, text: str, tokenizer: Any = None, text_pair: str | None = None, **options: Any):
@@ -121,6 +125,9 @@ class AttentionWidget(anywidget.AnyWidget):
             if tokenizer is None:
                 tokenizer = resolve_tokenizer(model)
         self._setup(capture(model, tokenizer, text, text_pair, **capture_options), **widget_options)
+        # A weak reference: the widget must not keep a model of several GB alive after the user drops it.
+        self._model = weakref.ref(model)
+        self._tokenizer = tokenizer
 
     @classmethod
     def from_attention(cls, attention: Any = None, tokens: Any = None, **options: Any) -> AttentionWidget:
@@ -325,6 +332,28 @@ class AttentionWidget(anywidget.AnyWidget):
         if drop_defaults and key is None:
             state.update(super().get_state(EMBED_ALWAYS))
         return state
+
+    # -- analysis (docs/analysis.md) -----------------------------------------------------------
+    def head_scores(self):
+        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`."""
+        return self.capture.head_scores()
+
+    def induction_scores(self, seq_len: int = 50, batches: int = 4, seed: int = 0):
+        """Induction and duplicate-token scores of the model this widget ran (`attnwidget.induction_scores`).
+
+        They need the model itself, run on new input, so a widget built from a `Capture` or from tensors, or whose
+        model is no longer held anywhere (the widget keeps only a weak reference), cannot give them.
+        """
+        model = self._model()
+        if model is None:
+            raise ValueError(
+                "induction scores run the model on a repeated random sequence, and this widget holds no model (it "
+                "was built from a capture or from tensors, or the model was deleted); call "
+                "attnwidget.induction_scores(model, tokenizer) with the model instead"
+            )
+        from .analysis.induction import induction_scores
+
+        return induction_scores(model, self._tokenizer, seq_len=seq_len, batches=batches, seed=seed)
 
     # -- changes from the browser ---------------------------------------------------------
     def set_state(self, sync_data: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..analysis.words import tokenizer_word_numbers
 from .budget import DEFAULT_MAX_MEMORY_BYTES, attention_calls, check_estimate
 from .loading import check_model
 from .progress import LayerProgress
@@ -78,31 +79,67 @@ def capture(
     attention (state-space, recurrent, Fourier). docs/coverage.md lists the outcome for every text architecture.
     """
     check_model(model)
-    if attention_dtype not in _ATTENTION_DTYPES:
-        raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
-    for name, value in (("max_new_tokens", max_new_tokens), ("max_memory_bytes", max_memory_bytes)):
-        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be True (a bar for long captures) or False (never), not {progress!r}")
+    _check_options(attention_dtype, max_new_tokens, max_memory_bytes, progress)
     texts = _as_texts(text, "text")
     pairs = None if text_pair is None else _as_texts(text_pair, "text_pair", len(texts))
     decoder_texts = None if decoder_text is None else _as_texts(decoder_text, "decoder_text", len(texts))
     row = _checked_row(row, len(texts))
     _check_has_attention(model)
-    forward_parameters = set(inspect.signature(model.forward).parameters)
-    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False)) and (
-        "decoder_input_ids" in forward_parameters
-    )
-    if decoder_texts is not None and not encoder_decoder:
+    if decoder_texts is not None and not is_encoder_decoder(model):
         raise ValueError(
             f"decoder_text is only for encoder-decoder models; {type(model).__name__} has no decoder input"
         )
 
     encoding = _encode(tokenizer, texts, pairs, truncation, _max_length(model, tokenizer))
+    decoder = None if decoder_texts is None else _decoder_targets(model, tokenizer, decoder_texts)
+    return _run(
+        model, tokenizer, encoding, row, paired=pairs is not None, decoder=decoder, max_new_tokens=max_new_tokens,
+        attention_dtype=attention_dtype, max_memory_bytes=max_memory_bytes, model_inputs=model_inputs,
+        progress=progress,
+    )  # fmt: skip
+
+
+def capture_token_ids(
+    model: nn.Module,
+    tokenizer,
+    token_ids: Sequence[int],
+    *,
+    decoder_token_ids: Sequence[int] | None = None,
+    attention_dtype: str = "float32",
+    max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    progress: bool = True,
+) -> Capture:
+    """`capture` of a sequence of token ids as given, with no text to tokenize: for inputs a text would not give
+    back, such as the random tokens of `analysis.induction`. `tokenizer` names the tokens.
+    `decoder_token_ids` is the decoder input of an encoder-decoder (by default its greedy output)."""
+    check_model(model)
+    _check_options(attention_dtype, 1, max_memory_bytes, progress)
+    ids = torch.tensor([list(token_ids)], dtype=torch.long)
+    if ids.shape[1] == 0:
+        raise ValueError("token_ids is empty; pass at least one token id")
+    _check_has_attention(model)
+    decoder = None if decoder_token_ids is None else [[int(token_id) for token_id in decoder_token_ids]]
+    if decoder is not None and not is_encoder_decoder(model):
+        raise ValueError(
+            f"decoder_token_ids is only for encoder-decoder models; {type(model).__name__} has no decoder input"
+        )
+    encoding = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    return _run(
+        model, tokenizer, encoding, 0, paired=False, decoder=decoder, max_new_tokens=20,
+        attention_dtype=attention_dtype, max_memory_bytes=max_memory_bytes, model_inputs=None, progress=progress,
+    )  # fmt: skip
+
+
+def _run(
+    model, tokenizer, encoding, row: int, *, paired: bool, decoder: list[list[int]] | None, max_new_tokens: int,
+    attention_dtype: str, max_memory_bytes: int, model_inputs, progress: bool,
+) -> Capture:  # fmt: skip
+    """Run the model once on an encoded batch and keep row `row`: the part of `capture` after the text."""
+    forward_parameters = set(inspect.signature(model.forward).parameters)
+    encoder_decoder = is_encoder_decoder(model)
     _check_tokenizer_matches(model, tokenizer, encoding["input_ids"])
     input_rows = _rows(encoding["attention_mask"], row)
-    sides = [_token_side("input", tokenizer, encoding, input_rows, paired=pairs is not None)]
+    sides = [_token_side("input", tokenizer, encoding, input_rows, paired=paired)]
     rows = {"input": input_rows}
     device = _input_device(model)
     inputs = {key: value.to(device) for key, value in encoding.items() if key in forward_parameters}
@@ -111,13 +148,13 @@ def capture(
     estimate = _estimated_itemsize(model, attention_dtype)
 
     if encoder_decoder:
-        decoder_length = None if decoder_texts is not None else 1 + max_new_tokens
+        decoder_length = None if decoder is not None else 1 + max_new_tokens
         check_estimate(model.config, _kept(input_rows), decoder_length, estimate, max_memory_bytes)
         encoder_inputs = {key: inputs[key] for key in ("input_ids", "attention_mask", *extra) if key in inputs}
-        decoder_ids, decoder_mask = _decoder_input(model, tokenizer, encoder_inputs, decoder_texts, max_new_tokens)
+        decoder_ids, decoder_mask = _decoder_input(model, encoder_inputs, decoder, max_new_tokens)
         rows["decoder"] = _rows(decoder_mask, row)
-        decoder = {"input_ids": decoder_ids, "attention_mask": decoder_mask}
-        sides.append(_token_side("decoder", tokenizer, decoder, rows["decoder"], paired=False))
+        decoded = {"input_ids": decoder_ids, "attention_mask": decoder_mask}
+        sides.append(_token_side("decoder", tokenizer, decoded, rows["decoder"], paired=False))
         check_estimate(model.config, _kept(input_rows), _kept(rows["decoder"]), estimate, max_memory_bytes)
         inputs["decoder_input_ids"] = decoder_ids.to(device)
         inputs["decoder_attention_mask"] = decoder_mask.to(device)
@@ -136,6 +173,23 @@ def capture(
 
 
 # -- the request ----------------------------------------------------------------------------------
+
+
+def _check_options(attention_dtype: str, max_new_tokens: int, max_memory_bytes: int, progress: bool) -> None:
+    if attention_dtype not in _ATTENTION_DTYPES:
+        raise ValueError(f"attention_dtype must be one of {list(_ATTENTION_DTYPES)}, not {attention_dtype!r}")
+    for name, value in (("max_new_tokens", max_new_tokens), ("max_memory_bytes", max_memory_bytes)):
+        if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True (a bar for long captures) or False (never), not {progress!r}")
+
+
+def is_encoder_decoder(model: nn.Module) -> bool:
+    """Whether the model runs an encoder and a decoder with its own input (T5, BART), not a decoder alone."""
+    return bool(getattr(model.config, "is_encoder_decoder", False)) and (
+        "decoder_input_ids" in inspect.signature(model.forward).parameters
+    )
 
 
 class TextTooLongError(ValueError):
@@ -302,14 +356,16 @@ def _token_side(name: str, tokenizer, encoding, rows: SideRows, paired: bool) ->
     ids = [int(all_ids[position]) for position in positions]
     display, raw = display_tokens(tokenizer, ids)
     special_ids = set(tokenizer.all_special_ids)
+    special = [token_id in special_ids for token_id in ids]
     segment_b_start = _segment_b_start(encoding, rows.row, positions) if paired else None
     return TokenSide(
         name=name,
         tokens=display,
         raw_tokens=raw,
         token_ids=ids,
-        special=[token_id in special_ids for token_id in ids],
+        special=special,
         segment_b_start=segment_b_start,
+        word_of=tokenizer_word_numbers(tokenizer, encoding, rows.row, positions, raw, special),
     )
 
 
@@ -329,14 +385,15 @@ def _segment_b_start(encoding, row: int, positions: list[int]) -> int | None:
 # -- the decoder input of encoder-decoders --------------------------------------------------------
 
 
-def _decoder_input(model, tokenizer, inputs, decoder_texts, max_new_tokens: int):
-    """(ids, mask) for the decoder: `decoder_texts` after the start token, or the model's greedy output."""
-    if decoder_texts is not None:
-        start = _decoder_start_id(model)
-        targets = tokenizer(text_target=decoder_texts)["input_ids"]
-        sequences = [[start, *target] for target in targets]
-    else:
-        sequences = _greedy_output(model, inputs, max_new_tokens)
+def _decoder_targets(model, tokenizer, decoder_texts: list[str]) -> list[list[int]]:
+    """The decoder input of each text: the start token, then the text tokenized as a target."""
+    start = decoder_start_id(model)
+    return [[start, *target] for target in tokenizer(text_target=decoder_texts)["input_ids"]]
+
+
+def _decoder_input(model, inputs, decoder: list[list[int]] | None, max_new_tokens: int):
+    """(ids, mask) for the decoder: the sequences given, or the model's greedy output."""
+    sequences = decoder if decoder is not None else _greedy_output(model, inputs, max_new_tokens)
     width = max(len(sequence) for sequence in sequences)
     pad = getattr(model.config, "pad_token_id", None) or 0
     ids = torch.tensor([sequence + [pad] * (width - len(sequence)) for sequence in sequences])
@@ -344,7 +401,7 @@ def _decoder_input(model, tokenizer, inputs, decoder_texts, max_new_tokens: int)
     return ids, mask
 
 
-def _decoder_start_id(model) -> int:
+def decoder_start_id(model) -> int:
     for source in (getattr(model, "generation_config", None), model.config):
         start = getattr(source, "decoder_start_token_id", None)
         if isinstance(start, int):
