@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import trained_byte_level_bpe
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -33,15 +34,7 @@ def tiny_llama(vocab_size: int) -> LlamaForCausalLM:
 @pytest.fixture(scope="module")
 def byte_level_bpe():
     """GPT-2-style: byte-level BPE whose pre-tokenizer splits words (so the tokenizer has word ids)."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=["<|endoftext|>"],
-        show_progress=False,
-    )  # fmt: skip
-    tokenizer.train_from_iterator(CORPUS, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<|endoftext|>")
+    return trained_byte_level_bpe(CORPUS, 400, bos_token="<|endoftext|>")
 
 
 @pytest.fixture(scope="module")
