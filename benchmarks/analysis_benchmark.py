@@ -80,21 +80,25 @@ def main() -> None:
     print(f"random Llama, 32 layers x 32 heads (8 kv heads), hidden 256; CPU, {args.threads} torch threads")
     print(f"{'tokens':>6} | {'step':>8} | {'seconds':>8} | {'extra peak MiB':>14} | {'after MiB':>9}")
     for n_tokens in args.tokens:
-        env = {"PYTHONPATH": _src(), "OMP_NUM_THREADS": str(args.threads)}
-        done = subprocess.run(
-            [sys.executable, __file__, "--one", str(n_tokens), "--threads", str(args.threads), "--steps", *args.steps],
-            capture_output=True, text=True, env={**os.environ, **env},
-        )  # fmt: skip
-        if done.returncode:
-            print(f"{n_tokens:>6} | failed: {done.stderr.strip().splitlines()[-1]}", flush=True)
+        try:
+            results = fresh_process(n_tokens, args)
+        except RuntimeError as error:
+            print(f"{n_tokens:>6} | failed: {error}", flush=True)
             continue
-        for name, numbers in json.loads(done.stdout.strip().splitlines()[-1]).items():
-            print(
-                f"{n_tokens:>6} | {name:>8} | {numbers['seconds']:>8.2f} | {numbers['extra_peak_mib']:>14.0f} | "
-                f"{numbers['rss_mib']:>9.0f}" + (f" | {numbers['rows']} rows" if "rows" in numbers else ""),
-                flush=True,
-            )
+        for name, numbers in results.items():
+            rows = f" | {numbers['rows']} rows" if "rows" in numbers else ""
+            seconds, extra, after = numbers["seconds"], numbers["extra_peak_mib"], numbers["rss_mib"]
+            print(f"{n_tokens:>6} | {name:>8} | {seconds:>8.2f} | {extra:>14.0f} | {after:>9.0f}{rows}", flush=True)
 
+
+def fresh_process(n_tokens: int, args) -> dict[str, dict[str, float]]:
+    """The steps of one length, measured in a process of their own, so its high-water mark is theirs alone."""
+    command = [sys.executable, __file__, "--one", str(n_tokens), "--threads", str(args.threads), "--steps", *args.steps]
+    env = {**os.environ, "PYTHONPATH": _src(), "OMP_NUM_THREADS": str(args.threads)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
     main()
