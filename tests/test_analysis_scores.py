@@ -154,3 +154,13 @@ def test_minilm_scores_agree_with_the_attention_and_name_its_previous_token_head
     followers = frame[frame["offset"] == -1]
     assert len(followers) > 0
     assert (followers["previous_token"] > frame["previous_token"].median()).all()
+
+
+def test_scoring_a_long_capture_shows_a_bar_over_its_layers_unless_told_not_to(monkeypatch, capsys):
+    from attnwidget.capturing import progress
+
+    monkeypatch.setattr(progress, "PROGRESS_MIN_SCORES", 32)  # this capture's 2 heads x 4 x 4 scores pass it
+    causal_capture().head_scores(progress=False)
+    assert "scoring heads" not in capsys.readouterr().err
+    causal_capture().head_scores()
+    assert "scoring heads" in capsys.readouterr().err

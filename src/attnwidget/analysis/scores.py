@@ -6,11 +6,14 @@ Everything here reads a [n_query, n_key] map of one head, a block of query rows 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from ..capturing.progress import LayerProgress
 
 ROW_BLOCK_VALUES = 2**20
 """Attention values read at once: 256 query rows of a 4096-token head (8 MiB of float64 temporaries)."""
@@ -139,19 +142,23 @@ def _finished(sums: _Sums, diagonals: np.ndarray, n_query: int, same_side: bool)
     return scores
 
 
-def capture_score_rows(capture, stacks: Sequence[str]) -> list[dict[str, object]]:
-    """One row of scores per (stack, layer, head) of a `Capture`, one head's map in memory at a time."""
+def capture_score_rows(capture, stacks: Sequence[str], progress: bool = True) -> list[dict[str, object]]:
+    """One row of scores per (stack, layer, head) of a `Capture`, one head's map in memory at a time. A capture
+    long enough to wait for shows a bar over its layers, as its capture did (`progress=False`: never)."""
+    bar = LayerProgress(sum(capture.num_layers(stack) for stack in stacks), progress, "scoring heads")
     rows = []
-    for stack in stacks:
-        record = capture.stack(stack)
-        same_side = record.query_side == record.key_side
-        for layer in range(record.num_layers):
-            bias, sinks = capture.bias(layer, stack), capture.sinks(layer, stack)
-            for head in range(record.num_heads):
-                head_bias = None if bias is None else bias[head if bias.shape[0] > 1 else 0]
-                attention = capture.head_attention(layer, head, stack)
-                scores = head_scores(attention, same_side=same_side, bias=head_bias, has_sink=sinks is not None)
-                rows.append({"stack": stack, "layer": layer, "head": head, **scores})
+    with contextlib.closing(bar):
+        for stack in stacks:
+            record = capture.stack(stack)
+            same_side = record.query_side == record.key_side
+            for layer in range(record.num_layers):
+                bias, sinks = capture.bias(layer, stack), capture.sinks(layer, stack)
+                for head in range(record.num_heads):
+                    head_bias = None if bias is None else bias[head if bias.shape[0] > 1 else 0]
+                    attention = capture.head_attention(layer, head, stack)
+                    scores = head_scores(attention, same_side=same_side, bias=head_bias, has_sink=sinks is not None)
+                    rows.append({"stack": stack, "layer": layer, "head": head, **scores})
+                bar(int(np.prod(record.layers[layer].shape)))
     return rows
 
 

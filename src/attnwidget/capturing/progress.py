@@ -1,4 +1,4 @@
-"""A progress bar over the layers of a capture long enough to wait for.
+"""A progress bar over the layers of a capture long enough to wait for (and of scoring its heads, analysis/scores.py).
 
 It is `tqdm.auto`'s: a widget in a notebook, a line on stderr in a terminal (`attnwidget export`). Whether a
 capture is long is known at its first layer, from that layer's size and the number of layers the config gives.
@@ -16,10 +16,11 @@ class LayerProgress:
     """Called once per recorded layer with its scores; opens a bar at the first layer if the whole capture
     will compute at least `PROGRESS_MIN_SCORES` of them, and advances it at every layer."""
 
-    def __init__(self, layers: int | None, shown: bool = True):
+    def __init__(self, layers: int | None, shown: bool = True, description: str = "capturing attention"):
         self._layers = layers
         """Attention calls the forward pass makes, from the config; None when it does not say."""
         self._shown = shown
+        self._description = description
         self._bar = None
         self._seen = 0
 
@@ -28,7 +29,7 @@ class LayerProgress:
         if self._seen == 1 and self._shown and scores * (self._layers or 1) >= PROGRESS_MIN_SCORES:
             from tqdm.auto import tqdm  # transformers depends on tqdm already
 
-            self._bar = tqdm(total=self._layers, desc="capturing attention", unit="layer")
+            self._bar = tqdm(total=self._layers, desc=self._description, unit="layer")
         if self._bar is not None:
             self._bar.update()
 
