@@ -66,6 +66,7 @@ def test_first_token_scores_flag_the_sink_heads_of_smollm2(smollm2):
     top_is_first = (attention[:, :, 1:].argmax(axis=-1) == 0).mean(axis=-1).ravel()
     sinks, others = top_is_first >= 0.9, top_is_first <= 0.1
     assert sinks.sum() >= 10 and others.sum() >= 10, "SmolLM2 has both kinds of head"
-    flagged = scores["first_token_share"].to_numpy() >= 0.5  # most queries give token 0 more than 0.3
-    assert flagged[sinks].all() and not flagged[others].any()
-    assert scores["first_token"][sinks].min() > scores["first_token"][others].max()
+    # The score flags them: any threshold between the two groups' scores tells every sink from every other head.
+    for name in ("first_token", "first_token_share"):
+        score = scores[name].to_numpy()
+        assert score[sinks].min() > score[others].max(), (name, score[sinks].min(), score[others].max())
