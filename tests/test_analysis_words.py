@@ -132,3 +132,13 @@ def test_word_attention_of_a_constructed_map():
     # The middle word's row: the mean of rows 1..3 after summing columns 1..3 of each.
     expected = [[1.0, 0.0, 0.0], [(0.2 + 0 + 0.1) / 3, (0.6 + 1.0 + 0.0) / 3, (0.2 + 0 + 0.9) / 3], [0.4, 0.6, 0.0]]
     np.testing.assert_allclose(word_attention(attention, groups, groups), expected)
+
+
+def test_a_byte_level_pre_tokenizer_without_its_regex_gives_words_from_the_markers(byte_level_bpe):
+    import copy
+
+    unsplit = copy.deepcopy(byte_level_bpe)
+    unsplit.backend_tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    assert set(unsplit(TEXT).word_ids()) == {0}, "one pre-token: every token is word 0"
+    result = capture(tiny_llama(len(unsplit)), unsplit, TEXT)
+    assert text_words(result) == TEXT.split()

@@ -135,6 +135,13 @@ def _word_ids(tokenizer, encoding, row: int) -> list[int | None] | None:
 
 
 def _splits_words(state: dict) -> bool:
-    if state.get("type") == "Sequence":
+    """Whether a serialized pre-tokenizer cuts text into words: all do but a Metaspace that does not split and a
+    ByteLevel without its regex (Llama 3 puts a splitting regex before one: the Sequence splits)."""
+    kind = state.get("type")
+    if kind == "Sequence":
         return any(_splits_words(child) for child in state.get("pretokenizers", []))
-    return not (state.get("type") == "Metaspace" and state.get("split") is False)
+    if kind == "Metaspace":
+        return state.get("split") is not False
+    if kind == "ByteLevel":
+        return state.get("use_regex") is not False
+    return True
