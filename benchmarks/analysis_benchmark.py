@@ -1,11 +1,13 @@
 """Time and memory of the analysis (docs/analysis.md) on a random 32-layer x 32-head Llama at up to 4096 tokens.
 
-Run: python benchmarks/analysis_benchmark.py [--tokens 1024 4096] [--steps head score scores rollout words] [--threads 1]
+Run: python benchmarks/analysis_benchmark.py [--tokens 1024 4096] [--steps head score layer scores rollout words]
+[--threads 1]
 
 Each length runs in a fresh process, after building the model and capturing the text as
 long_capture_benchmark.py does. Steps, side by side in that process:
 - head: one head derived from the capture (`Capture.head_attention`), the cost every per-head analysis starts from;
 - score: the scores of that one head (`analysis.scores.head_scores`), the head already derived;
+- layer: `Capture.head_scores(layers=[31])`, the 32 heads of one layer, each derived then scored;
 - scores: `Capture.head_scores()`, every head of every layer, one head in memory at a time;
 - rollout: `Capture.rollout()` through all 32 layers;
 - words: one head at word level (`Capture.word_attention`), words and head derived.
@@ -25,7 +27,7 @@ import time
 from capture_benchmark import _status_kib  # sibling scripts: on sys.path when run as a script
 from long_capture_benchmark import _reset_peak, _src, llama
 
-STEPS = ("head", "score", "scores", "rollout", "words")
+STEPS = ("head", "score", "layer", "scores", "rollout", "words")
 
 
 def measure(n_tokens: int, steps: list[str]) -> dict[str, dict[str, float]]:
@@ -54,8 +56,10 @@ def measure(n_tokens: int, steps: list[str]) -> dict[str, dict[str, float]]:
         if "score" in steps:
             step("score", lambda: head_scores(head, same_side=True, bias=captured.bias(31)[0]))
         del head
+    if "layer" in steps:
+        step("layer", lambda: captured.head_scores(layers=[31], progress=False))
     if "scores" in steps:
-        frame = step("scores", captured.head_scores)
+        frame = step("scores", lambda: captured.head_scores(progress=False))
         results["scores"]["rows"] = len(frame)
     if "rollout" in steps:
         step("rollout", captured.rollout)

@@ -73,6 +73,16 @@ def test_the_table_has_one_row_per_stack_layer_and_head_and_the_documented_colum
     assert str(frame["offset"].dtype) == "Int64"
 
 
+def test_a_choice_of_stacks_and_layers_scores_those_alone_and_a_wrong_one_is_refused():
+    widget = AttentionWidget.from_attention(np.full((3, 2, 2, 2), 0.5, dtype=np.float32), ["a", "b"])
+    frame = widget.head_scores(layers=[2, 0])
+    assert list(zip(frame["layer"], frame["head"])) == [(2, 0), (2, 1), (0, 0), (0, 1)]
+    with pytest.raises(IndexError, match="layer 3 is out of range"):
+        widget.head_scores(layers=[3])
+    with pytest.raises(KeyError, match="no attention stack 'cross'"):
+        widget.head_scores(stacks=["cross"])
+
+
 def test_without_a_mask_a_key_is_visible_when_its_weight_is_above_zero():
     # Tensors given by hand carry no mask: the keys a query may see are those it gives weight to.
     widget = AttentionWidget.from_attention(CAUSAL_HEAD[None, None].astype(np.float32), ["a", "b", "c", "d"])

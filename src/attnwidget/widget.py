@@ -334,9 +334,9 @@ class AttentionWidget(anywidget.AnyWidget):
         return state
 
     # -- analysis (docs/analysis.md) -----------------------------------------------------------
-    def head_scores(self, progress: bool = True):
+    def head_scores(self, stacks: Any = None, layers: Any = None, progress: bool = True):
         """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`."""
-        return self.capture.head_scores(progress=progress)
+        return self.capture.head_scores(stacks, layers, progress)
 
     def induction_scores(self, seq_len: int = 50, batches: int = 4, seed: int = 0):
         """Induction and duplicate-token scores of the model this widget ran (`attnwidget.induction_scores`).

@@ -142,16 +142,20 @@ def _finished(sums: _Sums, diagonals: np.ndarray, n_query: int, same_side: bool)
     return scores
 
 
-def capture_score_rows(capture, stacks: Sequence[str], progress: bool = True) -> list[dict[str, object]]:
-    """One row of scores per (stack, layer, head) of a `Capture`, one head's map in memory at a time. A capture
-    long enough to wait for shows a bar over its layers, as its capture did (`progress=False`: never)."""
-    bar = LayerProgress(sum(capture.num_layers(stack) for stack in stacks), progress, "scoring heads")
+def capture_score_rows(
+    capture, stacks: Sequence[str], layers: Sequence[int] | None = None, progress: bool = True
+) -> list[dict[str, object]]:
+    """One row of scores per (stack, layer, head) of a `Capture` (`layers`: only those indices of each stack), one
+    head's map in memory at a time. A capture long enough to wait for shows a bar over its layers, as its capture
+    did (`progress=False`: never)."""
+    chosen = {stack: range(capture.num_layers(stack)) if layers is None else layers for stack in stacks}
+    bar = LayerProgress(sum(len(indices) for indices in chosen.values()), progress, "scoring heads")
     rows = []
     with contextlib.closing(bar):
         for stack in stacks:
             record = capture.stack(stack)
             same_side = record.query_side == record.key_side
-            for layer in range(record.num_layers):
+            for layer in chosen[stack]:
                 bias, sinks = capture.bias(layer, stack), capture.sinks(layer, stack)
                 for head in range(record.num_heads):
                     head_bias = None if bias is None else bias[head if bias.shape[0] > 1 else 0]

@@ -323,16 +323,21 @@ class Capture:
         return record.sink if any(layer.sinks is not None for layer in record.layers) else None
 
     # -- analysis (docs/analysis.md) ---------------------------------------------------------
-    def head_scores(self, stacks: Sequence[str] | None = None, progress: bool = True):
+    def head_scores(
+        self, stacks: Sequence[str] | None = None, layers: Sequence[int] | None = None, progress: bool = True
+    ):
         """A pandas DataFrame with one row per (stack, layer, head) of `stacks` (default: every stack) and one
-        column per score of `analysis.scores.SCORES`, computed from one head's map at a time. A long capture shows a
-        progress bar over its layers; `progress=False` never does."""
+        column per score of `analysis.scores.SCORES`, computed from one head's map at a time. `layers` limits it to
+        those layer indices of each stack. A long capture shows a progress bar over its layers; `progress=False`
+        never does."""
         from ..analysis.scores import capture_score_rows, scores_frame
 
         names = self.stacks if stacks is None else tuple(stacks)
-        for name in names:
-            self.stack(name)  # an unknown name is refused before any head is scored
-        return scores_frame(capture_score_rows(self, names, progress))
+        for name in names:  # unknown stacks and layers are refused before any head is scored
+            self.stack(name)
+            for layer in layers or ():
+                self._layer(layer, name)
+        return scores_frame(capture_score_rows(self, names, layers, progress))
 
     def rollout(self, stack: str | None = None, layer: int | None = None) -> np.ndarray:
         """Attention rollout [n, n] float64 of a stack through `layer` (default: its last): R = Â_layer ··· Â_0 with
