@@ -58,3 +58,13 @@ def test_minilm_rollout_rows_sum_to_one_and_cross_attention_is_refused(minilm):
     with pytest.raises(ValueError, match=r"stack 'cross' reads 'decoder' queries against 'input' keys; pick one of \['encoder'\]"):
         seq2seq.rollout("cross")
     np.testing.assert_allclose(seq2seq.rollout("encoder"), [[0.75, 0.25], [0.25, 0.75]])
+
+
+def test_the_rollout_through_each_layer_comes_in_one_pass():
+    from attnwidget.analysis.rollout import head_mean, rollout_by_layer
+
+    result = two_layers().capture
+    means = (head_mean(result.layer_attention(layer)) for layer in range(2))
+    through = list(rollout_by_layer(means))
+    np.testing.assert_array_equal(through[0], result.rollout(layer=0))
+    np.testing.assert_array_equal(through[1], result.rollout())

@@ -7,7 +7,7 @@ Row i of R is the share of position i's top-layer representation that comes from
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -35,12 +35,21 @@ def residual_step(mean_attention: np.ndarray) -> np.ndarray:
     return step / step.sum(axis=1, keepdims=True)
 
 
-def attention_rollout(mean_attentions: Iterable[np.ndarray]) -> np.ndarray:
-    """R = Â_L ··· Â_1 of the head-averaged maps of layers 1..L, given in the order the model ran them."""
+def rollout_by_layer(mean_attentions: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """Â_1, then Â_2 · Â_1, ... up to R = Â_L ··· Â_1: the rollout through each layer in turn, from the
+    head-averaged maps of layers 1..L given in the order the model ran them. All of them cost what the last does."""
     rollout = None
     for mean_attention in mean_attentions:
         step = residual_step(mean_attention)
         rollout = step if rollout is None else step @ rollout
+        yield rollout
+
+
+def attention_rollout(mean_attentions: Iterable[np.ndarray]) -> np.ndarray:
+    """R = Â_L ··· Â_1 of the head-averaged maps of layers 1..L, given in the order the model ran them."""
+    rollout = None
+    for rollout in rollout_by_layer(mean_attentions):
+        pass
     if rollout is None:
         raise ValueError("rollout needs at least one layer")
     return rollout
