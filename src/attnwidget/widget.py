@@ -342,14 +342,15 @@ class AttentionWidget(anywidget.AnyWidget):
         """Induction and duplicate-token scores of the model this widget ran (`attnwidget.induction_scores`).
 
         They need the model itself, run on new input, so a widget built from a `Capture` or from tensors, or whose
-        model is no longer held anywhere (the widget keeps only a weak reference), cannot give them.
+        model is no longer held anywhere (the widget keeps only a weak reference, also to a model it loaded from a
+        name), cannot give them.
         """
         model = self._model()
         if model is None:
             raise ValueError(
                 "induction scores run the model on a repeated random sequence, and this widget holds no model (it "
-                "was built from a capture or from tensors, or the model was deleted); call "
-                "attnwidget.induction_scores(model, tokenizer) with the model instead"
+                "was built from a capture or from tensors, it loaded the model from a name and let it go, or the "
+                "model was deleted); load the model and call attnwidget.induction_scores(model, tokenizer)"
             )
         from .analysis.induction import induction_scores
 
