@@ -70,7 +70,8 @@ def head_scores(
     step = max(1, ROW_BLOCK_VALUES // max(n_key, 1))
     for start in range(0, n_query, step):
         stop = min(start + step, n_query)
-        block = np.asarray(attention[start:stop], dtype=np.float64)
+        # float32 is exact enough for each term; every sum below is taken in float64.
+        block = np.asarray(attention[start:stop], dtype=np.float32)
         _add_block(sums, diagonals, block, start, _bias_rows(bias, start, stop), has_sink, same_side)
     return _finished(sums, diagonals, n_query, same_side)
 
@@ -87,7 +88,7 @@ def _add_block(
     same_side: bool,
 ) -> None:  # fmt: skip
     rows = np.arange(start, start + block.shape[0])
-    token_weight = block.sum(axis=1)
+    token_weight = block.sum(axis=1, dtype=np.float64)
     sink = np.clip(1.0 - token_weight, 0.0, None) if has_sink else np.zeros_like(token_weight)
     counted = token_weight + sink > 0
     if not counted.any():
@@ -96,20 +97,20 @@ def _add_block(
     if bias is not None:
         visible |= np.isfinite(np.broadcast_to(bias, block.shape))
     may_see = visible.sum(axis=1) + (1 if has_sink else 0)
-    entropy = -_plogp(block).sum(axis=1) - _plogp(sink)
+    entropy = -_plogp(block).sum(axis=1, dtype=np.float64) - _plogp(sink)
     normalisable = counted & (may_see >= 2)  # one visible key: no choice, nothing to normalise by
     sums.rows += int(counted.sum())
     sums.entropy += float(entropy[counted].sum())
     sums.normalised += float((entropy[normalisable] / np.log(may_see[normalisable])).sum())
     sums.normalised_rows += int(normalisable.sum())
-    sums.first += float(block[counted, 0].sum())
+    sums.first += float(block[counted, 0].sum(dtype=np.float64))
     sums.first_over += int((block[counted, 0] > SINK_THRESHOLD).sum())
     if not same_side:
         return
     local = np.arange(block.shape[0])
-    sums.current += float(block[local, rows][counted].sum())
+    sums.current += float(block[local, rows][counted].sum(dtype=np.float64))
     after_first = counted & (rows >= 1)
-    sums.previous += float(block[local[after_first], rows[after_first] - 1].sum())
+    sums.previous += float(block[local[after_first], rows[after_first] - 1].sum(dtype=np.float64))
     sums.previous_rows += int(after_first.sum())
     # The weight of key j from query i goes to offset j - i; uncounted rows hold no weight.
     n_query, n_key = diagonals.shape[0] - block.shape[1] + 1, block.shape[1]
@@ -118,8 +119,10 @@ def _add_block(
 
 
 def _plogp(p: np.ndarray) -> np.ndarray:
-    """p · ln p, 0 where p is 0."""
-    return p * np.log(np.where(p > 0, p, 1.0))
+    """p · ln p, 0 where p is 0 (whose logarithm is never taken: half of a causal head)."""
+    logs = np.zeros_like(p)
+    np.log(p, out=logs, where=p > 0)
+    return logs.__imul__(p)
 
 
 def _finished(sums: _Sums, diagonals: np.ndarray, n_query: int, same_side: bool) -> dict[str, float]:
