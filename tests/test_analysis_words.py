@@ -142,3 +142,16 @@ def test_a_byte_level_pre_tokenizer_without_its_regex_gives_words_from_the_marke
     assert set(unsplit(TEXT).word_ids()) == {0}, "one pre-token: every token is word 0"
     result = capture(tiny_llama(len(unsplit)), unsplit, TEXT)
     assert text_words(result) == TEXT.split()
+
+
+def test_a_word_map_is_the_same_read_in_blocks_of_words(monkeypatch):
+    from attnwidget.analysis import words as module
+
+    tokens = [f"{'##' if i % 3 else ''}t{i}" for i in range(40)]  # words of three pieces, the last of one
+    groups = word_groups(tokens, tokens, [False] * 40)
+    attention = np.random.default_rng(0).random((40, 40))
+    attention /= attention.sum(axis=1, keepdims=True)
+    whole = word_attention(attention, groups, groups)
+    monkeypatch.setattr(module, "ROW_BLOCK_VALUES", 40 * 5)  # five rows: one word of three a block, never half
+    np.testing.assert_allclose(word_attention(attention, groups, groups), whole, rtol=1e-12)
+    assert whole.shape == (14, 14)

@@ -17,6 +17,8 @@ import numpy as np
 from ..capturing.tokens import PLAIN, WORDPIECE, TokenScheme, detect_scheme, scheme_from_tokens, token_text, visible_text
 
 _SHOWN_SPACE = visible_text(" ")
+ROW_BLOCK_VALUES = 2**20
+"""Attention values summed at once: the rows of whole words, about 256 query rows of a 4096-token head."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,22 @@ def word_groups(
 
 def word_attention(attention: np.ndarray, query_words: WordGroups, key_words: WordGroups) -> np.ndarray:
     """A head's [n_query, n_key] map as [query words, key words] float64: the weight a query gives a word is the
-    sum over the word's tokens (so rows keep their sums), and a word's row is the mean of its tokens' rows."""
+    sum over the word's tokens (so rows keep their sums), and a word's row is the mean of its tokens' rows.
+    Read a block of whole words' rows at a time, so the float64 sums in flight stay small however long the input."""
     n_query, n_key = attention.shape
-    by_key_word = np.add.reduceat(np.asarray(attention, dtype=np.float64), key_words.starts, axis=1)
-    summed = np.add.reduceat(by_key_word, query_words.starts, axis=0)
-    return summed / query_words.sizes(n_query)[:, None]
+    starts, sizes = query_words.starts, query_words.sizes(n_query)
+    ends = starts + sizes
+    words = np.empty((len(query_words), len(key_words)))
+    step = max(1, ROW_BLOCK_VALUES // max(n_key, 1))
+    first = 0
+    while first < len(words):
+        last = max(first + 1, int(np.searchsorted(ends, starts[first] + step, side="right")))
+        rows = attention[starts[first] : ends[last - 1]]
+        by_key_word = np.add.reduceat(rows, key_words.starts, axis=1, dtype=np.float64)
+        words[first:last] = np.add.reduceat(by_key_word, starts[first:last] - starts[first], axis=0)
+        words[first:last] /= sizes[first:last, None]
+        first = last
+    return words
 
 
 # -- word numbers ------------------------------------------------------------------------------------------
