@@ -20,7 +20,8 @@ def head_mean(heads: Iterable[np.ndarray]) -> np.ndarray:
         count += 1
     if total is None:
         raise ValueError("a layer with no heads has no mean attention")
-    return total / count
+    total /= count  # in place: at 4096 tokens every [n, n] float64 array is 128 MiB
+    return total
 
 
 def residual_step(mean_attention: np.ndarray) -> np.ndarray:
@@ -32,7 +33,8 @@ def residual_step(mean_attention: np.ndarray) -> np.ndarray:
         )
     step = 0.5 * np.asarray(mean_attention, dtype=np.float64)
     step[np.diag_indices(n_query)] += 0.5
-    return step / step.sum(axis=1, keepdims=True)
+    step /= step.sum(axis=1, keepdims=True)
+    return step
 
 
 def rollout_by_layer(mean_attentions: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
