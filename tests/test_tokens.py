@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 import pytest
+from conftest import trained_byte_level_bpe
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -39,17 +40,7 @@ def wordpiece():
 
 @pytest.fixture(scope="module")
 def byte_level():
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=["<|endoftext|>"],
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(CORPUS, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>")
+    return trained_byte_level_bpe(CORPUS, 600, eos_token="<|endoftext|>")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import inspect
 import logging
 import os
 import pathlib
+import weakref
 from typing import Any, Callable
 
 import anywidget
@@ -104,6 +105,9 @@ class AttentionWidget(anywidget.AnyWidget):
 
     capture: Capture
     """The capture shown; kept whole so later views (neuron view: queries and keys) can read it."""
+    _model: Callable[[], Any] = staticmethod(lambda: None)
+    """The model the widget ran, while the user still holds it (a weak reference); nothing for other constructors."""
+    _tokenizer: Any = None
 
     # -- constructors ---------------------------------------------------------------------
     def __init__(self, model: Any, text: str, tokenizer: Any = None, text_pair: str | None = None, **options: Any):
@@ -121,6 +125,7 @@ class AttentionWidget(anywidget.AnyWidget):
         model, tokenizer = _model_and_tokenizer(model, tokenizer)
         progress = widget_options.get("progress", True)  # both the capture's bar and the thumbnails'
         self._setup(capture(model, tokenizer, text, text_pair, progress=progress, **capture_options), **widget_options)
+        self._keep_model(model, tokenizer)
 
     @classmethod
     def generate(
@@ -146,7 +151,15 @@ class AttentionWidget(anywidget.AnyWidget):
         )  # fmt: skip
         if "token" not in widget_options:
             widget_options.setdefault("step", 0)
-        return cls.from_capture(capture, **widget_options)
+        widget = cls.from_capture(capture, **widget_options)
+        widget._keep_model(model, tokenizer)
+        return widget
+
+    def _keep_model(self, model: Any, tokenizer: Any) -> None:
+        """Hold the model for `induction_scores`, weakly: the widget must not keep a model of several GB alive after
+        the user drops it."""
+        self._model = weakref.ref(model)
+        self._tokenizer = tokenizer
 
     @classmethod
     def from_attention(cls, attention: Any = None, tokens: Any = None, **options: Any) -> AttentionWidget:
@@ -413,6 +426,29 @@ class AttentionWidget(anywidget.AnyWidget):
         if drop_defaults and key is None:
             state.update(super().get_state(EMBED_ALWAYS))
         return state
+
+    # -- analysis (docs/analysis.md) -----------------------------------------------------------
+    def head_scores(self, stacks: Any = None, layers: Any = None, progress: bool = True):
+        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`."""
+        return self.capture.head_scores(stacks, layers, progress)
+
+    def induction_scores(self, seq_len: int = 50, batches: int = 4, seed: int = 0):
+        """Induction and duplicate-token scores of the model this widget ran (`attnwidget.induction_scores`).
+
+        They need the model itself, run on new input, so a widget built from a `Capture` or from tensors, or whose
+        model is no longer held anywhere (the widget keeps only a weak reference, also to a model it loaded from a
+        name), cannot give them.
+        """
+        model = self._model()
+        if model is None:
+            raise ValueError(
+                "induction scores run the model on a repeated random sequence, and this widget holds no model (it "
+                "was built from a capture or from tensors, it loaded the model from a name and let it go, or the "
+                "model was deleted); load the model and call attnwidget.induction_scores(model, tokenizer)"
+            )
+        from .analysis.induction import induction_scores
+
+        return induction_scores(model, self._tokenizer, seq_len=seq_len, batches=batches, seed=seed)
 
     # -- changes from the browser ---------------------------------------------------------
     def set_state(self, sync_data: dict[str, Any]) -> None:

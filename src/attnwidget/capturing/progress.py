@@ -1,4 +1,4 @@
-"""A progress bar over the layers of a capture, or of its thumbnails, long enough to wait for.
+"""A progress bar over the layers of a capture, of its thumbnails or of scoring its heads, long enough to wait for.
 
 It is `tqdm.auto`'s: a widget in a notebook, a line on stderr in a terminal (`attnwidget export`). Whether a
 capture is long is known at its first layer, from that layer's size and the number of layers the config gives.

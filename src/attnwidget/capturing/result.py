@@ -36,6 +36,10 @@ class TokenSide:
     token_ids: list[int]
     special: list[bool]
     segment_b_start: int | None = None
+    word_of: list[int] | None = None
+    """The word each token belongs to, numbered 0, 0, 1, 2, 2, ... along the side (a special token is a word of
+    its own), as the tokenizer split the text at capture time; None when the tokens came as strings, whose words
+    `analysis/words.py` reads from their markers. Python only: not part of `meta`."""
 
     def __post_init__(self) -> None:
         n = len(self.tokens)
@@ -44,6 +48,8 @@ class TokenSide:
                 f"token side {self.name!r}: tokens, raw_tokens, token_ids and special must have one entry per "
                 f"position; got {n}, {len(self.raw_tokens)}, {len(self.token_ids)}, {len(self.special)}"
             )
+        if self.word_of is not None and len(self.word_of) != n:
+            raise ValueError(f"token side {self.name!r}: word_of has {len(self.word_of)} entries for {n} tokens")
         if self.segment_b_start is not None and not (0 < self.segment_b_start < n):
             raise ValueError(f"segment_b_start={self.segment_b_start} is outside 1..{n - 1}")
 
@@ -372,6 +378,63 @@ class Capture:
         """What the sinks of a stack stand for, or None when none of its layers has any."""
         record = self.stack(stack)
         return record.sink if any(layer.sinks is not None for layer in record.layers) else None
+
+    # -- analysis (docs/analysis.md) ---------------------------------------------------------
+    def head_scores(
+        self, stacks: Sequence[str] | None = None, layers: Sequence[int] | None = None, progress: bool = True
+    ):
+        """A pandas DataFrame with one row per (stack, layer, head) of `stacks` (default: every stack) and one
+        column per score of `analysis.scores.SCORES`, computed from one head's map at a time. `layers` limits it to
+        those layer indices of each stack. A long capture shows a progress bar over its layers; `progress=False`
+        never does."""
+        from ..analysis.scores import capture_score_rows, scores_frame
+
+        names = self.stacks if stacks is None else tuple(stacks)
+        for name in names:  # unknown stacks and layers are refused before any head is scored
+            self.stack(name)
+            for layer in layers or ():
+                self._layer(layer, name)
+        return scores_frame(capture_score_rows(self, names, layers, progress))
+
+    def rollout(self, stack: str | None = None, layer: int | None = None) -> np.ndarray:
+        """Attention rollout [n, n] float64 of a stack through `layer` (default: its last): R = Â_layer ··· Â_0 with
+        Â = 0.5·mean_h(A) + 0.5·I, rows renormalised, the earliest layer applied first. Row i is the share of
+        position i's representation after that layer that comes from each input token; rows sum to 1."""
+        from ..analysis.rollout import attention_rollout, head_mean
+
+        record = self.stack(stack)
+        if record.query_side != record.key_side:
+            raise ValueError(
+                f"rollout follows attention from a sequence back to itself, and stack {record.name!r} reads "
+                f"{record.query_side!r} queries against {record.key_side!r} keys; pick one of "
+                f"{[name for name in self.stacks if self.stack(name).query_side == self.stack(name).key_side]}"
+            )
+        last = record.num_layers - 1 if layer is None else layer
+        self._layer(last, record.name)  # an out-of-range layer is refused before anything is computed
+        means = (
+            head_mean(self.head_attention(index, head, record.name) for head in range(record.num_heads))
+            for index in range(last + 1)
+        )
+        return attention_rollout(means)
+
+    def word_groups(self, side: str = "input"):
+        """The words of a token side (`analysis.words.WordGroups`): from the tokenizer where the capture ran one,
+        else from the tokens' markers."""
+        from ..analysis.words import word_groups
+
+        if side not in self._sides:
+            raise KeyError(f"no token side {side!r}; this capture has {list(self._sides)}")
+        tokens = self._sides[side]
+        return word_groups(tokens.tokens, tokens.raw_tokens, tokens.special, tokens.word_of)
+
+    def word_attention(self, layer: int, head: int, stack: str | None = None) -> np.ndarray:
+        """One head's map at word level, [query words, key words] float64: a word's weight is the sum over its
+        tokens, a word's row the mean of its tokens' rows, so rows keep their sums (1, or less with a sink)."""
+        from ..analysis.words import word_attention
+
+        record = self.stack(stack)
+        attention = self.head_attention(layer, head, record.name)
+        return word_attention(attention, self.word_groups(record.query_side), self.word_groups(record.key_side))
 
     # -- internals ------------------------------------------------------------------------
     def _layer(self, layer: int, stack: str | None) -> LayerRecord:

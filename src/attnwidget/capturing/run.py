@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..analysis.words import tokenizer_word_numbers
 from .budget import DEFAULT_MAX_MEMORY_BYTES, attention_calls, check_estimate
 from .loading import check_model
 from .progress import LayerProgress
@@ -366,14 +367,16 @@ def _token_side(name: str, tokenizer, encoding, rows: SideRows, paired: bool) ->
     ids = [int(all_ids[position]) for position in positions]
     display, raw = display_tokens(tokenizer, ids)
     special_ids = set(tokenizer.all_special_ids)
+    special = [token_id in special_ids for token_id in ids]
     segment_b_start = _segment_b_start(encoding, rows.row, positions) if paired else None
     return TokenSide(
         name=name,
         tokens=display,
         raw_tokens=raw,
         token_ids=ids,
-        special=[token_id in special_ids for token_id in ids],
+        special=special,
         segment_b_start=segment_b_start,
+        word_of=tokenizer_word_numbers(tokenizer, encoding, rows.row, positions, raw, special),
     )
 
 
@@ -395,7 +398,7 @@ def _segment_b_start(encoding, row: int, positions: list[int]) -> int | None:
 
 def _decoder_text_ids(model, tokenizer, decoder_texts) -> list[list[int]]:
     """Each of `decoder_texts` tokenized as a target, after the decoder's start token."""
-    start = _decoder_start_id(model)
+    start = decoder_start_id(model)
     return [[start, *target] for target in tokenizer(text_target=decoder_texts)["input_ids"]]
 
 
@@ -408,7 +411,7 @@ def _padded(model, sequences: list[list[int]]):
     return ids, mask
 
 
-def _decoder_start_id(model) -> int:
+def decoder_start_id(model) -> int:
     for source in (getattr(model, "generation_config", None), model.config):
         start = getattr(source, "decoder_start_token_id", None)
         if isinstance(start, int):

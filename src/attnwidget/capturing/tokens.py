@@ -133,12 +133,12 @@ def display_token(raw: str, scheme: TokenScheme, special: bool = False) -> str:
     """The display string of one raw token under a scheme (see module doc)."""
     if special:
         return visible_text(raw)
-    text, escaped = _token_text(raw, scheme)
+    text, escaped = token_text(raw, scheme)
     shown = _render(_drop_marker_space(text), escaped)
     return shown or visible_text(raw)
 
 
-def _token_text(raw: str, scheme: TokenScheme) -> tuple[str, bool]:
+def token_text(raw: str, scheme: TokenScheme) -> tuple[str, bool]:
     """(the text a token stands for, whether it may hold surrogate-escaped bytes)."""
     if scheme.kind == WORDPIECE:
         return (raw[len(scheme.marker):] if raw.startswith(scheme.marker) else raw), False
