@@ -564,6 +564,11 @@ def widgets(recording_comm):
         widget.close()
 
 
+def from_browser(widget, state):
+    """Deliver a state update exactly as the comm would when the browser calls save_changes()."""
+    widget._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []})
+
+
 def browser_request(widget, content):
     """Deliver a custom message as the browser's comm would; the widget's last custom reply, or None."""
     widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})

@@ -162,7 +162,7 @@ def test_the_page_opens_on_the_current_selection(widget):
     traits = embedded_state(widget.to_html())["traits"]
     assert {name: traits[name] for name in wire.SELECTION_TRAITS} == {
         "layer": 2, "head": 3, "heads": [1, 3], "token": 4, "stack": "self",
-        "view": "matrix", "theme": "dark", "pair_filter": "AB", "step": None,
+        "view": "matrix", "theme": "dark", "pair_filter": "AB", "step": None, "score": "",
     }  # fmt: skip
     assert traits["meta"]["sides"] == widget.meta["sides"]
 

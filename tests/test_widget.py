@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import traitlets
-from conftest import browser_request, make_capture, make_seq2seq_capture, random_stack, token_side
+from conftest import browser_request, from_browser, make_capture, make_seq2seq_capture, random_stack, token_side
 from ipywidgets.widgets.widget import _remove_buffers
 
 from attnwidget import AttentionWidget, Capture, capture, wire
@@ -22,11 +22,6 @@ from attnwidget.wire import SELECTION_TRAITS as SELECTION
 
 
 pytestmark = pytest.mark.usefixtures("recording_comm")
-
-
-def from_browser(widget, state):
-    """Deliver a state update exactly as the comm would when the browser calls save_changes()."""
-    widget._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []})
 
 
 def payload_bytes(widget) -> int:
@@ -44,7 +39,8 @@ def test_a_widget_carries_the_bundle_meta_and_the_selection(widgets):
     assert widget._esm == widget_module.BUNDLE_JS.read_text() and widget._esm.strip()
     assert widget._css == widget_module.BUNDLE_CSS.read_text()
     assert widget.capture is capture
-    assert widget.meta == wire.build_meta(capture, chunks_complete=True)
+    head_scores = widget.meta["head_scores"]  # a short capture's heads are scored as it opens (tests/test_head_atlas.py)
+    assert widget.meta == wire.build_meta(capture, chunks_complete=True, head_scores=head_scores)
     assert (widget.stack, widget.layer, widget.head, widget.token) == ("self", 1, 2, 4)
     assert widget.heads == [0, 1, 2]
     assert (widget.view, widget.theme, widget.pair_filter) == ("matrix", "dark", "all")

@@ -206,6 +206,7 @@ def _export(widget, output: Path, size_budget: int):
             size_budget=size_budget,
             budget_option="--size-budget",
             thumbnails=widget._thumbs,
+            head_scores=widget.meta.get(wire.HEAD_SCORES_META),
         )
     except BudgetTooSmall as error:
         raise BadInput(str(error)) from error

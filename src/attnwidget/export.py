@@ -99,11 +99,13 @@ def export_page(
     title: str | None = None,
     budget_option: str = "size_budget",
     thumbnails: Mapping[str, bytes] | None = None,
+    head_scores: Mapping[str, Any] | None = None,
 ) -> ExportedPage:
     """The page of `capture` opening on `selection` (every name of `wire.SELECTION_TRAITS`).
 
     `thumbnails` are the capture's `wire.all_thumbnails`, when the caller has them already (a widget does: at
-    4096 tokens × 32 × 32 they take a minute to compute).
+    4096 tokens × 32 × 32 they take a minute to compute). `head_scores` is the widget's `meta.head_scores`, for the
+    model view's atlas.
     With `path`, the page is also written there, atomically; the path is checked before any work.
     `budget_option` is how the caller's users raise the budget, named in the page's notice and in
     `BudgetTooSmall` (the command line's is "--size-budget").
@@ -112,7 +114,7 @@ def export_page(
     target = None if path is None else files.checked_target(path)
     title = _default_title(capture) if title is None else str(title)
     thumbnails = wire.all_thumbnails(capture) if thumbnails is None else thumbnails
-    page = _render(capture, selection, budget, title, budget_option, thumbnails)
+    page = _render(capture, selection, budget, title, budget_option, thumbnails, head_scores)
     if target is not None:
         files.write_atomically(target, page.html)
     return page
@@ -126,6 +128,7 @@ def _render(
     title: str,
     budget_option: str,
     all_thumbnails: Mapping[str, bytes],
+    head_scores: Mapping[str, Any] | None = None,
 ) -> ExportedPage:
     script, css = _read_standalone()
     selection = {name: selection[name] for name in wire.SELECTION_TRAITS}
@@ -137,7 +140,7 @@ def _render(
         for part, text in kept.items():
             binary[part.trait][part.key] = text
         state = {
-            "traits": {**selection, wire.META_TRAIT: _exported_meta(capture, parts, kept)},
+            "traits": {**selection, wire.META_TRAIT: _exported_meta(capture, parts, kept, head_scores)},
             "binary": binary,
             "compression": wire.EXPORT_COMPRESSION,
         }
@@ -267,13 +270,18 @@ def _compressed(data: bytes) -> str:
     return base64.b64encode(zlib.compress(data, _ZLIB_LEVEL)).decode("ascii")
 
 
-def _exported_meta(capture: Capture, parts: list[_Part], kept: dict[_Part, str]) -> dict[str, Any]:
+def _exported_meta(
+    capture: Capture, parts: list[_Part], kept: dict[_Part, str], head_scores: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """`meta` with its completeness flags telling the truth about this page."""
     def complete(trait: str) -> bool:
         return all(part in kept for part in parts if part.trait == trait)
 
     return wire.build_meta(
-        capture, chunks_complete=complete(wire.ATTENTION_TRAIT), query_key_complete=complete(wire.QUERY_KEY_TRAIT)
+        capture,
+        chunks_complete=complete(wire.ATTENTION_TRAIT),
+        query_key_complete=complete(wire.QUERY_KEY_TRAIT),
+        head_scores=None if head_scores is None else dict(head_scores),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import math
 import os
 import pathlib
 import weakref
@@ -88,6 +89,9 @@ class AttentionWidget(anywidget.AnyWidget):
     ).tag(sync=True)
     step = _Index(
         None, allow_none=True, help="Generation step shown (widgets made by generate): selects the token's query row."
+    ).tag(sync=True)
+    score = traitlets.Unicode(
+        "", help="Head score the model view colours, sorts and filters by: a name in meta['head_scores'], or ''."
     ).tag(sync=True)
 
     meta = traitlets.Dict(help="Tokens, stacks and encoding of the attention (see docs/data-contract.md).").tag(
@@ -199,6 +203,7 @@ class AttentionWidget(anywidget.AnyWidget):
         theme: str = "auto",
         pair_filter: str = wire.ALL_PAIRS,
         step: int | None = None,
+        score: str = "",
         preload_bytes: int = serving.DEFAULT_PRELOAD_BYTES,
         preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
         progress: bool = True,
@@ -214,12 +219,18 @@ class AttentionWidget(anywidget.AnyWidget):
         self.capture = capture
         self._progress = progress
         self._preload = serving.Preload.within(capture, preload_bytes, preload_qk_bytes)
+        self._scores: dict[wire.HeadId, dict[str, float]] = {}
+        if _attention_values(capture) <= AUTO_SCORE_VALUES:
+            self._add_scores(capture.head_scores(progress=False))
         # Trait validation runs once all of these are set, so the order here does not matter.
         super().__init__(
             _esm=esm,
             _css=css,
             meta=wire.build_meta(
-                capture, chunks_complete=self._preload.all_attention, query_key_complete=self._preload.all_query_key
+                capture,
+                chunks_complete=self._preload.all_attention,
+                query_key_complete=self._preload.all_query_key,
+                head_scores=wire.head_scores_meta(capture, self._scores),
             ),
             stack=stack,
             layer=layer,
@@ -229,6 +240,7 @@ class AttentionWidget(anywidget.AnyWidget):
             view=view,
             theme=theme,
             pair_filter=pair_filter,
+            score=score,
         )
         if step is not None:  # after the token, which it sets
             try:
@@ -300,6 +312,14 @@ class AttentionWidget(anywidget.AnyWidget):
             raise traitlets.TraitError(
                 f"pair_filter {proposal.value!r} needs a sentence pair, and stack {self.stack!r} has none; use 'all'"
             )
+        return proposal.value
+
+    @traitlets.validate("score")
+    def _valid_score(self, proposal: traitlets.Bunch) -> str:
+        names = [score["name"] for score in (self.meta.get(wire.HEAD_SCORES_META) or {}).get("scores", [])]
+        if proposal.value and proposal.value not in names:
+            has = f"it has {names}" if names else "it has none yet: call w.head_scores() to compute them"
+            raise traitlets.TraitError(f"score {proposal.value!r} is not one of this widget's head scores; {has}")
         return proposal.value
 
     @traitlets.observe("stack")
@@ -395,8 +415,9 @@ class AttentionWidget(anywidget.AnyWidget):
         page says so. `title` defaults to "attnwidget — " and the start of the text.
         """
         page = export_page(
-            self.capture, self.selection, path, size_budget=size_budget, title=title, thumbnails=self._thumbs
-        )
+            self.capture, self.selection, path, size_budget=size_budget, title=title, thumbnails=self._thumbs,
+            head_scores=self.meta.get(wire.HEAD_SCORES_META),
+        )  # fmt: skip
         return page.html if path is None else None
 
     def save_image(
@@ -429,8 +450,11 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- analysis (docs/analysis.md) -----------------------------------------------------------
     def head_scores(self, stacks: Any = None, layers: Any = None, progress: bool = True):
-        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`."""
-        return self.capture.head_scores(stacks, layers, progress)
+        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`. The page's
+        model view can then colour, sort and filter its heads by them (a widget of a short text has them already)."""
+        frame = self.capture.head_scores(stacks, layers, progress)
+        self._add_scores(frame)
+        return frame
 
     def induction_scores(self, seq_len: int = 50, batches: int = 4, seed: int = 0):
         """Induction and duplicate-token scores of the model this widget ran (`attnwidget.induction_scores`).
@@ -448,7 +472,21 @@ class AttentionWidget(anywidget.AnyWidget):
             )
         from .analysis.induction import induction_scores
 
-        return induction_scores(model, self._tokenizer, seq_len=seq_len, batches=batches, seed=seed)
+        frame = induction_scores(model, self._tokenizer, seq_len=seq_len, batches=batches, seed=seed)
+        self._add_scores(frame)  # the same model's heads: the page's atlas offers them too
+        return frame
+
+    def _add_scores(self, frame: Any) -> None:
+        """Merge a DataFrame of head scores into the ones the page shows, for the heads this widget has."""
+        if frame.empty:
+            return
+        names = [name for name in frame.columns if name not in ("stack", "layer", "head")]
+        for row in frame.itertuples(index=False):
+            head = (row.stack, int(row.layer), int(getattr(row, "head")))
+            if row.stack in self.capture.stacks and head[1] < self.capture.num_layers(row.stack):
+                self._scores.setdefault(head, {}).update({name: _number(getattr(row, name)) for name in names})
+        if self.meta:  # constructed already: tell the page
+            self.meta = {**self.meta, wire.HEAD_SCORES_META: wire.head_scores_meta(self.capture, self._scores)}
 
     # -- changes from the browser ---------------------------------------------------------
     def set_state(self, sync_data: dict[str, Any]) -> None:
@@ -517,6 +555,26 @@ def _flat(value: Any) -> bool:
     if isinstance(value, dict):
         return False
     return not isinstance(value, list) or not any(isinstance(item, (list, dict)) for item in value)
+
+
+AUTO_SCORE_VALUES = 2**22
+"""Attention values (heads × queries × keys over every stack) up to which a widget scores every head as it is built,
+in a fraction of a second: MiniLM up to about 240 tokens. Beyond, `w.head_scores()` computes them."""
+
+
+def _attention_values(capture: Capture) -> int:
+    return sum(
+        capture.num_layers(stack) * capture.num_heads(stack) * len(query) * len(key)
+        for stack in capture.stacks
+        for query, key in [capture.stack_tokens(stack)]
+    )
+
+
+def _number(value: Any) -> float:
+    """A score as a float, NaN where pandas has none (an undefined offset is <NA>)."""
+    import pandas as pd
+
+    return math.nan if pd.isna(value) else float(value)
 
 
 def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = None) -> int:

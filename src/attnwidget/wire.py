@@ -9,13 +9,15 @@ line import these; none of them keeps its own list of names or encodes numbers i
 from __future__ import annotations
 
 import json
+import math
 import reprlib
 import weakref
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .analysis.scores import SCORE_INFO
 from .capturing import Capture, Generation, Sink, rows_per_chunk
 
 CONTRACT_VERSION = 6
@@ -39,7 +41,7 @@ PAIR_FILTERS = ("all", "AA", "AB", "BA", "BB")
 ALL_PAIRS = "all"
 """The pair filter that hides nothing: the only one a stack without a sentence pair on both sides allows."""
 
-SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter", "step")
+SELECTION_TRAITS = ("layer", "head", "heads", "token", "stack", "view", "theme", "pair_filter", "step", "score")
 """What the user selects, in either the page or Python; an exported page opens on these."""
 META_TRAIT = "meta"
 ATTENTION_TRAIT = "_chunks"
@@ -666,8 +668,52 @@ def generation_meta(generation: Generation) -> dict[str, Any]:
     }
 
 
-def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: bool = False) -> dict[str, Any]:
-    """The `meta` trait: tokens of each side, the stacks and their sizes, and the chunk encoding."""
+# -- head scores (the model view's atlas) ------------------------------------------------------
+SCORE_TRAIT = "score"
+"""The head score the model view colours, sorts and filters by: a name of `meta.head_scores`, or "" for none."""
+HEAD_SCORES_META = "head_scores"
+"""`meta.head_scores`: every head's scores, or None when none were computed."""
+
+HeadId = tuple[str, int, int]
+"""(stack, layer, head)."""
+
+
+def head_scores_meta(capture: Capture, scores: Mapping[HeadId, Mapping[str, float]]) -> dict[str, Any] | None:
+    """`meta.head_scores` (docs/data-contract.md, "Head scores"): every score any head has, in `SCORE_INFO`'s
+    order, by stack, layer and head; None (JSON null) where a head lacks one or it is NaN; None without scores."""
+    names = [name for name in SCORE_INFO if any(name in row for row in scores.values())]
+    if not names:
+        return None
+
+    def value(head: HeadId, name: str) -> float | None:
+        number = scores.get(head, {}).get(name)
+        return None if number is None or not math.isfinite(number) else float(number)
+
+    return {
+        "scores": [
+            {"name": name, "label": SCORE_INFO[name].label, "about": SCORE_INFO[name].about,
+             "range": None if SCORE_INFO[name].bounds is None else list(SCORE_INFO[name].bounds)}
+            for name in names
+        ],  # fmt: skip
+        "values": {
+            stack: [
+                [[value((stack, layer, head), name) for name in names] for head in range(capture.num_heads(stack))]
+                for layer in range(capture.num_layers(stack))
+            ]
+            for stack in capture.stacks
+        },
+    }
+
+
+def build_meta(
+    capture: Capture,
+    *,
+    chunks_complete: bool,
+    query_key_complete: bool = False,
+    head_scores: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `meta` trait: tokens of each side, the stacks and their sizes, the chunk encoding, and the head scores
+    (`head_scores_meta`) when there are any."""
     sides = {
         name: {
             "tokens": list(side.tokens),
@@ -703,4 +749,6 @@ def build_meta(capture: Capture, *, chunks_complete: bool, query_key_complete: b
     }
     if capture.generation is not None:
         meta[GENERATION_META] = generation_meta(capture.generation)
+    if head_scores is not None:
+        meta[HEAD_SCORES_META] = head_scores
     return meta

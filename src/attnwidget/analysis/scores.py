@@ -31,6 +31,32 @@ SCORES = (
     "offset_share",
 )
 """The columns of `Capture.head_scores`, in order, after stack, layer and head."""
+
+@dataclass(frozen=True)
+class ScoreInfo:
+    """How the page names a score (the model view's atlas, `meta.head_scores`)."""
+
+    label: str
+    about: str
+    """What it measures, in a few words; docs/analysis.md defines it exactly."""
+    bounds: tuple[float, float] | None = (0.0, 1.0)
+    """Fixed bounds, so colours mean the same in every model; None: scaled to the stack's own values."""
+
+
+SCORE_INFO = {
+    "entropy": ScoreInfo("entropy", "mean over queries of −Σ p ln p, in nats", None),
+    "entropy_normalised": ScoreInfo("spread", "entropy over its most, ln(keys the query may see): 1 is uniform"),
+    "previous_token": ScoreInfo("previous token", "mean weight on the token just before the query"),
+    "current_token": ScoreInfo("current token", "mean weight on the query's own token"),
+    "first_token": ScoreInfo("first token", "mean weight on the first token, a sink"),
+    "first_token_share": ScoreInfo("first-token share", f"share of queries giving the first token over {SINK_THRESHOLD}"),
+    "offset": ScoreInfo("offset", "the relative position (key − query) with the most weight", None),
+    "offset_share": ScoreInfo("offset share", "mean weight at that offset"),
+    "induction": ScoreInfo("induction", "on a repeated random sequence, mean weight on the token after the earlier copy"),
+    "duplicate_token": ScoreInfo("duplicate token", "on a repeated random sequence, mean weight on the earlier copy"),
+}
+"""Every score the page can show, by its column name."""
+
 SAME_SIDE_SCORES = ("previous_token", "current_token", "offset", "offset_share")
 """Scores that compare a query's position with a key's: undefined (NaN) where queries and keys are different
 sequences (cross-attention)."""
