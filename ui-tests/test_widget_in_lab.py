@@ -91,6 +91,22 @@ def test_model_view_cell_opens_that_layer_and_head(notebook, widget):
     assert notebook.execute("print(w.view, w.layer, w.head, 2 in w.heads)") == "head 4 2 True"
 
 
+def test_choosing_a_score_and_its_top_head_reach_the_kernel(notebook, widget):
+    widget.get_by_role("button", name="Model", exact=True).click()
+    widget.get_by_label("Score", exact=True).select_option("previous_token")
+    assert notebook.execute("print(w.score)") == "previous_token"
+    expected = notebook.execute(
+        "top = w.head_scores(progress=False).sort_values(['previous_token', 'layer'], ascending=[False, True]).iloc[0]\n"
+        "print(int(top['layer']), int(top['head']), round(float(top['previous_token']), 3))"
+    )
+    layer, head, _value = expected.split()
+    first = widget.get_by_role("list", name="Top heads").get_by_role("button").first
+    expect(first).to_have_text(re.compile(rf"^L{layer} H{head} "))
+    first.click()
+    expect(widget.get_by_role("region", name="Head view")).to_be_visible()
+    assert notebook.execute("print(w.view, w.layer, w.head)") == f"head {layer} {head}"
+
+
 # Last in the module: it shows a second widget in the notebook, which the `widget` fixture would then also match.
 def test_heads_not_sent_up_front_arrive_one_per_request_from_the_kernel(notebook):
     from conftest import INKED_PIXELS
