@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from attnwidget import AttentionWidget, export, files, wire
+from conftest import make_capture
 
 INJECTION_TOKENS = [
     "[CLS]",
@@ -294,3 +295,15 @@ def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
     assert kept[:12] == [f"self/2/{head}" for head in range(12)] and "self/5/11" not in kept
     assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": False}
     assert f"leaves out {72 - len(kept)} of 72 neuron-view heads" in page
+
+
+def test_a_page_holds_no_more_than_its_memory_allows_however_well_it_compresses(widgets, monkeypatch):
+    capture = make_capture(layers=2, heads=3, tokens=6)
+    head = wire.head_bytes(capture, "self", 0)
+    monkeypatch.setattr(export, "PAGE_MEMORY_BYTES", 4 * head)  # as 4096-token heads: 16 MiB each, 1/50 packed
+    widget = widgets(capture, view="model", preload_qk_bytes=0)
+    page = export.export_page(capture, widget.selection)
+    state = embedded_state(page.html)
+    assert len(state["binary"]["_chunks"]) == 4, "as many heads as the memory holds, whatever the size budget"
+    notice = re.search(r'role="note">(.*?)</p>', page.html, re.S)[1]
+    assert page.memory_bound and "memory" in notice and "size_budget" not in notice, "a larger budget would not help"

