@@ -109,11 +109,6 @@ export function selectedHeads(ctx: ViewContext, life: Lifetime, status: HTMLElem
   return found;
 }
 
-/** The selected layer's attention of one head (see `selectedHeads`). */
-export function selectedHead(ctx: ViewContext, life: Lifetime, status: HTMLElement, redraw: () => void, head: number): Uint8Array | null {
-  return selectedHeads(ctx, life, status, redraw, [head]).get(head) ?? null;
-}
-
 /** The View a view function returns: its element, update and snapshot, with dispose ending its lifetime. */
 export function viewOf(element: HTMLElement, life: Lifetime, update: View["update"], snapshot: View["snapshot"]): View {
   return { element, update, snapshot, dispose: () => life.dispose() };
