@@ -5,6 +5,9 @@ import { neuronRow } from "./neuron/row";
 import { golden, goldenChunks, numbers } from "./test/golden";
 import { buildFixture, offsetView } from "./test/fixtures";
 import {
+  asSigned,
+  isSigned,
+  valueStep,
   byteToProbability,
   chunkKey,
   headKey,
@@ -226,5 +229,29 @@ describe("the golden fixture Python wrote (tests/fixtures/contract/)", () => {
     expect(() => decodeQueryKey(other, "self", 1, 0, queryKeys[0])).toThrow(
       /queries and keys of self\/1\/0: the query-key record's query of shape 5×4 does not fit 8 queries × 8 keys/,
     );
+  });
+});
+
+describe("a signed stack of the golden fixture (A − B of two compared runs)", () => {
+  const { signed, expected } = golden();
+  const { stack, values, sink_weights, thumbnails } = expected.signed;
+  const info = stackInfo(signed.meta, stack)!;
+
+  it("is marked signed, names the stacks it is the difference of, and reads its bytes as int8 / 127", () => {
+    expect(isSigned(info)).toBe(true);
+    expect(info.stack.difference_of).toEqual(["A:self", "B:self"]);
+    expect(isSigned(stackInfo(signed.meta, "A:self"))).toBe(false);
+    expect(valueStep(signed.meta, info)).toBe(1 / 127);
+    const bytes = decodeAttentionChunk(signed.meta, { stack, layer: expected.layer, head: 0 }, offsetView(signed.chunk, 3));
+    const decoded = [...asSigned(bytes)].map((byte) => byte * valueStep(signed.meta, info));
+    const cells = headLength(info);
+    expect(decoded.slice(0, cells)).toEqual(values.map((v) => expect.closeTo(v, 7)));
+    expect(decoded.slice(cells)).toEqual(sink_weights.map((v) => expect.closeTo(v, 7)));
+    expect(decoded.some((v) => v < 0) && decoded.some((v) => v > 0)).toBe(true);
+  });
+
+  it("reads its thumbnails as int8", () => {
+    const heads = Array.from({ length: info.stack.heads }, (_, head) => [...asSigned(headThumbnail(signed.meta, info, expected.layer, signed.thumbnails, head))]);
+    expect(heads.flat()).toEqual(thumbnails);
   });
 });

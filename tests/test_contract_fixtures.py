@@ -19,6 +19,7 @@ import numpy as np
 
 from attnwidget import wire
 from attnwidget.capturing import Capture, LayerRecord, Sink, StackRecord, TokenSide
+from attnwidget.capturing.comparing import compare_captures
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "contract"
 STACK, LAYER = "self", 1
@@ -61,6 +62,20 @@ def fixture_capture() -> Capture:
     return Capture([side], [stack])
 
 
+def signed_fixture_capture() -> Capture:
+    """The fixture compared with a copy whose queries are 1.5 times as large (`AttentionWidget.compare`): its first
+    stack, "A-B:self", is signed, with the same sinks."""
+    run = fixture_capture()
+    record = run.stack(STACK)
+    sharper = [
+        LayerRecord(query=layer.query * np.float32(1.5), key=layer.key, scale=layer.scale, bias=layer.bias,
+                    softcap=layer.softcap, sinks=layer.sinks)
+        for layer in record.layers
+    ]  # fmt: skip
+    other = Capture([run.input_side], [StackRecord(STACK, "input", "input", sharper, record.kv_head_of, [1, 3], record.sink)])
+    return compare_captures(run, other).capture
+
+
 def _finite_or_none(values: np.ndarray) -> list:
     # JSON has no infinity: a masked value (-inf) is written as null.
     return [None if math.isinf(v) else float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
@@ -78,7 +93,17 @@ def build_fixtures() -> dict[str, bytes]:
     thumbnails = wire.layer_thumbnails(capture, STACK, LAYER)
     top_keys, top_shape = wire.head_top_keys(capture, STACK, LAYER, TOP_KEYS_HEAD, TOP_K)
     top_indices, _ = wire.split_top_keys(top_keys, top_shape, n_key=shape[1])
+    compared = signed_fixture_capture()
+    signed_stack = compared.stacks[0]
+    signed_chunk, _ = wire.head_chunk(compared, signed_stack, LAYER, 0)
+    signed_values, signed_sinks = wire.split_head_chunk(signed_chunk, shape, has_sinks=True, signed=True)
     expected = {
+        "signed": {
+            "stack": signed_stack,
+            "values": signed_values.astype(np.float64).ravel().tolist(),
+            "sink_weights": signed_sinks.astype(np.float64).ravel().tolist(),
+            "thumbnails": list(np.frombuffer(wire.layer_thumbnails(compared, signed_stack, LAYER), dtype=np.int8).tolist()),
+        },
         "key": wire.chunk_key(STACK, LAYER),
         "head_keys": [wire.head_key(STACK, LAYER, head) for head in heads],
         "stack": STACK,
@@ -105,6 +130,9 @@ def build_fixtures() -> dict[str, bytes]:
         "thumbnails.bin": thumbnails,
         **{f"query_key_{head}.bin": record for head, record in zip(heads, records)},
         "top_keys.bin": top_keys,
+        "signed_meta.json": text(wire.build_meta(compared, chunks_complete=True)),
+        "signed.bin": signed_chunk,
+        "signed_thumbnails.bin": wire.layer_thumbnails(compared, signed_stack, LAYER),
         "expected.json": text(expected),
     }
 

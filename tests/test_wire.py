@@ -201,9 +201,10 @@ def test_meta_describes_a_self_attention_capture_with_a_pair():
     }
     assert meta["stacks"] == [
         {"name": "self", "query_side": "input", "key_side": "input", "layers": 2, "heads": 4,
-         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1], "has_sinks": [False, False], "sink": None}
+         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1], "has_sinks": [False, False], "sink": None,
+         "signed": False, "difference_of": None}
     ]
-    assert meta["encoding"] == {"dtype": "uint8", "scale": 255}
+    assert meta["encoding"] == {"dtype": "uint8", "scale": 255, "signed": {"dtype": "int8", "scale": 127}}
     assert meta["chunks_complete"] is True
 
 

@@ -48,6 +48,20 @@ export function byteToProbability(byte: number, meta: Meta): number {
   return byte / (meta.encoding?.scale || DEFAULT_SCALE);
 }
 
+/** What a signed byte means when meta names no scale: d = byte / 127. */
+const DEFAULT_SIGNED_SCALE = 127;
+
+/** Whether a stack holds signed values (A − B of two compared runs), read as int8, rather than attention. */
+export const isSigned = (info: StackInfo | null | undefined): boolean => !!info?.stack.signed;
+
+/** What one stored byte of the stack stands for: 1/255 of attention, or 1/127 of a signed difference. */
+export function valueStep(meta: Meta | null | undefined, info: StackInfo | null | undefined): number {
+  return isSigned(info) ? 1 / (meta?.encoding?.signed?.scale || DEFAULT_SIGNED_SCALE) : 1 / (meta?.encoding?.scale || DEFAULT_SCALE);
+}
+
+/** A signed stack's bytes as the int8 values they are (the same memory, no copy). */
+export const asSigned = (bytes: Uint8Array): Int8Array => new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** Bytes of attention in one head's chunk: n_query × n_key. */
 export function headLength(info: StackInfo): number {
   return info.query.tokens.length * info.key.tokens.length;

@@ -32,6 +32,12 @@ export interface StackMeta {
   has_sinks?: boolean[];
   /** What the stack's sink stands for; null without sinks. Absent before contract version 4 (see `sinkOf`). */
   sink?: SinkMeta | null;
+  /** A stack of signed values in [−1, 1], the difference A − B of two compared runs: its bytes are int8
+   * (`meta.encoding.signed`), its thumbnails and tiles keep the value of largest magnitude, its peaks are magnitudes
+   * (docs/data-contract.md, "Compared runs"). Absent or false for attention. */
+  signed?: boolean;
+  /** For a signed stack, the stacks [A, B] it is the difference of; null or absent otherwise. */
+  difference_of?: [string, string] | null;
 }
 
 /** How the page names a stack's sink: `label` ("<sink>", "<prompt>", "<global>") and what its weight goes to. */
@@ -70,7 +76,7 @@ export interface Meta {
   version: number;
   sides: Record<string, TokenSide>;
   stacks: StackMeta[];
-  encoding: { dtype: "uint8"; scale: number };
+  encoding: { dtype: "uint8"; scale: number; signed?: { dtype: "int8"; scale: number } };
   /** Every head's thumbnail in `_thumbs`: at most `size` rows and columns, each pixel the max of its block. */
   thumbnails: { size: number; pooling: "max" };
   /** Whether `_chunks` holds every head of every layer, so the browser never asks for one. */

@@ -55,10 +55,28 @@ const STEP_OF: Readonly<Record<ScaleCurve, (t: number) => number>> = {
 };
 
 /**
- * The RGBA pixels of `rows` × `columns` probabilities on `curve`, into `data`: value v of row r gets the colour of
- * v / full(r) (a row with nothing gets paper).
+ * The RGBA pixels of `rows` × `columns` values into `data`, each the table entry `entryOf(value, 1 / full(row))` (a
+ * row with nothing gets 0 as the scale): the one loop of every heatmap, whatever its colour map.
  */
-export function paintValues(
+export function paintRows(
+  data: Uint8ClampedArray,
+  values: ArrayLike<number>,
+  rows: number,
+  columns: number,
+  full: (row: number) => number,
+  table: Uint32Array,
+  entryOf: (value: number, scaleBy: number) => number,
+): void {
+  const pixels = new Uint32Array(data.buffer, data.byteOffset, rows * columns);
+  for (let r = 0; r < rows; r++) {
+    const top = full(r);
+    const scaleBy = top > 0 ? 1 / top : 0;
+    for (let i = r * columns, end = i + columns; i < end; i++) pixels[i] = table[entryOf(values[i], scaleBy)];
+  }
+}
+
+/** Paints `rows` × `columns` values into RGBA `data` on `curve`, full colour at `full(row)` in each row. */
+export type Paint = (
   data: Uint8ClampedArray,
   values: ArrayLike<number>,
   rows: number,
@@ -66,17 +84,15 @@ export function paintValues(
   full: (row: number) => number,
   curve: ScaleCurve,
   dark: boolean,
-): void {
+) => void;
+
+/** Probabilities: value v of row r gets the ramp's colour of v / full(r) on the curve (a row with nothing: paper). */
+export const paintValues: Paint = (data, values, rows, columns, full, curve, dark) => {
   // Whole pixels at once: the table and the image share one byte order, whatever the machine's.
   const table = new Uint32Array(rampTable(dark, (step) => step / RAMP_STEPS).buffer);
-  const pixels = new Uint32Array(data.buffer, data.byteOffset, rows * columns);
   const stepOf = STEP_OF[curve];
-  for (let r = 0; r < rows; r++) {
-    const top = full(r);
-    const scaleBy = top > 0 ? 1 / top : 0;
-    for (let i = r * columns, end = i + columns; i < end; i++) pixels[i] = table[stepOf(values[i] * scaleBy)];
-  }
-}
+  paintRows(data, values, rows, columns, full, table, (value, scaleBy) => stepOf(value * scaleBy));
+};
 
 /** The legend's bar: value from 0 to the full-colour value, left to right, in the colours the heatmap uses. */
 export const scaleGradient = (scale: ColorScale, dark: boolean) => rampGradient(dark, (x) => curvePosition(scale.curve, x));

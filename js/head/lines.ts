@@ -1,7 +1,7 @@
 // Which lines the head view draws for one head: the top-k keys of each query, or every key above a threshold, from
 // the head's whole chunk when the browser has it, else from its strongest keys as Python sent them (./store.ts).
 
-import type { TopKeys } from "../contract";
+import { asSigned, type TopKeys } from "../contract";
 
 /** Lines to the k strongest keys of each query, or to every key with at least `minByte` of attention. */
 export type LineRule = { mode: "top"; k: number } | { mode: "threshold"; minByte: number };
@@ -122,4 +122,23 @@ export function weightOf(source: HeadSource, nk: number, q: number, k: number): 
   const { top } = source;
   for (let r = 0; r < top.k; r++) if (top.keys[q * top.k + r] === k) return top.weights[q * top.k + r];
   return 0;
+}
+
+// -- signed heads (A − B of two compared runs) --------------------------------------------------
+const magnitudes = new WeakMap<Uint8Array, Uint8Array>();
+
+/** A signed head's int8 values (d = byte / 127) as the bytes of |d| in the attention encoding (|d| × 255), so the
+ *  head view draws lines as strong as the difference; the sign shows in the matrix and model views. */
+export function magnitudeBytes(signed: Uint8Array): Uint8Array {
+  let bytes = magnitudes.get(signed);
+  if (!bytes) {
+    bytes = Uint8Array.from(asSigned(signed), (value) => Math.min(255, Math.round((Math.abs(value) * 255) / 127)));
+    magnitudes.set(signed, bytes);
+  }
+  return bytes;
+}
+
+/** A signed head's source as lines of |d|: its chunk, or its top keys (keys of largest |d|, strongest first). */
+export function magnitudeSource(source: HeadSource): HeadSource {
+  return "chunk" in source ? { chunk: magnitudeBytes(source.chunk) } : { top: { ...source.top, weights: magnitudeBytes(source.top.weights) } };
 }

@@ -40,6 +40,9 @@ export interface Golden {
   queryKeys: Uint8Array[];
   /** One head's top keys (`expected.top_keys.head`). */
   topKeys: Uint8Array;
+  /** The fixture compared with a sharper copy (`AttentionWidget.compare`): its meta, head 0 of layer
+   *  `expected.layer` of the signed stack `expected.signed.stack`, and that layer's thumbnails. */
+  signed: { meta: Meta; chunk: Uint8Array; thumbnails: Uint8Array };
   expected: {
     key: string;
     head_keys: string[];
@@ -49,6 +52,7 @@ export interface Golden {
     thumbnails: { shape: number[]; bytes: number[] };
     top_keys: { head: number; k: number; keys: number[]; weights: number[] };
     query_key: ExpectedRecord[];
+    signed: { stack: string; values: number[]; sink_weights: number[]; thumbnails: number[] };
   };
 }
 
@@ -61,6 +65,7 @@ export function golden(): Golden {
     thumbnails: read("thumbnails.bin"),
     queryKeys: expected.query_key.map((_, head) => read(`query_key_${head}.bin`)),
     topKeys: read("top_keys.bin"),
+    signed: { meta: readJson("signed_meta.json"), chunk: read("signed.bin"), thumbnails: read("signed_thumbnails.bin") },
     expected,
   };
 }

@@ -5,7 +5,7 @@
 // lines are painted on a layer of their own covering the view and a margin (../draw/layers.ts), and a frame
 // composites the layers, so a hover repaints a few lines per head and a head switch or a short scroll none.
 
-import { byteToProbability, layerLabel, pairFilterApplies, type PairFilter, type StackInfo, type TokenSide, type WatchedTrait } from "../contract";
+import { byteToProbability, isSigned, layerLabel, pairFilterApplies, type PairFilter, type StackInfo, type TokenSide, type WatchedTrait } from "../contract";
 import { prepareCanvas, observeSize } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
 import { el, listen, listenKeys } from "../draw/dom";
@@ -18,6 +18,7 @@ import {
   TOP_K_CHOICES,
   defaultRule,
   headLines,
+  magnitudeSource,
   parseRule,
   ruleValue,
   weightOf,
@@ -46,6 +47,12 @@ const FRAME_BUDGET_MS = 8;
 const SCROLL_SETTLE_MS = 120;
 /** The view's height when the page has not laid it out (jsdom, a hidden tab): about 30 rows. */
 const UNLAID_VIEW_HEIGHT = 600;
+
+/** What the head view shows of a signed stack, A − B: the size of the difference, not its sign. */
+function differenceNote(info: StackInfo): string {
+  const [a, b] = info.stack.difference_of ?? ["A", "B"];
+  return `Lines show |${a} − ${b}|, how much the two runs differ, not which attends more: the matrix and model views show the sign; ${a} and ${b} show each run.`;
+}
 
 /** What the browser has of the visible heads, by head. */
 type HeadSources = ReadonlyMap<number, HeadSource>;
@@ -194,18 +201,20 @@ export function headView(ctx: ViewContext): View {
     const layer = layerLabel(info.stack, selection.layer);
     const found = new Map<number, HeadSource>();
     let failed: string | null = null;
+    // A signed head (A − B) draws lines as strong as |d|.
+    const shown = isSigned(info) ? magnitudeSource : (source: HeadSource) => source;
     for (const head of selection.heads) {
       const where = { stack: selection.stack, layer: selection.layer, head };
       const chunk = ctx.chunks.peek(where);
       if (chunk) {
-        found.set(head, { chunk });
+        found.set(head, shown({ chunk }));
         continue;
       }
       const top = selectedData(selection, topKeys, where, life, draw, (message) => {
         failed = `Could not load layer ${layer}: ${message}`;
         status.textContent = failed;
       });
-      if (top) found.set(head, { top });
+      if (top) found.set(head, shown({ top }));
     }
     if (failed) return found;
     // Top keys of every key (a short input) leave nothing out.
@@ -213,6 +222,7 @@ export function headView(ctx: ViewContext): View {
     const sparse = [...found.values()].some((source) => "top" in source && source.top.k < nk);
     if (found.size < selection.heads.length) status.textContent = `Loading layer ${layer}…`;
     else if (sparse && ruleFor(info).mode === "threshold") status.textContent = `Threshold among each query's ${TOP_KEYS_ASKED} strongest keys.`;
+    else if (isSigned(info)) status.textContent = differenceNote(info);
     else status.textContent = "";
     return found;
   }

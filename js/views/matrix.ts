@@ -14,11 +14,14 @@ import {
   headKey,
   headLength,
   headSinkWeights,
+  asSigned,
   headThumbnail,
+  isSigned,
   layerHasSinks,
   sinkOf,
   thumbnailShape,
   tileKey,
+  valueStep,
   type Grid,
   type Pooling,
   type StackInfo,
@@ -28,6 +31,7 @@ import {
 } from "../contract";
 import { fitText, imageCanvas, observeSize, prepareCanvas, textWidth } from "../draw/canvas";
 import { css, headColor } from "../draw/colors";
+import { divergingGradient, paintSigned } from "../draw/diverging";
 import { el, listen, listenKeys } from "../draw/dom";
 import { exact } from "../draw/format";
 import type { Painter } from "../draw/painter";
@@ -187,7 +191,13 @@ export function matrixView(ctx: ViewContext): View {
     "Hover a cell to read its value; click a row to select that query token." +
     (zoomable() ? " Wheel or pinch to zoom, drag to pan (keys: + − arrows 0)." : "") +
     (hasSegmentB(info) ? " The orange lines mark where sentence B starts." : "") +
-    (info && hasSink(info) ? ` ${sinkColumnText(info)}` : "");
+    (info && hasSink(info) ? ` ${sinkColumnText(info)}` : "") +
+    (info && isSigned(info) ? ` ${differenceText(info)}` : "");
+  /** How to read a signed stack's colours. */
+  const differenceText = (info: StackInfo) => {
+    const [a, b] = info.stack.difference_of ?? ["A", "B"];
+    return `Each cell is ${a} minus ${b}: red where ${a} attends more, blue where ${b} does, white where they agree.`;
+  };
   /** What the column set apart stands for, where the layer has a sink. */
   const sinkColumnText = (info: StackInfo) => {
     const { label, stands_for } = sinkOf(info.stack);
@@ -234,7 +244,7 @@ export function matrixView(ctx: ViewContext): View {
     const bytes = ctx.chunks.peek(where);
     if (bytes) {
       const sinks = headSinkWeights(info, selection.layer, bytes);
-      const head = { bytes, nq: info.query.tokens.length, nk: info.key.tokens.length, sinks, step: 1 / (meta?.encoding?.scale || 255) };
+      const head = { bytes, nq: info.query.tokens.length, nk: info.key.tokens.length, sinks, step: valueStep(meta, info), signed: isSigned(info) };
       return { kind: "bytes", head };
     }
     const why = failures.get(key);
@@ -266,7 +276,7 @@ export function matrixView(ctx: ViewContext): View {
     try {
       const bytes = headThumbnail(meta, info, selection.layer, binary, selection.head);
       return remember(`thumb/${focusedKey(info)}`, bytes, () =>
-        thumbnailGrid(bytes, rows, columns, info.query.tokens.length, info.key.tokens.length, 1 / (meta.encoding?.scale || 255)),
+        thumbnailGrid(bytes, rows, columns, info.query.tokens.length, info.key.tokens.length, valueStep(meta, info), isSigned(info)),
       );
     } catch {
       return null;
@@ -378,7 +388,8 @@ export function matrixView(ctx: ViewContext): View {
   /** The grid's picture on the scale: its columns, then its sink column if any. */
   function imageOf(grid: Grid, overview: Grid | null): HTMLCanvasElement | null {
     const full = fullColour(grid, overview);
-    const key = `${ctx.dark()}/${scale.range}/${scale.curve}/${scale.range === "row" ? "" : full(0)}`;
+    const signed = isSigned(selection.info);
+    const key = `${ctx.dark()}/${signed}/${scale.range}/${scale.curve}/${scale.range === "row" ? "" : full(0)}`;
     const known = images.get(grid);
     if (known?.key === key) return known.canvas;
     const columns = grid.columns + (grid.sinks ? 1 : 0);
@@ -387,7 +398,8 @@ export function matrixView(ctx: ViewContext): View {
       values.set(grid.values.subarray(r * grid.columns, (r + 1) * grid.columns), r * columns);
       if (grid.sinks) values[r * columns + grid.columns] = grid.sinks[r];
     }
-    const canvas = imageCanvas(columns, grid.rows, (data) => paintValues(data, values, grid.rows, columns, full, scale.curve, ctx.dark()));
+    const paint = signed ? paintSigned : paintValues;
+    const canvas = imageCanvas(columns, grid.rows, (data) => paint(data, values, grid.rows, columns, full, scale.curve, ctx.dark()));
     images.set(grid, { key, canvas });
     return canvas;
   }
@@ -498,7 +510,10 @@ export function matrixView(ctx: ViewContext): View {
     if (!gridsFor(info, shape, source).overview) return null;
     const dark = ctx.dark();
     // As wide as the heatmap (and its legend), not the page: no empty strip beside it.
-    const legendText = `${legendWords().high}  attention, ${curveDescription(scale.curve)}`;
+    const signed = isSigned(info);
+    const legendText = signed
+      ? `+${legendWords().high}  ${info.stack.difference_of?.join(" − ") ?? "A − B"}, ${curveDescription(scale.curve)}`
+      : `${legendWords().high}  attention, ${curveDescription(scale.curve)}`;
     const legendWidth = LEGEND.bar + 4 + textWidth(legendText, LABEL_FONT);
     const keysWidth = shape.cell * info.key.tokens.length + (shape.sink ? SINK.gap + shape.sink : 0);
     const used = shape.left + Math.max(keysWidth, legendWidth) + 8;
@@ -512,13 +527,15 @@ export function matrixView(ctx: ViewContext): View {
         drawPinned(g, info, shape);
         const y = shape.height + LEGEND.height / 2;
         // The legend in the heatmap's colours: value from 0 (left) to the full-colour value (right).
-        const steps = Float32Array.from({ length: LEGEND.bar }, (_, i) => i / (LEGEND.bar - 1));
-        const bar = imageCanvas(LEGEND.bar, 1, (data) => paintValues(data, steps, 1, LEGEND.bar, () => 1, scale.curve, dark));
+        // A signed scale's bar runs from −full (left) through 0 to +full.
+        const steps = Float32Array.from({ length: LEGEND.bar }, (_, i) => (signed ? 2 * i / (LEGEND.bar - 1) - 1 : i / (LEGEND.bar - 1)));
+        const paint = signed ? paintSigned : paintValues;
+        const bar = imageCanvas(LEGEND.bar, 1, (data) => paint(data, steps, 1, LEGEND.bar, () => 1, scale.curve, dark));
         g.fillStyle = ink(dark).muted;
         g.font = LABEL_FONT;
         g.textBaseline = "middle";
         g.textAlign = "right";
-        g.fillText("0", shape.left - 4, y);
+        g.fillText(signed ? `−${legendWords().high}` : "0", shape.left - 4, y);
         if (bar) {
           g.imageSmoothingEnabled = false;
           g.drawImage(bar, shape.left, y - 4, LEGEND.bar, 8);
@@ -630,10 +647,11 @@ export function matrixView(ctx: ViewContext): View {
     const nk = info.key.tokens.length;
     const { overview, detail } = gridsFor(info, layout, source);
     if (source.kind === "bytes") {
-      const { bytes, sinks, step } = source.head;
+      const { step, signed } = source.head;
+      const [bytes, sinks] = signed ? [asSigned(source.head.bytes), source.head.sinks && asSigned(source.head.sinks)] : [source.head.bytes, source.head.sinks];
       const byte = k === nk ? sinks![q] : bytes[q * nk + k];
-      let rowTop = sinks ? sinks[q] : 0;
-      for (let i = q * nk; i < (q + 1) * nk; i++) rowTop = Math.max(rowTop, bytes[i]);
+      let rowTop = sinks ? Math.abs(sinks[q]) : 0;
+      for (let i = q * nk; i < (q + 1) * nk; i++) rowTop = Math.max(rowTop, Math.abs(bytes[i]));
       return { value: byte * step, digits: (byte * step).toFixed(3), block: null, full: fullAt(overview, rowTop * step) };
     }
     const covers = (grid: Grid | null) => grid && q >= grid.q0 && q < grid.q1 && (k === nk ? !!grid.sinks : k >= grid.k0 && k < grid.k1);
@@ -673,13 +691,14 @@ export function matrixView(ctx: ViewContext): View {
     const { value, digits, block, full } = found;
     // On a relative scale, how far along it the value is, since its colour says only that.
     const share = scale.range !== "fixed" && full > 0 ? ` (${Math.round((100 * value) / full)}% of ${SHARE_OF[scale.range]})` : "";
+    const of = isSigned(info) ? ` (${info.stack.difference_of?.join(" − ") ?? "A − B"})` : "";
     if (block) {
-      readout.textContent = `${block}: ${digits}${share}`;
+      readout.textContent = `${block}: ${digits}${share}${of}`;
       return;
     }
     const { label, stands_for } = sinkOf(info.stack);
     const to = k === info.key.tokens.length ? `${label} (${stands_for}, no token of the text)` : `key ${k} “${info.key.tokens[k]}”`;
-    readout.textContent = `query ${q} “${info.query.tokens[q]}” → ${to}: ${digits}${share}`;
+    readout.textContent = `query ${q} “${info.query.tokens[q]}” → ${to}: ${digits}${share}${of}`;
   }
 
   function setView(next: Viewport): void {
@@ -778,8 +797,11 @@ export function matrixView(ctx: ViewContext): View {
 
   function showLegend(): void {
     const words = legendWords();
-    legendBar.style.background = scaleGradient(scale, ctx.dark());
-    legendHigh.textContent = words.high;
+    const signed = isSigned(selection.info);
+    legendBar.style.background = signed ? divergingGradient(scale.curve, ctx.dark()) : scaleGradient(scale, ctx.dark());
+    // A signed scale runs from minus the full-colour magnitude to plus it.
+    if (legendBar.previousElementSibling) legendBar.previousElementSibling.textContent = signed ? "−" : "0";
+    legendHigh.textContent = signed ? `+${words.high}` : words.high;
     heading.element.title = `Colour: ${words.scale}`;
   }
 

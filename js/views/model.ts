@@ -2,9 +2,10 @@
 // one opens that layer and head in the head view. The pictures are the thumbnails Python sent up front.
 // With head scores (the atlas, ./atlas.ts), a bar under each picture shows the chosen score.
 
-import { chunkKey, headThumbnail, layerLabel, thumbnailShape, type StackInfo, type WatchedTrait } from "../contract";
+import { asSigned, chunkKey, headThumbnail, isSigned, layerLabel, thumbnailShape, toUint8, valueStep, type Binary, type StackInfo, type WatchedTrait } from "../contract";
 import { imageCanvas, prepareCanvas } from "../draw/canvas";
 import { attentionRamp } from "../draw/colors";
+import { paintSigned } from "../draw/diverging";
 import { el, listen } from "../draw/dom";
 import { UI_FONT, ink } from "../draw/text";
 import { TOP_HEADS, atlasControls, formatScore, headOrder, scoreColumn, scoreFraction, topHeads, type ScoreColumn } from "./atlas";
@@ -31,9 +32,40 @@ function thumbnailImage(ctx: ViewContext, info: StackInfo, layer: number, head: 
   if (!meta || !binary) return null;
   const values = headThumbnail(meta, info, layer, binary, head);
   const [rows, columns] = thumbnailShape(meta, info);
+  if (isSigned(info)) {
+    // Diverging colours, symmetric around 0 by the largest magnitude of the stack, so heads compare at a glance.
+    const full = stackPeak(ctx.selection.model.get("_thumbs"), info);
+    return imageCanvas(columns, rows, (data) => paintSigned(data, asSigned(values), rows, columns, () => full, "sqrt", ctx.dark()));
+  }
   return imageCanvas(columns, rows, (data) => {
     values.forEach((v, i) => data.set(ramp.subarray(v * 4, v * 4 + 4), i * 4));
   });
+}
+
+/** The largest magnitude (in bytes) of any thumbnail of a signed stack, once per `_thumbs` value. */
+const peaks = new WeakMap<object, Map<string, number>>();
+function stackPeak(thumbs: Record<string, Binary>, info: StackInfo): number {
+  let known = peaks.get(thumbs);
+  if (!known) peaks.set(thumbs, (known = new Map()));
+  let peak = known.get(info.stack.name);
+  if (peak === undefined) {
+    peak = 0;
+    for (let layer = 0; layer < info.stack.layers; layer++) {
+      const binary = thumbs[chunkKey(info.stack.name, layer)];
+      if (!binary) continue;
+      for (const value of asSigned(toUint8(binary))) peak = Math.max(peak, Math.abs(value));
+    }
+    known.set(info.stack.name, peak);
+  }
+  return peak;
+}
+
+const ATTENTION_HINT = "Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.";
+
+/** What a signed stack's pictures show, for the hint under the grid: `full` is the magnitude of full colour. */
+function differenceHint(info: StackInfo, full: number): string {
+  const [a, b] = info.stack.difference_of ?? ["A", "B"];
+  return `Each picture is one head of ${a} minus ${b}: red where ${a} attends more, blue where ${b} does, full colour at ±${full.toFixed(3)} (the largest difference). Click one to open it.`;
 }
 
 /** Layout of the grid in a saved image. */
@@ -42,7 +74,7 @@ const GRID = { label: 64, header: 18, gap: 4 };
 export function modelView(ctx: ViewContext): View {
   const { selection } = ctx;
   const grid = el("div", { class: "aw-grid", role: "group", "aria-label": "Layers and heads" });
-  const hint = hintLine("Each picture is one head's attention (rows: queries, columns: keys). Click one to open it in the head view.");
+  const hint = hintLine(ATTENTION_HINT);
   const atlas = atlasControls();
   const element = el("section", { class: "aw-view aw-modelview", "aria-label": "Model view" });
   element.style.setProperty("--aw-cell", `${CELL_SIZE}px`);
@@ -215,6 +247,8 @@ export function modelView(ctx: ViewContext): View {
     if (!info) return;
     if (!builtFor || builtFor.stack !== info.stack || builtFor.query !== info.query) build(info);
     else if (trait === undefined || trait === "_thumbs") rows.forEach(paintRow); // theme, or thumbnails sent later
+    const thumbs = selection.model.get("_thumbs");
+    hint.textContent = isSigned(info) && thumbs ? differenceHint(info, stackPeak(thumbs, info) * valueStep(selection.meta, info)) : ATTENTION_HINT;
     markSelected();
     showScores();
   }

@@ -189,7 +189,9 @@ export function neuronView(ctx: ViewContext): View {
     if (!record) return clear(`Loading the queries and keys of ${where}…`);
     const token = shownQuery(selection);
     if (token === null) return clear("There are no query tokens to show.");
-    status.textContent = "";
+    // A − B has no queries or keys of its own: Python sends run A's (docs/data-contract.md, "Compared runs").
+    const [a, b] = info.stack.difference_of ?? [];
+    status.textContent = info.stack.signed ? `${info.stack.name} is a difference and has no queries or keys: this shows ${a}'s, whose softmax is ${a}'s attention (${b}'s: pick ${b}).` : "";
     drawRow(info, record, token);
   }
 

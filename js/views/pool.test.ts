@@ -60,3 +60,43 @@ describe("pooling a head in the browser", () => {
     expect([...grid.rowPeaks]).toEqual([1, 102 / 255].map(Math.fround));
   });
 });
+
+describe("pooling a signed head (A − B, int8)", () => {
+  const SIGNED_STEP = 1 / 127;
+  /** A signed head from values in [−1, 1], as the int8 bytes Python sends. */
+  function signedHead(values: number[][], sinks: number[] | null = null): HeadBytes {
+    const nq = values.length;
+    const nk = values[0].length;
+    const int8 = Int8Array.from(values.flat(), (d) => Math.round(d * 127));
+    const sinkBytes = sinks && new Uint8Array(Int8Array.from(sinks, (d) => Math.round(d * 127)).buffer);
+    return { bytes: new Uint8Array(int8.buffer), nq, nk, sinks: sinkBytes, step: SIGNED_STEP, signed: true };
+  }
+
+  it("max pooling keeps each block's value of largest magnitude with its sign; peaks are magnitudes", () => {
+    const head = signedHead(
+      [
+        [0.2, 0, 0, 0],
+        [0, -0.6, 0, 0.1],
+        [0, 0, 0, 0],
+        [0, 0, 0.3, -0.3],
+      ],
+      [0.1, -0.7, 0, 0],
+    );
+    const grid = poolHead(head, { q0: 0, q1: 4, k0: 0, k1: 4 }, 2, 2, "max");
+    expect([...grid.values].map((v) => Math.round(v * 127))).toEqual([-76, 13, 0, 38]); // −0.6, 0.1, 0, +0.3 (tie: +)
+    expect(grid.peak).toBeCloseTo(89 / 127, 6); // the sink's −0.7
+    expect(grid.peakPastFirst).toBeCloseTo(76 / 127, 6);
+    expect([...grid.rowPeaks].map((v) => Math.round(v * 127))).toEqual([89, 38]);
+    expect([...grid.sinks!].map((v) => Math.round(v * 127))).toEqual([-89, 0]);
+    const mean = poolHead(head, { q0: 0, q1: 4, k0: 0, k1: 4 }, 2, 2, "mean");
+    expect(mean.values[0]).toBeCloseTo((25 - 76) / 127 / 4, 6);
+  });
+
+  it("reads a signed thumbnail as int8, its peaks as magnitudes", () => {
+    const thumbnail = new Uint8Array(Int8Array.from([-100, 20, 0, 50]).buffer);
+    const grid = thumbnailGrid(thumbnail, 2, 2, 8, 8, SIGNED_STEP, true);
+    expect([...grid.values].map((v) => Math.round(v * 127))).toEqual([-100, 20, 0, 50]);
+    expect(grid.peak).toBeCloseTo(100 / 127, 6);
+    expect([...grid.rowPeaks].map((v) => Math.round(v * 127))).toEqual([100, 50]);
+  });
+});

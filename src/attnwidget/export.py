@@ -17,7 +17,7 @@ import os
 import pathlib
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import files, wire
@@ -78,6 +78,8 @@ class ExportedPage:
     left_out: tuple[LeftOut, ...]
     memory_bound: bool = False
     """Whether `PAGE_MEMORY_BYTES` left parts out, which no larger size budget would bring in."""
+    pane: str = field(default="", repr=False)
+    """The widget's own part of `html` (its notice, state and root), for a page of several widgets."""
 
     def left_out_text(self) -> str:
         """e.g. "60 of 72 attention heads and 72 of 72 neuron-view heads"; empty when nothing is left out."""
@@ -150,13 +152,17 @@ def _render(
             "binary": binary,
             "compression": wire.EXPORT_COMPRESSION,
         }
-        return _page(title, css, script, _script_safe_json(state), notice)
+        return _pane(_script_safe_json(state), notice)
+
+    def page(kept: dict[_Part, str], notice: str, **fields: Any) -> ExportedPage:
+        pane = document(kept, notice)
+        return ExportedPage(_page(title, css, script, pane), budget, pane=pane, **fields)
 
     if budget is None:
-        return ExportedPage(document({part: _compressed(_raw(capture, part)) for part in parts}, ""), budget, ())
+        return page({part: _compressed(_raw(capture, part)) for part in parts}, "", left_out=())
     # Room is counted with the longest notice in place, so whatever is left out, the page fits.
     longest = max(_notice(_left_out(parts, {}), budget, budget_option, bound) for bound in (False, True))
-    room = budget - _size(document({}, longest))
+    room = budget - _size(_page(title, css, script, document({}, longest)))
     if room < 0:
         raise BudgetTooSmall(budget, budget - room, budget_option)
     kept: dict[_Part, str] = {}
@@ -181,10 +187,20 @@ def _render(
             gave_up.add(part.trait)
     left_out = _left_out(parts, kept)
     notice = _notice(left_out, budget, budget_option, memory_bound) if left_out else ""
-    return ExportedPage(document(kept, notice), budget, left_out, memory_bound)
+    return page(kept, notice, left_out=left_out, memory_bound=memory_bound)
 
 
-def _page(title: str, css: str, script: str, state_json: str, notice: str) -> str:
+def _pane(state_json: str, notice: str) -> str:
+    """One widget of a page: the notice of what its budget left out, its state, and the element it mounts into."""
+    notice_html = f'<p class="attnwidget-export-notice" role="note">{_text(notice)}</p>\n' if notice else ""
+    return (
+        f"{notice_html}"
+        f'<script type="application/json" {wire.STATE_ELEMENT_ATTRIBUTE}>{state_json}</script>\n'
+        '<div class="attnwidget-export-root"></div>\n'
+    )
+
+
+def _page(title: str, css: str, script: str, body: str) -> str:
     # The one script that may run is ours, named by its hash: markup smuggled into the page
     # by data could not run even if some escaping failed.
     script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -192,7 +208,6 @@ def _page(title: str, css: str, script: str, state_json: str, notice: str) -> st
         f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'unsafe-inline'; "
         "img-src data: blob:; base-uri 'none'; form-action 'none'"
     )
-    notice_html = f'<p class="attnwidget-export-notice" role="note">{_text(notice)}</p>\n' if notice else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -202,9 +217,7 @@ def _page(title: str, css: str, script: str, state_json: str, notice: str) -> st
         f"<title>{_text(title)}</title>\n"
         f"<style>\n{_PAGE_CSS}{css}\n</style>\n</head>\n<body>\n"
         f'<h1 class="attnwidget-export-title">{_text(title)}</h1>\n'
-        f"{notice_html}"
-        f'<script type="application/json" {wire.STATE_ELEMENT_ATTRIBUTE}>{state_json}</script>\n'
-        '<div class="attnwidget-export-root"></div>\n'
+        f"{body}"
         f"<script>{script}</script>\n"
         "</body>\n</html>\n"
     )
@@ -215,7 +228,29 @@ body { margin: 16px; font-family: system-ui, sans-serif; }
 .attnwidget-export-title { font-size: 1.1rem; font-weight: 600; margin: 0 0 8px; overflow-wrap: anywhere; }
 .attnwidget-export-notice { margin: 0 0 12px; padding: 8px 12px; border: 1px solid #b58900;
   border-radius: 4px; background: #fdf6e3; color: #5c4400; }
+.attnwidget-export-side-by-side { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16px; }
+.attnwidget-export-run-name { font-size: 1rem; font-weight: 600; margin: 0 0 6px; overflow-wrap: anywhere; }
 """
+
+
+def side_by_side_page(
+    pages: list[ExportedPage], names: list[str], title: str, path: str | os.PathLike[str] | None = None
+) -> str:
+    """One page of several exported widgets side by side, each under its name (`Comparison.to_html`): each pane as
+    its own page had it (so each fits the budget its page was made under), the viewer and the CSS once. The page
+    marks the widgets as linked (`STATE_LINK_ATTRIBUTE`): selecting in one moves the other where it can."""
+    target = None if path is None else files.checked_target(path)
+    script, css = _read_standalone()
+    panes = "".join(
+        f'<section class="attnwidget-export-run"><h2 class="attnwidget-export-run-name">{_text(name)}</h2>\n'
+        f"{page.pane}</section>\n"
+        for page, name in zip(pages, names)
+    )
+    body = f'<div class="attnwidget-export-side-by-side" {wire.LINKED_PAGE_ATTRIBUTE}>\n{panes}</div>\n'
+    html_text = _page(title, css, script, body)
+    if target is not None:
+        files.write_atomically(target, html_text)
+    return html_text
 
 
 def _text(value: str) -> str:

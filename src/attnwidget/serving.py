@@ -121,7 +121,7 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
     if what == wire.WHAT_TOP_KEYS:
         return _top_keys(capture, request, stack, layer, head)
     chunk, shape = wire.head_chunk(capture, stack, layer, head)
-    return wire.attention_response(request.get("id"), stack, layer, head, shape), [chunk]
+    return wire.attention_response(request.get("id"), stack, layer, head, shape, wire.value_dtype(capture, stack)), [chunk]
 
 
 def _serve_tile(capture: Capture, request: dict[str, Any], stack: str, layer: int, head: int):
@@ -162,7 +162,8 @@ def _top_keys(capture: Capture, request: dict[str, Any], stack: str, layer: int,
         )
     data, shape = wire.head_top_keys(capture, stack, layer, head, k)
     n_key = len(capture.stack_tokens(stack)[1])
-    return wire.top_keys_response(request.get("id"), stack, layer, head, shape, n_key), [data]
+    dtype = wire.value_dtype(capture, stack)
+    return wire.top_keys_response(request.get("id"), stack, layer, head, shape, n_key, dtype), [data]
 
 
 def _check_index(name: str, value: Any, count: int, stack: str) -> None:

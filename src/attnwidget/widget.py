@@ -22,7 +22,7 @@ import traitlets
 from . import serving, wire
 from .capturing import Capture, resolve_tokenizer
 from .capturing.progress import LayerProgress
-from .export import DEFAULT_SIZE_BUDGET, export_page
+from .export import DEFAULT_SIZE_BUDGET, ExportedPage, export_page
 from .image import DEFAULT_SCALE, ImageRequests, PendingImage
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -252,6 +252,67 @@ class AttentionWidget(anywidget.AnyWidget):
         self._images = ImageRequests()
         self.on_msg(self._images.receive)
 
+    @classmethod
+    def compare(
+        cls, a: Any, b: Any, names: tuple[str, str] = ("A", "B"), layers: list[int] | None = None, **options: Any
+    ) -> Any:
+        """Compare two runs: captures (`attnwidget.capture`) or AttentionWidgets, of two models sharing a tokenizer, or
+        a model before and after fine-tuning.
+
+        Over the same tokens (the same token ids on every side), one widget whose stacks are, for each stack S of the
+        runs, "A-B:S" (A's attention minus B's, signed, drawn in diverging colours), "A:S" and "B:S", with the run
+        names of `names`. It opens on A − B in the matrix view; its model view ranks the heads by the Jensen–Shannon
+        distance of A's and B's rows (score "js_distance", also `compare_scores()`). `layers` keeps those layer
+        indices of both runs: the difference is held in memory, up to 1 GiB of float32.
+
+        Over different tokens, an `attnwidget.comparison.Comparison`: the two widgets side by side, their selection
+        linked. `options` are widget options (`from_capture`), for both widgets there.
+        """
+        from .analysis.divergence import JS_DISTANCE
+        from .capturing.comparing import compare_captures, same_tokens
+
+        first, second = _capture_of(a, "a"), _capture_of(b, "b")
+        if not same_tokens(first, second):
+            from .comparison import Comparison
+
+            if layers is not None:
+                raise ValueError(
+                    "layers= picks the layers to subtract, and these runs read different tokens: they are shown side "
+                    "by side, every layer; leave layers out"
+                )
+            widgets = [run if isinstance(run, AttentionWidget) else cls.from_capture(run, **options) for run in (a, b)]
+            return Comparison(*widgets, names=names)
+        comparison = compare_captures(first, second, names, layers)
+        options.setdefault("view", "matrix")
+        widget = cls.from_capture(comparison.capture, **options)
+        widget._distances = comparison.distances
+        widget._add_scores(widget.compare_scores())
+        if not widget.score:  # the model view opens ranked by where the runs differ
+            widget.score = JS_DISTANCE
+        return widget
+
+    def compare_scores(self):
+        """A pandas DataFrame ranking the heads of a compared widget (`AttentionWidget.compare`) by how differently the
+        two runs attend: stack (the difference stack, "A-B:S"), layer, head and `js_distance`, the mean over queries of
+        the Jensen–Shannon distance (base 2, 0 to 1) between A's and B's rows; largest first (docs/analysis.md)."""
+        from .analysis.divergence import JS_DISTANCE
+        from .analysis.scores import scores_frame
+
+        if not self._distances:
+            raise ValueError(
+                "compare_scores ranks the heads of two compared runs, and this widget shows one run; "
+                "build one with AttentionWidget.compare(a, b)"
+            )
+        rows = [
+            {"stack": stack, "layer": layer, "head": head, JS_DISTANCE: distance}
+            for (stack, layer, head), distance in self._distances.items()
+        ]
+        frame = scores_frame(rows, [JS_DISTANCE])
+        return frame.sort_values(JS_DISTANCE, ascending=False, kind="stable").reset_index(drop=True)
+
+    _distances: dict[tuple[str, int, int], float] = {}
+    """Jensen–Shannon distance of each head of a compared widget's difference stacks; empty for one run."""
+
     @traitlets.default(wire.ATTENTION_TRAIT)
     def _preloaded_chunks(self) -> dict[str, bytes]:
         # Computed on first read, which is when the comm opens: after the initial stack and layer
@@ -414,11 +475,18 @@ class AttentionWidget(anywidget.AnyWidget):
         `size_budget` caps the file in bytes (None: no cap); layers that do not fit are left out, and the
         page says so. `title` defaults to "attnwidget — " and the start of the text.
         """
-        page = export_page(
+        page = self.exported_page(path, size_budget=size_budget, title=title)
+        return page.html if path is None else None
+
+    def exported_page(
+        self, path: str | os.PathLike[str] | None = None, *, size_budget: int | None = DEFAULT_SIZE_BUDGET,
+        title: str | None = None,
+    ) -> ExportedPage:
+        """What `to_html` writes, as an `attnwidget.export.ExportedPage`: the HTML and what its budget left out."""
+        return export_page(
             self.capture, self.selection, path, size_budget=size_budget, title=title, thumbnails=self._thumbs,
             head_scores=self.meta.get(wire.HEAD_SCORES_META),
         )  # fmt: skip
-        return page.html if path is None else None
 
     def save_image(
         self, path: str | os.PathLike[str], format: str | None = None, *, scale: float = DEFAULT_SCALE
@@ -527,6 +595,18 @@ class AttentionWidget(anywidget.AnyWidget):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _capture_of(run: Any, argument: str) -> Capture:
+    """The capture of one run given to `compare`: a Capture, or an AttentionWidget's."""
+    if isinstance(run, AttentionWidget):
+        return run.capture
+    if isinstance(run, Capture):
+        return run
+    raise TypeError(
+        f"compare() argument {argument} must be a capture (attnwidget.capture(model, tokenizer, text)) or an "
+        f"AttentionWidget, not {type(run).__name__}"
+    )
+
+
 def _model_and_tokenizer(model: Any, tokenizer: Any) -> tuple[Any, Any]:
     """The model, loaded from local files when it is a name, and its tokenizer, the one saved with it by default."""
     from .capturing import check_model, load_model

@@ -26,6 +26,10 @@ CONTRACT_VERSION = 6
 ATTENTION_DTYPE = "uint8"
 ATTENTION_SCALE = 255
 """One attention probability p travels as the byte round(p * 255); the browser reads byte / 255."""
+SIGNED_DTYPE = "int8"
+SIGNED_SCALE = 127
+"""A value d in [-1, 1] of a signed stack (the difference of two compared runs) travels as the int8 round(d * 127), so
+0 stays exactly 0; the browser reads byte / 127 (docs/data-contract.md, "Compared runs")."""
 
 FLOAT16_DTYPE = "float16"
 _FLOAT16_LITTLE_ENDIAN = np.dtype("<f2")
@@ -73,6 +77,8 @@ IMAGE_FORMATS = ("png", "svg")
 # Exported pages (docs/data-contract.md, "Exported pages"): the state travels in one
 # <script type="application/json"> carrying this attribute, each binary value compressed so.
 STATE_ELEMENT_ATTRIBUTE = "data-attnwidget-export"
+LINKED_PAGE_ATTRIBUTE = "data-attnwidget-linked"
+"""Marks the element holding the widgets of a side-by-side page (`Comparison.to_html`) whose selections are linked."""
 EXPORT_COMPRESSION = "deflate"
 """The `DecompressionStream` format of every binary value of a page: a zlib stream. Attention compresses about 8x."""
 
@@ -115,6 +121,44 @@ def quantize_attention(attention: np.ndarray) -> bytes:
     return np.ascontiguousarray(scaled, dtype=np.uint8).tobytes()
 
 
+# -- signed stacks (compared runs): int8 values, magnitudes for pooling and peaks --------------------
+def is_signed(capture: Capture, stack: str) -> bool:
+    """Whether a stack holds signed values (A − B of two compared runs) rather than attention."""
+    return capture.stack(stack).signed
+
+
+def value_dtype(capture: Capture, stack: str) -> str:
+    """The `dtype` of a stack's chunks and top-key weights in responses."""
+    return SIGNED_DTYPE if is_signed(capture, stack) else ATTENTION_DTYPE
+
+
+def quantize_signed(values: np.ndarray) -> bytes:
+    """Values in [-1, 1] of any shape -> one int8 per value, round(d * 127), row-major; NaN counts as 0."""
+    scaled = np.rint(np.clip(np.nan_to_num(values.astype(np.float32, copy=False), nan=0.0), -1.0, 1.0) * SIGNED_SCALE)
+    return np.ascontiguousarray(scaled, dtype=np.int8).tobytes()
+
+
+def quantize_values(values: np.ndarray, signed: bool) -> bytes:
+    """A stack's values in its encoding: uint8 attention, or int8 signed values."""
+    return quantize_signed(values) if signed else quantize_attention(values)
+
+
+def dequantize_values(chunk: bytes | memoryview, shape: tuple[int, ...], signed: bool) -> np.ndarray:
+    """Inverse of `quantize_values`, as float32."""
+    if not signed:
+        return dequantize_attention(chunk, shape)
+    values = np.frombuffer(chunk, dtype=np.int8)
+    if values.size != int(np.prod(shape)):
+        raise ValueError(f"chunk holds {values.size} bytes, shape {tuple(shape)} needs {int(np.prod(shape))}")
+    return values.reshape(shape).astype(np.float32) / SIGNED_SCALE
+
+
+def signed_sink_weights(difference: np.ndarray) -> np.ndarray:
+    """[..., n_query] sink weight of A minus B's, from the rows of A − B: each run's sink took what its keys left of 1,
+    so the difference is −Σ_k d."""
+    return np.clip(-difference.astype(np.float64).sum(axis=-1), -1.0, 1.0)
+
+
 def dequantize_attention(chunk: bytes | memoryview, shape: tuple[int, ...]) -> np.ndarray:
     """Inverse of `quantize_attention`: bytes -> float32 of `shape`, off by at most 1/510."""
     values = np.frombuffer(chunk, dtype=np.uint8)
@@ -130,12 +174,14 @@ def head_chunk(capture: Capture, stack: str, layer: int, head: int) -> tuple[byt
     bytes: the weight that goes to no token of the text, shown as one more key column named by
     `meta.stacks[*].sink`."""
     attention = capture.head_attention(layer, head, stack)
-    chunk = quantize_attention(attention)
+    signed = is_signed(capture, stack)
+    chunk = quantize_values(attention, signed)
     sinks = capture.sinks(layer, stack)
     if sinks is not None:
         # A row that sees no such key (-inf: CPM-Ant's rows it masks entirely) gives it nothing, whatever is left.
         unseen = np.isneginf(np.reshape(sinks[head], -1))
-        chunk += quantize_attention(np.where(unseen, 0.0, sink_weights(attention)))
+        weights = signed_sink_weights(attention) if signed else sink_weights(attention)
+        chunk += quantize_values(np.where(unseen, 0.0, weights), signed)
     return chunk, list(attention.shape)
 
 
@@ -144,16 +190,16 @@ def sink_weights(attention: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - attention.astype(np.float64).sum(axis=-1), 0.0, 1.0)
 
 
-def split_head_chunk(chunk: bytes | memoryview, shape: tuple[int, int], has_sinks: bool):
+def split_head_chunk(chunk: bytes | memoryview, shape: tuple[int, int], has_sinks: bool, signed: bool = False):
     """Inverse of `head_chunk`: float32 attention [n_query, n_key], and the sink weights [n_query] or None,
-    each off by at most 1/510."""
+    each off by at most 1/510 (a signed stack's: 1/254)."""
     n_query, _ = shape
     cells = int(np.prod(shape))
     expected = cells + (n_query if has_sinks else 0)
     if len(chunk) != expected:
         raise ValueError(f"chunk holds {len(chunk)} bytes, shape {tuple(shape)} needs {expected}")
-    attention = dequantize_attention(chunk[:cells], shape)
-    sinks = dequantize_attention(chunk[cells:], (n_query,)) if has_sinks else None
+    attention = dequantize_values(chunk[:cells], shape, signed)
+    sinks = dequantize_values(chunk[cells:], (n_query,), signed) if has_sinks else None
     return attention, sinks
 
 
@@ -186,7 +232,9 @@ def all_head_keys(capture: Capture) -> list[str]:
     ]
 
 
-def attention_response(request_id: Any, stack: str, layer: int, head: int, shape: list[int]) -> dict[str, Any]:
+def attention_response(
+    request_id: Any, stack: str, layer: int, head: int, shape: list[int], dtype: str = ATTENTION_DTYPE
+) -> dict[str, Any]:
     """The message that goes with an attention chunk sent on request."""
     return {
         "kind": RESPONSE_KIND,
@@ -195,7 +243,7 @@ def attention_response(request_id: Any, stack: str, layer: int, head: int, shape
         "stack": stack,
         "layer": layer,
         "head": head,
-        "dtype": ATTENTION_DTYPE,
+        "dtype": dtype,
         "shape": shape,
     }
 
@@ -220,7 +268,8 @@ def top_keys_count(asked: int, n_key: int) -> int:
 def head_top_keys(capture: Capture, stack: str, layer: int, head: int, asked: int) -> tuple[bytes, list[int]]:
     """Per query, the k keys of one head with the most attention, strongest first: the key indices
     (`top_key_index_dtype`, little-endian, n_query × k) then their weights (uint8 like chunks, n_query × k),
-    with the [n_query, k] shape. Ties keep torch.topk's order; sink weights are not among the keys."""
+    with the [n_query, k] shape. Ties keep torch.topk's order; sink weights are not among the keys. A signed stack's
+    are the keys of largest |d|, their weights int8."""
     import torch  # only on request; importing the widget never imports torch
 
     attention = capture.head_attention(layer, head, stack)
@@ -228,13 +277,18 @@ def head_top_keys(capture: Capture, stack: str, layer: int, head: int, asked: in
     k = top_keys_count(asked, n_key)
     # A fully masked row (NaN) has no strongest key: its weights come out 0, its indices whatever topk picks.
     values = torch.from_numpy(np.nan_to_num(np.asarray(attention, dtype=np.float32), nan=0.0))
-    weights, indices = torch.topk(values, k, dim=-1, sorted=True)
+    signed = is_signed(capture, stack)
+    weights, indices = torch.topk(values.abs() if signed else values, k, dim=-1, sorted=True)
+    if signed:
+        weights = torch.gather(values, -1, indices)
     index_dtype = _TOP_KEY_INDEX_DTYPES[top_key_index_dtype(n_key)]
-    data = np.ascontiguousarray(indices.numpy(), dtype=index_dtype).tobytes() + quantize_attention(weights.numpy())
+    data = np.ascontiguousarray(indices.numpy(), dtype=index_dtype).tobytes() + quantize_values(weights.numpy(), signed)
     return data, [attention.shape[0], k]
 
 
-def split_top_keys(data: bytes | memoryview, shape: tuple[int, int], n_key: int) -> tuple[np.ndarray, np.ndarray]:
+def split_top_keys(
+    data: bytes | memoryview, shape: tuple[int, int], n_key: int, signed: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of `head_top_keys`: key indices [n_query, k] and float32 weights [n_query, k], off by at most 1/510."""
     index_dtype = _TOP_KEY_INDEX_DTYPES[top_key_index_dtype(n_key)]
     count = int(np.prod(shape))
@@ -242,11 +296,11 @@ def split_top_keys(data: bytes | memoryview, shape: tuple[int, int], n_key: int)
         needed = count * (index_dtype.itemsize + 1)
         raise ValueError(f"top keys hold {len(data)} bytes, shape {tuple(shape)} needs {needed}")
     indices = np.frombuffer(data, dtype=index_dtype, count=count).reshape(shape)
-    return indices, dequantize_attention(memoryview(data)[count * index_dtype.itemsize :], shape)
+    return indices, dequantize_values(memoryview(data)[count * index_dtype.itemsize :], shape, signed)
 
 
 def top_keys_response(
-    request_id: Any, stack: str, layer: int, head: int, shape: list[int], n_key: int
+    request_id: Any, stack: str, layer: int, head: int, shape: list[int], n_key: int, dtype: str = ATTENTION_DTYPE
 ) -> dict[str, Any]:
     """The message that goes with a head's top keys sent on request."""
     return {
@@ -258,7 +312,7 @@ def top_keys_response(
         "head": head,
         "k": shape[1],
         "index_dtype": top_key_index_dtype(n_key),
-        "dtype": ATTENTION_DTYPE,
+        "dtype": dtype,
         "shape": shape,
     }
 
@@ -277,10 +331,17 @@ def _bin_starts(count: int, bins: int) -> np.ndarray:
     return -(-np.arange(bins) * count // bins)
 
 
-def _pool(block: np.ndarray, row_bounds: np.ndarray, column_starts: np.ndarray, pooling: str) -> np.ndarray:
+def _pool(
+    block: np.ndarray, row_bounds: np.ndarray, column_starts: np.ndarray, pooling: str, signed: bool = False
+) -> np.ndarray:
     """Rows [row_bounds[i], row_bounds[i + 1]) of `block` by the columns from each of `column_starts` on, each block
     reduced to its maximum or mean, as float32 [len(row_bounds) - 1, len(column_starts)]. NaN (a fully masked row)
-    counts as nothing in a maximum; a block to average must hold none (`head_tile` zeroes them)."""
+    counts as nothing in a maximum; a block to average must hold none (`head_tile` zeroes them). `signed`: the
+    maximum is the value of largest magnitude, with its sign (the positive one on a tie)."""
+    if signed and pooling == "max":
+        highest = _pool(block, row_bounds, column_starts, "max")
+        lowest = -_pool(-block, row_bounds, column_starts, "max")
+        return np.where(-lowest > highest, lowest, highest)
     # Blocks of whole rows first, each a contiguous slice (reduceat down the rows of 4096 x 4096 is 20 times slower);
     # then the columns of the small result.
     if pooling == "max":
@@ -293,20 +354,24 @@ def _pool(block: np.ndarray, row_bounds: np.ndarray, column_starts: np.ndarray, 
     return (sums / counts).astype(np.float32)
 
 
-def thumbnail(attention: np.ndarray) -> np.ndarray:
+def thumbnail(attention: np.ndarray, signed: bool = False) -> np.ndarray:
     """One head's [n_query, n_key] attention max-pooled to `thumbnail_shape`, as uint8 bytes: each pixel keeps the
-    strongest value of its block, so a one-cell diagonal or a single column stays visible."""
+    strongest value of its block, so a one-cell diagonal or a single column stays visible. `signed`: int8 bytes of the
+    value of largest magnitude, with its sign, so a sharp difference of either sign stays visible."""
     n_query, n_key = attention.shape
     rows, columns = thumbnail_shape(n_query, n_key)
-    pooled = _pool(attention, np.array([*_bin_starts(n_query, rows), n_query]), _bin_starts(n_key, columns), "max")
-    return np.frombuffer(quantize_attention(pooled), dtype=np.uint8).reshape(rows, columns)
+    bounds = np.array([*_bin_starts(n_query, rows), n_query])
+    pooled = _pool(attention, bounds, _bin_starts(n_key, columns), "max", signed)
+    return np.frombuffer(quantize_values(pooled, signed), dtype=np.int8 if signed else np.uint8).reshape(rows, columns)
 
 
 def layer_thumbnails(capture: Capture, stack: str, layer: int) -> bytes:
     """The `_thumbs` value of one layer: every head's thumbnail, head then row then column, one head computed at a
     time."""
+    signed = is_signed(capture, stack)
     return b"".join(
-        thumbnail(capture.head_attention(layer, head, stack)).tobytes() for head in range(capture.num_heads(stack))
+        thumbnail(capture.head_attention(layer, head, stack), signed).tobytes()
+        for head in range(capture.num_heads(stack))
     )
 
 
@@ -359,10 +424,12 @@ class Tile:
 
 def head_tile(capture: Capture, tile: Tile) -> bytes:
     """The tile's float32 values, computing only the region's query rows, a few bins at a time, so a tile of a
-    4096-token head never holds the head."""
+    4096-token head never holds the head. A signed stack's cells keep their sign and its peaks are magnitudes."""
     row_bounds = tile.q0 + np.array([*_bin_starts(tile.q1 - tile.q0, tile.rows), tile.q1 - tile.q0])
     column_starts = _bin_starts(tile.k1 - tile.k0, tile.columns)
     sinks = capture.sinks(tile.layer, tile.stack)
+    signed = is_signed(capture, tile.stack)
+    size = np.abs if signed else (lambda values: values)  # what a peak measures
     step = rows_per_chunk(len(capture.stack_tokens(tile.stack)[1]))
     cells, row_peaks, sink_weights_pooled = [], [], []
     peak = past_first = 0.0
@@ -374,24 +441,26 @@ def head_tile(capture: Capture, tile: Tile) -> bytes:
             last += 1
         start, stop = int(row_bounds[first]), int(row_bounds[last])
         rows_here = capture.head_rows(tile.layer, tile.head, start, stop, tile.stack).astype(np.float32, copy=False)
-        row_max = rows_here.max(axis=1)  # NaN where a row is NaN: a fully masked row, the only kind there is
+        row_max = size(rows_here).max(axis=1)  # NaN where a row is NaN: a fully masked row, the only kind there is
         # Copying a block to zero its NaN took longer than deriving it (0.3 s at 4096 x 4096): only when there are any.
         block = np.nan_to_num(rows_here, nan=0.0) if np.isnan(row_max).any() else rows_here
         bounds = row_bounds[first : last + 1] - start
         region_block = block[:, tile.k0 : tile.k1]
-        cells.append(_pool(region_block, bounds, column_starts, tile.pooling))
-        peak = max(peak, float(region_block.max()))
+        cells.append(_pool(region_block, bounds, column_starts, tile.pooling, signed))
+        peak = max(peak, float(size(region_block).max()))
         if tile.k1 > 1:
-            past_first = max(past_first, float(block[:, max(tile.k0, 1) : tile.k1].max()))
+            past_first = max(past_first, float(size(block[:, max(tile.k0, 1) : tile.k1]).max()))
         row_max = np.nan_to_num(row_max, nan=0.0)
         if sinks is not None:
             unseen = np.isneginf(np.reshape(sinks[tile.head], -1))
             # As in `head_chunk`: a row that sees no such key (-inf), or no key at all (NaN), gives the sink nothing.
-            weights = np.nan_to_num(sink_weights(rows_here), nan=0.0).astype(np.float32)
+            weights = signed_sink_weights(rows_here) if signed else sink_weights(rows_here)
+            weights = np.nan_to_num(weights, nan=0.0).astype(np.float32)
             weights = np.where(unseen if unseen.size == 1 else unseen[start:stop], 0.0, weights)
-            sink_weights_pooled.append(_pool(weights[:, None], bounds, np.zeros(1, dtype=int), tile.pooling)[:, 0])
-            peak = max(peak, float(weights.max()))
-            row_max = np.maximum(row_max, weights)
+            pooled_weights = _pool(weights[:, None], bounds, np.zeros(1, dtype=int), tile.pooling, signed)
+            sink_weights_pooled.append(pooled_weights[:, 0])
+            peak = max(peak, float(size(weights).max()))
+            row_max = np.maximum(row_max, size(weights))
         row_peaks.append(_pool(row_max[:, None], bounds, np.zeros(1, dtype=int), tile.pooling)[:, 0])
         first = last
     parts = [np.array([peak, past_first]), *(c.ravel() for c in cells), *row_peaks, *sink_weights_pooled]
@@ -736,13 +805,17 @@ def build_meta(
                 "layer_numbers": capture.layer_numbers(name),
                 "has_sinks": [capture.sinks(layer, name) is not None for layer in range(record.num_layers)],
                 "sink": _sink_meta(capture.sink(name)),
+                "signed": record.signed,
+                "difference_of": None if record.difference_of is None else list(record.difference_of),
             }
         )
     meta = {
         "version": CONTRACT_VERSION,
         "sides": sides,
         "stacks": stacks,
-        "encoding": {"dtype": ATTENTION_DTYPE, "scale": ATTENTION_SCALE},
+        "encoding": {
+            "dtype": ATTENTION_DTYPE, "scale": ATTENTION_SCALE, "signed": {"dtype": SIGNED_DTYPE, "scale": SIGNED_SCALE}
+        },
         "thumbnails": {"size": THUMBNAIL_SIZE, "pooling": "max"},
         "chunks_complete": chunks_complete,
         "query_key": {"available": has_query_key(capture), "complete": query_key_complete},

@@ -54,6 +54,9 @@ SCORE_INFO = {
     "offset_share": ScoreInfo("offset share", "mean weight at that offset"),
     "induction": ScoreInfo("induction", "on a repeated random sequence, mean weight on the token after the earlier copy"),
     "duplicate_token": ScoreInfo("duplicate token", "on a repeated random sequence, mean weight on the earlier copy"),
+    "js_distance": ScoreInfo(
+        "JS distance", "of two compared runs: mean over queries of the Jensen–Shannon distance of their rows (base 2)"
+    ),
 }
 """Every score the page can show, by its column name."""
 

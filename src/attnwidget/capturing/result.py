@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import torch
 
 STACK_NAMES = ("self", "encoder", "decoder", "cross")
+RUN_SEPARATOR = ":"
+"""A compared capture names its stacks "<run>:<stack>" ("A:self", "A-B:self"; docs/data-contract.md)."""
 DERIVE_CHUNK_BYTES = 16 * 2**20
 """Float32 scores of one head derived at once: 2048 query rows of a 2048-token input, 1024 of a 4096-token one."""
 
@@ -227,6 +229,13 @@ class StackRecord:
     holds none); empty when unknown. `Capture.layer_numbers` says which numbers are shown."""
     sink: Sink = ATTENTION_SINK
     """What the sinks of its layers stand for, where they have any."""
+    difference_of: tuple[str, str] | None = None
+    """For the difference A − B of two compared runs (`capturing/comparing.py`), the names of the stacks A and B:
+    its values are signed, in [-1, 1], not attention. None for attention."""
+
+    @property
+    def signed(self) -> bool:
+        return self.difference_of is not None
 
     @property
     def num_layers(self) -> int:
@@ -389,9 +398,13 @@ class Capture:
         never does."""
         from ..analysis.scores import capture_score_rows, scores_frame
 
-        names = self.stacks if stacks is None else tuple(stacks)
+        names = tuple(name for name in self.stacks if not self.stack(name).signed) if stacks is None else tuple(stacks)
         for name in names:  # unknown stacks and layers are refused before any head is scored
-            self.stack(name)
+            if self.stack(name).signed:
+                raise ValueError(
+                    f"stack {name!r} holds differences of attention, not attention, so head scores do not apply; "
+                    "its heads' Jensen-Shannon distances are in AttentionWidget.compare_scores()"
+                )
             for layer in layers or ():
                 self._layer(layer, name)
         return scores_frame(capture_score_rows(self, names, layers, progress))
@@ -403,6 +416,11 @@ class Capture:
         from ..analysis.rollout import attention_rollout, head_mean
 
         record = self.stack(stack)
+        if record.signed:
+            raise ValueError(
+                f"stack {record.name!r} holds differences of attention; roll out each run's own stack "
+                f"({' and '.join(map(repr, record.difference_of))}) and compare the results"
+            )
         if record.query_side != record.key_side:
             raise ValueError(
                 f"rollout follows attention from a sequence back to itself, and stack {record.name!r} reads "
@@ -458,8 +476,10 @@ class Capture:
             )
 
     def _check_stack(self, stack: StackRecord) -> None:
-        if stack.name not in STACK_NAMES:
-            raise ValueError(f"unknown stack name {stack.name!r}; expected one of {STACK_NAMES}")
+        if stack.name.rpartition(RUN_SEPARATOR)[2] not in STACK_NAMES:
+            raise ValueError(
+                f"unknown stack name {stack.name!r}; expected one of {STACK_NAMES}, or '<run>:<one of them>'"
+            )
         for side in (stack.query_side, stack.key_side):
             if side not in self._sides:
                 raise ValueError(f"stack {stack.name!r} refers to token side {side!r}, which is missing")
