@@ -4,24 +4,38 @@
 
 import widget from "./widget";
 import { PageModel } from "./standalone/page-model";
+import { linkSelections } from "./standalone/link";
 import { decodeTraits, parseState } from "./standalone/state";
 
 const STATE_SELECTOR = 'script[type="application/json"][data-attnwidget-export]';
+/** The element around widgets whose selections are linked (wire.LINKED_PAGE_ATTRIBUTE). */
+const LINKED_SELECTOR = "[data-attnwidget-linked]";
 
-async function mount(stateElement: HTMLScriptElement, host: HTMLElement): Promise<void> {
+async function mount(stateElement: HTMLScriptElement, host: HTMLElement): Promise<PageModel> {
   const model = new PageModel(await decodeTraits(parseState(stateElement.textContent ?? "")));
   widget.initialize({ model });
   widget.render({ model, el: host });
+  return model;
 }
 
-for (const stateElement of document.querySelectorAll<HTMLScriptElement>(STATE_SELECTOR)) {
+const mounted = [...document.querySelectorAll<HTMLScriptElement>(STATE_SELECTOR)].map(async (stateElement) => {
   // The widget mounts into the element right after its state, as export.py writes them.
   const host = stateElement.nextElementSibling as HTMLElement | null;
-  if (!host) continue;
-  mount(stateElement, host).catch((error: Error) => {
+  if (!host) return null;
+  try {
+    return { model: await mount(stateElement, host), group: stateElement.closest(LINKED_SELECTOR) };
+  } catch (error) {
     const message = document.createElement("p");
     message.className = "attnwidget-export-error";
-    message.textContent = `This page could not show its attention: ${error.message}`;
+    message.textContent = `This page could not show its attention: ${(error as Error).message}`;
     host.replaceChildren(message);
-  });
-}
+    return null;
+  }
+});
+
+// Widgets side by side (`Comparison.to_html`) follow each other's selection once all have mounted.
+Promise.all(mounted).then((widgets) => {
+  const groups = new Map<Element, PageModel[]>();
+  for (const found of widgets) if (found?.group) groups.set(found.group, [...(groups.get(found.group) ?? []), found.model]);
+  for (const models of groups.values()) if (models.length > 1) linkSelections(models);
+});

@@ -100,6 +100,36 @@ def test_a_compared_export_draws_a_minus_b_in_diverging_colours_and_reads_python
         heads, nonzero, total = page.page.evaluate(LAYER_BYTES, layer)
         assert (heads, nonzero) == (12, 0) and total == 12 * len(compared.capture.tokens) ** 2
 
+    # The model view: every head of A − B in the same colours, ranked by Jensen–Shannon distance.
+    page.widget.get_by_role("button", name="Model", exact=True).click()
+    grid = page.page.get_by_role("region", name="Model view")
+    expect(grid.get_by_label("Score", exact=True)).to_have_value("js_distance")
+    top = grid.get_by_role("list", name="Top heads").get_by_role("button").first
+    expect(top).to_have_attribute("data-layer", str(PERTURBED))
+    pixels = grid.locator(f'button[data-layer="{PERTURBED}"] canvas').evaluate_all(f"all => all.map({RED_AND_BLUE})")
+    assert sum(red for red, _ in pixels) > 50 and sum(blue for _, blue in pixels) > 50
+
     image = render_image(compared, tmp_path / "compare.png", browser=browser)
     assert image.read_bytes().startswith(b"\x89PNG")
     assert time.monotonic() - started < 20
+
+
+def test_runs_over_different_tokens_export_side_by_side_linked_offline(open_offline, tmp_path):
+    from attnwidget import AttentionWidget
+
+    def run(seed: int, tokens: list[str]) -> AttentionWidget:
+        rng = np.random.default_rng(seed)
+        weights = rng.random((3, 2, len(tokens), len(tokens))).astype(np.float32)
+        return AttentionWidget.from_attention(list(weights / weights.sum(-1, keepdims=True)), tokens)
+
+    both = AttentionWidget.compare(run(0, ["[CLS]", "a", "b", "[SEP]"]), run(1, ["[CLS]", "x", "y", "z", "[SEP]"]),
+                                   names=("short", "long"))  # fmt: skip
+    both.to_html(tmp_path / "side.html")
+    page = open_offline(tmp_path / "side.html")
+    widgets = page.page.locator(".attnwidget")
+    expect(widgets).to_have_count(2)
+    expect(page.page.get_by_role("heading", name="short", exact=True)).to_be_visible()
+    widgets.nth(0).get_by_label("Layer", exact=True).select_option("2")
+    expect(widgets.nth(1).get_by_label("Layer", exact=True)).to_have_value("2")
+    widgets.nth(1).get_by_role("button", name="Matrix", exact=True).click()
+    expect(widgets.nth(0).get_by_role("region", name="Matrix view")).to_be_visible()
