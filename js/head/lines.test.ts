@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultRule, headLines, parseRule, percentToByte, ruleValue, topKeysOfChunk, weightOf, type HeadSource } from "./lines";
+import { defaultRule, headLines, magnitudeBytes, magnitudeSource, parseRule, percentToByte, ruleValue, topKeysOfChunk, weightOf, type HeadSource } from "./lines";
 
 /** A chunk of random bytes with a fixed seed. */
 function randomChunk(nq: number, nk: number, seed = 1): Uint8Array {
@@ -76,5 +76,18 @@ describe("head view lines", () => {
     expect(defaultRule(20)).toEqual({ mode: "threshold", minByte: 3 });
     expect(defaultRule(512)).toEqual({ mode: "top", k: 4 });
     for (const value of ["top:1", "top:32", "min:1", "min:25"]) expect(ruleValue(parseRule(value))).toBe(value);
+  });
+});
+
+describe("lines of a signed head (A − B)", () => {
+  it("are as strong as |d|: int8 values become attention bytes of their magnitude, for chunks and top keys", () => {
+    const int8 = Int8Array.from([127, -127, 0, -64]);
+    const chunk = new Uint8Array(int8.buffer);
+    expect([...magnitudeBytes(chunk)]).toEqual([255, 255, 0, 129]);
+    const source = magnitudeSource({ chunk });
+    expect("chunk" in source && [...source.chunk]).toEqual([255, 255, 0, 129]);
+    const top = magnitudeSource({ top: { k: 2, keys: Uint16Array.from([1, 3]), weights: new Uint8Array(Int8Array.from([-127, 64]).buffer) } });
+    expect("top" in top && [...top.top.weights]).toEqual([255, 129]);
+    expect("top" in top && [...top.top.keys]).toEqual([1, 3]);
   });
 });
