@@ -109,8 +109,9 @@ def test_a_compared_export_draws_a_minus_b_in_diverging_colours_and_reads_python
     pixels = grid.locator(f'button[data-layer="{PERTURBED}"] canvas').evaluate_all(f"all => all.map({RED_AND_BLUE})")
     assert sum(red for red, _ in pixels) > 50 and sum(blue for _, blue in pixels) > 50
 
-    image = render_image(compared, tmp_path / "compare.png", browser=browser)
-    assert image.read_bytes().startswith(b"\x89PNG")
+    image = render_image(compared, tmp_path / "compare.svg", browser=browser).read_text()
+    caption = f"Matrix view · A:self minus B:self · layer {PERTURBED} · head {compared.head}"
+    assert caption in image and "+1  A:self − B:self, square root scale" in image
     assert time.monotonic() - started < 20
 
 

@@ -27,7 +27,10 @@ export function caption(selection: Selection): string {
   const info = selection.info;
   const view = selection.view;
   const parts: string[] = [VIEW_TITLES[view]];
-  if (info && info.stack.name !== "self") parts.push(`${info.stack.name} attention`);
+  // A compared run's stack is named "A:self"; the difference "A-B:self" is no attention, but A's minus B's.
+  const [a, b] = info?.stack.difference_of ?? [];
+  if (info && info.stack.signed) parts.push(`${a} minus ${b}`);
+  else if (info && info.stack.name !== "self") parts.push(`${info.stack.name} attention`);
   parts.push(`layer ${layerLabel(info?.stack, selection.layer)}`);
   const visible = selection.heads;
   if (view === "head") {
@@ -50,7 +53,8 @@ export function caption(selection: Selection): string {
 
 /** attnwidget-head-layer3-head5.png */
 export function fileName(selection: Selection, format: ImageFormat): string {
-  const stack = selection.stack && selection.stack !== "self" ? `-${selection.stack}` : "";
+  // Stack names of compared runs hold ":" ("A-B:self"), which some file systems refuse.
+  const stack = selection.stack && selection.stack !== "self" ? `-${selection.stack.replace(/[^\w-]+/g, "-")}` : "";
   return `attnwidget-${selection.view}${stack}-layer${layerLabel(selection.info?.stack, selection.layer)}-head${selection.head}.${format}`;
 }
 

@@ -803,6 +803,8 @@ export function matrixView(ctx: ViewContext): View {
     const magnitude = words.high.startsWith("row") ? words.high : words.high.split(" ")[0];
     if (legendBar.previousElementSibling) legendBar.previousElementSibling.textContent = signed ? `−${magnitude}` : "0";
     legendHigh.textContent = signed ? `+${words.high}` : words.high;
+    const fixed = [...rangeField.select.options].find((option) => option.value === "fixed");
+    if (fixed) fixed.text = signed ? "−1 to 1" : RANGE_NAMES.fixed;
     heading.element.title = `Colour: ${words.scale}`;
   }
 
