@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import build_tiny, make_capture, token_side
+from conftest import build_tiny, make_capture, make_seq2seq_capture, token_side
 
 from attnwidget import AttentionWidget, capture, wire
 from attnwidget.analysis.divergence import js_distance
@@ -235,3 +235,30 @@ def test_a_side_by_side_page_holds_both_widgets_linked_within_the_budget():
     assert ">x</h2>" in page and ">y</h2>" in page
     with pytest.raises(ValueError, match="different tokens.*layers"):
         AttentionWidget.compare(make_capture(tokens=5), make_capture(tokens=6), layers=[0])
+
+
+def test_encoder_decoders_compare_every_stack_in_order():
+    w = AttentionWidget.compare(make_seq2seq_capture(seed=0), make_seq2seq_capture(seed=1))
+    assert w.capture.stacks == tuple(
+        name for stack in ("encoder", "decoder", "cross") for name in (f"A-B:{stack}", f"A:{stack}", f"B:{stack}")
+    )
+    assert w.capture.stack_tokens("A-B:cross")[0].name == "decoder"
+    assert set(w.compare_scores()["stack"]) == {"A-B:encoder", "A-B:decoder", "A-B:cross"}
+    w.stack = "A:cross"  # the selection fits to a run's own stack as to any other
+    assert w.capture.stack(w.stack).difference_of is None
+
+
+def test_a_sinks_share_is_a_key_of_the_difference_and_of_the_distance():
+    side = token_side("input", 2)
+    rows = {"A": np.array([[[0.5, 0.25], [0.5, 0.5]]], dtype=np.float32), "B": np.array([[[0.5, 0.5], [0.25, 0.25]]], dtype=np.float32)}
+    runs = [Capture([side], [StackRecord("self", "input", "input", [LayerRecord(rows[name], sinks=np.zeros(1, np.float32))])])
+            for name in ("A", "B")]  # fmt: skip
+    w = AttentionWidget.compare(*runs)
+    chunk, _ = wire.head_chunk(w.capture, "A-B:self", 0, 0)
+    values, sinks = wire.split_head_chunk(chunk, (2, 2), has_sinks=True, signed=True)
+    # A's sink took 0.25 and 0 of the rows, B's 0 and 0.5.
+    np.testing.assert_allclose(sinks, [0.25, -0.5], atol=1 / 254)
+    np.testing.assert_allclose(values, rows["A"][0] - rows["B"][0], atol=1 / 254)
+    expected = np.mean([js_distance(np.array([[0.5, 0.25, 0.25]]), np.array([[0.5, 0.5, 0.0]])),
+                        js_distance(np.array([[0.5, 0.5, 0.0]]), np.array([[0.25, 0.25, 0.5]]))])  # fmt: skip
+    assert w.compare_scores()["js_distance"][0] == pytest.approx(expected)
