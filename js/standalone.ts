@@ -9,9 +9,11 @@ import { decodeTraits, parseState } from "./standalone/state";
 const STATE_SELECTOR = 'script[type="application/json"][data-attnwidget-export]';
 
 async function mount(stateElement: HTMLScriptElement, host: HTMLElement): Promise<void> {
-  const model = new PageModel(await decodeTraits(parseState(stateElement.textContent ?? "")));
+  const { traits, packed } = await decodeTraits(parseState(stateElement.textContent ?? ""));
+  const model = new PageModel(traits, packed);
   widget.initialize({ model });
   widget.render({ model, el: host });
+  void model.inflateRest();
 }
 
 for (const stateElement of document.querySelectorAll<HTMLScriptElement>(STATE_SELECTOR)) {
