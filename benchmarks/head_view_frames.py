@@ -126,7 +126,8 @@ def export(capture, path: pathlib.Path, static: pathlib.Path | None, selection=N
 
     if selection is None:
         selection = {"layer": min(2, capture.num_layers() - 1), "head": 0, "heads": list(range(capture.num_heads())),
-                     "token": None, "stack": capture.stacks[0], "view": "head", "theme": "light", "pair_filter": "all"}  # fmt: skip
+                     "token": None, "stack": capture.stacks[0], "view": "head", "theme": "light", "pair_filter": "all",
+                     "score": "", "step": None}  # fmt: skip
     if static is None:
         export.export_page(capture, selection, path, **options)
         return
