@@ -12,9 +12,11 @@ const STATE_SELECTOR = 'script[type="application/json"][data-attnwidget-export]'
 const LINKED_SELECTOR = "[data-attnwidget-linked]";
 
 async function mount(stateElement: HTMLScriptElement, host: HTMLElement): Promise<PageModel> {
-  const model = new PageModel(await decodeTraits(parseState(stateElement.textContent ?? "")));
+  const { traits, packed } = await decodeTraits(parseState(stateElement.textContent ?? ""));
+  const model = new PageModel(traits, packed);
   widget.initialize({ model });
   widget.render({ model, el: host });
+  void model.inflateRest();
   return model;
 }
 

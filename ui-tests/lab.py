@@ -46,6 +46,22 @@ tokenizer.model_max_length = {LONG_TOKENS}
 words = "leaves fall in autumn and the old trees stand bare".split()
 text = " ".join(words[i % len(words)] for i in range({LONG_TOKENS} - 2))  # [CLS] and [SEP] make {LONG_TOKENS}"""
 
+# Click the button named `name` in the matrix view and return the milliseconds until the map stops being busy,
+# i.e. until the stand-in (the head's thumbnail) is replaced by the head's own map (a tile the kernel pooled, or the
+# chunk an export holds). Used by test_long_context.py and benchmarks/export_open_benchmark.py.
+SWITCH_AND_TIME = """async name => {
+  const view = document.querySelector('.attnwidget .aw-matrixview');
+  const map = view.querySelector('.aw-matrix');
+  const button = [...view.querySelectorAll('button')].find(b => (b.getAttribute('aria-label') ?? b.textContent.trim()) === name);
+  const start = performance.now();
+  button.click();
+  const frame = () => new Promise(resolve => requestAnimationFrame(resolve));
+  await frame();
+  while (map.getAttribute('aria-busy') !== 'false') await frame();
+  return performance.now() - start;
+}"""
+MAP_PAINTED = "() => document.querySelector('.attnwidget .aw-matrix')?.getAttribute('aria-busy') === 'false'"
+
 # True once every code cell shows an execution count; "error" as soon as an output shows a traceback.
 _ALL_CELLS_RAN = """traceback => {
   const outputs = [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output')];

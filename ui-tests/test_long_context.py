@@ -15,7 +15,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from lab import ARTIFACTS, LOAD_LONG_LLAMA, LONG_TOKENS, running_notebook
+from lab import ARTIFACTS, LOAD_LONG_LLAMA, LONG_TOKENS, MAP_PAINTED, SWITCH_AND_TIME, running_notebook
 
 LAYERS = HEADS = 32
 SHOW_WIDGET = "w = AttentionWidget(model, text, tokenizer=tokenizer, view='matrix')\nw"
@@ -23,21 +23,6 @@ NOTEBOOK_TIMEOUT_MS = 1_500_000  # capture and every head's thumbnail: minutes o
 MAP_TIMEOUT_MS = 60_000
 SINGLE_CELL = re.compile(r"^query (\d+) “[^”]*” → key (\d+) “[^”]*”: (\S+)")
 TIMINGS: dict[str, float] = {}
-
-# Click the button named `name` in the matrix view and return the milliseconds until the map stops being busy,
-# i.e. until the stand-in (the head's thumbnail) is replaced by the tile the kernel pooled.
-SWITCH_AND_TIME = """async name => {
-  const view = document.querySelector('.attnwidget .aw-matrixview');
-  const map = view.querySelector('.aw-matrix');
-  const button = [...view.querySelectorAll('button')].find(b => (b.getAttribute('aria-label') ?? b.textContent.trim()) === name);
-  const start = performance.now();
-  button.click();
-  const frame = () => new Promise(resolve => requestAnimationFrame(resolve));
-  await frame();
-  while (map.getAttribute('aria-busy') !== 'false') await frame();
-  return performance.now() - start;
-}"""
-MAP_PAINTED = "() => document.querySelector('.attnwidget .aw-matrix')?.getAttribute('aria-busy') === 'false'"
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,16 @@
 // The state an exported page carries (written by src/attnwidget/export.py): the selection and
 // meta as they were in Python, and each binary trait (`_thumbs`, `_chunks`, `_qk`) as base64 of zlib streams.
 
-import type { Traits } from "../contract";
+import { headKey, type Traits } from "../contract";
 
 export interface ExportState {
   traits: Record<string, unknown>;
   binary: Record<string, Record<string, string>>;
   compression: "deflate";
 }
+
+/** Binary values as the page holds them (base64 of a zlib stream), by trait and key, not inflated yet. */
+export type Packed = Record<string, Record<string, string>>;
 
 export function parseState(text: string): ExportState {
   const state = JSON.parse(text) as Partial<ExportState> | null;
@@ -20,8 +23,12 @@ export function parseState(text: string): ExportState {
   return state as ExportState;
 }
 
-/** The traits with every binary value decompressed, ready for the views. */
-export async function decodeTraits(state: ExportState): Promise<Traits> {
+/**
+ * The traits the views draw first, inflated: every thumbnail, and the focused head's chunk and record. The rest
+ * stays packed until a view asks for it (js/standalone/page-model.ts): at 4096 tokens a head inflates from a few
+ * hundred kB to 16 MiB, and inflating all a page holds took seconds before the first paint.
+ */
+export async function decodeTraits(state: ExportState): Promise<{ traits: Traits; packed: Packed }> {
   if (typeof DecompressionStream !== "function") {
     throw new Error(
       "this browser cannot decompress the attention (no DecompressionStream); " +
@@ -29,13 +36,22 @@ export async function decodeTraits(state: ExportState): Promise<Traits> {
     );
   }
   const traits: Record<string, unknown> = { ...state.traits };
+  const packed: Packed = {};
+  const { stack, layer, head } = state.traits as Partial<Traits>;
+  const focused = headKey(String(stack), Number(layer), Number(head));
   for (const [trait, values] of Object.entries(state.binary)) {
-    const entries = await Promise.all(
-      Object.entries(values).map(async ([key, text]) => [key, await inflate(fromBase64(text))] as const),
-    );
-    traits[trait] = Object.fromEntries(entries);
+    const first = trait === "_thumbs" ? values : focused in values ? { [focused]: values[focused] } : {};
+    const entries = Object.entries(first).map(async ([key, text]) => [key, await unpack(text)] as const);
+    traits[trait] = Object.fromEntries(await Promise.all(entries));
+    packed[trait] = Object.fromEntries(Object.entries(values).filter(([key]) => !(key in first)));
   }
-  return traits as unknown as Traits;
+  return { traits: traits as unknown as Traits, packed };
+}
+
+/** One binary value of the page, inflated. */
+export async function unpack(text: string): Promise<Uint8Array> {
+  const stream = new Response(fromBase64(text)).body!.pipeThrough(new DecompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 function fromBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -43,9 +59,4 @@ function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
-}
-
-async function inflate(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }

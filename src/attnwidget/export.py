@@ -29,8 +29,8 @@ STANDALONE_CSS = STATIC / "standalone.css"
 
 PAGE_MEMORY_BYTES = 256 * 2**20
 """The most a page under a size budget unpacks into memory, as the notebook widget's cache holds (js/chunks.ts,
-CACHE_BYTES): it inflates every value as it opens, and a long input's attention compresses far more than it
-unpacks (at 4096 tokens a head is 16 MiB in memory and a few hundred kB in the page)."""
+CACHE_BYTES): it inflates every value in the first seconds after it opens, and a long input's attention compresses
+far more than it unpacks (at 4096 tokens a head is 16 MiB in memory and a few hundred kB in the page)."""
 DEFAULT_SIZE_BUDGET = 25_000_000
 """Bytes an export may take by default (25 MB). MiniLM at 512 tokens: 3.2 MB of attention, the rest for neuron data."""
 
