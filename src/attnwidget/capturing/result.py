@@ -40,6 +40,10 @@ class TokenSide:
     """The word each token belongs to, numbered 0, 0, 1, 2, 2, ... along the side (a special token is a word of
     its own), as the tokenizer split the text at capture time; None when the tokens came as strings, whose words
     `analysis/words.py` reads from their markers. Python only: not part of `meta`."""
+    words_of: str | None = None
+    """On a side of words (a derived stack's, `capturing/derived.py`): the token side whose words these are."""
+    word_starts: tuple[int, ...] | None = None
+    """On a side of words: the first token of each word on `words_of`, ascending from 0."""
 
     def __post_init__(self) -> None:
         n = len(self.tokens)
@@ -213,6 +217,18 @@ class LayerRecord:
         return torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """How a derived stack's heads are computed from a recorded stack (`capturing/derived.py`)."""
+
+    base: str
+    """The recorded stack it is computed from."""
+    measure: str
+    """What each head shows: "attention" (the base's heads), "rollout" (one head per layer, through that layer)."""
+    words: bool
+    """Whether both token sides are grouped into words (key columns summed, query rows averaged)."""
+
+
 @dataclass
 class StackRecord:
     """All layers of one attention stack, in the order the model ran them."""
@@ -227,6 +243,8 @@ class StackRecord:
     holds none); empty when unknown. `Capture.layer_numbers` says which numbers are shown."""
     sink: Sink = ATTENTION_SINK
     """What the sinks of its layers stand for, where they have any."""
+    derivation: Derivation | None = None
+    """None for a recorded stack; for a derived one, what it is computed from (its layers compute heads on demand)."""
 
     @property
     def num_layers(self) -> int:
@@ -277,7 +295,13 @@ class Capture:
     # -- stacks ---------------------------------------------------------------------------
     @property
     def stacks(self) -> tuple[str, ...]:
+        """Every stack's name: the recorded ones first, then the derived ones (`capturing/derived.py`)."""
         return tuple(self._stacks)
+
+    @property
+    def recorded_stacks(self) -> tuple[str, ...]:
+        """The stacks the model ran, without the ones derived from them."""
+        return tuple(name for name, stack in self._stacks.items() if stack.derivation is None)
 
     def stack(self, stack: str | None = None) -> StackRecord:
         name = self.stacks[0] if stack is None else stack
@@ -344,6 +368,12 @@ class Capture:
 
     def query_key(self, layer: int, stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(q [heads, n_query, d], k [heads, n_key, d]) float32, k already mapped to each query head."""
+        derivation = self.stack(stack).derivation
+        if derivation is not None:
+            raise ValueError(
+                f"stack {self.stack(stack).name!r} is computed from stack {derivation.base!r} and has no queries or "
+                f"keys of its own; ask stack {derivation.base!r} for them"
+            )
         record = self._layer(layer, stack)
         if record.query is None or record.key is None:
             raise ValueError(
@@ -407,7 +437,7 @@ class Capture:
             raise ValueError(
                 f"rollout follows attention from a sequence back to itself, and stack {record.name!r} reads "
                 f"{record.query_side!r} queries against {record.key_side!r} keys; pick one of "
-                f"{[name for name in self.stacks if self.stack(name).query_side == self.stack(name).key_side]}"
+                f"{[name for name in self.recorded_stacks if self.stack(name).query_side == self.stack(name).key_side]}"
             )
         last = record.num_layers - 1 if layer is None else layer
         self._layer(last, record.name)  # an out-of-range layer is refused before anything is computed
@@ -458,7 +488,7 @@ class Capture:
             )
 
     def _check_stack(self, stack: StackRecord) -> None:
-        if stack.name not in STACK_NAMES:
+        if stack.derivation is None and stack.name not in STACK_NAMES:
             raise ValueError(f"unknown stack name {stack.name!r}; expected one of {STACK_NAMES}")
         for side in (stack.query_side, stack.key_side):
             if side not in self._sides:
