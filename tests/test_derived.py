@@ -104,6 +104,8 @@ def test_derived_false_shows_the_recorded_stacks_and_word_level_only_their_words
     assert words_only.capture.stacks == ("encoder", "decoder", "cross", "encoder·words", "decoder·words", "cross·words")
     assert words_only.capture.stack_tokens("cross·words")[0].name == "decoder·words", "cross words: both sides' words"
     assert "cross·rollout" not in widgets(seq2seq).capture.stacks, "rollout follows a sequence back to itself only"
+    shown_again = widgets(words_only.capture, derived=False)  # a widget's capture, with its derived stacks
+    assert shown_again.capture.stacks == ("encoder", "decoder", "cross")
 
 
 def test_long_inputs_get_no_derived_stacks_unless_word_level_asks(widgets, monkeypatch):
