@@ -460,9 +460,10 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- analysis (docs/analysis.md) -----------------------------------------------------------
     def head_scores(self, stacks: Any = None, layers: Any = None, progress: bool = True):
-        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`. The page's
-        model view can then colour, sort and filter its heads by them (a widget of a short text has them already)."""
-        frame = self.capture.head_scores(stacks, layers, progress)
+        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`, of the recorded
+        stacks unless `stacks` names derived ones too. The page's model view can then colour, sort and filter its heads
+        by them (a widget of a short text has them already)."""
+        frame = self.capture.head_scores(self.capture.recorded_stacks if stacks is None else stacks, layers, progress)
         self._add_scores(frame)
         return frame
 

@@ -28,10 +28,12 @@ ATTENTION = "attention"
 """The measure of a recorded stack: its heads as the model computed them."""
 ROLLOUT = "rollout"
 WORDS = "words"
-MAX_DERIVED_TOKENS = 1024
-"""Longest token side for which derived stacks are added unasked: rollout multiplies n × n matrices layer by layer,
-and every derived head adds its thumbnail to what the widget computes as it opens. `word_level=True` adds the word
-stacks whatever the length."""
+MAX_DERIVED_VALUES = 2**25
+"""Attention values (layers × heads × n_query × n_key) of a recorded stack up to which its derived stacks are added
+unasked: every derived head's thumbnail is computed as the widget opens, and rollout averages every head of every
+layer, so they cost about what the stack's own thumbnails do, again. MiniLM (6 × 12) up to 512 tokens, a 32 × 32
+model up to 181 (benchmarks/derived_benchmark.py: at 1024 tokens such a model opened in 95 s instead of 8).
+`word_level=True` adds the word stacks whatever the size."""
 ROLLOUT_CACHE_BYTES = 64 * 2**20
 """Rollout products kept per stack, most recently used first: 8 layers at 1024 tokens, every layer of MiniLM at 512."""
 
@@ -52,9 +54,15 @@ class Measure:
     what later layers reuse (rollout keeps its products)."""
 
 
-def _square_and_short(capture: Capture, base: str) -> bool:
+def affordable(capture: Capture, base: str) -> bool:
+    """Whether a recorded stack is small enough for its derived stacks to be added unasked (`MAX_DERIVED_VALUES`)."""
     query, key = capture.stack_tokens(base)
-    return query.name == key.name and len(query) <= MAX_DERIVED_TOKENS
+    return capture.num_layers(base) * capture.num_heads(base) * len(query) * len(key) <= MAX_DERIVED_VALUES
+
+
+def _square_and_affordable(capture: Capture, base: str) -> bool:
+    query, key = capture.stack_tokens(base)
+    return query.name == key.name and affordable(capture, base)
 
 
 class _RolloutChain:
@@ -85,7 +93,7 @@ class _RolloutChain:
 
 
 MEASURES: dict[str, Measure] = {
-    ROLLOUT: Measure(heads=lambda _capture, _base: 1, offered=_square_and_short, head_function=_RolloutChain),
+    ROLLOUT: Measure(heads=lambda _capture, _base: 1, offered=_square_and_affordable, head_function=_RolloutChain),
 }
 """Every measure a derived stack can show besides the base's attention, in the order the page offers them."""
 
@@ -147,7 +155,7 @@ class DerivedLayer:
 def with_derived_stacks(capture: Capture, measures: bool = True, words: bool | None = None) -> Capture:
     """`capture` with derived stacks after its recorded ones, sharing their records. For each recorded stack: every
     measure of `MEASURES` offered for it (when `measures`), then the word level of it and of each of those (`words`:
-    True always, False never, None for sides up to `MAX_DERIVED_TOKENS`). Derived stacks already in `capture` are
+    True always, False never, None where `affordable`). Derived stacks already in `capture` are
     made anew."""
     recorded = [capture.stack(name) for name in capture.recorded_stacks]
     sides = {name: side for name, side in capture.sides.items() if side.words_of is None}
@@ -157,7 +165,7 @@ def with_derived_stacks(capture: Capture, measures: bool = True, words: bool | N
             (name, measure) for name, measure in MEASURES.items() if measures and measure.offered(capture, base.name)
         ]
         query, key = capture.stack_tokens(base.name)
-        at_word_level = words if words is not None else max(len(query), len(key)) <= MAX_DERIVED_TOKENS
+        at_word_level = words if words is not None else affordable(capture, base.name)
         for name, measure in measured:
             function = (lambda layer, head, base=base.name: capture.head_attention(layer, head, base))
             heads = base.num_heads
