@@ -108,12 +108,6 @@ def words_side_name(side: str) -> str:
     return f"{side}{SEPARATOR}{WORDS}"
 
 
-def describe(derivation: Derivation) -> str:
-    """How messages name a derived stack: "the rollout of stack 'self', at word level"."""
-    what = "the attention" if derivation.measure == ATTENTION else f"the {derivation.measure}"
-    return f"{what} of stack {derivation.base!r}" + (", at word level" if derivation.words else "")
-
-
 # -- layers ---------------------------------------------------------------------------------------
 class _LastHead:
     """A derived stack's head function, keeping the last head it computed: a tile, a chunk and the top keys of the
