@@ -60,3 +60,13 @@ def test_words_and_rollout_from_the_toolbar_of_an_export(open_export):
             checked.add((query, key))
     assert len(checked) >= 3, f"the pointer should land on cells of the map: {checked}"
     view.screenshot(path=ARTIFACTS / "export-rollout-matrix.png")
+
+
+def test_a_saved_image_of_a_derived_stack_names_it(browser, tmp_path):
+    from attnwidget.headless import render_image
+
+    widget = minilm_words_widget()
+    widget.stack, widget.view = "self·rollout·words", "matrix"
+    svg = render_image(widget, tmp_path / "rollout.svg", browser=browser).read_text(encoding="utf-8")
+    assert "Matrix view · rollout · words · layer 3 · head 0" in svg
+    assert "unbelievable" in svg, "the words label the map"
