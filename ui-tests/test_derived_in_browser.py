@@ -39,6 +39,7 @@ def test_words_and_rollout_from_the_toolbar_of_an_export(open_export):
     assert len(word_tokens) < len(minilm_widget.meta["sides"]["input"]["tokens"]), "some words are several pieces"
     expect(queries).to_have_text(word_tokens)
     assert {"unbelievable", "tokenization"} <= set(word_tokens)
+    widget.screenshot(path=ARTIFACTS / "export-words-head-view.png")
 
     weights.select_option("rollout")
     expect(words).to_be_checked()  # the rollout has its words too
