@@ -113,6 +113,17 @@ def test_the_real_minilm_compared_with_a_copy_perturbed_in_layer_3(minilm):
     assert len(ranking) == 6 * 12
 
 
+def test_widgets_with_rollout_and_word_stacks_compare_by_what_they_recorded(minilm_tokenizer):
+    model = build_tiny("llama")
+    runs = (capture(m, minilm_tokenizer, TEXT, progress=False) for m in (model, perturbed(model, 1)))
+    a, b = (AttentionWidget.from_capture(run) for run in runs)
+    assert "self·rollout" in a.capture.stacks  # the runs' widgets show derived stacks
+    w = AttentionWidget.compare(a, b)
+    assert w.capture.stacks == ("A-B:self", "A:self", "B:self")
+    assert all(side.words_of is None for side in w.capture.sides.values())
+    assert AttentionWidget.compare(a, b, derived=True).capture.stack("A:self·rollout").derivation is not None
+
+
 def test_signed_thumbnails_keep_the_sign_of_the_largest_magnitude():
     block = np.zeros((128, 128), dtype=np.float32)
     block[0, 0], block[1, 1] = 0.3, -0.5  # one 2 × 2 pixel: -0.5 is the stronger

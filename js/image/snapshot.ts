@@ -29,8 +29,12 @@ export function caption(selection: Selection): string {
   const parts: string[] = [VIEW_TITLES[view]];
   // A compared run's stack is named "A:self"; the difference "A-B:self" is no attention, but A's minus B's.
   const [a, b] = info?.stack.difference_of ?? [];
+  const derived = info?.stack.derived;
+  const base = derived?.from ?? info?.stack.name;
   if (info && info.stack.signed) parts.push(`${a} minus ${b}`);
-  else if (info && info.stack.name !== "self") parts.push(`${info.stack.name} attention`);
+  else if (base && base !== "self") parts.push(`${base} attention`);
+  if (derived && derived.measure !== "attention") parts.push(derived.measure);
+  if (derived?.words) parts.push("words");
   parts.push(`layer ${layerLabel(info?.stack, selection.layer)}`);
   const visible = selection.heads;
   if (view === "head") {
@@ -53,7 +57,8 @@ export function caption(selection: Selection): string {
 
 /** attnwidget-head-layer3-head5.png */
 export function fileName(selection: Selection, format: ImageFormat): string {
-  // Stack names of compared runs hold ":" ("A-B:self"), which some file systems refuse.
+  // Stack names of compared runs hold ":" ("A-B:self") and derived ones "·" (self·rollout), which file names are
+  // better without.
   const stack = selection.stack && selection.stack !== "self" ? `-${selection.stack.replace(/[^\w-]+/g, "-")}` : "";
   return `attnwidget-${selection.view}${stack}-layer${layerLabel(selection.info?.stack, selection.layer)}-head${selection.head}.${format}`;
 }

@@ -20,7 +20,8 @@ import anywidget
 import traitlets
 
 from . import serving, wire
-from .capturing import Capture, resolve_tokenizer
+from .capturing import Capture, Derivation, resolve_tokenizer
+from .capturing.derived import ATTENTION, derived_name, token_on_side, with_derived_stacks
 from .capturing.progress import LayerProgress
 from .export import DEFAULT_SIZE_BUDGET, ExportedPage, export_page
 from .image import DEFAULT_SCALE, ImageRequests, PendingImage
@@ -182,8 +183,10 @@ class AttentionWidget(anywidget.AnyWidget):
         """Show a `Capture`.
 
         Options: layer, head, heads, token, stack, view, theme, pair_filter, step (a generated capture's),
-        preload_bytes, preload_qk_bytes, and progress (False: no progress bar while a long capture's thumbnails are
-        computed).
+        preload_bytes, preload_qk_bytes, progress (False: no progress bar while a long capture's thumbnails are
+        computed), word_level (True: open on the word-level stack, whose tokens are words) and derived (False: no
+        stacks derived from the recorded ones, such as "self·rollout" and "self·words", unless word_level asks for
+        the word-level ones). `stack`, `token` and `heads` refer to the stack opened on.
         """
         widget_options = _split_options(options, "AttentionWidget.from_capture")[0]
         widget = cls.__new__(cls)
@@ -207,13 +210,20 @@ class AttentionWidget(anywidget.AnyWidget):
         preload_bytes: int = serving.DEFAULT_PRELOAD_BYTES,
         preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
         progress: bool = True,
+        word_level: bool = False,
+        derived: bool = True,
     ) -> None:
         """The one real constructor; every public constructor ends here."""
         if not isinstance(capture, Capture):
             raise TypeError(f"expected an attnwidget.Capture, got {type(capture).__name__}")
         esm, css = _read_bundle()
+        # Derived stacks (capturing/derived.py) compute their heads when read: adding them costs their thumbnails. A
+        # capture shown before comes with its widget's derived stacks, made anew here for these options.
+        capture = with_derived_stacks(capture, measures=derived, words=True if word_level else None if derived else False)
         if stack is None:
             stack = capture.stacks[0] if capture.generation is None else capture.generation.stack
+        if word_level:
+            stack = _words_stack(capture, stack)
         if heads is None:
             heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
         self.capture = capture
@@ -284,6 +294,7 @@ class AttentionWidget(anywidget.AnyWidget):
             return Comparison(*widgets, names=names)
         comparison = compare_captures(first, second, names, layers)
         options.setdefault("view", "matrix")
+        options.setdefault("derived", False)  # A − B is the point; rollout and words of A and B only on request
         widget = cls.from_capture(comparison.capture, **options)
         widget._distances = comparison.distances
         widget._add_scores(widget.compare_scores())
@@ -388,8 +399,9 @@ class AttentionWidget(anywidget.AnyWidget):
         """Fit the selection to the new stack, in one update: the rule of tests/fixtures/stack_fit.json.
 
         Layer and head are clamped; the visible heads keep those the stack has, or become all of
-        them when none remain; the token stays only on the same query side (the same index on
-        another side names another token); the pair filter becomes "all" without a pair.
+        them when none remain; the token stays on the same query side, becomes its word on the side of
+        its words and a word's first token on the side of its tokens, and is dropped on any other side
+        (the same index there names another token); the pair filter becomes "all" without a pair.
         """
         if change.old not in self.capture.stacks:
             return  # the first stack, set by the constructor, which validates the selection against it
@@ -399,8 +411,7 @@ class AttentionWidget(anywidget.AnyWidget):
             self.layer = min(self.layer, self.capture.num_layers(stack) - 1)
             self.head = min(self.head, heads - 1)
             self.heads = visible or list(range(heads))
-            if self._query_side(change.old) != self._query_side(stack):
-                self.token = None
+            self.token = token_on_side(self.capture, self.token, self._query_side(change.old), self._query_side(stack))
             if not self._stack_has_pair(stack):
                 self.pair_filter = wire.ALL_PAIRS
 
@@ -518,8 +529,9 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- analysis (docs/analysis.md) -----------------------------------------------------------
     def head_scores(self, stacks: Any = None, layers: Any = None, progress: bool = True):
-        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`. The page's
-        model view can then colour, sort and filter its heads by them (a widget of a short text has them already)."""
+        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`, of the recorded
+        stacks unless `stacks` names derived ones too. The page's model view can then colour, sort and filter its heads
+        by them (a widget of a short text has them already)."""
         frame = self.capture.head_scores(stacks, layers, progress)
         self._add_scores(frame)
         return frame
@@ -643,9 +655,10 @@ in a fraction of a second: MiniLM up to about 240 tokens. Beyond, `w.head_scores
 
 
 def _attention_values(capture: Capture) -> int:
+    """Attention values of the recorded stacks: what scoring them all reads."""
     return sum(
         capture.num_layers(stack) * capture.num_heads(stack) * len(query) * len(key)
-        for stack in capture.stacks
+        for stack in capture.recorded_stacks
         for query, key in [capture.stack_tokens(stack)]
     )
 
@@ -655,6 +668,15 @@ def _number(value: Any) -> float:
     import pandas as pd
 
     return math.nan if pd.isna(value) else float(value)
+
+
+def _words_stack(capture: Capture, stack: str) -> str:
+    """The word-level stack of the one asked for (itself when it is one), for `word_level=True`."""
+    record = capture.stack(stack) if stack in capture.stacks else None
+    if record is None:
+        raise ValueError(f"stack {stack!r} does not exist; this widget has stacks {list(capture.recorded_stacks)}")
+    derivation = record.derivation or Derivation(stack, ATTENTION, False)
+    return derived_name(derivation.base, derivation.measure, words=True)
 
 
 def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = None) -> int:

@@ -68,12 +68,14 @@ def compare_captures(
     chosen = _checked_layers(a, layers)
     _check_size(a, chosen)
     stacks, distances = [], {}
-    for stack in a.stacks:
+    for stack in a.recorded_stacks:
         own = [_run_stack(capture, name, stack, chosen[stack]) for capture, name in zip((a, b), names)]
         difference, head_distances = _difference(own[0], own[1], difference_stack_name(names, stack))
         stacks += [difference, *own]
         distances.update(head_distances)
-    return Comparison(Capture(list(a.sides.values()), stacks), distances)
+    # Derived stacks (rollout, words) and their word sides are the runs' views, not what they recorded: left out.
+    sides = [side for side in a.sides.values() if side.words_of is None]
+    return Comparison(Capture(sides, stacks), distances)
 
 
 def _checked_names(names: Sequence[str]) -> tuple[str, str]:
@@ -88,12 +90,12 @@ def _checked_names(names: Sequence[str]) -> tuple[str, str]:
 
 def _check_same_shape(a: Capture, b: Capture, names: tuple[str, str]) -> None:
     na, nb = names
-    if a.stacks != b.stacks:
+    if a.recorded_stacks != b.recorded_stacks:
         raise ValueError(
-            f"{na} has stacks {list(a.stacks)} and {nb} has {list(b.stacks)}; only runs of the same kind of model "
+            f"{na} has stacks {list(a.recorded_stacks)} and {nb} has {list(b.recorded_stacks)}; only runs of the same kind of model "
             "(both decoder-only or encoder-only, or both encoder-decoders) can be subtracted"
         )
-    for stack in a.stacks:
+    for stack in a.recorded_stacks:
         for what, count in (("layers", Capture.num_layers), ("heads", Capture.num_heads)):
             if count(a, stack) != count(b, stack):
                 raise ValueError(
@@ -110,7 +112,7 @@ def _check_same_shape(a: Capture, b: Capture, names: tuple[str, str]) -> None:
 
 def _checked_layers(a: Capture, layers: Sequence[int] | None) -> dict[str, list[int]]:
     chosen = {}
-    for stack in a.stacks:
+    for stack in a.recorded_stacks:
         count = a.num_layers(stack)
         indices = list(range(count)) if layers is None else [int(layer) for layer in layers]
         if not indices or any(not 0 <= layer < count for layer in indices) or len(set(indices)) != len(indices):

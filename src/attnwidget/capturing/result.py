@@ -42,6 +42,10 @@ class TokenSide:
     """The word each token belongs to, numbered 0, 0, 1, 2, 2, ... along the side (a special token is a word of
     its own), as the tokenizer split the text at capture time; None when the tokens came as strings, whose words
     `analysis/words.py` reads from their markers. Python only: not part of `meta`."""
+    words_of: str | None = None
+    """On a side of words (a derived stack's, `capturing/derived.py`): the token side whose words these are."""
+    word_starts: tuple[int, ...] | None = None
+    """On a side of words: the first token of each word on `words_of`, ascending from 0."""
 
     def __post_init__(self) -> None:
         n = len(self.tokens)
@@ -215,6 +219,18 @@ class LayerRecord:
         return torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """How a derived stack's heads are computed from a recorded stack (`capturing/derived.py`)."""
+
+    base: str
+    """The recorded stack it is computed from."""
+    measure: str
+    """What each head shows: "attention" (the base's heads), "rollout" (one head per layer, through that layer)."""
+    words: bool
+    """Whether both token sides are grouped into words (key columns summed, query rows averaged)."""
+
+
 @dataclass
 class StackRecord:
     """All layers of one attention stack, in the order the model ran them."""
@@ -232,6 +248,8 @@ class StackRecord:
     difference_of: tuple[str, str] | None = None
     """For the difference A − B of two compared runs (`capturing/comparing.py`), the names of the stacks A and B:
     its values are signed, in [-1, 1], not attention. None for attention."""
+    derivation: Derivation | None = None
+    """None for a recorded stack; for a derived one, what it is computed from (its layers compute heads on demand)."""
 
     @property
     def signed(self) -> bool:
@@ -286,7 +304,13 @@ class Capture:
     # -- stacks ---------------------------------------------------------------------------
     @property
     def stacks(self) -> tuple[str, ...]:
+        """Every stack's name: the recorded ones first, then the derived ones (`capturing/derived.py`)."""
         return tuple(self._stacks)
+
+    @property
+    def recorded_stacks(self) -> tuple[str, ...]:
+        """The stacks the model ran, without the ones derived from them."""
+        return tuple(name for name, stack in self._stacks.items() if stack.derivation is None)
 
     def stack(self, stack: str | None = None) -> StackRecord:
         name = self.stacks[0] if stack is None else stack
@@ -353,6 +377,12 @@ class Capture:
 
     def query_key(self, layer: int, stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(q [heads, n_query, d], k [heads, n_key, d]) float32, k already mapped to each query head."""
+        derivation = self.stack(stack).derivation
+        if derivation is not None:
+            raise ValueError(
+                f"stack {self.stack(stack).name!r} is computed from stack {derivation.base!r} and has no queries or "
+                f"keys of its own; ask stack {derivation.base!r} for them"
+            )
         record = self._layer(layer, stack)
         if record.query is None or record.key is None:
             raise ValueError(
@@ -392,13 +422,13 @@ class Capture:
     def head_scores(
         self, stacks: Sequence[str] | None = None, layers: Sequence[int] | None = None, progress: bool = True
     ):
-        """A pandas DataFrame with one row per (stack, layer, head) of `stacks` (default: every stack) and one
+        """A pandas DataFrame with one row per (stack, layer, head) of `stacks` (default: every recorded stack but a difference A − B) and one
         column per score of `analysis.scores.SCORES`, computed from one head's map at a time. `layers` limits it to
         those layer indices of each stack. A long capture shows a progress bar over its layers; `progress=False`
         never does."""
         from ..analysis.scores import capture_score_rows, scores_frame
 
-        names = tuple(name for name in self.stacks if not self.stack(name).signed) if stacks is None else tuple(stacks)
+        names = tuple(name for name in self.recorded_stacks if not self.stack(name).signed) if stacks is None else tuple(stacks)
         for name in names:  # unknown stacks and layers are refused before any head is scored
             if self.stack(name).signed:
                 raise ValueError(
@@ -425,7 +455,7 @@ class Capture:
             raise ValueError(
                 f"rollout follows attention from a sequence back to itself, and stack {record.name!r} reads "
                 f"{record.query_side!r} queries against {record.key_side!r} keys; pick one of "
-                f"{[name for name in self.stacks if self.stack(name).query_side == self.stack(name).key_side]}"
+                f"{[name for name in self.recorded_stacks if self.stack(name).query_side == self.stack(name).key_side]}"
             )
         last = record.num_layers - 1 if layer is None else layer
         self._layer(last, record.name)  # an out-of-range layer is refused before anything is computed
@@ -476,7 +506,8 @@ class Capture:
             )
 
     def _check_stack(self, stack: StackRecord) -> None:
-        if stack.name.rpartition(RUN_SEPARATOR)[2] not in STACK_NAMES:
+        base_name = stack.name.rpartition(RUN_SEPARATOR)[2]
+        if stack.derivation is None and base_name not in STACK_NAMES:
             raise ValueError(
                 f"unknown stack name {stack.name!r}; expected one of {STACK_NAMES}, or '<run>:<one of them>'"
             )
