@@ -256,9 +256,11 @@ def _default_title(capture: Capture) -> str:
 def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
     """Every binary value of the page a budget may leave out, in the order it keeps them.
 
-    Attention heads before queries and keys (every view but one needs them), each kind in the same order: the
-    focused head, the other visible heads of the layer on screen, the rest of that layer, of its stack, then the
-    other stacks.
+    The focused head's attention, then its queries and keys (a few hundred kB even at 4096 tokens, where 16 heads'
+    attention fill a page's memory: without this a page opening on the neuron view could not show its head); then
+    the other heads' attention before their queries and keys (every view but one needs it), each kind in the same
+    order: the other visible heads of the layer on screen, the rest of that layer, of its stack, then the other
+    stacks.
     """
     stack, layer, head, visible = (selection[name] for name in ("stack", "layer", "head", "heads"))
 
@@ -268,9 +270,9 @@ def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
         return (not same_layer or other_head != head, not same_layer or other_head not in visible,
                 not same_layer, other_stack != stack)
 
-    ranked = sorted(wire.all_head_keys(capture), key=head_rank)
+    focused, *others = sorted(wire.all_head_keys(capture), key=head_rank)
     traits = [wire.ATTENTION_TRAIT] + ([wire.QUERY_KEY_TRAIT] if wire.has_query_key(capture) else [])
-    return [_Part(trait, key) for trait in traits for key in ranked]
+    return [_Part(trait, focused) for trait in traits] + [_Part(trait, key) for trait in traits for key in others]
 
 
 def _raw(capture: Capture, part: _Part) -> bytes:
