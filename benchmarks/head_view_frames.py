@@ -118,13 +118,13 @@ def capture_input(model_name: str, n_tokens: int):
     return capture(model.eval(), tokenizer, text_of(tokenizer, n_tokens))
 
 
-def export(capture, path: pathlib.Path, static: pathlib.Path | None) -> None:
-    """The page opening on layer 1 (MiniLM: 2), head 0, every head visible; only the heads the default size budget
-    holds have their attention in it."""
+def export(capture, path: pathlib.Path, static: pathlib.Path | None, view: str = "head", token: int | None = None) -> None:
+    """The page opening on `view` at layer 1 (MiniLM: 2), head 0, query `token`, every head visible; only the heads
+    the default size budget holds have their attention in it."""
     from attnwidget import export
 
     selection = {"layer": min(2, capture.num_layers() - 1), "head": 0, "heads": list(range(capture.num_heads())),
-                 "token": None, "stack": capture.stacks[0], "view": "head", "theme": "light", "pair_filter": "all"}  # fmt: skip
+                 "token": token, "stack": capture.stacks[0], "view": view, "theme": "light", "pair_filter": "all", "step": None, "score": ""}  # fmt: skip
     if static is None:
         export.export_page(capture, selection, path)
         return

@@ -21,7 +21,7 @@ import type { Painter } from "../draw/painter";
 import { UI_FONT, ink } from "../draw/text";
 import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
 import { neuronRow, type NeuronRow } from "../neuron/row";
-import { shownQuery } from "../neuron/query";
+import { QUERY_WINDOW, queryWindowStart, shownQuery } from "../neuron/query";
 import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
 import { headChips } from "./chips";
 import { hintLine, readoutHeading, scrollBox } from "./parts";
@@ -129,7 +129,12 @@ export function neuronView(ctx: ViewContext): View {
 
   const life = new Lifetime();
   let builtQueries: StackInfo | null = null;
+  /** The query tokens that are buttons: QUERY_WINDOW of them from `queryStart`, all of a short input. */
   let queryButtons: HTMLButtonElement[] = [];
+  let queryStart = 0;
+  let builtStart = -1;
+  /** The query shown when the window was last placed: the window follows the query, not the reverse. */
+  let placedFor: number | null = null;
   // What is on screen, for the hover readout.
   let shownRow: {
     info: StackInfo;
@@ -150,11 +155,18 @@ export function neuronView(ctx: ViewContext): View {
   let scrollFrame = 0;
 
   function buildQueries(info: StackInfo): void {
-    queryButtons = info.query.tokens.map((token, i) =>
-      el("button", { type: "button", class: info.query.special[i] ? "aw-tok aw-tok--special" : "aw-tok", "data-index": i, title: token }, token),
-    );
-    queries.replaceChildren(...queryButtons);
+    const { tokens, special } = info.query;
+    const last = Math.min(tokens.length, queryStart + QUERY_WINDOW);
+    queryButtons = [];
+    for (let i = queryStart; i < last; i++) {
+      queryButtons.push(el("button", { type: "button", class: special[i] ? "aw-tok aw-tok--special" : "aw-tok", "data-index": i, title: tokens[i] }, tokens[i]));
+    }
+    // The tokens left out, as buttons that bring the previous or next window into view (the query stays).
+    const more = (shift: number, count: number, where: string) =>
+      count > 0 ? [el("button", { type: "button", class: "aw-neuron-more", "data-shift": shift }, `… ${count} ${where}`)] : [];
+    queries.replaceChildren(...more(-QUERY_WINDOW, queryStart, "earlier"), ...queryButtons, ...more(QUERY_WINDOW, tokens.length - last, "later"));
     builtQueries = info;
+    builtStart = queryStart;
   }
 
   function geometryOf(info: StackInfo, record: QueryKeyHead, token: number): Geometry {
@@ -239,6 +251,8 @@ export function neuronView(ctx: ViewContext): View {
     const { info, token, row, record, geometry, keys, products, columns, withBias, vectorMax, productMax } = shownRow;
     const [first, last] = visibleWindow(rowCount(row, record));
     if (shownWindow && shownWindow[0] === first && shownWindow[1] === last) return;
+    // Rows still in view stay as they are: a scroll adds and removes only those at the edges.
+    const before = shownWindow && shownWindow[0] < last && first < shownWindow[1] ? shownWindow : null;
     shownWindow = [first, last];
     const sameSide = info.stack.query_side === info.stack.key_side;
     const keyRow = (k: number) => {
@@ -272,10 +286,16 @@ export function neuronView(ctx: ViewContext): View {
       );
       return item;
     };
-    const items = [];
-    for (let k = first; k < Math.min(last, record.nKey); k++) items.push(keyRow(k));
-    if (row.sink && last > record.nKey) items.push(sinkRow(row.sink, sinkOf(info.stack)));
-    rows.replaceChildren(...items);
+    // Row k: a key, or the sink after the last key.
+    const rowsFrom = (start: number, end: number) =>
+      Array.from({ length: Math.max(0, end - start) }, (_, i) => (start + i < record.nKey ? keyRow(start + i) : sinkRow(row.sink!, sinkOf(info.stack))));
+    if (!before) rows.replaceChildren(...rowsFrom(first, last));
+    else {
+      for (let k = before[0]; k < first; k++) rows.firstElementChild?.remove();
+      for (let k = last; k < before[1]; k++) rows.lastElementChild?.remove();
+      rows.prepend(...rowsFrom(first, before[0]));
+      rows.append(...rowsFrom(before[1], last));
+    }
     rows.style.paddingTop = `${first * NEURON_ROW}px`;
 
     const top = first * NEURON_ROW;
@@ -452,7 +472,12 @@ export function neuronView(ctx: ViewContext): View {
         ArrowRight: () => selection.setHead(selection.head + 1),
       };
     }),
-    listen(queries, "click", pick),
+    listen(queries, "click", (event) => {
+      const shift = Number((event.target as HTMLElement).closest<HTMLElement>("[data-shift]")?.dataset.shift);
+      if (!shift || !selection.info) return pick(event);
+      queryStart = queryWindowStart(selection.info.query.tokens.length, null, queryStart + shift);
+      showQueries();
+    }),
     listen(rows, "click", pick),
     listen(body, "mousemove", onBodyHover),
     listen(body, "mouseleave", () => (readout.textContent = "")),
@@ -471,16 +496,25 @@ export function neuronView(ctx: ViewContext): View {
     }),
   );
 
-  function update(): void {
+  /** The query tokens' buttons, in a window that follows the query shown, that one marked. */
+  function showQueries(): void {
     const info = selection.info;
-    if (info && (!builtQueries || builtQueries.query !== info.query)) buildQueries(info);
-    // The selected token is pressed; the one shown by default is only outlined.
     const token = selection.token;
     const shownToken = shownQuery(selection);
-    queryButtons.forEach((button, i) => {
+    if (shownToken !== placedFor) queryStart = queryWindowStart(info?.query.tokens.length ?? 0, shownToken, queryStart);
+    placedFor = shownToken;
+    if (info && (!builtQueries || builtQueries.query !== info.query || builtStart !== queryStart)) buildQueries(info);
+    // The selected token is pressed; the one shown by default is only outlined.
+    queryButtons.forEach((button, j) => {
+      const i = queryStart + j;
       button.setAttribute("aria-pressed", String(i === token));
       button.classList.toggle("aw-tok--focus", i === shownToken && token === null);
     });
+  }
+
+  function update(): void {
+    const info = selection.info;
+    showQueries();
     chips.update();
     legendBar.style.background = divergingGradient(ctx.dark());
     const sharing = info ? sharingCaption(selection.head, info.stack.kv_head_of) : null;
