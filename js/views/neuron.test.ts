@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { headKey, type Meta, type Traits } from "../contract";
 import { headList } from "../draw/format";
 import { button, key, mouse } from "../test/dom";
-import { buildFixture, offsetView, queryKeyRecord } from "../test/fixtures";
+import { buildFixture, longNeuronModel, offsetView } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
 import { golden, goldenTraits, maskOnlyRecord, numbers, uncappedRecord } from "../test/golden";
 import { mount, settle } from "../test/mount";
@@ -41,13 +41,8 @@ function expectShown(text: string | undefined, value: number): void {
   expect(Math.abs(Number(text) - value)).toBeLessThanOrEqual(digit / 2 + 1e-12);
 }
 
-/** One head of `n` tokens t0, t1, … with query 1 and key k / n in one dimension: scores rise with k. */
 function mountLongHead(n: number) {
-  const tokens = Array.from({ length: n }, (_, i) => `t${i}`);
-  const { traits } = buildFixture({ tokens, heads: 1, layers: 1, preload: "none", thumbnails: false, traits: { view: "neuron", token: 0 } });
-  const record = queryKeyRecord(Float32Array.of(...Array(n).fill(1)), Float32Array.from(tokens, (_, k) => k / n), n, n, 1);
-  const meta: Meta = { ...traits.meta, query_key: { available: true, complete: true } };
-  const model = new FakeModel({ ...traits, meta, _qk: { [headKey("self", 0, 0)]: offsetView(record) } });
+  const model = longNeuronModel(n);
   return { model, host: mount(model) };
 }
 
