@@ -174,8 +174,13 @@ def _render(
             kept[part] = text
             room -= cost
             memory -= len(raw)
+        elif cost <= room:
+            # The page's memory is full (at 4096 tokens, of 16 heads' attention). Filling what is left with other
+            # heads' queries and keys would add dozens of them, 18 MB packed against a 0.7 MB page, and slow its
+            # opening.
+            memory_bound = True
+            break
         else:
-            memory_bound = memory_bound or cost <= room
             # Parts of one kind weigh about the same: spare computing and compressing the rest (1024 heads at
             # 4096 tokens would take minutes).
             gave_up.add(part.trait)
