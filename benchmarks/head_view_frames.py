@@ -118,15 +118,16 @@ def capture_input(model_name: str, n_tokens: int):
     return capture(model.eval(), tokenizer, text_of(tokenizer, n_tokens))
 
 
-def export(capture, path: pathlib.Path, static: pathlib.Path | None, selection=None, **options) -> None:
-    """The page with the viewer of `static` (this worktree's when None), opening on `selection`, by default layer 1
-    (MiniLM: 2), head 0, every head visible; only the heads the default size budget holds have their attention in
-    it. `options` go to `export_page`."""
+def export(capture, path: pathlib.Path, static: pathlib.Path | None, selection=None, view: str = "head",
+           token: int | None = None, **options) -> None:  # fmt: skip
+    """The page with the viewer of `static` (this worktree's when None), opening on `selection`, by default `view` at
+    layer 1 (MiniLM: 2), head 0, query `token`, every head visible; only the heads the default size budget holds have
+    their attention in it. `options` go to `export_page`."""
     from attnwidget import export
 
     if selection is None:
         selection = {"layer": min(2, capture.num_layers() - 1), "head": 0, "heads": list(range(capture.num_heads())),
-                     "token": None, "stack": capture.stacks[0], "view": "head", "theme": "light", "pair_filter": "all",
+                     "token": token, "stack": capture.stacks[0], "view": view, "theme": "light", "pair_filter": "all",
                      "score": "", "step": None}  # fmt: skip
     if static is None:
         export.export_page(capture, selection, path, **options)

@@ -302,6 +302,17 @@ def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
     assert f"leaves out {72 - len(kept)} of 72 neuron-view heads" in page
 
 
+def test_a_page_whose_memory_holds_few_heads_still_holds_the_focused_heads_queries_and_keys(minilm, monkeypatch):
+    model, tokenizer = minilm
+    widget = AttentionWidget(model, "leaves fall in autumn", tokenizer=tokenizer, layer=3, head=5, view="neuron")
+    head, record = wire.head_bytes(widget.capture, "self", 3), len(wire.query_key_record(widget.capture, "self", 3, 5))
+    # Room for the focused head's two parts and half a head more: as at 4096 tokens, where 16 heads fill it.
+    monkeypatch.setattr(export, "PAGE_MEMORY_BYTES", record + 3 * head // 2)
+    binary = embedded_state(widget.to_html())["binary"]
+    assert list(binary["_qk"]) == ["self/3/5"], "the neuron view opens on its head, not on 'not in this page'"
+    assert list(binary["_chunks"]) == ["self/3/5"]
+
+
 def test_a_page_holds_no_more_than_its_memory_allows_however_well_it_compresses(widgets, monkeypatch):
     capture = make_capture(layers=2, heads=3, tokens=6)
     head = wire.head_bytes(capture, "self", 0)

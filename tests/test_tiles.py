@@ -141,3 +141,20 @@ def test_a_fully_masked_row_counts_as_nothing_in_a_tile(pooling):
     np.testing.assert_allclose(cells, by_hand(by_hand(zeroed, N // 3, pooling).T, N // 5, pooling).T, rtol=1e-6)
     assert peak == zeroed.max() and past_first == zeroed[:, 1:].max()
     assert not np.isnan(row_peaks).any()
+
+
+def test_rows_derived_for_the_keys_they_see_equal_those_derived_for_every_key_bit_for_bit(monkeypatch):
+    # Blocks of 7 rows: under the causal mask each sees only the keys up to its last row, and computes only those
+    # (whole blocks of KEYS_SEEN_STEP of them); the rest are exactly 0, the rows exactly as if derived whole.
+    monkeypatch.setattr(result, "DERIVE_CHUNK_BYTES", 4 * N * 7)
+    capture = derived_capture()
+    record = capture.stack("self").layers[0]
+    seen = []
+    derive = record.derived_rows
+    monkeypatch.setattr(record, "derived_rows", lambda head, rows, keys=None: seen.append(keys) or derive(head, rows, keys))
+    for head in range(HEADS):
+        for start in range(0, N, 7):
+            stop = min(start + 7, N)
+            every_key = derive(head, np.arange(start, stop)).numpy()
+            np.testing.assert_array_equal(capture.head_rows(0, head, start, stop), every_key)
+    assert seen[0] == result.KEYS_SEEN_STEP < N and seen[-1] is None, "the first block computes a few keys; the last, all"

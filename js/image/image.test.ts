@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { button, chooseOption, labelled } from "../test/dom";
-import { fakeModel } from "../test/fixtures";
+import { fakeModel, longNeuronModel } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
 import { goldenTraits } from "../test/golden";
 import { mount, settle, withLayoutWidth } from "../test/mount";
@@ -225,6 +225,25 @@ describe("saving the current view", () => {
     const first = traits.meta.sides.input.special.indexOf(false);
     expect(doc.querySelector("text")!.textContent).toMatch(new RegExp(`· query token ${first} “${traits.meta.sides.input.tokens[first]}”$`));
     expect(model.get("token")).toBeNull();
+  });
+
+  it("pictures a 4096-key head of the neuron view within a canvas's limits, and says which keys it leaves out", async () => {
+    const n = 4096;
+    const host = mount(longNeuronModel(n));
+    host.querySelector<HTMLElement>("[data-index='0']")!.click(); // the query; key k weighs more the larger k is
+    const saved = await clickSave(host, "Save SVG");
+    const svg = parseSvg(await blobText(saved.blob)).documentElement;
+    // At 2 pixels per CSS pixel, as a PNG is saved, and under the 16,384 px a canvas side may be.
+    expect(2 * Number(svg.getAttribute("height"))).toBeLessThanOrEqual(16384);
+    const texts = [...svg.querySelectorAll("text")].map((t) => t.textContent ?? "");
+    const keys = texts.filter((t) => /^t\d+$/.test(t) && t !== "t0").map((t) => Number(t.slice(1))); // t0: the query
+    // The keys that take the most weight: the last ones; what is left out is said, with the weight it takes.
+    expect(keys.length).toBeGreaterThan(10);
+    expect(keys.length).toBeLessThanOrEqual(64);
+    expect(Math.min(...keys)).toBeGreaterThan(n - 100);
+    expect(texts).toContain(`… ${Math.min(...keys)} keys`);
+    const summary = texts.find((t) => t.includes("keys, those with the most weight"))!;
+    expect(summary).toMatch(new RegExp(`^${keys.length} of ${n} keys, those with the most weight; the other ${n - keys.length} take 0\\.\\d+ together$`));
   });
 
   it("pictures the matrix on the chosen colour scale, with a legend that names it", async () => {

@@ -146,3 +146,13 @@ export function buildFixture(options: FixtureOptions = {}): { meta: Meta; chunks
 export function fakeModel(options: FixtureOptions = {}): FakeModel {
   return new FakeModel(buildFixture(options).traits);
 }
+
+/** The neuron view of one head of `n` tokens t0, t1, …, query 1 and key k / n in one dimension, so the scores rise
+ *  with k, every record preloaded. */
+export function longNeuronModel(n: number): FakeModel {
+  const tokens = Array.from({ length: n }, (_, i) => `t${i}`);
+  const { traits } = buildFixture({ tokens, heads: 1, layers: 1, preload: "none", thumbnails: false, traits: { view: "neuron", token: 0 } });
+  const record = queryKeyRecord(Float32Array.from(tokens, () => 1), Float32Array.from(tokens, (_, k) => k / n), n, n, 1);
+  const meta: Meta = { ...traits.meta, query_key: { available: true, complete: true } };
+  return new FakeModel({ ...traits, meta, _qk: { [headKey("self", 0, 0)]: offsetView(record) } });
+}

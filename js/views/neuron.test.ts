@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import { headKey, type Meta, type Traits } from "../contract";
 import { headList } from "../draw/format";
 import { button, key, mouse } from "../test/dom";
-import { buildFixture, offsetView, queryKeyRecord } from "../test/fixtures";
+import { buildFixture, longNeuronModel, offsetView } from "../test/fixtures";
 import { FakeModel } from "../test/fake-model";
 import { golden, goldenTraits, maskOnlyRecord, numbers, uncappedRecord } from "../test/golden";
 import { mount, settle } from "../test/mount";
+import { QUERY_WINDOW } from "../neuron/query";
 import { NEURON_ROW, sharingCaption } from "./neuron";
 
 // The query-key records are the golden fixture Python wrote (tests/fixtures/contract/), one per head, and the
@@ -38,6 +39,11 @@ const status = (host: HTMLElement) => host.querySelector(".aw-neuronview [role=s
 function expectShown(text: string | undefined, value: number): void {
   const digit = 10 ** (Math.floor(Math.log10(Math.abs(value))) - 2);
   expect(Math.abs(Number(text) - value)).toBeLessThanOrEqual(digit / 2 + 1e-12);
+}
+
+function mountLongHead(n: number) {
+  const model = longNeuronModel(n);
+  return { model, host: mount(model) };
 }
 
 describe("neuron view", () => {
@@ -284,12 +290,7 @@ describe("neuron view", () => {
 
   it("keeps only the key rows in view in the page, and draws the others as they scroll in", async () => {
     const n = 3000;
-    const tokens = Array.from({ length: n }, (_, i) => `t${i}`);
-    const { traits } = buildFixture({ tokens, heads: 1, layers: 1, preload: "none", thumbnails: false, traits: { view: "neuron", token: 0 } });
-    // dim 1: query 1, key k is k / n, so the scores rise with k and the last key takes the most.
-    const record = queryKeyRecord(Float32Array.of(...Array(n).fill(1)), Float32Array.from(tokens, (_, k) => k / n), n, n, 1);
-    const meta: Meta = { ...traits.meta, query_key: { available: true, complete: true } };
-    const host = mount(new FakeModel({ ...traits, meta, _qk: { [headKey("self", 0, 0)]: offsetView(record) } }));
+    const { host } = mountLongHead(n);
     const body = host.querySelector<HTMLElement>(".aw-neuron-body")!;
     const scroller = body.closest<HTMLElement>(".aw-scroll")!;
     const keysInPage = () => rowsOf(host).map((row) => Number(row.dataset.key));
@@ -311,5 +312,40 @@ describe("neuron view", () => {
     expect(row.querySelector(".aw-tok")!.textContent).toBe("t2000");
     mouse(body, "mousemove", { clientX: 2000, clientY: 5 }); // over the row at the box's top
     expect(host.querySelector(".aw-readout")!.textContent).toMatch(/^key 2000 “t2000”: q·k × scale = 0\.666667;/);
+
+    // Five rows further: the rows still in view stay (the same elements), those at the edges come and go, in order.
+    body.getBoundingClientRect = () => ({ top: -2005 * NEURON_ROW }) as DOMRect;
+    scroller.dispatchEvent(new Event("scroll"));
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    const moved = keysInPage();
+    expect(moved).toEqual(Array.from({ length: moved.length }, (_, i) => keys[0] + 5 + i));
+    expect(moved.length).toBe(keys.length);
+    expect(rowsOf(host).find((item) => item.dataset.key === "2000")).toBe(row);
+  });
+
+  it("makes buttons of a long input's query tokens only around the query shown, and pages to the others", () => {
+    const n = 3000;
+    const { model, host } = mountLongHead(n);
+    const queries = host.querySelector<HTMLElement>("[aria-label='Query tokens']")!;
+    const tokens = () => [...queries.querySelectorAll<HTMLElement>("[data-index]")].map((b) => b.textContent);
+    const more = () => [...queries.querySelectorAll<HTMLElement>(".aw-neuron-more")].map((b) => b.textContent);
+    expect(tokens()).toHaveLength(QUERY_WINDOW);
+    expect(tokens()[0]).toBe("t0");
+    expect(more()).toEqual([`… ${n - QUERY_WINDOW} later`]);
+
+    // Another query (from Python, or a key row's click): the buttons move to hold it, and it is the pressed one.
+    model.set("token", 2000);
+    expect(tokens()).toContain("t2000");
+    expect(queries.querySelector("[aria-pressed=true]")!.textContent).toBe("t2000");
+    const earlier = Number(more()[0].match(/… (\d+) earlier/)![1]);
+    expect(more()).toEqual([`… ${earlier} earlier`, `… ${n - earlier - QUERY_WINDOW} later`]);
+
+    // "later" shows the next tokens and leaves the query alone; a click on one of them makes it the query.
+    button(queries, `… ${n - earlier - QUERY_WINDOW} later`).click();
+    expect(tokens()[0]).toBe(`t${earlier + QUERY_WINDOW}`);
+    expect(model.get("token")).toBe(2000);
+    expect(host.querySelector(".aw-neuron-query")!.textContent).toBe("t2000");
+    queries.querySelector<HTMLElement>("[data-index]")!.click();
+    expect(model.get("token")).toBe(earlier + QUERY_WINDOW);
   });
 });

@@ -20,8 +20,9 @@ import { paintToken } from "../draw/paint";
 import type { Painter } from "../draw/painter";
 import { UI_FONT, ink } from "../draw/text";
 import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
+import { pictureRows } from "../neuron/picture";
 import { neuronRow, type NeuronRow } from "../neuron/row";
-import { shownQuery } from "../neuron/query";
+import { QUERY_WINDOW, queryWindowStart, shownQuery } from "../neuron/query";
 import { NO_QUERY_KEY, QueryKeyStore, noQueryKeyOfDerived } from "../neuron/store";
 import { headChips } from "./chips";
 import { hintLine, readoutHeading, scrollBox } from "./parts";
@@ -83,6 +84,9 @@ export function sharingCaption(head: number, kvHeadOf: number[]): string | null 
   return `query head ${head} reads key/value head ${kv}${shared}`;
 }
 
+/** A row of key k (the sink: the key after the last) at y. */
+type Placed = { k: number; y: number };
+
 /** Key rows, and the sink's row where the head has one. */
 const rowCount = (row: NeuronRow, record: QueryKeyHead) => record.nKey + (row.sink ? 1 : 0);
 
@@ -129,7 +133,12 @@ export function neuronView(ctx: ViewContext): View {
 
   const life = new Lifetime();
   let builtQueries: StackInfo | null = null;
+  /** The query tokens that are buttons: QUERY_WINDOW of them from `queryStart`, all of a short input. */
   let queryButtons: HTMLButtonElement[] = [];
+  let queryStart = 0;
+  let builtStart = -1;
+  /** The query shown when the window was last placed: the window follows the query, not the reverse. */
+  let placedFor: number | null = null;
   // What is on screen, for the hover readout.
   let shownRow: {
     info: StackInfo;
@@ -150,11 +159,18 @@ export function neuronView(ctx: ViewContext): View {
   let scrollFrame = 0;
 
   function buildQueries(info: StackInfo): void {
-    queryButtons = info.query.tokens.map((token, i) =>
-      el("button", { type: "button", class: info.query.special[i] ? "aw-tok aw-tok--special" : "aw-tok", "data-index": i, title: token }, token),
-    );
-    queries.replaceChildren(...queryButtons);
+    const { tokens, special } = info.query;
+    const last = Math.min(tokens.length, queryStart + QUERY_WINDOW);
+    queryButtons = [];
+    for (let i = queryStart; i < last; i++) {
+      queryButtons.push(el("button", { type: "button", class: special[i] ? "aw-tok aw-tok--special" : "aw-tok", "data-index": i, title: tokens[i] }, tokens[i]));
+    }
+    // The tokens left out, as buttons that bring the previous or next window into view (the query stays).
+    const more = (shift: number, count: number, where: string) =>
+      count > 0 ? [el("button", { type: "button", class: "aw-neuron-more", "data-shift": shift }, `… ${count} ${where}`)] : [];
+    queries.replaceChildren(...more(-QUERY_WINDOW, queryStart, "earlier"), ...queryButtons, ...more(QUERY_WINDOW, tokens.length - last, "later"));
     builtQueries = info;
+    builtStart = queryStart;
   }
 
   function geometryOf(info: StackInfo, record: QueryKeyHead, token: number): Geometry {
@@ -242,6 +258,8 @@ export function neuronView(ctx: ViewContext): View {
     const { info, token, row, record, geometry, keys, products, columns, withBias, vectorMax, productMax } = shownRow;
     const [first, last] = visibleWindow(rowCount(row, record));
     if (shownWindow && shownWindow[0] === first && shownWindow[1] === last) return;
+    // Rows still in view stay as they are: a scroll adds and removes only those at the edges.
+    const before = shownWindow && shownWindow[0] < last && first < shownWindow[1] ? shownWindow : null;
     shownWindow = [first, last];
     const sameSide = info.stack.query_side === info.stack.key_side;
     const keyRow = (k: number) => {
@@ -275,10 +293,16 @@ export function neuronView(ctx: ViewContext): View {
       );
       return item;
     };
-    const items = [];
-    for (let k = first; k < Math.min(last, record.nKey); k++) items.push(keyRow(k));
-    if (row.sink && last > record.nKey) items.push(sinkRow(row.sink, sinkOf(info.stack)));
-    rows.replaceChildren(...items);
+    // Row k: a key, or the sink after the last key.
+    const rowsFrom = (start: number, end: number) =>
+      Array.from({ length: Math.max(0, end - start) }, (_, i) => (start + i < record.nKey ? keyRow(start + i) : sinkRow(row.sink!, sinkOf(info.stack))));
+    if (!before) rows.replaceChildren(...rowsFrom(first, last));
+    else {
+      for (let k = before[0]; k < first; k++) rows.firstElementChild?.remove();
+      for (let k = last; k < before[1]; k++) rows.lastElementChild?.remove();
+      rows.prepend(...rowsFrom(first, before[0]));
+      rows.append(...rowsFrom(before[1], last));
+    }
     rows.style.paddingTop = `${first * NEURON_ROW}px`;
 
     const top = first * NEURON_ROW;
@@ -291,42 +315,48 @@ export function neuronView(ctx: ViewContext): View {
     g.clearRect(0, 0, width, height);
     g.save();
     g.translate(0, -top); // drawn in the body's coordinates, clipped to the rows in view
-    drawLines(g, row, info, dark, first, last);
+    const placed = Array.from({ length: last - first }, (_, i) => ({ k: first + i, y: (first + i) * NEURON_ROW }));
+    drawLines(g, row, info, dark, placed);
     const keyX = LINES_WIDTH + geometry.label + BAND_PAD;
-    const shownKeys = Math.min(last, record.nKey);
-    drawBands(g, keys, vectorMax, keyX, geometry, record.dim, dark, first, shownKeys);
-    drawBands(g, products, productMax, keyX + geometry.band + 2 * BAND_PAD, geometry, record.dim, dark, first, shownKeys);
+    const keyRows = placed.filter(({ k }) => k < record.nKey);
+    drawBands(g, keys, vectorMax, keyX, geometry, record.dim, dark, keyRows);
+    drawBands(g, products, productMax, keyX + geometry.band + 2 * BAND_PAD, geometry, record.dim, dark, keyRows);
     g.restore();
   }
 
-  /** The bands of vectors [first, last), each in its key row. */
-  function drawBands(g: Painter, vectors: Float32Array[], max: number, x: number, geometry: Geometry, dim: number, dark: boolean, first: number, last: number): void {
-    const image = bandImage(vectors.slice(first, last), dim, max, dark);
+  /** The band of each vector k, in its row at y. */
+  function drawBands(g: Painter, vectors: Float32Array[], max: number, x: number, geometry: Geometry, dim: number, dark: boolean, placed: Placed[]): void {
+    const image = bandImage(placed.map(({ k }) => vectors[k]), dim, max, dark);
     if (!image) return;
     g.imageSmoothingEnabled = false;
     // Row by row, with a pixel between rows so neighbouring keys stay apart.
-    for (let k = first; k < last; k++) g.drawImage(image, 0, k - first, dim, 1, x, k * NEURON_ROW + 2, geometry.band, NEURON_ROW - 4);
+    placed.forEach(({ y }, i) => g.drawImage(image, 0, i, dim, 1, x, y + 2, geometry.band, NEURON_ROW - 4));
   }
 
-  /** The lines from the query to the rows [first, last) (the sink's is the last), as strong as their weights. */
-  function drawLines(g: Painter, row: NeuronRow, info: StackInfo, dark: boolean, first: number, last: number): void {
+  /** The lines from the query to each key k's row at y (the sink is the key after the last), as strong as their
+   * weights. */
+  function drawLines(g: Painter, row: NeuronRow, info: StackInfo, dark: boolean, placed: Placed[]): void {
     g.strokeStyle = css(headColor(selection.head, info.stack.heads, dark));
     g.lineCap = "round";
     const weightOf = (k: number) => (k < row.softmax.length ? row.softmax[k] : (row.sink?.weight ?? 0));
-    for (let k = first; k < last; k++) {
+    for (const { k, y } of placed) {
       const weight = weightOf(k);
       if (row.masked[k] || weight < 0.005) continue;
       g.globalAlpha = 0.15 + 0.85 * weight;
       g.lineWidth = 1 + 2 * weight;
       g.beginPath();
       g.moveTo(4, 0);
-      g.lineTo(LINES_WIDTH - 4, k * NEURON_ROW + NEURON_ROW / 2);
+      g.lineTo(LINES_WIDTH - 4, y + NEURON_ROW / 2);
       g.stroke();
     }
     g.globalAlpha = 1;
   }
 
-  /** The table as shown: column titles, the query and its vector, then per key its vectors, numbers and line. */
+  /**
+   * The table as shown: column titles, the query and its vector, then per key its vectors, numbers and line. Past
+   * PICTURE_KEYS keys, only the keys that take the most weight (js/neuron/picture.ts), a line "… n keys" where others
+   * are left out, and a last line saying how many are left out and what weight they take.
+   */
   function snapshot(): Snapshot | null {
     if (!shownRow) return null;
     const { info, token, row, record, geometry, keys, products, columns, withBias, vectorMax, productMax } = shownRow;
@@ -335,9 +365,13 @@ export function neuronView(ctx: ViewContext): View {
     const x = columns.map((_, i) => columns.slice(0, i).reduce((a, b) => a + b, 0));
     const top = HEADER_ROW + NEURON_ROW;
     const accent = css(headColor(selection.head, info.stack.heads, dark));
+    const { lines, leftOut, leftOutWeight } = pictureRows(row.softmax);
+    const keyRows = lines.flatMap((line, i) => ("key" in line ? [{ k: line.key, y: i * NEURON_ROW }] : []));
+    const sinkY = lines.length * NEURON_ROW;
+    const summaryY = sinkY + (row.sink ? NEURON_ROW : 0);
     return {
       width: columns.reduce((a, b) => a + b, 0),
-      height: top + rowCount(row, record) * NEURON_ROW,
+      height: top + summaryY + (leftOut ? NEURON_ROW : 0),
       paint(g) {
         const optional = [...(row.capped ? ["capped"] : []), ...(withBias ? ["+ bias"] : [])];
         const titles = ["", "key", "key vector", "q × k", "q·k × scale", ...optional, "softmax"];
@@ -353,13 +387,13 @@ export function neuronView(ctx: ViewContext): View {
         paintToken(g, info.query.tokens[token], x[1], HEADER_ROW, columns[1], NEURON_ROW, queryStyle);
         g.save();
         g.translate(0, HEADER_ROW);
-        drawBands(g, [row.query], vectorMax, x[2] + BAND_PAD, geometry, record.dim, dark, 0, 1);
+        drawBands(g, [row.query], vectorMax, x[2] + BAND_PAD, geometry, record.dim, dark, [{ k: 0, y: 0 }]);
         g.restore();
         g.save();
         g.translate(0, top);
-        drawLines(g, row, info, dark, 0, rowCount(row, record));
-        drawBands(g, keys, vectorMax, x[2] + BAND_PAD, geometry, record.dim, dark, 0, record.nKey);
-        drawBands(g, products, productMax, x[3] + BAND_PAD, geometry, record.dim, dark, 0, record.nKey);
+        drawLines(g, row, info, dark, row.sink ? [...keyRows, { k: record.nKey, y: sinkY }] : keyRows);
+        drawBands(g, keys, vectorMax, x[2] + BAND_PAD, geometry, record.dim, dark, keyRows);
+        drawBands(g, products, productMax, x[3] + BAND_PAD, geometry, record.dim, dark, keyRows);
         const softmaxX = x[columns.length - 1];
         /** A row's label and score; then its weight as a bar and a number. */
         const paintRow = (y: number, label: string, special: boolean, score: string, weight: number, text: string) => {
@@ -379,15 +413,23 @@ export function neuronView(ctx: ViewContext): View {
           g.fillText(text, softmaxX + BAR_WIDTH + 10, y + NEURON_ROW / 2);
           g.textAlign = "right";
         };
-        keys.forEach((_, k) => {
-          const y = k * NEURON_ROW;
+        keyRows.forEach(({ k, y }) => {
           const masked = row.masked[k];
           const weight = masked ? 0 : row.softmax[k];
           paintRow(y, info.key.tokens[k], info.key.special[k], masked ? "masked" : shown(row.scores[k]), weight, masked ? "masked" : shown(weight));
           if (row.capped && !masked) g.fillText(shown(row.capped[k]), x[5] + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
           if (withBias) g.fillText(masked ? "−∞" : signed(shown(row.bias[k])), biasX + SCORE_WIDTH - 8, y + NEURON_ROW / 2);
         });
-        if (row.sink) paintRow(record.nKey * NEURON_ROW, sinkOf(info.stack).label, true, shown(row.sink.logit), row.sink.weight, shown(row.sink.weight));
+        if (row.sink) paintRow(sinkY, sinkOf(info.stack).label, true, shown(row.sink.logit), row.sink.weight, shown(row.sink.weight));
+        g.font = UI_FONT;
+        g.fillStyle = colors.muted;
+        g.textAlign = "left";
+        g.textBaseline = "middle";
+        lines.forEach((line, i) => "skipped" in line && g.fillText(`… ${line.skipped} keys`, x[1] + 4, i * NEURON_ROW + NEURON_ROW / 2));
+        if (leftOut) {
+          const said = `${record.nKey - leftOut} of ${record.nKey} keys, those with the most weight; the other ${leftOut} take ${shown(leftOutWeight)} together`;
+          g.fillText(said, x[1] + 4, summaryY + NEURON_ROW / 2);
+        }
         g.restore();
       },
     };
@@ -455,7 +497,12 @@ export function neuronView(ctx: ViewContext): View {
         ArrowRight: () => selection.setHead(selection.head + 1),
       };
     }),
-    listen(queries, "click", pick),
+    listen(queries, "click", (event) => {
+      const shift = Number((event.target as HTMLElement).closest<HTMLElement>("[data-shift]")?.dataset.shift);
+      if (!shift || !selection.info) return pick(event);
+      queryStart = queryWindowStart(selection.info.query.tokens.length, null, queryStart + shift);
+      showQueries();
+    }),
     listen(rows, "click", pick),
     listen(body, "mousemove", onBodyHover),
     listen(body, "mouseleave", () => (readout.textContent = "")),
@@ -474,16 +521,25 @@ export function neuronView(ctx: ViewContext): View {
     }),
   );
 
-  function update(): void {
+  /** The query tokens' buttons, in a window that follows the query shown, that one marked. */
+  function showQueries(): void {
     const info = selection.info;
-    if (info && (!builtQueries || builtQueries.query !== info.query)) buildQueries(info);
-    // The selected token is pressed; the one shown by default is only outlined.
     const token = selection.token;
     const shownToken = shownQuery(selection);
-    queryButtons.forEach((button, i) => {
+    if (shownToken !== placedFor) queryStart = queryWindowStart(info?.query.tokens.length ?? 0, shownToken, queryStart);
+    placedFor = shownToken;
+    if (info && (!builtQueries || builtQueries.query !== info.query || builtStart !== queryStart)) buildQueries(info);
+    // The selected token is pressed; the one shown by default is only outlined.
+    queryButtons.forEach((button, j) => {
+      const i = queryStart + j;
       button.setAttribute("aria-pressed", String(i === token));
       button.classList.toggle("aw-tok--focus", i === shownToken && token === null);
     });
+  }
+
+  function update(): void {
+    const info = selection.info;
+    showQueries();
     chips.update();
     legendBar.style.background = divergingGradient(ctx.dark());
     const sharing = info ? sharingCaption(selection.head, info.stack.kv_head_of) : null;

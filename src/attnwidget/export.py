@@ -180,8 +180,13 @@ def _render(
             kept[part] = text
             room -= cost
             memory -= len(raw)
+        elif cost <= room:
+            # The page's memory is full (at 4096 tokens, of 16 heads' attention). Filling what is left with other
+            # heads' queries and keys would add dozens of them, 18 MB packed against a 0.7 MB page, and slow its
+            # opening.
+            memory_bound = True
+            break
         else:
-            memory_bound = memory_bound or cost <= room
             # Parts of one kind weigh about the same: spare computing and compressing the rest (1024 heads at
             # 4096 tokens would take minutes).
             gave_up.add(part.trait)
@@ -291,10 +296,12 @@ def _default_title(capture: Capture) -> str:
 def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
     """Every binary value of the page a budget may leave out, in the order it keeps them.
 
-    Attention heads before queries and keys (every view but one needs them), each kind in the same order: the
-    focused head, the other visible heads of the layer on screen, the rest of that layer, of its stack, then the
-    other stacks, recorded ones before derived ones (`capture.stacks` lists them so). Derived stacks have no queries
-    or keys.
+    The focused head's attention, then its queries and keys (a few hundred kB even at 4096 tokens, where 16 heads'
+    attention fill a page's memory: without this a page opening on the neuron view could not show its head); then
+    the other heads' attention before their queries and keys (every view but one needs it), each kind in the same
+    order: the other visible heads of the layer on screen, the rest of that layer, of its stack, then the other
+    stacks, recorded ones before derived ones (`capture.stacks` lists them so). Derived stacks have no queries or
+    keys.
     """
     stack, layer, head, visible = (selection[name] for name in ("stack", "layer", "head", "heads"))
 
@@ -304,12 +311,17 @@ def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
         return (not same_layer or other_head != head, not same_layer or other_head not in visible,
                 not same_layer, other_stack != stack)
 
-    ranked = sorted(wire.all_head_keys(capture), key=head_rank)
-    parts = [_Part(wire.ATTENTION_TRAIT, key) for key in ranked]
-    if wire.has_query_key(capture):
-        recorded = capture.recorded_stacks
-        parts += [_Part(wire.QUERY_KEY_TRAIT, key) for key in ranked if wire.parse_head_key(key)[0] in recorded]
-    return parts
+    focused, *others = sorted(wire.all_head_keys(capture), key=head_rank)
+    recorded = capture.recorded_stacks
+    with_query_key = wire.has_query_key(capture)
+
+    def query_key_parts(keys: list[str]) -> list[_Part]:
+        if not with_query_key:
+            return []
+        return [_Part(wire.QUERY_KEY_TRAIT, key) for key in keys if wire.parse_head_key(key)[0] in recorded]
+
+    attention = [_Part(wire.ATTENTION_TRAIT, key) for key in others]
+    return [_Part(wire.ATTENTION_TRAIT, focused), *query_key_parts([focused]), *attention, *query_key_parts(others)]
 
 
 def _raw(capture: Capture, part: _Part) -> bytes:
@@ -317,7 +329,6 @@ def _raw(capture: Capture, part: _Part) -> bytes:
     if part.trait == wire.ATTENTION_TRAIT:
         return wire.head_chunk(capture, *wire.parse_head_key(part.key))[0]
     return wire.query_key_record(capture, *wire.parse_head_key(part.key))
-
 
 
 def _compressed(data: bytes) -> str:

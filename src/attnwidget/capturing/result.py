@@ -186,26 +186,50 @@ class LayerRecord:
 
     def head_rows(self, head: int, start: int, stop: int) -> np.ndarray:
         """Query rows [start, stop) of one head, [stop - start, n_key]: a view of the stored array, or derived for
-        those rows alone (callers keep `stop - start` to about `rows_per_chunk`)."""
+        those rows alone (callers keep `stop - start` to about `rows_per_chunk`), and for the keys they may see:
+        under a causal mask, rows [start, stop) see only keys before `stop`, half the head on average."""
         if self.stored_attention is not None:
             return self.stored_attention[head, start:stop]
-        return self.derived_rows(head, np.arange(start, stop)).numpy()
+        rows = np.arange(start, stop)
+        seen = self._keys_seen(head, start, stop)
+        if seen in (0, self.key.shape[1]):
+            return self.derived_rows(head, rows).numpy()
+        # The keys no row sees are -inf, so each is 0 (exactly, as derived whole); a row that sees no key is NaN.
+        part = self.derived_rows(head, rows, seen).numpy()
+        out = np.zeros((stop - start, self.key.shape[1]), dtype=np.float32)
+        out[:, :seen] = part
+        out[np.isnan(part[:, 0])] = np.nan
+        return out
 
-    def derived_rows(self, head: int, rows: np.ndarray) -> "torch.Tensor":
+    def _keys_seen(self, head: int, start: int, stop: int) -> int:
+        """How many leading keys rows [start, stop) may see: past the last key any of them has a finite bias for,
+        every key is masked. All of them where a sink takes its share: its weight depends on every key."""
+        if self.bias is None or self.sinks is not None:
+            return self.key.shape[1]
+        bias = self.bias[head if self.bias.shape[0] > 1 else 0]
+        finite = np.flatnonzero(np.isfinite(bias if bias.shape[0] == 1 else bias[start:stop]).any(axis=0))
+        if not len(finite):
+            return 0
+        # Whole blocks of KEYS_SEEN_STEP keys: torch's softmax takes a short row's last few values another way than
+        # a long row's, which changes the last bit; whole vectors of them it takes alike.
+        return min(self.key.shape[1], -(-(int(finite[-1]) + 1) // KEYS_SEEN_STEP) * KEYS_SEEN_STEP)
+
+    def derived_rows(self, head: int, rows: np.ndarray, keys: int | None = None) -> "torch.Tensor":
         """softmax(q @ k.T * scale + bias) of one head for some query rows, as a float32 tensor
         [len(rows), n_key], with the float32 ops of transformers' eager attention in their order, so it can
-        equal the model's own bit for bit."""
+        equal the model's own bit for bit. Only the first `keys` keys when the rest are masked for these rows:
+        the weights are the same, bit for bit (tests/test_tiles.py checks it), for a fraction of the work."""
         import torch  # only captures of a model hold queries and keys, and those come from torch
 
         whole = len(rows) == self.query.shape[1]  # no gather: the rows are the record's own memory
         query = torch.from_numpy(self.query[head] if whole else self.query[head, rows])
-        key = torch.from_numpy(self.key[head // (self.query.shape[0] // self.key.shape[0])])
+        key = torch.from_numpy(self.key[head // (self.query.shape[0] // self.key.shape[0]), :keys])
         scores = torch.matmul(query, key.transpose(0, 1)).mul_(self.scale)
         if self.softcap is not None:
             scores = scores.div_(self.softcap).tanh_().mul_(self.softcap)
         if self.bias is not None:
             # One map shared by every head (a mask) is read, never copied per head; so is one row shared by all.
-            bias = self.bias[head if self.bias.shape[0] > 1 else 0]
+            bias = self.bias[head if self.bias.shape[0] > 1 else 0][:, :keys]
             scores.add_(torch.from_numpy(bias if whole or bias.shape[0] == 1 else bias[rows]))
         if self.sinks is None:
             return torch.softmax(scores, dim=-1, dtype=torch.float32)
@@ -217,6 +241,10 @@ class LayerRecord:
         logits = torch.cat([scores, sink.reshape(-1, 1).expand(scores.shape[0], 1)], dim=-1)
         logits = logits - logits.max(dim=-1, keepdim=True).values
         return torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
+
+
+KEYS_SEEN_STEP = 64
+"""Rows derived for the keys they see take them in multiples of this (`LayerRecord._keys_seen`)."""
 
 
 @dataclass(frozen=True)
