@@ -138,3 +138,19 @@ def test_attention_given_as_tensors_has_no_value_weights():
     result = capture_from_attention(np.full((1, 2, 3, 3), 1 / 3, dtype=np.float32), ["a", "b", "c"])
     assert not result.has_value_weights()
     assert "captures built from attention tensors" in result.why_no_value_weights()
+
+
+def test_layers_computed_in_chunks_of_query_rows_keep_the_same_value_weights(minilm_tokenizer):
+    from attnwidget.capturing.budget import eager_chunk_rows
+
+    model = gqa_llama(minilm_tokenizer)
+    whole = capture(model, minilm_tokenizer, TEXT)
+    n = len(whole.tokens)
+    budget = 16 * 4 * 8 * n * 3  # a sixteenth of it holds 3 query rows of 8 heads' float32 weights
+    assert eager_chunk_rows(1, 8, n, n, budget) == 3
+    chunked = capture(model, minilm_tokenizer, TEXT, max_memory_bytes=budget)
+    # a chunked layer's output comes from torch's fused attention, a rounding away from eager's: later layers' values
+    # differ in their last bits
+    for layer in range(3):
+        np.testing.assert_allclose(chunked.value_norms(layer), whole.value_norms(layer), rtol=1e-5)
+        np.testing.assert_allclose(chunked.value_weighted(layer, 5), whole.value_weighted(layer, 5), rtol=1e-5)
