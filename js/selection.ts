@@ -11,6 +11,7 @@ import {
   stackInfo,
   stepOfRow,
   stepRow,
+  tokenOnSide,
   type GenerationMeta,
   type Meta,
   type PairFilter,
@@ -169,8 +170,9 @@ export class Selection {
   /**
    * Switch stack, fitting the rest of the selection to it in the same write, by the rule both
    * sides test (tests/fixtures/stack_fit.json): layer and head clamped; the visible heads it has,
-   * or all of its heads when none remain; the token only while the query side stays the same
-   * (an index on another side names another token); the pair filter only where it still applies.
+   * or all of its heads when none remain; the token on the same query side, as its word on the side of its words
+   * and as a word's first token on the side of its tokens, else none (an index on another side names another
+   * token); the pair filter only where it still applies.
    */
   setStack(name: string): void {
     const fitted = this.fittedTo(name);
@@ -196,13 +198,12 @@ export class Selection {
     const current = this.info;
     if (!next || !current || next.stack.name === current.stack.name) return null;
     const heads = this.validHeads(this.heads, next.stack.heads);
-    const sameQueries = next.stack.query_side === current.stack.query_side;
     return {
       stack: name,
       layer: clamp(this.layer, 0, next.stack.layers - 1),
       head: clamp(this.head, 0, next.stack.heads - 1),
       heads: heads.length > 0 ? heads : [...Array(next.stack.heads).keys()],
-      token: sameQueries ? this.token : null,
+      token: tokenOnSide(this.meta!, this.token, current.stack.query_side, next.stack.query_side),
       pair_filter: pairFilterApplies(next) ? this.pairFilter : "all",
     };
   }

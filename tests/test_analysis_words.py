@@ -5,51 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from conftest import trained_byte_level_bpe
+from conftest import WORD_CORPUS as CORPUS
+from conftest import WORD_TEXT as TEXT
+from conftest import tiny_llama
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from attnwidget import AttentionWidget, capture
 from attnwidget.analysis.words import word_attention, word_groups
-
-CORPUS = [
-    "the leaves of the old oak fall slowly in autumn while children gather seeds",
-    "unbelievable tokenization splits uncommon words into several pieces",
-    "gardeners rake the fallen leaves and children jump into the heaps",
-] * 30
-TEXT = "children gather unbelievable leaves while gardeners rake"
-
-
-def tiny_llama(vocab_size: int) -> LlamaForCausalLM:
-    """A random decoder that reads any id of a tokenizer of `vocab_size` tokens."""
-    config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=128, initializer_range=0.2,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    return LlamaForCausalLM._from_config(config, attn_implementation="eager").eval()
-
-
-@pytest.fixture(scope="module")
-def byte_level_bpe():
-    """GPT-2-style: byte-level BPE whose pre-tokenizer splits words (so the tokenizer has word ids)."""
-    return trained_byte_level_bpe(CORPUS, 400, bos_token="<|endoftext|>")
-
-
-@pytest.fixture(scope="module")
-def llama_sentencepiece(tmp_path_factory):
-    """A Llama tokenizer from a real SentencePiece model: its Metaspace does not split, so every word id is 0 and
-    the words come from the ▁ markers."""
-    spm = pytest.importorskip("sentencepiece")
-    from transformers import LlamaTokenizer
-
-    folder = tmp_path_factory.mktemp("spm")
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS), model_prefix=str(folder / "tokenizer"), vocab_size=120, model_type="bpe",
-        character_coverage=1.0, minloglevel=2,
-    )  # fmt: skip
-    return LlamaTokenizer.from_pretrained(str(folder))
 
 
 def text_words(result, side: str = "input") -> list[str]:

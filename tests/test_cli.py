@@ -80,8 +80,15 @@ def test_python_m_exports_minilm_pair_with_default_model_and_progress(tmp_path):
     assert (traits["layer"], traits["head"], traits["view"]) == (3, 5, "matrix")
     assert " ".join(words(traits["meta"])) == f"{SENTENCE} {PAIR}"
     assert traits["meta"]["sides"]["input"]["segment_b_start"] == 6
-    assert sorted(state["binary"]["_chunks"]) == sorted(f"self/{layer}/{head}" for layer in range(6) for head in range(12))
-    assert sorted(state["binary"]["_thumbs"]) == [f"self/{layer}" for layer in range(6)]
+    # Every head of the recorded stack and of the stacks derived from it: its words, its rollout, its value weighting,
+    # and their words.
+    heads = {"self": 12, "self·words": 12, "self·rollout": 1, "self·rollout·words": 1, "self·value": 12,
+             "self·value·words": 12}  # fmt: skip
+    assert [stack["name"] for stack in traits["meta"]["stacks"]] == list(heads)
+    assert sorted(state["binary"]["_chunks"]) == sorted(
+        f"{stack}/{layer}/{head}" for stack, count in heads.items() for layer in range(6) for head in range(count)
+    )
+    assert sorted(state["binary"]["_thumbs"]) == sorted(f"{stack}/{layer}" for stack in heads for layer in range(6))
     assert [path.name for path in tmp_path.iterdir()] == ["pair.html"], "no temporary file left next to the page"
 
 
@@ -115,7 +122,7 @@ def test_encoder_decoder_folder_with_decoder_text(capsys, tmp_path, tiny_models)
     traits = exported_state(out)["traits"]
     assert (traits["stack"], traits["layer"]) == ("cross", 1)
     meta = traits["meta"]
-    assert [stack["name"] for stack in meta["stacks"]] == ["encoder", "decoder", "cross"]
+    assert [stack["name"] for stack in meta["stacks"] if stack["derived"] is None] == ["encoder", "decoder", "cross"]
     assert words(meta, "decoder") == ["leaves", "fall"]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from attnwidget import wire
 from attnwidget.capturing import Capture, LayerRecord, Sink, StackRecord, TokenSide
+from attnwidget.capturing.derived import with_derived_stacks
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "contract"
 STACK, LAYER = "self", 1
@@ -69,7 +70,8 @@ def _finite_or_none(values: np.ndarray) -> list:
 def build_fixtures() -> dict[str, bytes]:
     """File name -> the exact bytes this version of wire.py writes."""
     capture = fixture_capture()
-    meta = wire.build_meta(capture, chunks_complete=True, query_key_complete=True)
+    # With its derived stacks, so meta has a word side and `derived` filled in (capturing/derived.py).
+    meta = wire.build_meta(with_derived_stacks(capture), chunks_complete=True, query_key_complete=True)
     heads = range(capture.num_heads(STACK))
     chunks = [wire.head_chunk(capture, STACK, LAYER, head) for head in heads]
     shape = chunks[0][1]

@@ -179,7 +179,7 @@ def test_every_chunk_is_embedded_exactly_when_there_is_room(widget):
 
 
 def test_a_tight_budget_keeps_the_head_on_screen_first_and_says_what_is_left_out():
-    widget = make_widget([f"w{i}" for i in range(40)], layers=6, heads=4, layer=4, head=2)
+    widget = make_widget([f"w{i}" for i in range(40)], layers=6, heads=4, layer=4, head=2, derived=False)
     widget.heads = [1, 2]
     full = len(widget.to_html().encode())
     chunk_text = len(embedded_state(widget.to_html())["binary"]["_chunks"]["self/4/2"])
@@ -214,7 +214,9 @@ def test_a_budget_keeps_the_stack_on_screen_before_the_others():
     widget = encoder_decoder(stack="cross", layer=1)
     order = list(embedded_state(widget.to_html())["binary"]["_chunks"])
     layers = ["cross/1", "cross/0", "encoder/0", "encoder/1", "decoder/0", "decoder/1"]
-    assert order == [f"{layer}/{head}" for layer in layers for head in range(2)]
+    assert order[:12] == [f"{layer}/{head}" for layer in layers for head in range(2)], "recorded stacks first"
+    derived = [name for name in widget.capture.stacks if name not in widget.capture.recorded_stacks]
+    assert order[12:] == wire.all_head_keys(widget.capture, tuple(derived)), "then the derived ones (rollout, words)"
 
 
 def test_a_budget_too_small_for_the_page_itself_is_an_error(widget):
@@ -230,7 +232,9 @@ def test_the_budget_is_a_whole_number_of_bytes(widget, budget):
 
 def test_no_budget_embeds_everything():
     widget = make_widget([f"w{i}" for i in range(40)], layers=6)
-    assert len(embedded_state(widget.to_html(size_budget=None))["binary"]["_chunks"]) == 6 * 4
+    every_head = wire.all_head_keys(widget.capture)
+    assert len(every_head) == 6 * (4 + 4 + 1 + 1), "the recorded heads, their words, the rollout and its words"
+    assert list(embedded_state(widget.to_html(size_budget=None))["binary"]["_chunks"]) == every_head
 
 
 # -- escaping -------------------------------------------------------------------------------------
@@ -282,7 +286,7 @@ def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
     state = embedded_state(widget.to_html())
     assert decoded(state, "_qk") == {
         key: wire.query_key_record(widget.capture, *wire.parse_head_key(key))
-        for key in wire.all_head_keys(widget.capture)
+        for key in wire.all_head_keys(widget.capture, ("self",))  # derived stacks have no queries or keys
     }
     assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": True}
 
@@ -290,7 +294,8 @@ def test_a_model_widget_carries_the_neuron_views_records_while_they_fit(minilm):
     # the order of attention heads: the focused head of the layer on screen first, the last layer's last.
     page = widget.to_html(size_budget=len(widget.to_html().encode()) - 1)
     state = embedded_state(page)
-    assert len(state["binary"]["_chunks"]) == 6 * 12 and state["traits"]["meta"]["chunks_complete"] is True
+    assert len(state["binary"]["_chunks"]) == len(wire.all_head_keys(widget.capture))
+    assert state["traits"]["meta"]["chunks_complete"] is True
     kept = list(state["binary"]["_qk"])
     assert kept[:12] == [f"self/2/{head}" for head in range(12)] and "self/5/11" not in kept
     assert state["traits"]["meta"]["query_key"] == {"available": True, "complete": False}

@@ -45,7 +45,9 @@ def assert_draws_our_widget(model_state: dict, layer: int, head: int) -> dict[st
         for entry in model_state.get("buffers", [])
         if entry["path"][0] == "_chunks"
     }
-    assert sorted(chunks) == sorted(f"self/{layer}/{head}" for layer in range(LAYERS) for head in range(12))
+    recorded = sorted(f"self/{layer}/{head}" for layer in range(LAYERS) for head in range(12))
+    assert sorted(key for key in chunks if key.startswith("self/")) == recorded
+    assert f"self·rollout/{LAYERS - 1}/0" in chunks, "the derived stacks are saved too"
     return chunks
 
 

@@ -13,7 +13,7 @@ import torch
 import transformers
 
 from attnwidget import capture
-from conftest import build_tiny, eager_attentions, model_state
+from conftest import browser_request, build_tiny, eager_attentions, model_state
 
 TEXT = "leaves fall in autumn and the old trees stand bare"
 
@@ -154,3 +154,30 @@ def test_layers_computed_in_chunks_of_query_rows_keep_the_same_value_weights(min
     for layer in range(3):
         np.testing.assert_allclose(chunked.value_norms(layer), whole.value_norms(layer), rtol=1e-5)
         np.testing.assert_allclose(chunked.value_weighted(layer, 5), whole.value_weighted(layer, 5), rtol=1e-5)
+
+
+def test_the_views_show_each_query_rows_share_of_the_value_weighted_norm(widgets, minilm_tokenizer):
+    from attnwidget import wire
+
+    model = build_tiny("bart")
+    result = capture(model, minilm_tokenizer, TEXT, decoder_text="bare trees")
+    widget = widgets(result)
+    shown = widget.capture
+    assert {"encoder·value", "decoder·value", "cross·value", "cross·value·words"} <= set(shown.stacks)
+    assert shown.num_heads("cross·value") == result.num_heads("cross")
+    raw = result.value_weighted(1, 2, "cross")
+    shares = shown.head_attention(1, 2, "cross·value")
+    np.testing.assert_allclose(shares, raw / raw.sum(axis=1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(shares.sum(axis=1), 1, atol=1e-6)
+    assert not np.allclose(shares, result.head_attention(1, 2, "cross"), atol=1e-3), "the values reweigh the keys"
+    np.testing.assert_allclose(shown.head_attention(0, 1, "cross·value·words").sum(axis=1), 1, atol=1e-5)
+    content, (chunk,) = browser_request(
+        widget, {"kind": "request", "id": 1, "what": "attention", "stack": "cross·value", "layer": 1, "head": 2}
+    )
+    np.testing.assert_allclose(wire.dequantize_attention(chunk, tuple(content["shape"])), shares, atol=1 / 510)
+
+
+def test_stacks_without_value_weights_get_no_value_view(widgets, minilm_tokenizer):
+    shown = widgets(capture(build_tiny("xlm"), minilm_tokenizer, TEXT)).capture
+    assert "self·rollout" in shown.stacks and not any("value" in stack for stack in shown.stacks)
+    assert "computed from stack 'self'" in shown.why_no_value_weights("self·rollout")

@@ -38,9 +38,10 @@ def test_a_widget_carries_the_bundle_meta_and_the_selection(widgets):
 
     assert widget._esm == widget_module.BUNDLE_JS.read_text() and widget._esm.strip()
     assert widget._css == widget_module.BUNDLE_CSS.read_text()
-    assert widget.capture is capture
+    assert widget.capture.recorded_stacks == capture.stacks and widget.capture.stack("self") is capture.stack("self")
     head_scores = widget.meta["head_scores"]  # a short capture's heads are scored as it opens (tests/test_head_atlas.py)
-    assert widget.meta == wire.build_meta(capture, chunks_complete=True, head_scores=head_scores)
+    # The stacks derived from the recorded one come after it (tests/test_derived.py).
+    assert widget.meta == wire.build_meta(widget.capture, chunks_complete=True, head_scores=head_scores)
     assert (widget.stack, widget.layer, widget.head, widget.token) == ("self", 1, 2, 4)
     assert widget.heads == [0, 1, 2]
     assert (widget.view, widget.theme, widget.pair_filter) == ("matrix", "dark", "all")
@@ -56,7 +57,7 @@ def test_every_contract_trait_is_synced():
 
 
 def test_the_comm_opens_with_every_trait_and_the_chunks_and_thumbnails_as_binary_buffers(widgets):
-    widget = widgets(make_capture(layers=2, heads=3, tokens=5))
+    widget = widgets(make_capture(layers=2, heads=3, tokens=5), derived=False)
 
     kind, data, buffers = widget.comm.messages[0]
 
@@ -99,7 +100,7 @@ def test_from_capture_refuses_something_that_is_not_a_capture():
         ("heads", [0, 0], r"without repeats"),
         ("heads", [0, 3], r"each in 0\.\.2"),
         ("token", 5, r"token 5 is out of range: the 'input' side has 5 tokens, so token must be in 0\.\.4"),
-        ("stack", "cross", r"stack 'cross' does not exist; this widget has stacks \['self'\]"),
+        ("stack", "cross", r"stack 'cross' does not exist; this widget has stacks \['self', 'self·words', 'self·rollout'"),
         ("view", "graph", r"'head', 'model', 'neuron', 'matrix'"),
         ("theme", "blue", r"'auto', 'light', 'dark'"),
         ("pair_filter", "AB", r"pair_filter 'AB' needs a sentence pair"),
@@ -388,7 +389,7 @@ def test_custom_messages_that_are_not_requests_are_left_alone(widgets):
 def test_a_capture_within_the_budget_is_preloaded_whole(widgets):
     capture = make_seq2seq_capture()
 
-    widget = widgets(capture, preload_bytes=wire.attention_bytes(capture))
+    widget = widgets(capture, preload_bytes=wire.attention_bytes(capture), derived=False)
 
     assert widget.meta["chunks_complete"] is True
     assert sorted(widget._chunks) == sorted(wire.all_head_keys(capture))
@@ -399,7 +400,8 @@ def test_a_capture_within_the_budget_is_preloaded_whole(widgets):
 def test_a_capture_over_the_budget_preloads_only_the_selected_head_and_every_thumbnail(widgets):
     capture = make_seq2seq_capture()
 
-    widget = widgets(capture, stack="cross", layer=1, head=2, preload_bytes=wire.attention_bytes(capture) - 1)
+    widget = widgets(capture, stack="cross", layer=1, head=2, preload_bytes=wire.attention_bytes(capture) - 1,
+                     derived=False)
 
     assert widget.meta["chunks_complete"] is False
     assert list(widget._chunks) == ["cross/1/2"]
@@ -455,14 +457,16 @@ def test_a_short_capture_goes_up_front_whole_at_one_byte_per_value_plus_thumbnai
     """MiniLM's shape at 128 tokens: 6 layers x 12 heads x 128 x 128 (synthetic values), within the preload budget."""
     side = token_side("input", 128)
     capture = Capture([side], [random_stack(np.random.default_rng(0), "self", side, side, layers=6, heads=12)])
-    values = 6 * 12 * 128 * 128
+    # The derived stacks go too: its words (these plain tokens are one word each) and the rollout with its words.
+    heads = 12 + 12 + 1 + 1
+    values = 6 * heads * 128 * 128
 
     widget = widgets(capture)
 
     assert widget.meta["chunks_complete"] is True
     _state, paths, buffers = _remove_buffers(widget.get_state())
     assert sum(len(buffer) for path, buffer in zip(paths, buffers) if path[0] == "_chunks") == values
-    assert sum(len(buffer) for path, buffer in zip(paths, buffers) if path[0] == "_thumbs") == 6 * 12 * 64 * 64
+    assert sum(len(buffer) for path, buffer in zip(paths, buffers) if path[0] == "_thumbs") == 6 * heads * 64 * 64
 
 
 def test_up_front_a_long_capture_sends_thumbnails_and_the_selected_head(widgets):
@@ -494,7 +498,7 @@ def test_a_model_widget_loads_the_tokenizer_saved_with_the_model(minilm):
         assert widget.capture.token_ids == expected
         assert widget.meta["sides"]["input"]["tokens"][0] == "[CLS]"
         assert widget.meta["sides"]["input"]["segment_b_start"] == expected.index(102) + 1
-        assert [(s["layers"], s["heads"]) for s in widget.meta["stacks"]] == [(6, 12)]
+        assert [(s["layers"], s["heads"]) for s in widget.meta["stacks"] if s["derived"] is None] == [(6, 12)]
         assert (widget.layer, widget.view) == (3, "model")
         assert widget.capture.layer_attention(0).dtype == np.float16, "capture options reach attnwidget.capture"
         widget.pair_filter = "AB"  # the pair makes the filter meaningful
@@ -517,7 +521,7 @@ def test_a_model_widget_with_an_explicit_tokenizer(tiny_models):
 
     widget = AttentionWidget(model, "Hello world", tokenizer, decoder_text="Hi there", stack="cross")
     try:
-        assert [s["name"] for s in widget.meta["stacks"]] == ["encoder", "decoder", "cross"]
+        assert [s["name"] for s in widget.meta["stacks"] if s["derived"] is None] == ["encoder", "decoder", "cross"]
         assert widget.stack == "cross" and "cross/0/0" in widget._chunks
     finally:
         widget.close()
@@ -535,7 +539,7 @@ def test_a_model_named_by_its_folder_loads_from_it(tiny_models, tmp_path):
     ):
         try:
             assert widget.capture.token_ids == tokenizer("leaves fall")["input_ids"]
-            assert [(s["layers"], s["heads"]) for s in widget.meta["stacks"]] == [(2, 4)]
+            assert [(s["layers"], s["heads"]) for s in widget.meta["stacks"] if s["derived"] is None] == [(2, 4)]
             expected = capture(model, tokenizer, "leaves fall").layer_attention(1)
             np.testing.assert_allclose(widget.capture.layer_attention(1), expected, atol=1e-6)
         finally:
@@ -655,8 +659,7 @@ def test_thumbnails_of_a_long_capture_show_a_bar_unless_progress_is_off(widgets,
 
     monkeypatch.setattr(progress, "PROGRESS_MIN_SCORES", 1)  # these few tokens as long as 4096 on 32 x 32 heads
     capture = make_seq2seq_capture()
-    widgets(capture)
-    layers = len(wire.all_chunk_keys(capture))
+    layers = len(wire.all_chunk_keys(widgets(capture).capture))
     assert f"thumbnails: 100%|██████████| {layers}/{layers}" in capsys.readouterr().err
     widgets(capture, progress=False)
     assert capsys.readouterr().err == ""

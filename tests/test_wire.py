@@ -197,11 +197,13 @@ def test_meta_describes_a_self_attention_capture_with_a_pair():
             "tokens": ["i0", "i1", "i2", "i3", "i4", "i5"],
             "special": [True, False, False, False, False, True],
             "segment_b_start": 3,
+            "words": None,
         }
     }
     assert meta["stacks"] == [
         {"name": "self", "query_side": "input", "key_side": "input", "layers": 2, "heads": 4,
-         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1], "has_sinks": [False, False], "sink": None}
+         "kv_head_of": [0, 0, 1, 1], "layer_numbers": [0, 1], "has_sinks": [False, False], "sink": None,
+         "derived": None}
     ]
     assert meta["encoding"] == {"dtype": "uint8", "scale": 255}
     assert meta["chunks_complete"] is True

@@ -15,6 +15,25 @@ export interface TokenSide {
   tokens: string[];
   special: boolean[];
   segment_b_start: number | null;
+  /** On a side of words (a derived stack's): the side whose tokens they group and each word's first token there;
+   * null (absent before contract version 7) on a side of tokens. */
+  words?: WordsMeta | null;
+}
+
+export interface WordsMeta {
+  of: string;
+  /** Word w is tokens starts[w] up to starts[w + 1] of side `of`. */
+  starts: number[];
+}
+
+/** What a derived stack is computed from (docs/data-contract.md, "Derived stacks"). */
+export interface DerivedMeta {
+  /** The recorded stack it is computed from. */
+  from: string;
+  /** "attention" (the base's heads), "rollout", or a measure added later ("value"). */
+  measure: string;
+  /** Whether both token sides are words. */
+  words: boolean;
 }
 
 export interface StackMeta {
@@ -32,6 +51,8 @@ export interface StackMeta {
   has_sinks?: boolean[];
   /** What the stack's sink stands for; null without sinks. Absent before contract version 4 (see `sinkOf`). */
   sink?: SinkMeta | null;
+  /** Null for a recorded stack; what a derived stack is computed from. Absent before contract version 7. */
+  derived?: DerivedMeta | null;
 }
 
 /** How the page names a stack's sink: `label` ("<sink>", "<prompt>", "<global>") and what its weight goes to. */
@@ -200,6 +221,25 @@ export function stackInfo(meta: Meta | null | undefined, name: string): StackInf
 /** How a layer is named to people: by the model's own number, falling back to the index. */
 export function layerLabel(stack: StackMeta | null | undefined, layer: number): string {
   return String(stack?.layer_numbers?.[layer] ?? layer);
+}
+
+/** The query token of side `to` that stands for `token` of side `from`: itself on the same side, the word holding it
+ * on the side of its words, a word's first token on the side of the word's tokens, else null (an index on another
+ * side names another token). */
+export function tokenOnSide(meta: Meta, token: number | null, from: string, to: string): number | null {
+  if (token === null || from === to) return token;
+  const there = meta.sides[to]?.words;
+  if (there?.of === from) return wordOfToken(there.starts, token);
+  const here = meta.sides[from]?.words;
+  if (here?.of === to) return here.starts[token] ?? null;
+  return null;
+}
+
+/** The word holding `token`, from each word's first token (ascending from 0). */
+export function wordOfToken(starts: readonly number[], token: number): number {
+  let word = 0;
+  while (word + 1 < starts.length && starts[word + 1] <= token) word++;
+  return word;
 }
 
 /** Whether both token sides are sentence pairs, so that the pair filter means something. */

@@ -258,7 +258,8 @@ def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
 
     Attention heads before queries and keys (every view but one needs them), each kind in the same order: the
     focused head, the other visible heads of the layer on screen, the rest of that layer, of its stack, then the
-    other stacks.
+    other stacks, recorded ones before derived ones (`capture.stacks` lists them so). Derived stacks have no queries
+    or keys.
     """
     stack, layer, head, visible = (selection[name] for name in ("stack", "layer", "head", "heads"))
 
@@ -269,8 +270,11 @@ def _parts(capture: Capture, selection: Mapping[str, Any]) -> list[_Part]:
                 not same_layer, other_stack != stack)
 
     ranked = sorted(wire.all_head_keys(capture), key=head_rank)
-    traits = [wire.ATTENTION_TRAIT] + ([wire.QUERY_KEY_TRAIT] if wire.has_query_key(capture) else [])
-    return [_Part(trait, key) for trait in traits for key in ranked]
+    parts = [_Part(wire.ATTENTION_TRAIT, key) for key in ranked]
+    if wire.has_query_key(capture):
+        recorded = capture.recorded_stacks
+        parts += [_Part(wire.QUERY_KEY_TRAIT, key) for key in ranked if wire.parse_head_key(key)[0] in recorded]
+    return parts
 
 
 def _raw(capture: Capture, part: _Part) -> bytes:

@@ -62,7 +62,11 @@ class Preload:
         """Every head's record, or the focused one's when it fits the budget by itself (else the browser asks)."""
         if self.all_query_key:
             return wire.all_query_key_records(capture)
-        if not wire.has_query_key(capture) or wire.query_key_bytes(capture, stack, layer) > self.preload_qk_bytes:
+        if (
+            not wire.has_query_key(capture)
+            or stack not in capture.recorded_stacks
+            or wire.query_key_bytes(capture, stack, layer) > self.preload_qk_bytes
+        ):
             return {}
         return {wire.head_key(stack, layer, head): wire.query_key_record(capture, stack, layer, head)}
 
@@ -109,6 +113,12 @@ def _serve(capture: Capture, request: dict[str, Any]) -> tuple[dict[str, Any], l
     head = request.get("head")
     _check_index("head", head, capture.num_heads(stack), stack)
     if what == wire.WHAT_QUERY_KEY:
+        derivation = capture.stack(stack).derivation
+        if derivation is not None:
+            raise BadRequest(
+                f"stack {stack!r} is computed from stack {derivation.base!r} and has no queries or keys; the neuron "
+                f"view shows stack {derivation.base!r}"
+            )
         if not wire.has_query_key(capture):
             raise BadRequest(
                 "this widget holds no queries or keys (it was built from attention tensors alone); "

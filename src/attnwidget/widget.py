@@ -20,7 +20,8 @@ import anywidget
 import traitlets
 
 from . import serving, wire
-from .capturing import Capture, resolve_tokenizer
+from .capturing import Capture, Derivation, resolve_tokenizer
+from .capturing.derived import ATTENTION, derived_name, token_on_side, with_derived_stacks
 from .capturing.progress import LayerProgress
 from .export import DEFAULT_SIZE_BUDGET, export_page
 from .image import DEFAULT_SCALE, ImageRequests, PendingImage
@@ -182,8 +183,10 @@ class AttentionWidget(anywidget.AnyWidget):
         """Show a `Capture`.
 
         Options: layer, head, heads, token, stack, view, theme, pair_filter, step (a generated capture's),
-        preload_bytes, preload_qk_bytes, and progress (False: no progress bar while a long capture's thumbnails are
-        computed).
+        preload_bytes, preload_qk_bytes, progress (False: no progress bar while a long capture's thumbnails are
+        computed), word_level (True: open on the word-level stack, whose tokens are words) and derived (False: no
+        stacks derived from the recorded ones, such as "self·rollout" and "self·words", unless word_level asks for
+        the word-level ones). `stack`, `token` and `heads` refer to the stack opened on.
         """
         widget_options = _split_options(options, "AttentionWidget.from_capture")[0]
         widget = cls.__new__(cls)
@@ -207,13 +210,20 @@ class AttentionWidget(anywidget.AnyWidget):
         preload_bytes: int = serving.DEFAULT_PRELOAD_BYTES,
         preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
         progress: bool = True,
+        word_level: bool = False,
+        derived: bool = True,
     ) -> None:
         """The one real constructor; every public constructor ends here."""
         if not isinstance(capture, Capture):
             raise TypeError(f"expected an attnwidget.Capture, got {type(capture).__name__}")
         esm, css = _read_bundle()
+        if derived or word_level:
+            # Derived stacks (capturing/derived.py) compute their heads when read: adding them costs their thumbnails.
+            capture = with_derived_stacks(capture, measures=derived, words=True if word_level else None)
         if stack is None:
             stack = capture.stacks[0] if capture.generation is None else capture.generation.stack
+        if word_level:
+            stack = _words_stack(capture, stack)
         if heads is None:
             heads = list(range(capture.num_heads(stack))) if stack in capture.stacks else []
         self.capture = capture
@@ -221,7 +231,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self._preload = serving.Preload.within(capture, preload_bytes, preload_qk_bytes)
         self._scores: dict[wire.HeadId, dict[str, float]] = {}
         if _attention_values(capture) <= AUTO_SCORE_VALUES:
-            self._add_scores(capture.head_scores(progress=False))
+            self._add_scores(capture.head_scores(capture.recorded_stacks, progress=False))
         # Trait validation runs once all of these are set, so the order here does not matter.
         super().__init__(
             _esm=esm,
@@ -327,8 +337,9 @@ class AttentionWidget(anywidget.AnyWidget):
         """Fit the selection to the new stack, in one update: the rule of tests/fixtures/stack_fit.json.
 
         Layer and head are clamped; the visible heads keep those the stack has, or become all of
-        them when none remain; the token stays only on the same query side (the same index on
-        another side names another token); the pair filter becomes "all" without a pair.
+        them when none remain; the token stays on the same query side, becomes its word on the side of
+        its words and a word's first token on the side of its tokens, and is dropped on any other side
+        (the same index there names another token); the pair filter becomes "all" without a pair.
         """
         if change.old not in self.capture.stacks:
             return  # the first stack, set by the constructor, which validates the selection against it
@@ -338,8 +349,7 @@ class AttentionWidget(anywidget.AnyWidget):
             self.layer = min(self.layer, self.capture.num_layers(stack) - 1)
             self.head = min(self.head, heads - 1)
             self.heads = visible or list(range(heads))
-            if self._query_side(change.old) != self._query_side(stack):
-                self.token = None
+            self.token = token_on_side(self.capture, self.token, self._query_side(change.old), self._query_side(stack))
             if not self._stack_has_pair(stack):
                 self.pair_filter = wire.ALL_PAIRS
 
@@ -563,9 +573,10 @@ in a fraction of a second: MiniLM up to about 240 tokens. Beyond, `w.head_scores
 
 
 def _attention_values(capture: Capture) -> int:
+    """Attention values of the recorded stacks: what scoring them all reads."""
     return sum(
         capture.num_layers(stack) * capture.num_heads(stack) * len(query) * len(key)
-        for stack in capture.stacks
+        for stack in capture.recorded_stacks
         for query, key in [capture.stack_tokens(stack)]
     )
 
@@ -575,6 +586,15 @@ def _number(value: Any) -> float:
     import pandas as pd
 
     return math.nan if pd.isna(value) else float(value)
+
+
+def _words_stack(capture: Capture, stack: str) -> str:
+    """The word-level stack of the one asked for (itself when it is one), for `word_level=True`."""
+    record = capture.stack(stack) if stack in capture.stacks else None
+    if record is None:
+        raise ValueError(f"stack {stack!r} does not exist; this widget has stacks {list(capture.recorded_stacks)}")
+    derivation = record.derivation or Derivation(stack, ATTENTION, False)
+    return derived_name(derivation.base, derivation.measure, words=True)
 
 
 def _in_range(name: str, value: int, count: int, owner: str, unit: str | None = None) -> int:

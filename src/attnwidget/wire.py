@@ -18,9 +18,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .analysis.scores import SCORE_INFO
-from .capturing import Capture, Generation, Sink, rows_per_chunk
+from .capturing import Capture, Derivation, Generation, Sink, TokenSide, rows_per_chunk
 
-CONTRACT_VERSION = 6
+CONTRACT_VERSION = 7
 """`meta.version`; bump it together with docs/data-contract.md and js/contract/."""
 
 ATTENTION_DTYPE = "uint8"
@@ -171,16 +171,17 @@ def attention_bytes(capture: Capture) -> int:
     )
 
 
-def all_chunk_keys(capture: Capture) -> list[str]:
-    """Every layer of every stack, as `chunk_key`s."""
-    return [chunk_key(stack, layer) for stack in capture.stacks for layer in range(capture.num_layers(stack))]
+def all_chunk_keys(capture: Capture, stacks: tuple[str, ...] | None = None) -> list[str]:
+    """Every layer of every stack (or of `stacks`), as `chunk_key`s."""
+    names = capture.stacks if stacks is None else stacks
+    return [chunk_key(stack, layer) for stack in names for layer in range(capture.num_layers(stack))]
 
 
-def all_head_keys(capture: Capture) -> list[str]:
-    """Every head of every layer of every stack, as `head_key`s, in that order."""
+def all_head_keys(capture: Capture, stacks: tuple[str, ...] | None = None) -> list[str]:
+    """Every head of every layer of every stack (or of `stacks`), as `head_key`s, in that order."""
     return [
         head_key(stack, layer, head)
-        for stack in capture.stacks
+        for stack in (capture.stacks if stacks is None else stacks)
         for layer in range(capture.num_layers(stack))
         for head in range(capture.num_heads(stack))
     ]
@@ -455,10 +456,11 @@ BIAS_WHOLE = "bias"
 
 
 def has_query_key(capture: Capture) -> bool:
-    """Whether every layer of every stack holds queries, keys and their scale (not so for `from_attention`)."""
+    """Whether every layer of every recorded stack holds queries, keys and their scale (not so for `from_attention`;
+    derived stacks never do)."""
     return all(
         layer.query is not None and layer.key is not None and layer.scale is not None
-        for stack in capture.stacks
+        for stack in capture.recorded_stacks
         for layer in capture.stack(stack).layers
     )
 
@@ -624,13 +626,15 @@ def query_key_bytes(capture: Capture, stack: str, layer: int) -> int:
 def all_query_key_bytes(capture: Capture) -> int:
     return sum(
         capture.num_heads(stack) * query_key_bytes(capture, stack, layer)
-        for stack, layer in map(parse_chunk_key, all_chunk_keys(capture))
+        for stack, layer in map(parse_chunk_key, all_chunk_keys(capture, capture.recorded_stacks))
     )
 
 
 def all_query_key_records(capture: Capture) -> dict[str, bytes]:
-    """Every head's record keyed like the attention chunks: the `_qk` trait of a preloaded widget."""
-    return {key: query_key_record(capture, *parse_head_key(key)) for key in all_head_keys(capture)}
+    """Every recorded head's record keyed like the attention chunks: the `_qk` trait of a preloaded widget."""
+    return {
+        key: query_key_record(capture, *parse_head_key(key)) for key in all_head_keys(capture, capture.recorded_stacks)
+    }
 
 
 def query_key_response(request_id: Any, stack: str, layer: int, head: int) -> dict[str, Any]:
@@ -648,6 +652,21 @@ def _aligned(nbytes: int) -> int:
 def _sink_meta(sink: Sink | None) -> dict[str, str] | None:
     """What a stack's sink stands for, as the page names it (`meta.stacks[*].sink`); None without sinks."""
     return None if sink is None else {"label": sink.label, "stands_for": sink.stands_for}
+
+
+# -- derived stacks (capturing/derived.py) ------------------------------------------------------
+def _derived_meta(derivation: Derivation | None) -> dict[str, Any] | None:
+    """`meta.stacks[*].derived`: the recorded stack a derived one is computed from, its measure, whether it is at word
+    level; None (null) for a recorded stack."""
+    if derivation is None:
+        return None
+    return {"from": derivation.base, "measure": derivation.measure, "words": derivation.words}
+
+
+def _words_meta(side: TokenSide) -> dict[str, Any] | None:
+    """`meta.sides[*].words`: on a side of words, the token side it groups and the first token of each word; None
+    (null) on a side of tokens."""
+    return None if side.words_of is None else {"of": side.words_of, "starts": list(side.word_starts)}
 
 
 # -- generation steps (widgets made by AttentionWidget.generate) -----------------------------
@@ -719,6 +738,7 @@ def build_meta(
             "tokens": list(side.tokens),
             "special": [bool(flag) for flag in side.special],
             "segment_b_start": None if side.segment_b_start is None else int(side.segment_b_start),
+            "words": _words_meta(side),
         }
         for name, side in capture.sides.items()
     }
@@ -736,6 +756,7 @@ def build_meta(
                 "layer_numbers": capture.layer_numbers(name),
                 "has_sinks": [capture.sinks(layer, name) is not None for layer in range(record.num_layers)],
                 "sink": _sink_meta(capture.sink(name)),
+                "derived": _derived_meta(record.derivation),
             }
         )
     meta = {

@@ -37,10 +37,10 @@ def residual_step(mean_attention: np.ndarray) -> np.ndarray:
     return step
 
 
-def rollout_by_layer(mean_attentions: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+def rollout_by_layer(mean_attentions: Iterable[np.ndarray], rollout: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Â_1, then Â_2 · Â_1, ... up to R = Â_L ··· Â_1: the rollout through each layer in turn, from the
-    head-averaged maps of layers 1..L given in the order the model ran them. All of them cost what the last does."""
-    rollout = None
+    head-averaged maps of layers 1..L given in the order the model ran them. All of them cost what the last does.
+    `rollout`, the rollout through the layers before these, continues it (a derived rollout stack keeps some)."""
     for mean_attention in mean_attentions:
         step = residual_step(mean_attention)
         rollout = step if rollout is None else step @ rollout

@@ -87,6 +87,7 @@ def _attention_view(
         layer=scope.layer_position(layer),
         heads=selected_heads,
         head=selected_heads[0] if selected_heads else 0,  # focus a selected head, not hidden head 0
+        derived=False,  # BertViz's views show the attention as given: no rollout or word-level stacks
     )
     return deliver(widget, html_action)
 

@@ -45,7 +45,8 @@ def show(
     captured = capture(model, tokenizer, sentence_a, sentence_b)
     every = Shown(layers=None, heads=None, layer_count=captured.num_layers(), head_count=captured.num_heads())
     widget = AttentionWidget.from_capture(
-        captured, view="neuron", theme=theme, layer=every.layer_position(layer), head=every.head_position(head)
+        captured, view="neuron", theme=theme, layer=every.layer_position(layer), head=every.head_position(head),
+        derived=False,  # as BertViz: the recorded attention only
     )
     return deliver(widget, html_action)
 

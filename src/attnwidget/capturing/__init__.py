@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from .budget import DEFAULT_MAX_MEMORY_BYTES, MemoryBudgetError
 from .from_tensors import capture_from_attention
-from .result import Capture, Generation, LayerRecord, Sink, StackRecord, TokenSide, rows_per_chunk
+from .result import Capture, Derivation, Generation, LayerRecord, Sink, StackRecord, TokenSide, rows_per_chunk
 from .loading import ModelLoadError, check_model, load_model, resolve_tokenizer
 
 __all__ = [
     "DEFAULT_MAX_MEMORY_BYTES",
     "Capture",
+    "Derivation",
     "Generation",
     "IncompleteScoresWarning",
     "LayerRecord",

@@ -40,6 +40,10 @@ class TokenSide:
     """The word each token belongs to, numbered 0, 0, 1, 2, 2, ... along the side (a special token is a word of
     its own), as the tokenizer split the text at capture time; None when the tokens came as strings, whose words
     `analysis/words.py` reads from their markers. Python only: not part of `meta`."""
+    words_of: str | None = None
+    """On a side of words (a derived stack's, `capturing/derived.py`): the token side whose words these are."""
+    word_starts: tuple[int, ...] | None = None
+    """On a side of words: the first token of each word on `words_of`, ascending from 0."""
 
     def __post_init__(self) -> None:
         n = len(self.tokens)
@@ -215,6 +219,19 @@ class LayerRecord:
         return torch.softmax(logits, dim=-1, dtype=torch.float32)[:, :-1]
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """How a derived stack's heads are computed from a recorded stack (`capturing/derived.py`)."""
+
+    base: str
+    """The recorded stack it is computed from."""
+    measure: str
+    """What each head shows: "attention" (the base's heads), "rollout" (one head per layer, through that layer),
+    "value" (value-weighted attention, each query row's share of the weighted norm)."""
+    words: bool
+    """Whether both token sides are grouped into words (key columns summed, query rows averaged)."""
+
+
 @dataclass
 class StackRecord:
     """All layers of one attention stack, in the order the model ran them."""
@@ -231,6 +248,8 @@ class StackRecord:
     """What the sinks of its layers stand for, where they have any."""
     no_value_weights: str | None = None
     """Why a layer of the stack has no value norms, where the recorder found out."""
+    derivation: Derivation | None = None
+    """None for a recorded stack; for a derived one, what it is computed from (its layers compute heads on demand)."""
 
     @property
     def num_layers(self) -> int:
@@ -281,7 +300,13 @@ class Capture:
     # -- stacks ---------------------------------------------------------------------------
     @property
     def stacks(self) -> tuple[str, ...]:
+        """Every stack's name: the recorded ones first, then the derived ones (`capturing/derived.py`)."""
         return tuple(self._stacks)
+
+    @property
+    def recorded_stacks(self) -> tuple[str, ...]:
+        """The stacks the model ran, without the ones derived from them."""
+        return tuple(name for name, stack in self._stacks.items() if stack.derivation is None)
 
     def stack(self, stack: str | None = None) -> StackRecord:
         name = self.stacks[0] if stack is None else stack
@@ -348,6 +373,12 @@ class Capture:
 
     def query_key(self, layer: int, stack: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(q [heads, n_query, d], k [heads, n_key, d]) float32, k already mapped to each query head."""
+        derivation = self.stack(stack).derivation
+        if derivation is not None:
+            raise ValueError(
+                f"stack {self.stack(stack).name!r} is computed from stack {derivation.base!r} and has no queries or "
+                f"keys of its own; ask stack {derivation.base!r} for them"
+            )
         record = self._layer(layer, stack)
         if record.query is None or record.key is None:
             raise ValueError(
@@ -411,7 +442,7 @@ class Capture:
             raise ValueError(
                 f"rollout follows attention from a sequence back to itself, and stack {record.name!r} reads "
                 f"{record.query_side!r} queries against {record.key_side!r} keys; pick one of "
-                f"{[name for name in self.stacks if self.stack(name).query_side == self.stack(name).key_side]}"
+                f"{[name for name in self.recorded_stacks if self.stack(name).query_side == self.stack(name).key_side]}"
             )
         last = record.num_layers - 1 if layer is None else layer
         self._layer(last, record.name)  # an out-of-range layer is refused before anything is computed
@@ -428,6 +459,8 @@ class Capture:
     def why_no_value_weights(self, stack: str | None = None) -> str | None:
         """None where the stack has value-weighted attention, else why not, in a sentence."""
         record = self.stack(stack)
+        if record.derivation is not None:
+            return f"stack {record.name!r} is computed from stack {record.derivation.base!r}; ask that stack"
         if all(layer.value_norms is not None for layer in record.layers):
             return None
         return record.no_value_weights or (
@@ -447,7 +480,7 @@ class Capture:
         the length of what key j adds to query i's output through this head. Not normalised; no sink column
         (a learned sink has no value, so it adds nothing)."""
         norms = self.value_norms(layer, stack)
-        return self.head_attention(layer, head, stack).astype(np.float32) * norms[head]
+        return np.multiply(self.head_attention(layer, head, stack), norms[head], dtype=np.float32)
 
     def word_groups(self, side: str = "input"):
         """The words of a token side (`analysis.words.WordGroups`): from the tokenizer where the capture ran one,
@@ -490,7 +523,7 @@ class Capture:
             )
 
     def _check_stack(self, stack: StackRecord) -> None:
-        if stack.name not in STACK_NAMES:
+        if stack.derivation is None and stack.name not in STACK_NAMES:
             raise ValueError(f"unknown stack name {stack.name!r}; expected one of {STACK_NAMES}")
         for side in (stack.query_side, stack.key_side):
             if side not in self._sides:
