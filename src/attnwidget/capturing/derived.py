@@ -34,6 +34,11 @@ MAX_DERIVED_TOKENS = 1024
 """Longest token side for which derived stacks are added unasked: rollout multiplies n × n matrices layer by layer,
 and every derived head adds its thumbnail to what the widget computes as it opens. `word_level=True` adds the word
 stacks whatever the length."""
+MAX_VALUE_WEIGHTED = 2**26
+"""Most attention values (layers x heads x n_query x n_key) of a base stack whose value-weighted stack is added
+unasked: MiniLM up to about 960 tokens, the 32 x 32 Llama up to 256. Each of its heads costs what the base's does
+when the widget makes thumbnails; at 1024 tokens the 32 x 32 Llama's widget took 180 s to open with it, 88 s without
+(a shared 2-core machine)."""
 ROLLOUT_CACHE_BYTES = 64 * 2**20
 """Rollout products kept per stack, most recently used first: 8 layers at 1024 tokens, every layer of MiniLM at 512."""
 
@@ -86,8 +91,10 @@ class _RolloutChain:
             self._kept.popitem(last=False)
 
 
-def _value_weighted_and_short(capture: Capture, base: str) -> bool:
-    return capture.has_value_weights(base) and max(map(len, capture.stack_tokens(base))) <= MAX_DERIVED_TOKENS
+def _value_weighted_and_small(capture: Capture, base: str) -> bool:
+    query, key = capture.stack_tokens(base)
+    size = capture.num_layers(base) * capture.num_heads(base) * len(query) * len(key)
+    return size <= MAX_VALUE_WEIGHTED and capture.has_value_weights(base)
 
 
 def _value_shares(capture: Capture, base: str) -> HeadFunction:
@@ -107,7 +114,7 @@ def _value_shares(capture: Capture, base: str) -> HeadFunction:
 MEASURES: dict[str, Measure] = {
     ROLLOUT: Measure(heads=lambda _capture, _base: 1, offered=_square_and_short, head_function=_RolloutChain),
     VALUE: Measure(
-        heads=lambda capture, base: capture.num_heads(base), offered=_value_weighted_and_short,
+        heads=lambda capture, base: capture.num_heads(base), offered=_value_weighted_and_small,
         head_function=_value_shares,
     ),  # fmt: skip
 }
