@@ -192,3 +192,17 @@ def test_value_stacks_are_added_unasked_only_up_to_a_size(widgets, monkeypatch, 
     stacks = widgets(result).capture.stacks
     assert "encoder·rollout" in stacks and "encoder·value" not in stacks
     assert {"decoder·value", "cross·value"} <= set(stacks), "the decoder's and cross stacks are smaller"
+
+
+@pytest.mark.parametrize("arch", ["llama", "bart"])
+def test_a_row_of_a_padded_batch_has_the_value_weights_of_its_text_alone(arch, minilm_tokenizer):
+    model = build_tiny(arch)
+    decoder = {"decoder_text": ["bare trees"]} if arch == "bart" else {}
+    alone = capture(model, minilm_tokenizer, ["short text"], row=0, **decoder)
+    decoders = {"decoder_text": ["the old trees stand bare", "bare trees"]} if arch == "bart" else {}
+    padded = capture(model, minilm_tokenizer, [TEXT, "short text"], row=1, **decoders)
+    for stack in alone.stacks:
+        for layer in range(alone.num_layers(stack)):
+            expected = alone.value_weighted(layer, 1, stack)
+            got = padded.value_weighted(layer, 1, stack)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * float(expected.max()))
