@@ -343,7 +343,12 @@ class Recorder:
         layer = stack.layers[-1]
         name = self._layers_without_values.pop(id(layer))
         projection = self._projection_of(module)
+        plan = self._plans[stack.name]
+        q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
         heads, head_dim = layer.shape[0], value.shape[-1]
+        if not (value.dim() == output.dim() == 4 and output.shape[2] == heads and value.shape[2] == k_rows.length):
+            _no_value_weights(stack, f"{name} gives its values or its output in a layout attnwidget does not read")
+            return
         rows = input_rows(projection)
         if projection is None or rows.shape[0] != heads * head_dim:
             _no_value_weights(stack, f"{name} has no output projection attnwidget can read (a Linear or Conv1D "
@@ -353,8 +358,6 @@ class Recorder:
             _no_value_weights(stack, f"{self._names[id(projection)]}'s weights are offloaded (on 'meta' until it runs);"
                                      " load the model without disk offload to weigh attention by its values")
             return
-        plan = self._plans[stack.name]
-        q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
         values = _keep(value, k_rows, None, torch.float32)
         sample = self.sample_rows(module, layer.shape[1])
         kept = np.searchsorted(q_rows.kept_positions(), sample)
@@ -439,9 +442,10 @@ class Recorder:
         self._awaiting.clear()
         for stack in self.stacks.values():
             for layer in stack.layers:
-                if id(layer) in self._layers_without_values:
-                    _no_value_weights(stack, f"{self._layers_without_values[id(layer)]} is recorded through module hooks "
-                                             "(docs/coverage.md), which keep no values")
+                hooked = self._layers_without_values.get(id(layer))
+                if hooked is not None:
+                    _no_value_weights(stack, f"{hooked} is recorded through module hooks (docs/coverage.md), which "
+                                             "keep no values")
         for handle in self._handles:
             handle.remove()
         self._handles.clear()

@@ -469,7 +469,7 @@ class Capture:
         )
 
     def value_norms(self, layer: int, stack: str | None = None) -> np.ndarray:
-        """‖f_h(x_j)‖ = ‖v_j W_O^h‖ of every query head h and key j, [heads, n_key] float32 (docs/analysis.md)."""
+        """‖f_h(x_j)‖ = ‖v_j W_O^h‖ of every query head h and key j, [heads, n_key] float32 (docs/analysis.md)"""
         reason = self.why_no_value_weights(stack)
         if reason is not None:
             raise ValueError(f"no value-weighted attention: {reason}; the raw attention is there as usual")

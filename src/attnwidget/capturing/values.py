@@ -22,7 +22,8 @@ from torch import nn
 
 OWN_PROJECTIONS = ("o_proj", "out_proj", "c_proj", "o", "dense", "out_lin", "wo", "Wo", "out")
 """Attribute names of the output projection on an attention module: Llama and most decoders, BART, GPT-2, T5,
-GPT-NeoX, Phi and ALBERT, DistilBERT, ModernBERT, and a few more. Only one the check then sees run on the output counts."""
+GPT-NeoX, Phi and ALBERT, DistilBERT, ModernBERT, and a few more. Only one the check then sees run on the output
+counts."""
 
 
 def output_projection(module: nn.Module, parent: nn.Module | None) -> nn.Module | None:
