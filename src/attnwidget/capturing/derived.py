@@ -34,11 +34,11 @@ MAX_DERIVED_TOKENS = 1024
 """Longest token side for which derived stacks are added unasked: rollout multiplies n × n matrices layer by layer,
 and every derived head adds its thumbnail to what the widget computes as it opens. `word_level=True` adds the word
 stacks whatever the length."""
-MAX_VALUE_WEIGHTED = 2**26
-"""Most attention values (layers x heads x n_query x n_key) of a base stack whose value-weighted stack is added
-unasked: MiniLM up to about 960 tokens, the 32 x 32 Llama up to 256. Each of its heads costs what the base's does
-when the widget makes thumbnails; at 1024 tokens the 32 x 32 Llama's widget took 180 s to open with it, 88 s without
-(a shared 2-core machine)."""
+MAX_VALUE_WEIGHTED = 2**24
+"""Most attention values (layers x heads x n_query x n_key) of a base stack whose value-weighted stacks are added
+unasked: MiniLM up to about 480 tokens, the 32 x 32 Llama up to 128. Each of their heads costs what the base's does
+when the widget makes thumbnails: the 32 x 32 Llama's widget opened in 17 s with them and 7.6 s without at 256 tokens,
+180 s and 88 s at 1024 (benchmarks/value_weighting_benchmark.py, a shared 2-core machine)."""
 ROLLOUT_CACHE_BYTES = 64 * 2**20
 """Rollout products kept per stack, most recently used first: 8 layers at 1024 tokens, every layer of MiniLM at 512."""
 
