@@ -6,8 +6,8 @@ For each length, after building the model as long_capture_benchmark.py does, in 
 `--rounds` times:
 - capture: `attnwidget.capture` as it is, and with `Recorder.record_values` replaced by a no-op (no values recorded);
   seconds, and the bytes the capture holds in value norms and in queries and keys;
-- widget: `AttentionWidget.from_capture` with the value-weighted derived stacks and without them
-  (`derived.MAX_VALUE_WEIGHTED` raised past the capture, or 0); seconds to open, which is mostly thumbnails.
+- widget: `AttentionWidget.from_capture` of each, so with the value-weighted derived stacks and without them, both
+  with every other derived stack (`derived.MAX_DERIVED_VALUES` lifted); seconds to open, which is mostly thumbnails.
 """
 
 from __future__ import annotations
@@ -33,18 +33,18 @@ def capture_cost(model, tokenizer, text: str, with_values: bool) -> tuple[float,
         record.Recorder.record_values = original
 
 
-def widget_seconds(captured, with_values: bool) -> float:
+def widget_seconds(captured) -> float:
     from attnwidget import AttentionWidget
     from attnwidget.capturing import derived
 
-    original = derived.MAX_VALUE_WEIGHTED
-    derived.MAX_VALUE_WEIGHTED = 2**62 if with_values else 0
+    original = derived.MAX_DERIVED_VALUES
+    derived.MAX_DERIVED_VALUES = 2**62  # every derived stack, at any length
     try:
         start = time.perf_counter()
         AttentionWidget.from_capture(captured)
         return time.perf_counter() - start
     finally:
-        derived.MAX_VALUE_WEIGHTED = original
+        derived.MAX_DERIVED_VALUES = original
 
 
 def main() -> None:
@@ -67,7 +67,7 @@ def main() -> None:
                 layers = captured.stack().layers
                 norms = sum(0 if layer.value_norms is None else layer.value_norms.nbytes for layer in layers)
                 query_key = sum(layer.query.nbytes + layer.key.nbytes for layer in layers)
-                opened = widget_seconds(captured, with_values)
+                opened = widget_seconds(captured)
                 print(f"{n_tokens:>6} | {round_:>5} | {'yes' if with_values else 'no':>6} | {seconds:>9.2f} | "
                       f"{norms / 2**20:>9.2f} | {query_key / 2**20:>7.1f} | {opened:>8.2f}", flush=True)  # fmt: skip
                 del captured

@@ -1,7 +1,8 @@
-// One rendering of the widget: toolbar (view tabs, stack, layer, pair filter) and, for a generated capture,
-// the step control above the visible view, all reading and writing the one Selection.
+// One rendering of the widget: toolbar (view tabs, stack with its weights and words, layer, pair filter) and, for a
+// generated capture, the step control above the visible view, all reading and writing the one Selection.
 
 import type { ChunkStore } from "./chunks";
+import { derivedControls } from "./controls/derived";
 import { stepControl } from "./controls/step";
 import {
   IMAGE_FORMATS,
@@ -23,7 +24,7 @@ import { headView } from "./views/head";
 import { matrixView } from "./views/matrix";
 import { modelView } from "./views/model";
 import { neuronView } from "./views/neuron";
-import { labelledSelect } from "./views/parts";
+import { labelledSelect, setOptions } from "./views/parts";
 import type { View, ViewContext } from "./views/view";
 
 export const ROOT_CLASS = "attnwidget";
@@ -40,13 +41,6 @@ const VIEWS: Record<ViewName, (ctx: ViewContext) => View> = {
   neuron: neuronView,
   matrix: matrixView,
 };
-const STACK_LABELS: Record<string, string> = { self: "Self", encoder: "Encoder", decoder: "Decoder", cross: "Cross" };
-
-function setOptions(select: HTMLSelectElement, options: [string, string][]): void {
-  const same =
-    select.options.length === options.length && options.every(([value, text], i) => select.options[i].value === value && select.options[i].text === text);
-  if (!same) select.replaceChildren(...options.map(([value, text]) => el("option", { value }, text)));
-}
 
 /** Mount the widget into `host`; returns the cleanup that removes it and every listener. */
 export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkStore): () => void {
@@ -57,12 +51,12 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   const tabs = el("div", { class: "aw-tabs", role: "group", "aria-label": "Views" });
   const tabButtons = TABS.map(({ view, label }) => el("button", { type: "button", class: "aw-tab", "data-view": view }, label));
   tabs.append(...tabButtons);
-  const stackField = labelledSelect("Attention");
+  const stackChoice = derivedControls(selection);
   const layerField = labelledSelect("Layer");
   const pairField = labelledSelect("Pair filter");
   setOptions(pairField.select, PAIR_FILTERS.map((filter) => [filter, PAIR_NAMES[filter]]));
   const controls = el("div", { class: "aw-controls" });
-  controls.append(stackField.field, layerField.field, pairField.field);
+  controls.append(...stackChoice.fields, layerField.field, pairField.field);
   // Save buttons: a picture of the current view with its selection (js/image/).
   const saveGroup = el("div", { class: "aw-save", role: "group", "aria-label": "Save image" });
   const saveButtons = IMAGE_FORMATS.map((format) =>
@@ -96,12 +90,9 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
   }
 
   function updateToolbar(): void {
-    const meta = selection.meta;
     const info = selection.info;
     tabButtons.forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.view === selection.view)));
-    stackField.field.hidden = !meta || meta.stacks.length < 2;
-    if (meta) setOptions(stackField.select, meta.stacks.map((s) => [s.name, STACK_LABELS[s.name] ?? s.name]));
-    stackField.select.value = selection.stack;
+    stackChoice.update();
     // The value is the index the `layer` trait holds; the text is the model's own layer number.
     setOptions(layerField.select, Array.from({ length: info?.stack.layers ?? 0 }, (_, l) => [String(l), layerLabel(info?.stack, l)]));
     layerField.select.value = String(selection.layer);
@@ -144,7 +135,6 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
       const button = (event.target as HTMLElement).closest<HTMLButtonElement>("button[data-view]");
       if (button && !button.disabled) selection.setView(button.dataset.view as ViewName);
     }),
-    listen(stackField.select, "change", () => selection.setStack(stackField.select.value)),
     listen(layerField.select, "change", () => selection.setLayer(Number(layerField.select.value))),
     listen(pairField.select, "change", () => selection.setPairFilter(pairField.select.value as PairFilter)),
     listen(saveGroup, "click", (event) => {
@@ -158,6 +148,7 @@ export function mountApp(host: HTMLElement, model: WidgetModel, chunks: ChunkSto
     }),
     answerImageRequests(model, picture),
     steps.dispose,
+    stackChoice.dispose,
   ];
 
   update();

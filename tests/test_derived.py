@@ -98,6 +98,13 @@ def test_the_token_moves_to_its_word_and_back_to_the_words_first_token(widgets, 
     assert widget.heads == [0], "the rollout's one head stays visible"
 
 
+def test_head_scores_are_of_the_recorded_stacks_unless_asked(widgets):
+    widget = widgets(make_capture(layers=2, heads=3))
+    assert set(widget.head_scores(progress=False)["stack"]) == {"self"}
+    words = widget.head_scores(["self·words"], progress=False)
+    assert set(words["stack"]) == {"self·words"} and len(words) == 2 * 3
+
+
 def test_derived_false_shows_the_recorded_stacks_and_word_level_only_their_words(widgets):
     seq2seq = make_seq2seq_capture()
     assert widgets(seq2seq, derived=False).capture.stacks == ("encoder", "decoder", "cross")
@@ -106,10 +113,12 @@ def test_derived_false_shows_the_recorded_stacks_and_word_level_only_their_words
     assert words_only.capture.stacks == ("encoder", "decoder", "cross", "encoder·words", "decoder·words", "cross·words")
     assert words_only.capture.stack_tokens("cross·words")[0].name == "decoder·words", "cross words: both sides' words"
     assert "cross·rollout" not in widgets(seq2seq).capture.stacks, "rollout follows a sequence back to itself only"
+    shown_again = widgets(words_only.capture, derived=False)  # a widget's capture, with its derived stacks
+    assert shown_again.capture.stacks == ("encoder", "decoder", "cross")
 
 
-def test_long_inputs_get_no_derived_stacks_unless_word_level_asks(widgets, monkeypatch):
-    monkeypatch.setattr(derived, "MAX_DERIVED_TOKENS", 4)
+def test_large_captures_get_no_derived_stacks_unless_word_level_asks(widgets, monkeypatch):
+    monkeypatch.setattr(derived, "MAX_DERIVED_VALUES", 2 * 3 * 5 * 5 - 1)  # one value short of the capture's
     assert widgets(make_capture(tokens=5)).capture.stacks == ("self",)
     assert widgets(make_capture(tokens=5), word_level=True).capture.stacks == ("self", "self·words")
 

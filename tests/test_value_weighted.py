@@ -183,14 +183,14 @@ def test_stacks_without_value_weights_get_no_value_view(widgets, minilm_tokenize
     assert "computed from stack 'self'" in shown.why_no_value_weights("self·rollout")
 
 
-def test_value_stacks_are_added_unasked_only_up_to_a_size(widgets, monkeypatch, minilm_tokenizer):
+def test_value_stacks_are_added_unasked_only_up_to_the_derived_stacks_size(widgets, monkeypatch, minilm_tokenizer):
     from attnwidget.capturing import derived
 
     result = capture(build_tiny("bart"), minilm_tokenizer, TEXT, decoder_text="bare trees")
     encoder = result.num_layers("encoder") * result.num_heads("encoder") * len(result.tokens) ** 2
-    monkeypatch.setattr(derived, "MAX_VALUE_WEIGHTED", encoder - 1)
+    monkeypatch.setattr(derived, "MAX_DERIVED_VALUES", encoder - 1)
     stacks = widgets(result).capture.stacks
-    assert "encoder·rollout" in stacks and "encoder·value" not in stacks
+    assert "encoder·value" not in stacks and result.has_value_weights("encoder")
     assert {"decoder·value", "cross·value"} <= set(stacks), "the decoder's and cross stacks are smaller"
 
 

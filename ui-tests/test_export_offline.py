@@ -68,7 +68,8 @@ def test_a_budget_that_leaves_heads_out_says_so_and_shows_them_unavailable(minil
     # The same attention without queries and keys, so the budget can only cut attention heads.
     capture = minilm_widget.capture
     widget = AttentionWidget.from_attention(
-        capture.attention("self"), capture.raw_tokens, sentence_b_start=capture.segment_b_start, layer=LAYER
+        capture.attention("self"), capture.raw_tokens, sentence_b_start=capture.segment_b_start, layer=LAYER,
+        derived=False,  # only the recorded heads, so the last one in keeping order is layer 5's last
     )
     # One byte short of the whole: the last head in keeping order (the highest layer's last) must go.
     page = open_export(widget, name="budget.html", size_budget=len(widget.to_html().encode()) - 1)

@@ -113,7 +113,7 @@ def test_the_neuron_view_of_an_export_shows_hostile_tokens_as_text(browser, tmp_
     real = AttentionWidget(model, "the cat sat on the mat near the old door", tokenizer=tokenizer)
     display = AttentionWidget.from_attention(corpus_attention(len(CORPUS)), CORPUS).meta["sides"]["input"]["tokens"]
     side = dataclasses.replace(real.capture.input_side, tokens=display, raw_tokens=list(CORPUS))
-    capture = Capture([side], [real.capture.stack(name) for name in real.capture.stacks])
+    capture = Capture([side], [real.capture.stack(name) for name in real.capture.recorded_stacks])
     AttentionWidget.from_capture(capture, view="neuron", token=2).to_html(tmp_path / "neuron.html")
 
     with browser_page(browser, "export-injection-neuron") as (page, errors):

@@ -107,13 +107,29 @@ def test_choosing_a_score_and_its_top_head_reach_the_kernel(notebook, widget):
     assert notebook.execute("print(w.view, w.layer, w.head)") == f"head {layer} {head}"
 
 
+def test_words_and_weights_in_the_page_set_w_stack_and_follow_it(notebook, widget):
+    widget.get_by_role("button", name="Head", exact=True).click()
+    widget.get_by_label("Words", exact=True).check()
+    assert notebook.execute("print(w.stack)") == "self·words"
+    words = notebook.execute('print(*w.meta["sides"]["input·words"]["tokens"], sep="\\n")').splitlines()
+    expect(query_tokens(widget)).to_have_text(words)
+    widget.get_by_label("Weights", exact=True).select_option("rollout")
+    assert notebook.execute("print(w.stack, w.heads)") == "self·rollout·words [0]"
+    notebook.execute('w.stack = "self·rollout"')  # from Python: the controls follow
+    expect(widget.get_by_label("Words", exact=True)).not_to_be_checked()
+    expect(widget.get_by_label("Weights", exact=True)).to_have_value("rollout")
+    expect(widget.get_by_role("button", name=re.compile(r"^Head \d+$"))).to_have_count(1)
+    notebook.execute('w.stack = "self"')
+    expect(widget.get_by_label("Weights", exact=True)).to_have_value("attention")
+
+
 # Last in the module: it shows a second widget in the notebook, which the `widget` fixture would then also match.
 def test_heads_not_sent_up_front_arrive_one_per_request_from_the_kernel(notebook):
     from conftest import INKED_PIXELS
 
     code = (
         "from IPython.display import display\n"
-        "w2 = AttentionWidget.from_capture(w.capture, preload_bytes=0, layer=2, head=7)\n"
+        "w2 = AttentionWidget.from_capture(w.capture, preload_bytes=0, layer=2, head=7, derived=False)\n"
         "display(w2)\n"
         "print(len(w2._chunks), len(w2._thumbs))"
     )

@@ -27,7 +27,11 @@ export function caption(selection: Selection): string {
   const info = selection.info;
   const view = selection.view;
   const parts: string[] = [VIEW_TITLES[view]];
-  if (info && info.stack.name !== "self") parts.push(`${info.stack.name} attention`);
+  const derived = info?.stack.derived;
+  const base = derived?.from ?? info?.stack.name;
+  if (base && base !== "self") parts.push(`${base} attention`);
+  if (derived && derived.measure !== "attention") parts.push(derived.measure);
+  if (derived?.words) parts.push("words");
   parts.push(`layer ${layerLabel(info?.stack, selection.layer)}`);
   const visible = selection.heads;
   if (view === "head") {
@@ -50,7 +54,8 @@ export function caption(selection: Selection): string {
 
 /** attnwidget-head-layer3-head5.png */
 export function fileName(selection: Selection, format: ImageFormat): string {
-  const stack = selection.stack && selection.stack !== "self" ? `-${selection.stack}` : "";
+  // Derived stacks join their parts with "·" (self·rollout), which file names are better without.
+  const stack = selection.stack && selection.stack !== "self" ? `-${selection.stack.replace(/·/g, "-")}` : "";
   return `attnwidget-${selection.view}${stack}-layer${layerLabel(selection.info?.stack, selection.layer)}-head${selection.head}.${format}`;
 }
 

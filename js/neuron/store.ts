@@ -2,11 +2,21 @@
 // them, otherwise asked for, like attention chunks (js/chunks.ts).
 
 import { DataStore, listenForData, type DataKindSpec } from "../chunks";
-import { WHAT, decodeQueryKey, type QueryKeyHead, type WidgetModel } from "../contract";
+import { WHAT, decodeQueryKey, type DerivedMeta, type QueryKeyHead, type WidgetModel } from "../contract";
 
 export const NO_QUERY_KEY =
   "This widget has no queries or keys: it was made from attention tensors alone. " +
   "Create it from the model, AttentionWidget(model, text), to see the neuron view.";
+
+/** Why a derived stack (rollout, words) has no neuron view, and how to get to the heads it is computed from. */
+export function noQueryKeyOfDerived(derived: DerivedMeta): string {
+  const what = derived.measure === "attention" ? "the word-level attention" : `the ${derived.measure}${derived.words ? " at word level" : ""}`;
+  const back = [derived.measure === "attention" ? "" : "Weights: attention", derived.words ? "Words off" : ""].filter(Boolean).join(" and ");
+  return (
+    `These heads are ${what} of ${derived.from}, computed from its attention: they have no queries or keys. ` +
+    `Choose ${back} to see the queries and keys of ${derived.from}.`
+  );
+}
 
 const QUERY_KEY: DataKindSpec<QueryKeyHead> = {
   what: WHAT.queryKey,

@@ -22,7 +22,7 @@ import { UI_FONT, ink } from "../draw/text";
 import { bandImage, divergingGradient, maxMagnitude } from "../neuron/bands";
 import { neuronRow, type NeuronRow } from "../neuron/row";
 import { shownQuery } from "../neuron/query";
-import { NO_QUERY_KEY, QueryKeyStore } from "../neuron/store";
+import { NO_QUERY_KEY, QueryKeyStore, noQueryKeyOfDerived } from "../neuron/store";
 import { headChips } from "./chips";
 import { hintLine, readoutHeading, scrollBox } from "./parts";
 import { Lifetime, selectedFocus, viewOf, type Snapshot, type View, type ViewContext } from "./view";
@@ -180,6 +180,7 @@ export function neuronView(ctx: ViewContext): View {
   function draw(): void {
     const info = selection.info;
     if (!info) return clear("No attention to show.");
+    if (info.stack.derived) return clear(noQueryKeyOfDerived(info.stack.derived));
     if (!store.available()) return clear(NO_QUERY_KEY);
     const layerName = layerLabel(info.stack, selection.layer);
     const where = `layer ${layerName}, head ${selection.head}`;

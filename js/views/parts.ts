@@ -45,3 +45,10 @@ export function labelledSelect(text: string): { field: HTMLElement; select: HTML
   field.append(el("span", { class: "aw-field-name" }, text), select);
   return { field, select };
 }
+
+/** Replace a select's options only when they differ, so an open select is not rebuilt under the pointer. */
+export function setOptions(select: HTMLSelectElement, options: [string, string][]): void {
+  const same =
+    select.options.length === options.length && options.every(([value, text], i) => select.options[i].value === value && select.options[i].text === text);
+  if (!same) select.replaceChildren(...options.map(([value, text]) => el("option", { value }, text)));
+}

@@ -217,9 +217,9 @@ class AttentionWidget(anywidget.AnyWidget):
         if not isinstance(capture, Capture):
             raise TypeError(f"expected an attnwidget.Capture, got {type(capture).__name__}")
         esm, css = _read_bundle()
-        if derived or word_level:
-            # Derived stacks (capturing/derived.py) compute their heads when read: adding them costs their thumbnails.
-            capture = with_derived_stacks(capture, measures=derived, words=True if word_level else None)
+        # Derived stacks (capturing/derived.py) compute their heads when read: adding them costs their thumbnails. A
+        # capture shown before comes with its widget's derived stacks, made anew here for these options.
+        capture = with_derived_stacks(capture, measures=derived, words=True if word_level else None if derived else False)
         if stack is None:
             stack = capture.stacks[0] if capture.generation is None else capture.generation.stack
         if word_level:
@@ -460,9 +460,10 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- analysis (docs/analysis.md) -----------------------------------------------------------
     def head_scores(self, stacks: Any = None, layers: Any = None, progress: bool = True):
-        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`. The page's
-        model view can then colour, sort and filter its heads by them (a widget of a short text has them already)."""
-        frame = self.capture.head_scores(stacks, layers, progress)
+        """A pandas DataFrame of head scores, one row per (stack, layer, head): `Capture.head_scores`, of the recorded
+        stacks unless `stacks` names derived ones too. The page's model view can then colour, sort and filter its heads
+        by them (a widget of a short text has them already)."""
+        frame = self.capture.head_scores(self.capture.recorded_stacks if stacks is None else stacks, layers, progress)
         self._add_scores(frame)
         return frame
 

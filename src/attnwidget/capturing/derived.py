@@ -30,15 +30,12 @@ ATTENTION = "attention"
 ROLLOUT = "rollout"
 VALUE = "value"
 WORDS = "words"
-MAX_DERIVED_TOKENS = 1024
-"""Longest token side for which derived stacks are added unasked: rollout multiplies n × n matrices layer by layer,
-and every derived head adds its thumbnail to what the widget computes as it opens. `word_level=True` adds the word
-stacks whatever the length."""
-MAX_VALUE_WEIGHTED = 2**24
-"""Most attention values (layers x heads x n_query x n_key) of a base stack whose value-weighted stacks are added
-unasked: MiniLM up to about 480 tokens, the 32 x 32 Llama up to 128. Each of their heads costs what the base's does
-when the widget makes thumbnails: the 32 x 32 Llama's widget opened in 17 s with them and 7.6 s without at 256 tokens,
-180 s and 88 s at 1024 (benchmarks/value_weighting_benchmark.py, a shared 2-core machine)."""
+MAX_DERIVED_VALUES = 2**25
+"""Attention values (layers × heads × n_query × n_key) of a recorded stack up to which its derived stacks are added
+unasked: every derived head's thumbnail is computed as the widget opens, and rollout averages every head of every
+layer, so they cost about what the stack's own thumbnails do, again. MiniLM (6 × 12) up to 512 tokens, a 32 × 32
+model up to 181 (benchmarks/derived_benchmark.py: at 1024 tokens such a model opened in 95 s instead of 8).
+`word_level=True` adds the word stacks whatever the size."""
 ROLLOUT_CACHE_BYTES = 64 * 2**20
 """Rollout products kept per stack, most recently used first: 8 layers at 1024 tokens, every layer of MiniLM at 512."""
 
@@ -59,9 +56,15 @@ class Measure:
     what later layers reuse (rollout keeps its products)."""
 
 
-def _square_and_short(capture: Capture, base: str) -> bool:
+def affordable(capture: Capture, base: str) -> bool:
+    """Whether a recorded stack is small enough for its derived stacks to be added unasked (`MAX_DERIVED_VALUES`)."""
     query, key = capture.stack_tokens(base)
-    return query.name == key.name and len(query) <= MAX_DERIVED_TOKENS
+    return capture.num_layers(base) * capture.num_heads(base) * len(query) * len(key) <= MAX_DERIVED_VALUES
+
+
+def _square_and_affordable(capture: Capture, base: str) -> bool:
+    query, key = capture.stack_tokens(base)
+    return query.name == key.name and affordable(capture, base)
 
 
 class _RolloutChain:
@@ -91,10 +94,8 @@ class _RolloutChain:
             self._kept.popitem(last=False)
 
 
-def _value_weighted_and_small(capture: Capture, base: str) -> bool:
-    query, key = capture.stack_tokens(base)
-    size = capture.num_layers(base) * capture.num_heads(base) * len(query) * len(key)
-    return size <= MAX_VALUE_WEIGHTED and capture.has_value_weights(base)
+def _value_weighted_and_affordable(capture: Capture, base: str) -> bool:
+    return affordable(capture, base) and capture.has_value_weights(base)
 
 
 def _value_shares(capture: Capture, base: str) -> HeadFunction:
@@ -112,9 +113,9 @@ def _value_shares(capture: Capture, base: str) -> HeadFunction:
 
 
 MEASURES: dict[str, Measure] = {
-    ROLLOUT: Measure(heads=lambda _capture, _base: 1, offered=_square_and_short, head_function=_RolloutChain),
+    ROLLOUT: Measure(heads=lambda _capture, _base: 1, offered=_square_and_affordable, head_function=_RolloutChain),
     VALUE: Measure(
-        heads=lambda capture, base: capture.num_heads(base), offered=_value_weighted_and_small,
+        heads=lambda capture, base: capture.num_heads(base), offered=_value_weighted_and_affordable,
         head_function=_value_shares,
     ),  # fmt: skip
 }
@@ -129,12 +130,6 @@ def derived_name(base: str, measure: str = ATTENTION, words: bool = False) -> st
 
 def words_side_name(side: str) -> str:
     return f"{side}{SEPARATOR}{WORDS}"
-
-
-def describe(derivation: Derivation) -> str:
-    """How messages name a derived stack: "the rollout of stack 'self', at word level"."""
-    what = "the attention" if derivation.measure == ATTENTION else f"the {derivation.measure}"
-    return f"{what} of stack {derivation.base!r}" + (", at word level" if derivation.words else "")
 
 
 # -- layers ---------------------------------------------------------------------------------------
@@ -178,7 +173,7 @@ class DerivedLayer:
 def with_derived_stacks(capture: Capture, measures: bool = True, words: bool | None = None) -> Capture:
     """`capture` with derived stacks after its recorded ones, sharing their records. For each recorded stack: every
     measure of `MEASURES` offered for it (when `measures`), then the word level of it and of each of those (`words`:
-    True always, False never, None for sides up to `MAX_DERIVED_TOKENS`). Derived stacks already in `capture` are
+    True always, False never, None where `affordable`). Derived stacks already in `capture` are
     made anew."""
     recorded = [capture.stack(name) for name in capture.recorded_stacks]
     sides = {name: side for name, side in capture.sides.items() if side.words_of is None}
@@ -188,7 +183,7 @@ def with_derived_stacks(capture: Capture, measures: bool = True, words: bool | N
             (name, measure) for name, measure in MEASURES.items() if measures and measure.offered(capture, base.name)
         ]
         query, key = capture.stack_tokens(base.name)
-        at_word_level = words if words is not None else max(len(query), len(key)) <= MAX_DERIVED_TOKENS
+        at_word_level = words if words is not None else affordable(capture, base.name)
         for name, measure in measured:
             function = (lambda layer, head, base=base.name: capture.head_attention(layer, head, base))
             heads = base.num_heads
