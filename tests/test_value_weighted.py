@@ -90,20 +90,34 @@ def test_gpt2_reads_values_from_its_fused_projection_and_projects_with_conv1d(mi
         assert_close(result, "self", layer, expected)
 
 
-def test_bart_cross_attention_weighs_encoder_keys_by_their_values(minilm_tokenizer):
-    model = build_tiny("bart")
+# Per encoder-decoder: its encoder, then each decoder layer's cross-attention value and output projections.
+CROSS_ATTENTION = {
+    "bart": lambda model: (
+        model.model.encoder,
+        [(block.encoder_attn.v_proj, block.encoder_attn.out_proj) for block in model.model.decoder.layers],
+    ),
+    "t5": lambda model: (
+        model.encoder,
+        [(block.layer[1].EncDecAttention.v, block.layer[1].EncDecAttention.o) for block in model.decoder.block],
+    ),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(CROSS_ATTENTION))
+def test_cross_attention_weighs_encoder_keys_by_their_values(arch, minilm_tokenizer):
+    model = build_tiny(arch)
     result = capture(model, minilm_tokenizer, TEXT, decoder_text="bare trees")
     assert all(result.has_value_weights(stack) for stack in ("encoder", "decoder", "cross"))
     inputs = minilm_tokenizer(TEXT, return_tensors="pt")
     decoder_ids = torch.tensor([result.sides["decoder"].token_ids])
+    encoder, projections = CROSS_ATTENTION[arch](model)
     with torch.no_grad():
-        encoded = model.model.encoder(**inputs).last_hidden_state[0]
+        encoded = encoder(**inputs).last_hidden_state[0]
     attention = eager_attentions(model, {**inputs, "decoder_input_ids": decoder_ids})["cross"][:, 0]
-    heads = model.config.decoder_attention_heads
-    for layer, block in enumerate(model.model.decoder.layers):
+    for layer, (value_projection, output_projection) in enumerate(projections):
         with torch.no_grad():
-            values = block.encoder_attn.v_proj(encoded)
-        expected = reference(attention[layer], values, block.encoder_attn.out_proj.weight.T, heads)
+            values = value_projection(encoded)
+        expected = reference(attention[layer], values, output_projection.weight.T, result.num_heads("cross"))
         assert expected.shape[1:] == (len(decoder_ids[0]), inputs["input_ids"].shape[1])
         assert_close(result, "cross", layer, expected)
 
