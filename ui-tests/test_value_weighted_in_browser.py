@@ -8,8 +8,7 @@ import re
 from playwright.sync_api import expect
 
 from conftest import HEAD, INKED_PIXELS, LAYER
-
-READOUT = re.compile(r"^query (\d+) “.*” → key (\d+) “.*”: ([\d.]+)")
+from widget_checks import matrix_readouts
 
 
 def test_the_matrix_view_switches_to_value_weighted_attention(open_export, minilm_widget):
@@ -23,15 +22,10 @@ def test_the_matrix_view_switches_to_value_weighted_attention(open_export, minil
     weighted = minilm_widget.capture.value_weighted(LAYER, HEAD, "self")
     shares = weighted / weighted.sum(axis=1, keepdims=True)
     raw = minilm_widget.capture.head_attention(LAYER, HEAD, "self")
-    box = view.locator(".aw-matrix canvas").first.bounding_box()
     checked, differs = set(), False
-    for step in range(1, 40):  # across the canvas, whose map is as wide as its height allows
-        page.page.mouse.move(box["x"] + step / 40 * box["width"], box["y"] + (1 - step / 40) * box["height"])
-        found = READOUT.match(view.locator(".aw-readout").text_content() or "")
-        if found:
-            query, key, shown = int(found[1]), int(found[2]), float(found[3])
-            assert abs(shown - shares[query, key]) <= 1 / 510 + 5e-4, (query, key, shown, shares[query, key])
-            differs |= abs(shown - raw[query, key]) > 0.01
-            checked.add((query, key))
+    for query, key, shown in matrix_readouts(page.page, view):
+        assert abs(shown - shares[query, key]) <= 1 / 510 + 5e-4, (query, key, shown, shares[query, key])
+        differs |= abs(shown - raw[query, key]) > 0.01
+        checked.add((query, key))
     assert len(checked) >= 3, f"the pointer should land on cells of the map: {checked}"
     assert differs, "somewhere the value-weighted share is not the raw attention"
