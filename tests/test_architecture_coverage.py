@@ -171,6 +171,8 @@ class Outcome:
     kind: str
     """"exact", "refused", "no attention", "not text", or "wrong" (anything else: fails the test)."""
     note: str
+    values: str = ""
+    """Which stacks of an exact capture have value-weighted attention, and why the others have none."""
 
 
 def text_model_types() -> dict[str, str | None]:
@@ -427,7 +429,16 @@ def _compare(model, tokenizer, result) -> Outcome:
             error = float(np.abs(softmax_of_scores(result, layer, stack) - captured[layer]).max())
             if error > 1e-4:
                 return Outcome("wrong", f"{stack} layer {layer}: softmax(q·k×scale+bias) is off by {error:.2g}")
-    return Outcome("exact", ", ".join(result.stacks))
+    return Outcome("exact", ", ".join(result.stacks), _value_weighting(result))
+
+
+def _value_weighting(result) -> str:
+    weighted = [stack for stack in result.stacks if result.has_value_weights(stack)]
+    without = [stack for stack in result.stacks if stack not in weighted]
+    if not without:
+        return ", ".join(weighted)
+    why = f"not {', '.join(without)}: {result.why_no_value_weights(without[0])}"
+    return f"{', '.join(weighted)}; {why}" if weighted else why
 
 
 def _first_line(error: BaseException) -> str:
@@ -458,16 +469,20 @@ def coverage_table(tokenizer) -> tuple[dict[str, Outcome], str]:
         "- **wrong**: neither of the above; the test fails on it unless it is listed as open, with why.",
         "- **not text**: not a text model on its own (multimodal, speech, or a wrapper of other configs).",
         "",
+        "**value weighting**: the stacks of an exact capture with value-weighted attention (`Capture.value_weighted`, "
+        "docs/analysis.md), and why the others have none.",
+        "",
         "Counts: " + ", ".join(f"{kind} {count}" for kind, count in counts.items()) + ".",
         "",
-        "| model type | outcome | note |",
-        "|---|---|---|",
+        "| model type | outcome | note | value weighting |",
+        "|---|---|---|---|",
     ]
     for model_type, result in outcomes.items():
         note = result.note.replace("|", "\\|")
         if model_type in OPEN:
             note = f"open: {OPEN[model_type]} ({note})"
-        lines.append(f"| `{model_type}` | {result.kind} | {note} |")
+        values = result.values.replace("|", "\\|")
+        lines.append(f"| `{model_type}` | {result.kind} | {note} | {values} |")
     return outcomes, "\n".join(lines) + "\n"
 
 

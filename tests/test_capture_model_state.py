@@ -159,6 +159,10 @@ def test_model_dispatched_with_cpu_and_disk_offload(tiny_models, tmp_path, arch)
     before = model_state(offloaded)
     result = capture(offloaded, tokenizer, TEXT)
     assert model_state(offloaded) == before
+    # Weights on disk are loaded only for their module's own call: their stacks are not value-weighted
+    on_disk = {"llama": {"self"}, "bart": {"decoder", "cross"}}[arch]
+    assert {stack for stack in result.stacks if not result.has_value_weights(stack)} == on_disk
+    assert "offloaded" in result.why_no_value_weights(next(iter(on_disk)))
 
     expected = capture(model, tokenizer, TEXT)
     for stack in expected.stacks:

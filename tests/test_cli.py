@@ -80,8 +80,10 @@ def test_python_m_exports_minilm_pair_with_default_model_and_progress(tmp_path):
     assert (traits["layer"], traits["head"], traits["view"]) == (3, 5, "matrix")
     assert " ".join(words(traits["meta"])) == f"{SENTENCE} {PAIR}"
     assert traits["meta"]["sides"]["input"]["segment_b_start"] == 6
-    # Every head of the recorded stack and of the stacks derived from it: its words, its rollout and the rollout's.
-    heads = {"self": 12, "self·words": 12, "self·rollout": 1, "self·rollout·words": 1}
+    # Every head of the recorded stack and of the stacks derived from it: its words, its rollout, its value weighting,
+    # and their words.
+    heads = {"self": 12, "self·words": 12, "self·rollout": 1, "self·rollout·words": 1, "self·value": 12,
+             "self·value·words": 12}  # fmt: skip
     assert [stack["name"] for stack in traits["meta"]["stacks"]] == list(heads)
     assert sorted(state["binary"]["_chunks"]) == sorted(
         f"{stack}/{layer}/{head}" for stack, count in heads.items() for layer in range(6) for head in range(count)

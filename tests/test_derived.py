@@ -63,6 +63,8 @@ def test_the_words_stack_is_the_word_attention_of_every_head(widgets, minilm_cap
         {"from": "self", "measure": "attention", "words": True},
         {"from": "self", "measure": "rollout", "words": False},
         {"from": "self", "measure": "rollout", "words": True},
+        {"from": "self", "measure": "value", "words": False},
+        {"from": "self", "measure": "value", "words": True},
     ]
 
 

@@ -10,9 +10,9 @@ from playwright.sync_api import expect
 
 from conftest import INKED_PIXELS, LAYER
 from lab import ARTIFACTS
+from widget_checks import matrix_readouts
 
 TEXT_PAIR = "unbelievable tokenization"
-READOUT = re.compile(r"^query (\d+) “.*” → key (\d+) “.*”: ([\d.]+)")
 
 
 def minilm_words_widget():
@@ -50,15 +50,10 @@ def test_words_and_rollout_from_the_toolbar_of_an_export(open_export):
     page.page.wait_for_function(f"() => ({INKED_PIXELS})(document.querySelector('.aw-matrixview')) > 0")
 
     rollout = minilm_widget.capture.rollout("self", LAYER)
-    box = view.locator(".aw-matrix canvas").first.bounding_box()
     checked = set()
-    for step in range(1, 40):  # across the canvas, whose map is as wide as its height allows
-        page.page.mouse.move(box["x"] + step / 40 * box["width"], box["y"] + (1 - step / 40) * box["height"])
-        found = READOUT.match(view.locator(".aw-readout").text_content() or "")
-        if found:
-            query, key, shown = int(found[1]), int(found[2]), float(found[3])
-            assert abs(shown - rollout[query, key]) <= 1 / 510 + 5e-4, (query, key, shown, rollout[query, key])
-            checked.add((query, key))
+    for query, key, shown in matrix_readouts(page.page, view):
+        assert abs(shown - rollout[query, key]) <= 1 / 510 + 5e-4, (query, key, shown, rollout[query, key])
+        checked.add((query, key))
     assert len(checked) >= 3, f"the pointer should land on cells of the map: {checked}"
     view.screenshot(path=ARTIFACTS / "export-rollout-matrix.png")
 

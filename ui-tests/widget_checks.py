@@ -5,10 +5,24 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, Page, expect
 
 HEADS = 12  # all-MiniLM-L6-v2
 FOCUSED = re.compile(r"\baw-chip--focused\b")
+MATRIX_READOUT = re.compile(r"^query (\d+) “.*” → key (\d+) “.*”: ([\d.]+)")
+
+
+def matrix_readouts(page: Page, view: Locator, steps: int = 40) -> list[tuple[int, int, float]]:
+    """(query, key, value shown) of the matrix view's readout with the pointer at points along its canvas's rising
+    diagonal, where the pointer lands on a cell: the map is as wide as the canvas's height allows."""
+    box = view.locator(".aw-matrix canvas").first.bounding_box()
+    found = []
+    for step in range(1, steps):
+        page.mouse.move(box["x"] + step / steps * box["width"], box["y"] + (1 - step / steps) * box["height"])
+        shown = MATRIX_READOUT.match(view.locator(".aw-readout").text_content() or "")
+        if shown:
+            found.append((int(shown[1]), int(shown[2]), float(shown[3])))
+    return found
 
 
 def chip(widget: Locator, head: int) -> Locator:

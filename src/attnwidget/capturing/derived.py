@@ -1,7 +1,8 @@
 """Derived stacks: stacks whose heads are computed from a capture's recorded stacks when read, never stored.
 
 A derived stack shows a *measure* of a recorded (base) stack, optionally at word level, and is named after them,
-joined by "·": "self·rollout" (attention rollout, one head per layer), "self·words" (the base's heads over words),
+joined by "·": "self·rollout" (attention rollout, one head per layer), "self·value" (value-weighted attention,
+each query row's share of the weighted norm), "self·words" (the base's heads over words),
 "self·rollout·words", "cross·words". Its layers (`DerivedLayer`) answer what wire, serving and the export read of a
 recorded layer (shape, one head, some rows of one head) and hold no n² arrays: a head is computed when asked for,
 and only the last one is kept. Word level puts both token sides into words (`analysis/words.py`) on new token sides
@@ -27,6 +28,7 @@ SEPARATOR = "·"
 ATTENTION = "attention"
 """The measure of a recorded stack: its heads as the model computed them."""
 ROLLOUT = "rollout"
+VALUE = "value"
 WORDS = "words"
 MAX_DERIVED_VALUES = 2**25
 """Attention values (layers × heads × n_query × n_key) of a recorded stack up to which its derived stacks are added
@@ -92,8 +94,30 @@ class _RolloutChain:
             self._kept.popitem(last=False)
 
 
+def _value_weighted_and_affordable(capture: Capture, base: str) -> bool:
+    return affordable(capture, base) and capture.has_value_weights(base)
+
+
+def _value_shares(capture: Capture, base: str) -> HeadFunction:
+    """Value-weighted attention (`Capture.value_weighted`, docs/analysis.md) with each query row divided by its sum:
+    the row's share of the weighted norm. Rows then sum to 1 like attention's, so the page's byte encoding and colour
+    scales read it as they read attention; Python's `value_weighted` keeps the norms themselves. A row with no weight
+    at all stays 0."""
+
+    def shares(layer: int, head: int) -> np.ndarray:
+        weighted = capture.value_weighted(layer, head, base)
+        sums = weighted.sum(axis=1, keepdims=True, dtype=np.float64)
+        return np.divide(weighted, sums, out=weighted, where=sums > 0, casting="same_kind")
+
+    return shares
+
+
 MEASURES: dict[str, Measure] = {
     ROLLOUT: Measure(heads=lambda _capture, _base: 1, offered=_square_and_affordable, head_function=_RolloutChain),
+    VALUE: Measure(
+        heads=lambda capture, base: capture.num_heads(base), offered=_value_weighted_and_affordable,
+        head_function=_value_shares,
+    ),  # fmt: skip
 }
 """Every measure a derived stack can show besides the base's attention, in the order the page offers them."""
 

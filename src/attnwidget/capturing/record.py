@@ -38,6 +38,7 @@ from transformers.masking_utils import AttentionMaskInterface, eager_mask
 from .budget import MemoryBudget, eager_chunk_rows, layer_record_bytes
 from .watchers import watched
 from .result import ATTENTION_SINK, LayerRecord, Sink, StackRecord
+from .values import OWN_PROJECTIONS, input_rows, output_projection, value_norms, weighted_sum_error
 
 IMPLEMENTATION = "attnwidget_capture"
 
@@ -119,10 +120,13 @@ def _capturing_attention(module, query, key, value, attention_mask, *args, **kwa
     recorder = _ACTIVE.get()
     step = None if recorder is None else recorder.chunk_rows(query, key)
     if step is not None:
-        return _in_query_chunks(eager, step, recorder, module, query, key, value, attention_mask, args, kwargs), None
+        output = _in_query_chunks(eager, step, recorder, module, query, key, value, attention_mask, args, kwargs)
+        recorder.record_values(module, value, output)
+        return output, None
     output, weights = eager(module, query, key, value, attention_mask, *args, **kwargs)
     if recorder is not None:
         recorder.record(module, query, key, weights, attention_mask, *_terms(module, weights, args, kwargs))
+        recorder.record_values(module, value, output)
     return output, weights
 
 
@@ -230,6 +234,15 @@ class Recorder:
         self._progress = progress
         """Called with each recorded layer's number of scores (a `LayerProgress`)."""
         self._left_out: set[int] = set()
+        self._parents = {id(child): parent for parent in model.modules() for child in parent.children()}
+        self._projections: dict[int, nn.Module | None] = {}
+        self._hooked: set[int] = set()
+        self._layers_without_values: dict[int, str] = {}
+        """The class of each layer's module until `record_values` sees its values: those left were recorded
+        through module hooks, with no values."""
+        self._awaiting: dict[int, tuple[StackRecord, LayerRecord, torch.Tensor]] = {}
+        """Layers whose value norms wait for their output projection to be given their attention output, by
+        projection."""
 
     def chunk_rows(self, query: torch.Tensor, key: torch.Tensor) -> int | None:
         """How many query rows an attention call computes at once: None for all, as eager does (see budget.py)."""
@@ -314,10 +327,73 @@ class Recorder:
         self._share_key_heads(stack, layer)
         self._count(layer)  # before a chunked layer's store is filled: over the budget, it never is
         stack.layers.append(layer)
+        self._layers_without_values[id(layer)] = type(module).__name__
         stack.model_layer_numbers.append(_layer_number(self._names[id(module)]))
         if self._progress is not None:
             self._progress(int(np.prod(layer.shape)))
         return store
+
+    def record_values(self, module: nn.Module, value: torch.Tensor, output: torch.Tensor) -> None:
+        """Keep ‖f_h(x_j)‖ of the layer `record` just kept, for value-weighted attention (see values.py), where its
+        output is its weights times `value` [batch, kv_heads, n_key, head_dim]; its output projection must then
+        be given `output` [batch, n_query, heads, head_dim] unchanged, or the norms are dropped."""
+        if id(module) in self._left_out:
+            return
+        stack = self.stacks[self._stack_of(module)]
+        layer = stack.layers[-1]
+        name = self._layers_without_values.pop(id(layer))
+        projection = self._projection_of(module)
+        plan = self._plans[stack.name]
+        q_rows, k_rows = self._sides[plan.query_side], self._sides[plan.key_side]
+        heads, head_dim = layer.shape[0], value.shape[-1]
+        if not (value.dim() == output.dim() == 4 and output.shape[2] == heads and value.shape[2] == k_rows.length):
+            _no_value_weights(stack, f"{name} gives its values or its output in a layout attnwidget does not read")
+            return
+        rows = input_rows(projection)
+        if projection is None or rows.shape[0] != heads * head_dim:
+            _no_value_weights(stack, f"{name} has no output projection attnwidget can read (a Linear or Conv1D "
+                                     f"{heads} x {head_dim} wide, named one of {', '.join(OWN_PROJECTIONS)})")
+            return
+        if rows.device.type == "meta":  # accelerate's offload loads the weights only for the projection's own call
+            _no_value_weights(stack, f"{self._names[id(projection)]}'s weights are offloaded (on 'meta' until it runs);"
+                                     " load the model without disk offload to weigh attention by its values")
+            return
+        values = _keep(value, k_rows, None, torch.float32)
+        sample = self.sample_rows(module, layer.shape[1])
+        kept = np.searchsorted(q_rows.kept_positions(), sample)
+        weights = [
+            torch.from_numpy(layer.stored_attention[head, kept]).float()
+            if layer.stored_attention is not None else layer.derived_rows(head, kept)
+            for head in range(heads)
+        ]
+        sample_output = output[q_rows.row if output.shape[0] > 1 else 0, torch.from_numpy(sample)].to("cpu")
+        stored = np.float32 if layer.stored_attention is None else layer.stored_attention.dtype
+        if weighted_sum_error(weights, values, sample_output) > _tolerance(value.dtype, np.dtype(stored)):
+            _no_value_weights(stack, f"{name}'s output is not its attention weights times its values")
+            return
+        layer.value_norms = value_norms(values, heads, rows)
+        self._budget.hold(layer.value_norms.nbytes)
+        if id(projection) not in self._hooked:
+            self._hooked.add(id(projection))
+            self._handles.append(projection.register_forward_pre_hook(self._check_projection_input))
+        self._awaiting[id(projection)] = (stack, layer, output)
+
+    def _projection_of(self, module: nn.Module) -> nn.Module | None:
+        if id(module) not in self._projections:
+            self._projections[id(module)] = output_projection(module, self._parents.get(id(module)))
+        return self._projections[id(module)]
+
+    def _check_projection_input(self, projection: nn.Module, args) -> None:
+        """Keep the waiting layer's value norms only if the projection reads its attention output as it was."""
+        waiting = self._awaiting.pop(id(projection), None)
+        if waiting is None:
+            return
+        stack, layer, output = waiting
+        given = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if given is None or given.numel() != output.numel() or not torch.equal(given.reshape(output.shape), output):
+            layer.value_norms = None
+            _no_value_weights(stack, f"what reaches {self._names[id(projection)]} is not the attention's output (a "
+                                     "gate or norm between them), so key j's contribution depends on the query too")
 
     def leave_out(self, modules: list[nn.Module]) -> None:
         """Record nothing of these modules' attention calls: they attend over something else than tokens."""
@@ -359,7 +435,17 @@ class Recorder:
         self._calls[id(module)] += 1
 
     def close(self) -> None:
-        """Remove the hooks that count forward calls."""
+        """Remove the hooks that count forward calls and check output projections; say why layers have no values."""
+        for stack, layer, _ in self._awaiting.values():
+            layer.value_norms = None
+            _no_value_weights(stack, "an output projection never ran on its layer's attention output")
+        self._awaiting.clear()
+        for stack in self.stacks.values():
+            for layer in stack.layers:
+                hooked = self._layers_without_values.get(id(layer))
+                if hooked is not None:
+                    _no_value_weights(stack, f"{hooked} is recorded through module hooks (docs/coverage.md), which "
+                                             "keep no values")
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
@@ -414,6 +500,11 @@ class Recorder:
         itemsize = 0 if stored is None else stored.itemsize
         sinks = 0 if layer.sinks is None else layer.sinks.nbytes
         self._budget.hold(layer_record_bytes(heads, kv_heads, n_query, n_key, head_dim, itemsize) + sinks)
+
+
+def _no_value_weights(stack: StackRecord, reason: str) -> None:
+    """Say why a stack has no value-weighted attention; the first reason found is kept."""
+    stack.no_value_weights = stack.no_value_weights or reason
 
 
 def _one_key_per_query_head(layer: LayerRecord, kv_head_of: np.ndarray) -> int:

@@ -139,6 +139,8 @@ class LayerRecord:
         """Broadcastable to [heads, n_query, n_key]; masked positions are -inf."""
         self.softcap = softcap
         """Logit soft-capping (Gemma 2): scores become tanh(scores / softcap) * softcap before the bias."""
+        self.value_norms: np.ndarray | None = None
+        """‖f_h(x_j)‖ [heads, n_key] float32, for value-weighted attention (capturing/values.py), or None."""
         self.sinks = sinks
         """The logit of one more key in every softmax, which is no token of the text (see `Sink`), or None:
         [heads] float32 where it is the same for every query (GPT-OSS's learned sinks), [heads, n_query] where
@@ -254,7 +256,8 @@ class Derivation:
     base: str
     """The recorded stack it is computed from."""
     measure: str
-    """What each head shows: "attention" (the base's heads), "rollout" (one head per layer, through that layer)."""
+    """What each head shows: "attention" (the base's heads), "rollout" (one head per layer, through that layer),
+    "value" (value-weighted attention, each query row's share of the weighted norm)."""
     words: bool
     """Whether both token sides are grouped into words (key columns summed, query rows averaged)."""
 
@@ -276,6 +279,8 @@ class StackRecord:
     difference_of: tuple[str, str] | None = None
     """For the difference A − B of two compared runs (`capturing/comparing.py`), the names of the stacks A and B:
     its values are signed, in [-1, 1], not attention. None for attention."""
+    no_value_weights: str | None = None
+    """Why a layer of the stack has no value norms, where the recorder found out."""
     derivation: Derivation | None = None
     """None for a recorded stack; for a derived one, what it is computed from (its layers compute heads on demand)."""
 
@@ -492,6 +497,36 @@ class Capture:
             for index in range(last + 1)
         )
         return attention_rollout(means)
+
+    def has_value_weights(self, stack: str | None = None) -> bool:
+        """Whether every layer of the stack holds what `value_weighted` needs (`why_no_value_weights` says why not)."""
+        return self.why_no_value_weights(stack) is None
+
+    def why_no_value_weights(self, stack: str | None = None) -> str | None:
+        """None where the stack has value-weighted attention, else why not, in a sentence."""
+        record = self.stack(stack)
+        if record.derivation is not None:
+            return f"stack {record.name!r} is computed from stack {record.derivation.base!r}; ask that stack"
+        if all(layer.value_norms is not None for layer in record.layers):
+            return None
+        return record.no_value_weights or (
+            f"no values were recorded for stack {record.name!r}: captures built from attention tensors, and "
+            "architectures attnwidget records through module hooks (docs/coverage.md), keep none"
+        )
+
+    def value_norms(self, layer: int, stack: str | None = None) -> np.ndarray:
+        """‖f_h(x_j)‖ = ‖v_j W_O^h‖ of every query head h and key j, [heads, n_key] float32 (docs/analysis.md)"""
+        reason = self.why_no_value_weights(stack)
+        if reason is not None:
+            raise ValueError(f"no value-weighted attention: {reason}; the raw attention is there as usual")
+        return self._layer(layer, stack).value_norms
+
+    def value_weighted(self, layer: int, head: int, stack: str | None = None) -> np.ndarray:
+        """Value-weighted attention (Kobayashi et al. 2020) of one head, [n_query, n_key] float32: α_ij ‖f_h(x_j)‖,
+        the length of what key j adds to query i's output through this head. Not normalised; no sink column
+        (a learned sink has no value, so it adds nothing)."""
+        norms = self.value_norms(layer, stack)
+        return np.multiply(self.head_attention(layer, head, stack), norms[head], dtype=np.float32)
 
     def word_groups(self, side: str = "input"):
         """The words of a token side (`analysis.words.WordGroups`): from the tokenizer where the capture ran one,
