@@ -117,10 +117,12 @@ def test_derived_false_shows_the_recorded_stacks_and_word_level_only_their_words
     assert shown_again.capture.stacks == ("encoder", "decoder", "cross")
 
 
-def test_large_captures_get_no_derived_stacks_unless_word_level_asks(widgets, monkeypatch):
+def test_large_captures_get_derived_stacks_only_when_asked(widgets, monkeypatch):
     monkeypatch.setattr(derived, "MAX_DERIVED_VALUES", 2 * 3 * 5 * 5 - 1)  # one value short of the capture's
     assert widgets(make_capture(tokens=5)).capture.stacks == ("self",)
     assert widgets(make_capture(tokens=5), word_level=True).capture.stacks == ("self", "self·words")
+    asked = widgets(make_capture(tokens=5), derived=True).capture.stacks
+    assert asked == ("self", "self·words", "self·rollout", "self·rollout·words")
 
 
 def test_bad_input_says_what_to_do(widgets):

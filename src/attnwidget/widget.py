@@ -184,9 +184,10 @@ class AttentionWidget(anywidget.AnyWidget):
 
         Options: layer, head, heads, token, stack, view, theme, pair_filter, step (a generated capture's),
         preload_bytes, preload_qk_bytes, progress (False: no progress bar while a long capture's thumbnails are
-        computed), word_level (True: open on the word-level stack, whose tokens are words) and derived (False: no
-        stacks derived from the recorded ones, such as "self·rollout" and "self·words", unless word_level asks for
-        the word-level ones). `stack`, `token` and `heads` refer to the stack opened on.
+        computed), word_level (True: open on the word-level stack, whose tokens are words) and derived: the stacks
+        derived from the recorded ones, such as "self·rollout", "self·value" and "self·words" (None, the default: for
+        inputs of up to `capturing.derived.MAX_DERIVED_VALUES` attention values; True: at any size; False: none, but
+        the word-level ones when word_level asks for them). `stack`, `token` and `heads` refer to the stack opened on.
         """
         widget_options = _split_options(options, "AttentionWidget.from_capture")[0]
         widget = cls.__new__(cls)
@@ -211,7 +212,7 @@ class AttentionWidget(anywidget.AnyWidget):
         preload_qk_bytes: int = serving.DEFAULT_PRELOAD_QK_BYTES,
         progress: bool = True,
         word_level: bool = False,
-        derived: bool = True,
+        derived: bool | None = None,
     ) -> None:
         """The one real constructor; every public constructor ends here."""
         if not isinstance(capture, Capture):
@@ -219,7 +220,7 @@ class AttentionWidget(anywidget.AnyWidget):
         esm, css = _read_bundle()
         # Derived stacks (capturing/derived.py) compute their heads when read: adding them costs their thumbnails. A
         # capture shown before comes with its widget's derived stacks, made anew here for these options.
-        capture = with_derived_stacks(capture, measures=derived, words=True if word_level else None if derived else False)
+        capture = with_derived_stacks(capture, measures=derived, words=True if word_level else derived)
         if stack is None:
             stack = capture.stacks[0] if capture.generation is None else capture.generation.stack
         if word_level:

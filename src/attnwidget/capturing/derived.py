@@ -8,7 +8,7 @@ recorded layer (shape, one head, some rows of one head) and hold no n² arrays: 
 and only the last one is kept. Word level puts both token sides into words (`analysis/words.py`) on new token sides
 named "<side>·words", whose tokens are the words.
 
-Adding a measure is one entry of `MEASURES`: how many heads a layer has, whether the measure is offered for a base
+Adding a measure is one entry of `MEASURES`: how many heads a layer has, whether the measure is defined for a base
 stack, and the function computing one head of one layer (docs/data-contract.md, "Derived stacks").
 """
 
@@ -30,12 +30,13 @@ ATTENTION = "attention"
 ROLLOUT = "rollout"
 VALUE = "value"
 WORDS = "words"
-MAX_DERIVED_VALUES = 2**25
+MAX_DERIVED_VALUES = 2**22
 """Attention values (layers × heads × n_query × n_key) of a recorded stack up to which its derived stacks are added
-unasked: every derived head's thumbnail is computed as the widget opens, and rollout averages every head of every
-layer, so they cost about what the stack's own thumbnails do, again. MiniLM (6 × 12) up to 512 tokens, a 32 × 32
-model up to 181 (benchmarks/derived_benchmark.py: at 1024 tokens such a model opened in 95 s instead of 8).
-`word_level=True` adds the word stacks whatever the size."""
+unasked (`derived=None`, the widget's default), the limit up to which head scores are too (`widget.AUTO_SCORE_VALUES`):
+every derived head's thumbnail is computed as the widget opens, and exports hold their chunks after the recorded ones,
+so they cost about what the stack itself does, again and again. MiniLM (6 × 12) up to 241 tokens, a 32 × 32 model up
+to 64. At 512 tokens MiniLM's widget opened in 1.33 s with them against 0.06 s without, and its export weighed 23.1 MB
+against 14.3 MB (one run, 2 cores). `derived=True` adds them at any size, `word_level=True` the word stacks."""
 ROLLOUT_CACHE_BYTES = 64 * 2**20
 """Rollout products kept per stack, most recently used first: 8 layers at 1024 tokens, every layer of MiniLM at 512."""
 
@@ -49,8 +50,9 @@ class Measure:
 
     heads: Callable[[Capture, str], int]
     """How many heads each layer has, for a base stack."""
-    offered: Callable[[Capture, str], bool]
-    """Whether the measure is defined and affordable for a base stack (then it is added unasked)."""
+    defined: Callable[[Capture, str], bool]
+    """Whether the measure is defined for a base stack (rollout: queries and keys are the same tokens; value: the
+    capture recorded value norms)."""
     head_function: Callable[[Capture, str], HeadFunction]
     """The function computing one head of one layer of a base stack; made once per derived stack, so it may keep
     what later layers reuse (rollout keeps its products)."""
@@ -62,9 +64,9 @@ def affordable(capture: Capture, base: str) -> bool:
     return capture.num_layers(base) * capture.num_heads(base) * len(query) * len(key) <= MAX_DERIVED_VALUES
 
 
-def _square_and_affordable(capture: Capture, base: str) -> bool:
+def _square(capture: Capture, base: str) -> bool:
     query, key = capture.stack_tokens(base)
-    return query.name == key.name and affordable(capture, base)
+    return query.name == key.name
 
 
 class _RolloutChain:
@@ -94,8 +96,8 @@ class _RolloutChain:
             self._kept.popitem(last=False)
 
 
-def _value_weighted_and_affordable(capture: Capture, base: str) -> bool:
-    return affordable(capture, base) and capture.has_value_weights(base)
+def _value_weighted(capture: Capture, base: str) -> bool:
+    return capture.has_value_weights(base)
 
 
 def _value_shares(capture: Capture, base: str) -> HeadFunction:
@@ -113,9 +115,9 @@ def _value_shares(capture: Capture, base: str) -> HeadFunction:
 
 
 MEASURES: dict[str, Measure] = {
-    ROLLOUT: Measure(heads=lambda _capture, _base: 1, offered=_square_and_affordable, head_function=_RolloutChain),
+    ROLLOUT: Measure(heads=lambda _capture, _base: 1, defined=_square, head_function=_RolloutChain),
     VALUE: Measure(
-        heads=lambda capture, base: capture.num_heads(base), offered=_value_weighted_and_affordable,
+        heads=lambda capture, base: capture.num_heads(base), defined=_value_weighted,
         head_function=_value_shares,
     ),  # fmt: skip
 }
@@ -170,19 +172,19 @@ class DerivedLayer:
 
 
 # -- stacks ---------------------------------------------------------------------------------------
-def with_derived_stacks(capture: Capture, measures: bool = True, words: bool | None = None) -> Capture:
+def with_derived_stacks(capture: Capture, measures: bool | None = None, words: bool | None = None) -> Capture:
     """`capture` with derived stacks after its recorded ones, sharing their records. For each recorded stack: every
-    measure of `MEASURES` offered for it (when `measures`), then the word level of it and of each of those (`words`:
-    True always, False never, None where `affordable`). Derived stacks already in `capture` are
-    made anew."""
+    measure of `MEASURES` defined for it, then the word level of it and of each of those. `measures` and `words`: True
+    always, False never, None where `affordable`. Derived stacks already in `capture` are made anew."""
     recorded = [capture.stack(name) for name in capture.recorded_stacks]
     sides = {name: side for name, side in capture.sides.items() if side.words_of is None}
     derived = []
     for base in recorded:
         if base.signed:  # a difference A − B is no attention: rollout and word sums of it would mislead
             continue
+        measured_too = measures if measures is not None else affordable(capture, base.name)
         measured = [(ATTENTION, None)] + [
-            (name, measure) for name, measure in MEASURES.items() if measures and measure.offered(capture, base.name)
+            (name, measure) for name, measure in MEASURES.items() if measured_too and measure.defined(capture, base.name)
         ]
         query, key = capture.stack_tokens(base.name)
         at_word_level = words if words is not None else affordable(capture, base.name)
