@@ -92,15 +92,16 @@ def _check_same_shape(a: Capture, b: Capture, names: tuple[str, str]) -> None:
     na, nb = names
     if a.recorded_stacks != b.recorded_stacks:
         raise ValueError(
-            f"{na} has stacks {list(a.recorded_stacks)} and {nb} has {list(b.recorded_stacks)}; only runs of the same kind of model "
-            "(both decoder-only or encoder-only, or both encoder-decoders) can be subtracted"
+            f"{na} has stacks {list(a.recorded_stacks)} and {nb} has {list(b.recorded_stacks)}; only runs of the same "
+            "kind of model (both decoder-only or encoder-only, or both encoder-decoders) can be subtracted"
         )
     for stack in a.recorded_stacks:
         for what, count in (("layers", Capture.num_layers), ("heads", Capture.num_heads)):
             if count(a, stack) != count(b, stack):
                 raise ValueError(
-                    f"stack {stack!r}: {na} has {count(a, stack)} {what} and {nb} has {count(b, stack)} {what}; A − B needs "
-                    f"the same {what} in both (compare(a, b, layers=[...]) keeps the layers you name of both runs)"
+                    f"stack {stack!r}: {na} has {count(a, stack)} {what} and {nb} has {count(b, stack)} {what}; "
+                    f"A − B needs the same {what} in both (compare(a, b, layers=[...]) keeps the layers you name of "
+                    "both runs)"
                 )
         for layer in range(a.num_layers(stack)):
             if (a.sinks(layer, stack) is None) != (b.sinks(layer, stack) is None):

@@ -182,9 +182,9 @@ def with_derived_stacks(capture: Capture, measures: bool | None = None, words: b
     for base in recorded:
         if base.signed:  # a difference A − B is no attention: rollout and word sums of it would mislead
             continue
-        measured_too = measures if measures is not None else affordable(capture, base.name)
+        with_measures = measures if measures is not None else affordable(capture, base.name)
         measured = [(ATTENTION, None)] + [
-            (name, measure) for name, measure in MEASURES.items() if measured_too and measure.defined(capture, base.name)
+            (name, measure) for name, measure in MEASURES.items() if with_measures and measure.defined(capture, base.name)
         ]
         query, key = capture.stack_tokens(base.name)
         at_word_level = words if words is not None else affordable(capture, base.name)

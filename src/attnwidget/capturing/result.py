@@ -455,10 +455,10 @@ class Capture:
     def head_scores(
         self, stacks: Sequence[str] | None = None, layers: Sequence[int] | None = None, progress: bool = True
     ):
-        """A pandas DataFrame with one row per (stack, layer, head) of `stacks` (default: every recorded stack but a difference A − B) and one
-        column per score of `analysis.scores.SCORES`, computed from one head's map at a time. `layers` limits it to
-        those layer indices of each stack. A long capture shows a progress bar over its layers; `progress=False`
-        never does."""
+        """A pandas DataFrame with one row per (stack, layer, head) of `stacks` (default: every recorded stack but a
+        difference A − B) and one column per score of `analysis.scores.SCORES`, computed from one head's map at a
+        time. `layers` limits it to those layer indices of each stack. A long capture shows a progress bar over its
+        layers; `progress=False` never does."""
         from ..analysis.scores import capture_score_rows, scores_frame
 
         names = tuple(name for name in self.recorded_stacks if not self.stack(name).signed) if stacks is None else tuple(stacks)
