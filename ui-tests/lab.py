@@ -105,6 +105,13 @@ class NotebookPage:
         if state == "error":
             raise AssertionError(f"a cell of {self.name} raised:\n{self.outputs_text()}")
 
+    def wait_until_done(self, name: str, timeout_s: float = 60) -> None:
+        """Wait until the future `name` in the kernel (a `save_image` handle) is done: the kernel reads the browser's
+        answer between cells, so a user checks again until it is in."""
+        deadline = time.monotonic() + timeout_s
+        while self.execute(f"print({name}.done())") != "True":
+            assert time.monotonic() < deadline, f"{name} was never done: the widget never answered"
+
     def execute(self, code: str) -> str:
         """Type `code` into a new cell at the end, run it with Shift+Enter and return what it printed."""
         self._runs += 1

@@ -16,19 +16,10 @@ from playwright.sync_api import expect
 
 from conftest import INKED_PIXELS
 from lab import ARTIFACTS
+from widget_checks import RED_AND_BLUE
 
 PERTURBED = 3
 READOUT = re.compile(r"^query (\d+) “[^”]*” → key (\d+) “[^”]*”: (-?\d\.\d{3}) \(A:self − B:self\)")
-# Pixels of a canvas clearly red (A attends more) and clearly blue (B does).
-RED_AND_BLUE = """canvas => {
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let red = 0, blue = 0;
-  for (let i = 0; i < data.length; i += 4) {
-    if (data[i] - data[i + 2] > 40) red++;
-    if (data[i + 2] - data[i] > 40) blue++;
-  }
-  return [red, blue];
-}"""
 # The page's own copy of the difference's chunks of one layer, inflated as the page inflates them: every byte.
 LAYER_BYTES = """async (layer) => {
   const state = JSON.parse(document.querySelector('script[data-attnwidget-export]').textContent);

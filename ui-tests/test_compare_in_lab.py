@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 from playwright.sync_api import expect
 
 from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
+from widget_checks import RED_AND_BLUE
 
 COMPARE = """\
 import copy, torch
@@ -20,32 +20,17 @@ text = 'leaves fall in autumn and the old trees stand bare'
 c = AttentionWidget.compare(AttentionWidget(model, text, tokenizer=tokenizer),
                             AttentionWidget(tuned, text, tokenizer=tokenizer), layer=3)
 c"""
-# Pixels of an image clearly red (A attends more) and clearly blue (B does), read by the page's own canvas.
-RED_AND_BLUE = """async source => {
+# The picture drawn on a canvas of the page, its pixels counted as on screen.
+RED_AND_BLUE_OF_PICTURE = f"""async source => {{
   const image = new Image();
   image.src = source;
   await image.decode();
   const canvas = document.createElement('canvas');
   canvas.width = image.width;
   canvas.height = image.height;
-  const context = canvas.getContext('2d');
-  context.drawImage(image, 0, 0);
-  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
-  let red = 0, blue = 0;
-  for (let i = 0; i < data.length; i += 4) {
-    if (data[i] - data[i + 2] > 40) red++;
-    if (data[i + 2] - data[i] > 40) blue++;
-  }
-  return [red, blue];
-}"""
-
-
-def _saved(notebook: NotebookPage, call: str) -> None:
-    """Run `call` (a save_image into `h`) and wait, as a user would, until the widget has answered."""
-    notebook.execute(f"h = {call}")
-    deadline = time.monotonic() + 60
-    while notebook.execute("print(h.done())") != "True":
-        assert time.monotonic() < deadline, "the widget never answered"
+  canvas.getContext('2d').drawImage(image, 0, 0);
+  return ({RED_AND_BLUE})(canvas);
+}}"""
 
 
 def test_save_image_of_a_compared_widget_in_jupyterlab_draws_a_minus_b(jupyter_server, browser):
@@ -58,13 +43,15 @@ def test_save_image_of_a_compared_widget_in_jupyterlab_draws_a_minus_b(jupyter_s
         expect(page.locator(".attnwidget .aw-matrix")).to_be_visible()
         assert notebook.execute("print(c.stack, c.layer, c.view)") == "A-B:self 3 matrix"
 
-        _saved(notebook, 'c.save_image("diff.png")')
+        notebook.execute('h = c.save_image("diff.png")')
+        notebook.wait_until_done("h")
         png = (jupyter_server.root / "diff.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
-        red, blue = page.evaluate(RED_AND_BLUE, "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+        red, blue = page.evaluate(RED_AND_BLUE_OF_PICTURE, "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
         assert red > 200 and blue > 200, f"a difference of both signs shows red and blue: {red} red, {blue} blue"
 
-        _saved(notebook, 'c.save_image("diff.svg")')
+        notebook.execute('h = c.save_image("diff.svg")')
+        notebook.wait_until_done("h")
         caption = notebook.execute(
             "import json\nprint(json.dumps(open(h.result(), encoding='utf-8').read().split('<text')[1]))"
         )

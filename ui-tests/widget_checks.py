@@ -12,6 +12,17 @@ FOCUSED = re.compile(r"\baw-chip--focused\b")
 MATRIX_READOUT = re.compile(r"^query (\d+) “.*” → key (\d+) “.*”: ([\d.]+)")
 
 
+# The pixels of a canvas clearly red (A attends more) and clearly blue (B does): a difference's diverging colours.
+RED_AND_BLUE = """canvas => {
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let red = 0, blue = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i] - data[i + 2] > 40) red++;
+    if (data[i + 2] - data[i] > 40) blue++;
+  }
+  return [red, blue];
+}"""
+
 def matrix_readouts(page: Page, view: Locator, steps: int = 40) -> list[tuple[int, int, float]]:
     """(query, key, value shown) of the matrix view's readout with the pointer at points along its canvas's rising
     diagonal, where the pointer lands on a cell: the map is as wide as the canvas's height allows."""
