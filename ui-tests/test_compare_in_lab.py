@@ -8,7 +8,7 @@ import json
 
 from playwright.sync_api import expect
 
-from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
+from lab import ARTIFACTS, LOAD_MINILM, running_notebook
 from widget_checks import RED_AND_BLUE
 
 COMPARE = """\
@@ -34,12 +34,8 @@ RED_AND_BLUE_OF_PICTURE = f"""async source => {{
 
 
 def test_save_image_of_a_compared_widget_in_jupyterlab_draws_a_minus_b(jupyter_server, browser):
-    name = jupyter_server.write_notebook("compare.ipynb", [LOAD_MINILM, COMPARE])
-    with (
-        browser_page(browser, "lab-compare") as (page, errors),
-        NotebookPage(page, errors, jupyter_server, name) as notebook,
-    ):
-        notebook.run_all()
+    with running_notebook(browser, jupyter_server, "compare.ipynb", [LOAD_MINILM, COMPARE]) as notebook:
+        page = notebook.page
         expect(page.locator(".attnwidget .aw-matrix")).to_be_visible()
         assert notebook.execute("print(c.stack, c.layer, c.view)") == "A-B:self 3 matrix"
 
@@ -56,5 +52,5 @@ def test_save_image_of_a_compared_widget_in_jupyterlab_draws_a_minus_b(jupyter_s
             "import json\nprint(json.dumps(open(h.result(), encoding='utf-8').read().split('<text')[1]))"
         )
         assert "A:self minus B:self" in json.loads(caption) and "layer 3" in json.loads(caption)
-        errors.assert_no_uncaught()
+        notebook.errors.assert_no_uncaught()
         (jupyter_server.root / "diff.png").replace(ARTIFACTS / "lab-compare.png")

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import CHROMIUM, HEAD, LAYER, TOKEN
-from lab import ARTIFACTS, LOAD_MINILM, NotebookPage, browser_page
+from lab import ARTIFACTS, LOAD_MINILM, running_notebook
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -321,12 +321,8 @@ SHOW = (
 
 
 def test_save_image_from_python_in_jupyterlab(jupyter_server, browser):
-    name = jupyter_server.write_notebook("image.ipynb", [LOAD_MINILM, SHOW])
-    with (
-        browser_page(browser, "lab-image") as (page, errors),
-        NotebookPage(page, errors, jupyter_server, name) as notebook,
-    ):
-        notebook.run_all()
+    with running_notebook(browser, jupyter_server, "image.ipynb", [LOAD_MINILM, SHOW]) as notebook:
+        page, errors = notebook.page, notebook.errors
         expect(page.locator(".attnwidget .aw-headview")).to_be_visible()
         asked = notebook.execute('h = w.save_image("out.png")\nprint(repr(h))')
         assert "will be written when the widget answers" in asked
